@@ -1,0 +1,45 @@
+"""A measured figure beside its goal, and the table the benchmark prints."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    goal: str
+    samples: tuple[float, ...]
+    unit: str
+    passed: bool
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def cells(self) -> tuple[str, ...]:
+        low, high = min(self.samples), max(self.samples)
+        return (
+            self.name,
+            self.goal,
+            f"{_fmt(self.median)} {self.unit}",
+            f"{_fmt(low)}–{_fmt(high)}",
+            "pass" if self.passed else "FAIL",
+            self.note,
+        )
+
+
+def _fmt(value: float) -> str:
+    if value == int(value) and abs(value) >= 10:
+        return f"{int(value):,}"
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def table(figures: Sequence[Figure]) -> str:
+    """A Markdown table: what the README quotes and what the terminal shows."""
+    header = ("figure", "goal", "measured (median)", "min–max", "result", "notes")
+    rows = [header, tuple("---" for _ in header), *(f.cells() for f in figures)]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)

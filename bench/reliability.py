@@ -1,0 +1,92 @@
+"""`python -m bench.reliability`: run the reliability suites and print the figures table —
+what was injected, how many times, and what was lost (which must be nothing).
+
+The suites (tests/reliability/) run on the real local stack, which they start themselves; each
+test that passes appends its rows to a JSON-lines file, and a failing test appends none, so a
+row in the table is a claim a passing test proved. The table is Markdown, ready for the
+README. Default sizes are CI's; `--full` runs the fuzzer with 10,000 envelopes and the soak
+with 1,000 subscriptions for 5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FULL = {
+    "KEEPER_FUZZ_EXAMPLES": "10000",
+    "KEEPER_SOAK_SUBSCRIPTIONS": "1000",
+    "KEEPER_SOAK_SECONDS": "300",
+}
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    """One line per (suite, injected): times summed, where (the notes) listed once."""
+    merged: dict[tuple[str, str], dict[str, object]] = {}
+    notes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        key = (str(row["suite"]), str(row["injected"]))
+        entry = merged.setdefault(key, {"times": 0, "lost": 0})
+        entry["times"] = int(str(entry["times"])) + int(str(row["times"]))
+        entry["lost"] = int(str(entry["lost"])) + int(str(row["lost"]))
+        note = str(row.get("note") or "")
+        if note:
+            notes[key][note] += 1
+    lines = [
+        "| suite | injected | times | lost | what happened |",
+        "|---|---|---:|---:|---|",
+    ]
+    for (suite, injected), entry in merged.items():
+        where = "; ".join(
+            f"{note} ×{n}" if n > 1 else note for note, n in notes[(suite, injected)].items()
+        )
+        lines.append(f"| {suite} | {injected} | {entry['times']} | {entry['lost']} | {where} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="10,000 envelopes; 1,000 x 5 min soak")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k soak)")
+    args = parser.parse_args(argv)
+    figures = Path(tempfile.mkdtemp(prefix="keeper-reliability-")) / "figures.jsonl"
+    env = {**os.environ, "KEEPER_RELIABILITY_FIGURES": str(figures), **(FULL if args.full else {})}
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/reliability",
+            *args.pytest_args,
+        ],
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+    minutes = (time.monotonic() - started) / 60
+    lines = figures.read_text().splitlines() if figures.exists() else []
+    rows = [json.loads(line) for line in lines]
+    sys.stdout.write("\n" + table(rows) + "\n")
+    sizes = ", ".join(f"{k}={env[k]}" for k in FULL if k in env) or "CI sizes"
+    sys.stdout.write(
+        f"\n{sizes}; pytest exit status {result.returncode}; {minutes:.1f} min on "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}\n"
+    )
+    return result.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

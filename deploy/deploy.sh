@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# Deploy the Workspace subscription keeper to a Google Cloud project, idempotently.
+#
+#   deploy/deploy.sh [--env-file FILE] [--push-filter] [--source DIR] [--dry-run]
+#
+# --env-file FILE  the configuration (default: deploy/keeper.env, or $KEEPER_ENV_FILE);
+#                  start from deploy/keeper.env.example
+# --push-filter    deliver only lifecycle events to the event function, through a filtered,
+#                  authenticated Pub/Sub push subscription, instead of an Eventarc trigger on
+#                  every message of the topic (same as PUSH_FILTER=true in the env file)
+# --source DIR     the code to deploy (default: this repository)
+# --dry-run        print every gcloud command, one a line, shell-quoted; run none
+#
+# Every step checks before it creates, so running it again converges; see deploy/README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/lib.sh
+source "$here/lib.sh"
+
+usage() {
+  # the comment block at the top of this file
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+}
+
+parse_common_args "$@"
+push_filter_flag=""
+SOURCE_DIR=""
+set -- "${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}"
+while (($#)); do
+  case $1 in
+    --push-filter) push_filter_flag=true ;;
+    --source) [[ $# -ge 2 ]] || die "--source needs a directory"; SOURCE_DIR=$2; shift ;;
+    --source=*) SOURCE_DIR=${1#--source=} ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+  shift
+done
+
+load_env "$here/keeper.env"
+[[ -n $push_filter_flag ]] && PUSH_FILTER=true
+SOURCE_DIR=${SOURCE_DIR:-$(cd "$here/.." && pwd)}
+[[ -f $SOURCE_DIR/main.py && -f $SOURCE_DIR/requirements.txt ]] ||
+  die "$SOURCE_DIR has no main.py and requirements.txt to deploy"
+command -v python3 >/dev/null || die "python3 is needed (it renders the monitoring files)"
+if [[ $DRY_RUN == false ]]; then
+  command -v gcloud >/dev/null || die "the Google Cloud CLI (gcloud) is needed"
+fi
+
+# Rendered monitoring files. A dry run keeps them (the commands it prints refer to them).
+if [[ -n ${KEEPER_RENDER_DIR:-} ]]; then
+  render_dir=$KEEPER_RENDER_DIR
+  mkdir -p "$render_dir"
+else
+  render_dir=$(mktemp -d "${TMPDIR:-/tmp}/keeper-deploy.XXXXXX")
+  [[ $DRY_RUN == true ]] || trap 'rm -rf "$render_dir"' EXIT
+fi
+
+step() {
+  note ""
+  note "== $*"
+}
+
+member() {
+  printf 'serviceAccount:%s' "$1"
+}
+
+# The function's environment (keeper/config.py reads it once at start).
+env_vars() {
+  local vars=(
+    "GOOGLE_CLOUD_PROJECT=$PROJECT_ID"
+    "LOG_EXECUTION_ID=true"
+    "KEEPER_FIX_TOPIC_IAM=$KEEPER_FIX_TOPIC_IAM"
+    "KEEPER_CHAT_PUSH_SERVICE_ACCOUNT=$KEEPER_CHAT_PUSH_SERVICE_ACCOUNT"
+    "KEEPER_COLLECTION_PREFIX=$KEEPER_COLLECTION_PREFIX"
+    "KEEPER_LEDGER_TTL_DAYS=$KEEPER_LEDGER_TTL_DAYS"
+    "KEEPER_ALERTS_TOPIC=$ALERTS_TOPIC_PATH"
+    "KEEPER_SWEEP_TOPIC=$SWEEP_TOPIC_PATH"
+  )
+  local extra
+  for extra in ${EXTRA_ENV_VARS:-}; do
+    vars+=("$extra")
+  done
+  local joined="" v
+  for v in "${vars[@]}"; do
+    [[ $v == *,* ]] && die "environment values may not contain commas: $v"
+    joined+="${joined:+,}$v"
+  done
+  printf '%s' "$joined"
+}
+
+ensure_topic() {
+  if ! exists gcloud pubsub topics describe "$1" "$P"; then
+    run gcloud pubsub topics create "$1" "$P"
+  fi
+}
+
+ensure_service_account() {
+  local name=$1 email=$2 display=$3
+  if ! exists gcloud iam service-accounts describe "$email" "$P"; then
+    run gcloud iam service-accounts create "$name" --display-name="$display" "$P"
+  fi
+}
+
+# Least privilege for the endpoint check (keeper/endpoint.py): read the topic and its IAM
+# policy. roles/pubsub.viewer has pubsub.topics.get but not pubsub.topics.getIamPolicy.
+ensure_topic_inspector_role() {
+  local role=$TOPIC_INSPECTOR_ROLE
+  local deleted
+  deleted=$(capture "" gcloud iam roles describe "$role" "$P" --format='value(deleted)' 2>/dev/null || true)
+  if [[ $deleted == True ]]; then
+    run gcloud iam roles undelete "$role" "$P"
+  fi
+  # shellcheck disable=SC2054  # the commas separate permissions inside one argument
+  local spec=(--title="Workspace keeper topic inspector"
+    --description="Read a Pub/Sub topic and its IAM policy (the keeper's endpoint check)"
+    --permissions=pubsub.topics.get,pubsub.topics.getIamPolicy --stage=GA)
+  if exists gcloud iam roles describe "$role" "$P"; then
+    run gcloud iam roles update "$role" "${spec[@]}" "$P"
+  else
+    run gcloud iam roles create "$role" "${spec[@]}" "$P"
+  fi
+}
+
+topic_binding_exists() {
+  local topic=$1 who=$2 role=$3 found
+  found=$(capture "" gcloud pubsub topics get-iam-policy "$topic" "$P" \
+    --flatten='bindings[].members' \
+    --filter="bindings.role=$role AND bindings.members=$who" \
+    --format='value(bindings.role)')
+  [[ -n $found ]]
+}
+
+# ---------------------------------------------------------------------------------------------
+note "Deploying the Workspace subscription keeper to $PROJECT_ID ($REGION) from $ENV_FILE"
+if [[ $DRY_RUN == true ]]; then
+  note "dry run: printing the gcloud commands, running none. Each 'describe' is an existence"
+  note "check, answered 'absent' here, so every create shows; a real run skips what exists."
+fi
+
+step "APIs"
+run gcloud services enable \
+  workspaceevents.googleapis.com cloudfunctions.googleapis.com run.googleapis.com \
+  eventarc.googleapis.com pubsub.googleapis.com firestore.googleapis.com \
+  cloudscheduler.googleapis.com iamcredentials.googleapis.com secretmanager.googleapis.com \
+  logging.googleapis.com monitoring.googleapis.com cloudbuild.googleapis.com \
+  artifactregistry.googleapis.com iam.googleapis.com "$P"
+
+step "Pub/Sub topics: events (the app's), dead letter, alerts, sweep"
+ensure_topic "$TOPIC"
+ensure_topic "$DEAD_LETTER_TOPIC"
+ensure_topic "$ALERTS_TOPIC"
+ensure_topic "$SWEEP_TOPIC"
+# A topic without a subscription drops what is published to it: keep dead letters 7 days.
+if ! exists gcloud pubsub subscriptions describe "$DEAD_LETTER_SUBSCRIPTION" "$P"; then
+  run gcloud pubsub subscriptions create "$DEAD_LETTER_SUBSCRIPTION" \
+    --topic="$DEAD_LETTER_TOPIC" --message-retention-duration=7d --expiration-period=never "$P"
+fi
+
+step "Firestore: database, indexes, TTL on the event ledger"
+if ! exists gcloud firestore databases describe --database="$FIRESTORE_DATABASE" "$P"; then
+  run gcloud firestore databases create --database="$FIRESTORE_DATABASE" \
+    --location="$FIRESTORE_LOCATION" --type=firestore-native "$P"
+fi
+mapfile -t index_commands < <(python3 "$here/render.py" firestore "$here/firestore.indexes.json")
+for line in "${index_commands[@]+"${index_commands[@]}"}"; do
+  IFS=$'\x1f' read -r -a args <<<"$line"
+  if [[ ${args[2]} == composite ]]; then
+    run_tolerant gcloud "${args[@]}" "$P" # fails with ALREADY_EXISTS on a second run
+  else
+    run gcloud "${args[@]}" "$P"
+  fi
+done
+
+step "Service accounts: the functions' runtime identity, and the invoker Pub/Sub pushes as"
+ensure_service_account "$SERVICE_ACCOUNT" "$SA_EMAIL" "Workspace subscription keeper (runtime)"
+ensure_service_account "$INVOKER_SERVICE_ACCOUNT" "$INVOKER_EMAIL" \
+  "Workspace subscription keeper (invoker for Pub/Sub and Eventarc)"
+
+step "IAM for the runtime service account (each role: deploy/README.md)"
+run_retry gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+  --member="$(member "$SA_EMAIL")" --role=roles/datastore.user --condition=None "$P"
+for topic in "$DEAD_LETTER_TOPIC" "$ALERTS_TOPIC" "$SWEEP_TOPIC"; do
+  run_retry gcloud pubsub topics add-iam-policy-binding "$topic" \
+    --member="$(member "$SA_EMAIL")" --role=roles/pubsub.publisher "$P"
+done
+run_retry gcloud iam service-accounts add-iam-policy-binding "$SA_EMAIL" \
+  --member="$(member "$SA_EMAIL")" --role=roles/iam.serviceAccountTokenCreator "$P"
+for operator in $OPERATORS; do
+  # People who run `python -m keeper` as the keeper (ADC impersonating keeper-runtime).
+  run_retry gcloud iam service-accounts add-iam-policy-binding "$SA_EMAIL" \
+    --member="$operator" --role=roles/iam.serviceAccountTokenCreator "$P"
+done
+for secret in $SECRETS; do
+  run_retry gcloud secrets add-iam-policy-binding "$secret" \
+    --member="$(member "$SA_EMAIL")" --role=roles/secretmanager.secretAccessor "$P"
+done
+ensure_topic_inspector_role
+run_retry gcloud pubsub topics add-iam-policy-binding "$TOPIC" --member="$(member "$SA_EMAIL")" \
+  --role="projects/$PROJECT_ID/roles/$TOPIC_INSPECTOR_ROLE" "$P"
+if [[ $KEEPER_FIX_TOPIC_IAM == true ]]; then
+  # setIamPolicy on the topic, to grant the app's push account; roles/pubsub.admin is the
+  # narrowest predefined role with pubsub.topics.setIamPolicy. On this topic only.
+  run_retry gcloud pubsub topics add-iam-policy-binding "$TOPIC" \
+    --member="$(member "$SA_EMAIL")" --role=roles/pubsub.admin "$P"
+elif topic_binding_exists "$TOPIC" "$(member "$SA_EMAIL")" roles/pubsub.admin; then
+  # The auto-fix was switched off since the last deploy: take the grant back.
+  run gcloud pubsub topics remove-iam-policy-binding "$TOPIC" \
+    --member="$(member "$SA_EMAIL")" --role=roles/pubsub.admin "$P"
+fi
+for account in $PUSH_PUBLISHERS; do
+  # The Workspace app's push account publishes the events (Chat, Drive, Meet).
+  run_retry gcloud pubsub topics add-iam-policy-binding "$TOPIC" \
+    --member="$(member "$account")" --role=roles/pubsub.publisher "$P"
+done
+
+step "IAM for the Pub/Sub service agent: dead-lettering, and OIDC tokens for authenticated push"
+number=$(project_number)
+pubsub_agent="service-$number@gcp-sa-pubsub.iam.gserviceaccount.com"
+run_retry gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" \
+  --member="$(member "$pubsub_agent")" --role=roles/pubsub.publisher "$P"
+run_retry gcloud iam service-accounts add-iam-policy-binding "$INVOKER_EMAIL" \
+  --member="$(member "$pubsub_agent")" --role=roles/iam.serviceAccountTokenCreator "$P"
+
+step "Functions (2nd gen): on_workspace_event and on_sweep, not publicly invocable"
+common=(--gen2 --region="$REGION" --runtime=python311 --source="$SOURCE_DIR"
+  --ignore-file=deploy/gcloudignore --service-account="$SA_EMAIL" --memory="$MEMORY"
+  --cpu="$CPU" --set-env-vars="$(env_vars)" --ingress-settings="$INGRESS"
+  --no-allow-unauthenticated)
+if [[ -n ${BUILD_SERVICE_ACCOUNT:-} ]]; then
+  common+=(--build-service-account="projects/$PROJECT_ID/serviceAccounts/$BUILD_SERVICE_ACCOUNT")
+fi
+# A 2nd gen function keeps its trigger kind: switching between --push-filter and the Eventarc
+# trigger needs the old function deleted first (teardown.sh --only-event-function).
+if exists gcloud functions describe "$EVENT_FUNCTION" --gen2 --region="$REGION" "$P"; then
+  current_trigger=$(capture "" gcloud functions describe "$EVENT_FUNCTION" --gen2 --region="$REGION" \
+    --format='value(eventTrigger.eventType)' "$P")
+  if [[ $PUSH_FILTER == true && -n $current_trigger ]] ||
+    [[ $PUSH_FILTER == false && -z $current_trigger ]]; then
+    die "$EVENT_FUNCTION exists with the other trigger kind; run deploy/teardown.sh --only-event-function first"
+  fi
+fi
+if [[ $PUSH_FILTER == true ]]; then
+  event_trigger=(--trigger-http)
+else
+  event_trigger=(--trigger-topic="$TOPIC" --trigger-service-account="$INVOKER_EMAIL" --retry)
+fi
+run gcloud functions deploy "$EVENT_FUNCTION" "${common[@]}" \
+  --entry-point=on_workspace_event "${event_trigger[@]}" \
+  --concurrency="$CONCURRENCY" --max-instances="$MAX_INSTANCES" --timeout="$EVENT_TIMEOUT" "$P"
+# No --retry: a tick or shard that fails leaves its work due, and the next tick gathers it.
+# One sweep per instance (each paces its share of the API quota); shards run side by side.
+run gcloud functions deploy "$SWEEP_FUNCTION" "${common[@]}" \
+  --entry-point=on_sweep --trigger-topic="$SWEEP_TOPIC" \
+  --trigger-service-account="$INVOKER_EMAIL" \
+  --concurrency=1 --max-instances="$SWEEP_MAX_INSTANCES" --timeout="$SWEEP_TIMEOUT" "$P"
+for service in "$EVENT_FUNCTION" "$SWEEP_FUNCTION"; do
+  run_retry gcloud run services add-iam-policy-binding "$service" --region="$REGION" \
+    --member="$(member "$INVOKER_EMAIL")" --role=roles/run.invoker "$P"
+done
+
+step "Delivery of the app's topic to on_workspace_event, with a dead-letter topic"
+retry_policy=(--dead-letter-topic="$DEAD_LETTER_TOPIC_PATH"
+  --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" --min-retry-delay=10s --max-retry-delay=600s)
+if [[ $PUSH_FILTER == true ]]; then
+  url=$(capture "https://$EVENT_FUNCTION-$number.$REGION.run.app" \
+    gcloud functions describe "$EVENT_FUNCTION" --gen2 --region="$REGION" \
+    --format='value(serviceConfig.uri)' "$P")
+  # functions-framework takes the CloudEvent's source topic from the push URL's path.
+  push=(--push-endpoint="$url/projects/$PROJECT_ID/topics/$TOPIC"
+    --push-auth-service-account="$INVOKER_EMAIL" --push-auth-token-audience="$url"
+    --ack-deadline="${EVENT_TIMEOUT%s}" "${retry_policy[@]}")
+  if exists gcloud pubsub subscriptions describe "$PUSH_SUBSCRIPTION" "$P"; then
+    # A subscription's filter is fixed at creation; everything else converges here.
+    run gcloud pubsub subscriptions update "$PUSH_SUBSCRIPTION" "${push[@]}" "$P"
+  else
+    run gcloud pubsub subscriptions create "$PUSH_SUBSCRIPTION" --topic="$TOPIC" \
+      --message-filter='hasPrefix(attributes.ce-type, "google.workspace.events.subscription.")' \
+      "${push[@]}" "$P"
+  fi
+  delivery_subscription="projects/$PROJECT_ID/subscriptions/$PUSH_SUBSCRIPTION"
+else
+  # The Eventarc trigger made its own push subscription; give it the dead-letter policy.
+  trigger=$(capture "projects/$PROJECT_ID/locations/$REGION/triggers/TRIGGER_ID" \
+    gcloud functions describe "$EVENT_FUNCTION" --gen2 --region="$REGION" \
+    --format='value(eventTrigger.trigger)' "$P")
+  delivery_subscription=$(capture "projects/$PROJECT_ID/subscriptions/EVENTARC_SUBSCRIPTION" \
+    gcloud eventarc triggers describe "$trigger" --location="$REGION" \
+    --format='value(transport.pubsub.subscription)' "$P")
+  run gcloud pubsub subscriptions update "$delivery_subscription" "${retry_policy[@]}" "$P"
+  # Left over from an earlier --push-filter deployment, it would deliver everything twice.
+  if exists gcloud pubsub subscriptions describe "$PUSH_SUBSCRIPTION" "$P"; then
+    run gcloud pubsub subscriptions delete "$PUSH_SUBSCRIPTION" "$P"
+  fi
+fi
+# Dead-lettering acknowledges on the source subscription as the Pub/Sub service agent.
+run_retry gcloud pubsub subscriptions add-iam-policy-binding "$delivery_subscription" \
+  --member="$(member "$pubsub_agent")" --role=roles/pubsub.subscriber "$P"
+
+step "Cloud Scheduler: a sweep tick on $SWEEP_TOPIC ($SWEEP_SCHEDULE)"
+schedule=(--location="$REGION" --schedule="$SWEEP_SCHEDULE" --time-zone="$SWEEP_TIME_ZONE"
+  --topic="$SWEEP_TOPIC_PATH" --message-body='{}')
+if exists gcloud scheduler jobs describe "$SWEEP_JOB" --location="$REGION" "$P"; then
+  run gcloud scheduler jobs update pubsub "$SWEEP_JOB" "${schedule[@]}" "$P"
+else
+  run gcloud scheduler jobs create pubsub "$SWEEP_JOB" "${schedule[@]}" "$P"
+fi
+
+step "Log-based metrics and alert policies (deploy/monitoring/)"
+python3 "$here/render.py" monitoring "$here/monitoring" "$render_dir"
+for file in "$render_dir"/metric-*.json; do
+  metric=$(basename "$file" .json)
+  metric=${metric#metric-}
+  if exists gcloud logging metrics describe "$metric" "$P"; then
+    run gcloud logging metrics update "$metric" --config-from-file="$file" "$P"
+  else
+    run gcloud logging metrics create "$metric" --config-from-file="$file" "$P"
+  fi
+done
+for file in "$render_dir"/alert-*.json; do
+  display=$(python3 "$here/render.py" display-name "$file")
+  policy=$(capture "" gcloud alpha monitoring policies list \
+    --filter="displayName=\"$display\"" --format='value(name)' "$P")
+  policy=${policy%%$'\n'*}
+  if [[ -n $policy ]]; then
+    run gcloud alpha monitoring policies update "$policy" --policy-from-file="$file" "$P"
+  else
+    # A policy on a log-based metric created seconds ago can be refused until it exists.
+    run_retry gcloud alpha monitoring policies create --policy-from-file="$file" "$P"
+  fi
+done
+if [[ -z $ALERT_NOTIFICATION_CHANNELS ]]; then
+  note "ALERT_NOTIFICATION_CHANNELS is empty: incidents open in Cloud Monitoring, nobody is notified"
+fi
+
+step "Done"
+if [[ $DRY_RUN == true ]]; then
+  note "dry run: nothing was changed; rendered monitoring files are in $render_dir"
+else
+  note "deployed. Next: domain-wide delegation and registering subscriptions (deploy/README.md)"
+fi

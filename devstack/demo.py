@@ -1,0 +1,153 @@
+"""The local run: the real local stack, one subscription walked through its whole life.
+
+Starts the Firestore and Pub/Sub emulators, the Workspace Events API emulator and the
+function under functions-framework behind a Pub/Sub push subscription (as Eventarc wires it
+in production), registers a Chat subscription, then moves the emulator's clock and injects
+faults so that a reminder, suspensions and an expiry flow through Pub/Sub to the function.
+Prints what the keeper did at each step, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from devstack.stack import local_stack
+
+PROJECT = "keeper-local"
+TOPIC = f"projects/{PROJECT}/topics/workspace-events"
+TARGET = "//chat.googleapis.com/spaces/AAAAlocalrun"
+EVENT_TYPE = "google.workspace.chat.message.v1.created"
+AUTH = "delegated:alice@example.com"
+HOUR = 3600
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+class Walkthrough:
+    def __init__(self, emulator_url: str) -> None:
+        from emulator.control import EmulatorControl  # noqa: PLC0415
+        from keeper import runtime  # noqa: PLC0415
+
+        self.control = EmulatorControl(emulator_url)
+        self.ctx = runtime.context()
+        self.key = ""
+        self.seen = 0
+
+    def cli(self, *args: str) -> str:
+        from keeper.cli import main  # noqa: PLC0415
+
+        out = io.StringIO()
+        status = main(list(args), context=lambda: self.ctx, out=out)
+        if status != 0:
+            raise SystemExit(f"python -m keeper {' '.join(args)} failed")
+        return out.getvalue().rstrip()
+
+    def name(self) -> str:
+        found = self.ctx.store.get(self.key)
+        assert found is not None and found.sub.name is not None
+        return found.sub.name
+
+    def wait_for_keeper(self, what: str, done: Callable[[], bool] | None = None) -> None:
+        """Wait until the function recorded something new in the history, then print it."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            history = self.ctx.store.history(self.key)
+            if len(history) > self.seen and (done is None or done()):
+                for entry in history[self.seen :]:
+                    call = f"  [{entry.api_call}: {entry.api_result}]" if entry.api_call else ""
+                    say(
+                        f"   keeper ({entry.actor}): {entry.action} -> {entry.outcome}: "
+                        f"{entry.reason}{call}"
+                    )
+                self.seen = len(history)
+                return
+            time.sleep(0.2)
+        raise SystemExit(f"the keeper did not react to {what} within 60 s")
+
+    def run(self) -> None:
+        say("1. Register a Chat subscription (python -m keeper register ...)")
+        say(
+            "   "
+            + self.cli(
+                "register",
+                "--target",
+                TARGET,
+                "--event-type",
+                EVENT_TYPE,
+                "--topic",
+                TOPIC,
+                "--auth",
+                AUTH,
+            )
+        )
+        self.key = next(iter(self.ctx.store.all())).key
+        self.seen = len(self.ctx.store.history(self.key))
+        sub = self.ctx.store.get(self.key)
+        assert sub is not None and sub.sub.expire_time is not None
+
+        say("\n2. Move the clock to 12 h before expiry: Google sends expirationReminder")
+        left = (sub.sub.expire_time - self.control.now()).total_seconds()
+        self.control.advance(left - 12 * HOUR + 1)
+        self.wait_for_keeper("the reminder")
+
+        say("\n3. Suspend it with ENDPOINT_PERMISSION_DENIED (the grant is back already)")
+        self.control.suspend(self.name(), "ENDPOINT_PERMISSION_DENIED", cause_fixed=True)
+        self.wait_for_keeper("the suspension")
+
+        say("\n4. Suspend it with OTHER while the cause persists: reactivate is refused")
+        self.control.suspend(self.name(), "OTHER", cause_fixed=False)
+        self.wait_for_keeper("the suspension")
+        say(
+            "   ... the cause goes away; 10 minutes later the sweep retries "
+            "(python -m keeper sweep)"
+        )
+        self.control.fix_cause(self.name())
+        self.control.advance(10 * 60)
+        say("   " + self.cli("sweep").replace("\n", "\n   "))
+        self.seen = len(self.ctx.store.history(self.key))
+
+        say("\n5. Suspend it with USER_SCOPE_REVOKED: only the user can fix that")
+        self.control.suspend(self.name(), "USER_SCOPE_REVOKED", cause_fixed=False)
+        self.wait_for_keeper("the suspension")
+
+        say("\n6. Let it expire: Google deletes it for good and sends expired")
+        old = self.name()
+        self.control.expire(old)
+        self.wait_for_keeper("the expiry", done=lambda: self.name() != old)
+
+        say("\n7. python -m keeper list")
+        say(self.cli("list"))
+        say(f"\n8. python -m keeper show {self.key}")
+        say(self.cli("show", self.key))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/local-run.sh", description=__doc__)
+    parser.add_argument("--logs", type=Path, help="where the processes' logs go")
+    args = parser.parse_args(argv)
+    log_dir = args.logs or Path(tempfile.mkdtemp(prefix="keeper-local-"))
+    say(f"Starting the local stack (logs in {log_dir}) ...")
+    with local_stack(PROJECT, log_dir) as stack:
+        function = stack.function("on_workspace_event")
+        topic = stack.topic(TOPIC.rsplit("/", 1)[-1])
+        stack.subscribe(topic, "keeper-push", push_to=function)
+        say(f"  Firestore emulator        {stack.firestore.address}")
+        say(f"  Pub/Sub emulator          {stack.pubsub.address}")
+        say(f"  Workspace Events emulator {stack.emulator.url}")
+        say(f"  on_workspace_event        {function.url} (push from {topic})\n")
+        Walkthrough(stack.emulator.url).run()
+        say("\nStopping the local stack.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The whole local stack as one context manager: emulators, the keeper's environment, and
+functions behind Pub/Sub push subscriptions, all stopped on exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.processes import (
+    ManagedProcess,
+    start_firestore,
+    start_function,
+    start_pubsub,
+    start_workspace_emulator,
+)
+
+
+def pubsub_rest(host: str, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    """One call to the Pub/Sub emulator's REST API (`path` without the leading `v1/`)."""
+    request = urllib.request.Request(
+        f"http://{host}/v1/{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+    return json.loads(text) if text else {}
+
+
+@dataclass
+class LocalStack:
+    project: str
+    log_dir: Path
+    firestore: ManagedProcess
+    pubsub: ManagedProcess
+    emulator: ManagedProcess
+    _exit: ExitStack
+    functions: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The keeper's environment on this stack (loopback only, anonymous credentials)."""
+        return {
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "FIRESTORE_EMULATOR_HOST": self.firestore.address,
+            "PUBSUB_EMULATOR_HOST": self.pubsub.address,
+            "WORKSPACE_EVENTS_API_ENDPOINT": self.emulator.url,
+            "KEEPER_CREDENTIALS": "anonymous",
+            "KEEPER_CLOCK": "emulator",
+        }
+
+    def topic(self, name: str) -> str:
+        topic = f"projects/{self.project}/topics/{name}"
+        pubsub_rest(self.pubsub.address, "PUT", topic, {})
+        return topic
+
+    def subscribe(self, topic: str, name: str, push_to: ManagedProcess | None = None) -> str:
+        """A subscription on `topic`: pull, or push to a function as Eventarc wires it."""
+        body: dict[str, Any] = {"topic": topic, "enableMessageOrdering": True}
+        if push_to is not None:
+            # functions-framework takes the CloudEvent's source topic from the path.
+            body["pushConfig"] = {"pushEndpoint": f"{push_to.url}{topic}"}
+        subscription = f"projects/{self.project}/subscriptions/{name}"
+        pubsub_rest(self.pubsub.address, "PUT", subscription, body)
+        return subscription
+
+    def function(self, target: str, extra_env: Mapping[str, str] | None = None) -> ManagedProcess:
+        process = start_function(target, self.log_dir, {**self.env, **(extra_env or {})})
+        self._exit.callback(process.stop)
+        self.functions.append(process)
+        return process
+
+
+@contextmanager
+def local_stack(project: str, log_dir: Path) -> Iterator[LocalStack]:
+    """Start the emulators; the current process gets the keeper's environment too."""
+    with ExitStack() as exit_stack:
+        firestore = start_firestore(log_dir)
+        exit_stack.callback(firestore.stop)
+        pubsub = start_pubsub(log_dir)
+        exit_stack.callback(pubsub.stop)
+        emulator = start_workspace_emulator(
+            log_dir, {"PUBSUB_EMULATOR_HOST": pubsub.address, "GOOGLE_CLOUD_PROJECT": project}
+        )
+        exit_stack.callback(emulator.stop)
+        stack = LocalStack(project, log_dir, firestore, pubsub, emulator, exit_stack)
+        os.environ.update(stack.env)
+        yield stack

@@ -1,0 +1,87 @@
+"""Behaviour switches for what is unverified about the real API, and simulated conditions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from emulator.casing import camel, rename_keys, snake
+
+PayloadCase = Literal["camel", "snake"]
+
+
+@dataclass(frozen=True)
+class QuotaConfig:
+    """Per-minute quotas (reference §3); sliding 60 s windows on the emulator clock."""
+
+    enabled: bool = False
+    writes_per_minute: int = 600
+    writes_per_user_per_minute: int = 100
+    reads_per_minute: int = 600
+    reads_per_user_per_minute: int = 100
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    latency_seconds: float = 0.0
+    operation_pending_polls: int = 0
+    payload_case: PayloadCase = "camel"  # lifecycle data casing is unverified
+    patch_while_suspended: Literal["allow", "reject"] = "allow"  # unverified
+    ttl_above_max: Literal["clamp", "error"] = "clamp"  # unverified
+    missing_status: Literal[404, 403] = 404  # Google may answer 403 "(or it may not exist)"
+    quota: QuotaConfig = field(default_factory=QuotaConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = rename_keys(asdict(self), camel)
+        return result
+
+    def updated(self, changes: dict[str, Any]) -> EmulatorConfig:
+        """A copy with the given JSON fields changed; ValueError names what is invalid."""
+        values: dict[str, Any] = {}
+        for key, value in changes.items():
+            name = snake(key)
+            if name == "quota":
+                values["quota"] = _quota(self.quota, value)
+                continue
+            if name not in _CHECKS:
+                raise ValueError(f"unknown config field {key!r}")
+            if not _CHECKS[name](value):
+                raise ValueError(f"invalid value for {key!r}: {value!r}")
+            values[name] = value
+        return replace(self, **values)
+
+
+def _non_negative_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_CHECKS: dict[str, Any] = {
+    "latency_seconds": _non_negative_number,
+    "operation_pending_polls": _non_negative_int,
+    "payload_case": lambda value: value in ("camel", "snake"),
+    "patch_while_suspended": lambda value: value in ("allow", "reject"),
+    "ttl_above_max": lambda value: value in ("clamp", "error"),
+    "missing_status": lambda value: value in (404, 403) and not isinstance(value, bool),
+}
+
+
+def _quota(current: QuotaConfig, changes: Any) -> QuotaConfig:
+    if not isinstance(changes, dict):
+        raise ValueError("quota must be an object")
+    values: dict[str, Any] = {}
+    for key, value in changes.items():
+        name = snake(key)
+        if name == "enabled":
+            if not isinstance(value, bool):
+                raise ValueError("quota.enabled must be a boolean")
+        elif name in QuotaConfig.__dataclass_fields__:
+            if not _non_negative_int(value):
+                raise ValueError(f"invalid value for quota.{key}: {value!r}")
+        else:
+            raise ValueError(f"unknown quota field {key!r}")
+        values[name] = value
+    return replace(current, **values)

@@ -1,0 +1,166 @@
+"""A typed client for the emulator's control surface (`/emulator/…`), standard library only."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from emulator.casing import camel
+from emulator.timefmt import parse_time
+
+
+class ControlError(RuntimeError):
+    """The control surface refused a call; `body` is Google's error JSON."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else body
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Advance:
+    now: datetime
+    published: list[dict[str, Any]]  # the lifecycle events produced, oldest first
+
+
+def _subscription_id(subscription: str) -> str:
+    return urllib.parse.quote(subscription.removeprefix("subscriptions/"), safe="")
+
+
+class EmulatorControl:
+    """`EmulatorControl("http://127.0.0.1:PORT/")`: one method per control endpoint."""
+
+    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(
+            urllib.parse.urljoin(self.base_url, f"emulator/{path}"),
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            payload = error.read()
+            try:
+                parsed: Any = json.loads(payload)
+            except ValueError:
+                parsed = payload.decode("utf-8", errors="replace")
+            raise ControlError(error.code, parsed) from None
+
+    def reset(self) -> None:
+        """Forget everything: subscriptions, operations, faults, config, quotas, clock, logs."""
+        self._call("POST", "reset", {})
+
+    def now(self) -> datetime:
+        return parse_time(self._call("GET", "clock")["now"])
+
+    def advance(self, seconds: float) -> Advance:
+        """Move the clock forward and publish every lifecycle event that became due."""
+        reply = self._call("POST", "clock:advance", {"seconds": seconds})
+        return Advance(parse_time(reply["now"]), reply["published"])
+
+    def suspend(
+        self,
+        subscription: str,
+        reason: str,
+        *,
+        silent: bool = False,
+        cause_fixed: bool = False,
+    ) -> dict[str, Any]:
+        """Suspend as Google would for `reason` (a suspensionReason); returns the subscription."""
+        body = {"reason": reason, "silent": silent, "causeFixed": cause_fixed}
+        result: dict[str, Any] = self._call(
+            "POST", f"subscriptions/{_subscription_id(subscription)}:suspend", body
+        )
+        return result
+
+    def fix_cause(self, subscription: str) -> dict[str, Any]:
+        """The cause of the suspension is gone (reactivate may now succeed)."""
+        result: dict[str, Any] = self._call(
+            "POST", f"subscriptions/{_subscription_id(subscription)}:fixCause", {}
+        )
+        return result
+
+    def expire(self, subscription: str, *, silent: bool = False) -> dict[str, Any] | None:
+        """Expire now: publish `expired` unless silent, delete for good; returns the event."""
+        reply = self._call(
+            "POST", f"subscriptions/{_subscription_id(subscription)}:expire", {"silent": silent}
+        )
+        event: dict[str, Any] | None = reply["event"]
+        return event
+
+    def add_fault(
+        self,
+        method: str = "*",
+        *,
+        count: int = 1,
+        status: int | str | None = None,
+        message: str | None = None,
+        delay_seconds: float = 0.0,
+        drop_connection: bool = False,
+        operation_error: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Make the next `count` calls of `method` ("subscriptions.patch", "*") fail.
+
+        `status` (HTTP code or canonical name) answers with Google's error JSON;
+        `delay_seconds` stalls; `drop_connection` closes without an answer;
+        `operation_error` ({"code": 13, "message": …}) lets the mutation's Operation fail.
+        """
+        body: dict[str, Any] = {"method": method, "count": count}
+        if status is not None:
+            body["status"] = status
+        if message is not None:
+            body["message"] = message
+        if delay_seconds:
+            body["delaySeconds"] = delay_seconds
+        if drop_connection:
+            body["dropConnection"] = True
+        if operation_error is not None:
+            body["operationError"] = operation_error
+        faults: list[dict[str, Any]] = self._call("POST", "faults", body)["faults"]
+        return faults
+
+    def faults(self) -> list[dict[str, Any]]:
+        faults: list[dict[str, Any]] = self._call("GET", "faults")["faults"]
+        return faults
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change config fields (snake_case here: `latency_seconds=0.2`, `quota={...}`)."""
+        body = {
+            camel(key): (
+                {camel(k): v for k, v in value.items()} if isinstance(value, dict) else value
+            )
+            for key, value in changes.items()
+        }
+        config: dict[str, Any] = self._call("POST", "config", body)
+        return config
+
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = self._call("GET", "config")
+        return config
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every API request received, in order: method, httpMethod, path, query, body…"""
+        requests: list[dict[str, Any]] = self._call("GET", "requests")["requests"]
+        return requests
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every lifecycle event produced: attributes, data, topic, orderingKey, delivered."""
+        events: list[dict[str, Any]] = self._call("GET", "events")["events"]
+        return events

@@ -1,0 +1,323 @@
+"""The HTTP face: the Workspace Events API v1 at `/`, the control surface at `/emulator/`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from emulator.auth import Principal, bearer_token, principal_for_token
+from emulator.discovery import DiscoveryDocument
+from emulator.errors import ApiError, invalid_argument
+from emulator.partial import parse_fields, select
+from emulator.publisher import PubSubPublisher
+from emulator.state import Workspace
+from emulator.timefmt import format_time
+from emulator.traffic import Fault, FaultBook, QuotaMeter, RequestEntry, RequestLog, quota_user
+
+_LOG = logging.getLogger("emulator")
+_SECRET_PARAMS = frozenset({"access_token", "oauth_token", "key"})
+TICK_SECONDS = 0.5
+
+Handler = Callable[
+    [Principal, dict[str, str], dict[str, Any], dict[str, Any], ApiError | None], Any
+]
+
+
+def _handlers(workspace: Workspace) -> dict[str, Handler]:
+    """One entry per discovery method id: (principal, path args, query, body, op failure)."""
+    return {
+        "subscriptions.create": lambda p, _a, q, b, f: workspace.create(
+            p, b, validate_only=q.get("validateOnly", False), failure=f
+        ),
+        "subscriptions.get": lambda p, a, _q, _b, _f: workspace.get(p, a["name"]),
+        "subscriptions.list": lambda p, _a, q, _b, _f: workspace.list_subscriptions(
+            p, q.get("filter"), q.get("pageSize"), q.get("pageToken")
+        ),
+        "subscriptions.patch": lambda p, a, q, b, f: workspace.patch(
+            p,
+            a["name"],
+            b,
+            q.get("updateMask"),
+            validate_only=q.get("validateOnly", False),
+            failure=f,
+        ),
+        "subscriptions.reactivate": lambda p, a, _q, _b, f: workspace.reactivate(
+            p, a["name"], failure=f
+        ),
+        "subscriptions.delete": lambda p, a, q, _b, f: workspace.delete(
+            p,
+            a["name"],
+            allow_missing=q.get("allowMissing", False),
+            etag=q.get("etag"),
+            validate_only=q.get("validateOnly", False),
+            failure=f,
+        ),
+        "operations.get": lambda _p, a, _q, _b, _f: workspace.get_operation(a["name"]),
+    }
+
+
+def _json_response(payload: Any, status: int = 200, *, pretty: bool = True) -> Response:
+    text = json.dumps(payload, indent=2 if pretty else None, ensure_ascii=False)
+    return Response(text + "\n", status=status, content_type="application/json; charset=UTF-8")
+
+
+def _logged_query(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
+    query: dict[str, str | list[str]] = {}
+    for name in args:
+        values = ["<redacted>" if name in _SECRET_PARAMS else v for v in args.getlist(name)]
+        query[name] = values[0] if len(values) == 1 else values
+    return query
+
+
+def _logged_body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace")
+
+
+def _drop_connection() -> Response:
+    """Close the client's connection without an answer (werkzeug then ignores the write)."""
+    connection = request.environ.get("werkzeug.socket")
+    if isinstance(connection, socket.socket):
+        connection.shutdown(socket.SHUT_RDWR)
+    return Response(b"", status=500)
+
+
+class Emulator:
+    """The emulator's parts: document, state, traffic controls; and the Flask app over them."""
+
+    def __init__(self, project: str, pubsub_host: str | None) -> None:
+        self.project = project
+        self.discovery = DiscoveryDocument.bundled()
+        self.workspace = Workspace(PubSubPublisher(pubsub_host), project)
+        self.faults = FaultBook()
+        self.quota = QuotaMeter()
+        self.requests = RequestLog()
+        self._handlers = _handlers(self.workspace)
+        self.app = self._build_app()
+
+    def reset(self) -> None:
+        self.workspace.reset()
+        self.faults.clear()
+        self.quota.clear()
+        self.requests.clear()
+
+    # -- the API -------------------------------------------------------------------------
+
+    def serve_api(self, path: str = "") -> Response:
+        raw = request.get_data(cache=True)
+        entry = self.requests.add(
+            RequestEntry(
+                http_method=request.method,
+                path=request.path,
+                query=_logged_query(request.args),
+                body=_logged_body(raw),
+                time=self.workspace.clock.now(),
+            )
+        )
+        pretty = True
+        try:
+            latency = self.workspace.config.latency_seconds
+            if latency:
+                time.sleep(latency)
+            route = self.discovery.route(request.method, request.path)
+            entry.method = route.method.id
+            query = self.discovery.parse_query(
+                route.method, {name: request.args.getlist(name) for name in request.args}
+            )
+            pretty = query.get("prettyPrint", True)
+            if query.get("alt", "json") != "json":
+                raise invalid_argument("The emulator answers only alt=json.", field="alt")
+            selector = parse_fields(query["fields"]) if query.get("fields") else None
+            fault = self.faults.take_request_fault(route.method.id)
+            if fault is not None:
+                time.sleep(fault.delay_seconds)
+                if fault.drop_connection:
+                    _LOG.info("dropped the connection of %s (injected fault)", route.method.id)
+                    return _drop_connection()
+                if fault.error is not None:
+                    raise fault.error
+            token = bearer_token(
+                request.headers.get("Authorization"),
+                query.get("access_token") or query.get("oauth_token"),
+            )
+            principal = principal_for_token(token, self.project)
+            entry.principal = principal.key
+            self.quota.charge(
+                route.method.id,
+                quota_user(principal, query.get("quotaUser")),
+                self.workspace.config.quota,
+                self.workspace.clock.now(),
+            )
+            body = self.discovery.parse_body(route.method, raw)
+            failure = (
+                self.faults.take_operation_error(route.method.id) if route.method.mutating else None
+            )
+            result = select(
+                self._handlers[route.method.id](principal, route.path_args, query, body, failure),
+                selector,
+            )
+            status = 200
+        except ApiError as error:
+            status, result = error.http_code, error.to_body()
+        entry.status = status
+        _LOG.info("%s %s %s -> %s", entry.method or "-", request.method, request.path, status)
+        return _json_response(result, status, pretty=pretty)
+
+    # -- the control surface -------------------------------------------------------------
+
+    def _control(self, action: Callable[[dict[str, Any]], Any]) -> Response:
+        try:
+            raw = request.get_data(cache=True)
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise invalid_argument("The control surface takes a JSON object.")
+            return _json_response(action(body))
+        except json.JSONDecodeError as error:
+            failure = invalid_argument(f"Invalid JSON: {error.msg}.")
+        except ValueError as error:
+            failure = invalid_argument(str(error))
+        except ApiError as error:
+            failure = error
+        return _json_response(failure.to_body(), failure.http_code)
+
+    def _reset(self, _body: dict[str, Any]) -> dict[str, Any]:
+        self.reset()
+        return {}
+
+    def _clock(self, _body: dict[str, Any]) -> dict[str, Any]:
+        return {"now": format_time(self.workspace.clock.now())}
+
+    def _advance(self, body: dict[str, Any]) -> dict[str, Any]:
+        seconds = body.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            raise invalid_argument("seconds must be a number.", field="seconds")
+        now, produced = self.workspace.advance(seconds)
+        return {"now": format_time(now), "published": [event.to_json() for event in produced]}
+
+    def _suspend(self, subscription_id: str) -> Callable[[dict[str, Any]], Any]:
+        def action(body: dict[str, Any]) -> dict[str, Any]:
+            _only(body, {"reason", "silent", "causeFixed"})
+            return self.workspace.suspend(
+                subscription_id,
+                str(body.get("reason", "")),
+                silent=bool(body.get("silent", False)),
+                cause_fixed=bool(body.get("causeFixed", False)),
+            )
+
+        return action
+
+    def _expire(self, subscription_id: str) -> Callable[[dict[str, Any]], Any]:
+        def action(body: dict[str, Any]) -> dict[str, Any]:
+            _only(body, {"silent"})
+            record = self.workspace.expire(subscription_id, silent=bool(body.get("silent", False)))
+            return {"event": record.to_json() if record else None}
+
+        return action
+
+    def _add_fault(self, body: dict[str, Any]) -> dict[str, Any]:
+        known = {method.id for method in self.discovery.methods}
+        self.faults.add(Fault.from_json(body, known))
+        return {"faults": self.faults.to_json()}
+
+    def _set_config(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self.workspace.lock:
+            self.workspace.config = self.workspace.config.updated(body)
+            return self.workspace.config.to_json()
+
+    def _clear_requests(self, _body: dict[str, Any]) -> dict[str, Any]:
+        self.requests.clear()
+        return {}
+
+    def _build_app(self) -> Flask:
+        app = Flask("emulator")
+        control = self._control
+        routes: list[tuple[str, str, Callable[..., Response]]] = [
+            ("/emulator/reset", "POST", lambda: control(self._reset)),
+            ("/emulator/clock", "GET", lambda: control(self._clock)),
+            ("/emulator/clock:advance", "POST", lambda: control(self._advance)),
+            (
+                "/emulator/subscriptions/<sid>:suspend",
+                "POST",
+                lambda sid: control(self._suspend(sid)),
+            ),
+            (
+                "/emulator/subscriptions/<sid>:fixCause",
+                "POST",
+                lambda sid: control(lambda _b: self.workspace.fix_cause(sid)),
+            ),
+            (
+                "/emulator/subscriptions/<sid>:expire",
+                "POST",
+                lambda sid: control(self._expire(sid)),
+            ),
+            ("/emulator/faults", "POST", lambda: control(self._add_fault)),
+            (
+                "/emulator/faults",
+                "GET",
+                lambda: control(lambda _b: {"faults": self.faults.to_json()}),
+            ),
+            ("/emulator/config", "POST", lambda: control(self._set_config)),
+            (
+                "/emulator/config",
+                "GET",
+                lambda: control(lambda _b: self.workspace.config.to_json()),
+            ),
+            (
+                "/emulator/requests",
+                "GET",
+                lambda: control(lambda _b: {"requests": self.requests.to_json()}),
+            ),
+            ("/emulator/requests", "DELETE", lambda: control(self._clear_requests)),
+            (
+                "/emulator/events",
+                "GET",
+                lambda: control(
+                    lambda _b: {"events": [e.to_json() for e in self.workspace.events()]}
+                ),
+            ),
+        ]
+        for index, (rule, method, view) in enumerate(routes):
+            app.add_url_rule(rule, f"control{index}", view, methods=[method])
+        api_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        app.add_url_rule("/", "api_root", self.serve_api, methods=api_methods)
+        app.add_url_rule("/<path:path>", "api", self.serve_api, methods=api_methods)
+        return app
+
+
+def _only(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(body) - allowed
+    if unknown:
+        raise invalid_argument(f"Unknown fields: {', '.join(sorted(unknown))}.")
+
+
+class Ticker(threading.Thread):
+    """Lets real time pass: publishes due lifecycle events every `TICK_SECONDS`."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__(name="lifecycle-ticker", daemon=True)
+        self.workspace = workspace
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(TICK_SECONDS):
+            try:
+                self.workspace.process_due()
+            except Exception:
+                _LOG.exception("processing due lifecycle events failed")
+
+
+def build_server(emulator: Emulator, host: str, port: int) -> BaseWSGIServer:
+    return make_server(host, port, emulator.app, threaded=True)

@@ -1,0 +1,762 @@
+"""The emulated Workspace Events API: subscriptions, operations, the virtual clock, lifecycle.
+
+Every state change happens under one lock, and so does lifecycle publishing, so that events go
+out in time order and the data of each event is the subscription as it was at that moment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from emulator.auth import Principal
+from emulator.casing import camel, snake
+from emulator.catalog import check_event_types, max_lifetime, target_kind
+from emulator.config import EmulatorConfig
+from emulator.errors import ApiError, invalid_argument
+from emulator.filters import parse_filter
+from emulator.lifecycle import LifecycleType, lifecycle_message, reminder_times
+from emulator.publisher import Outcome, PubSubPublisher
+from emulator.timefmt import format_time, parse_duration, parse_time
+
+TYPE_PREFIX = "type.googleapis.com/google.apps.events.subscriptions.v1."
+EMPTY_TYPE = "type.googleapis.com/google.protobuf.Empty"
+SUSPENSION_REASONS = (
+    "USER_SCOPE_REVOKED",
+    "APP_SCOPE_REVOKED",
+    "RESOURCE_DELETED",
+    "USER_AUTHORIZATION_FAILURE",
+    "APP_AUTHORIZATION_FAILURE",
+    "ENDPOINT_PERMISSION_DENIED",
+    "ENDPOINT_NOT_FOUND",
+    "ENDPOINT_RESOURCE_EXHAUSTED",
+    "OTHER",
+)
+_TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
+_UPDATABLE = ("event_types", "expire_time", "ttl")
+_IMMUTABLE = ("target_resource", "notification_endpoint", "payload_options", "drive_options")
+_DEFAULT_PAGE_SIZE = 50
+_MAX_PAGE_SIZE = 100
+
+
+class VirtualClock:
+    """Wall clock plus an offset that only moves forward."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += timedelta(seconds=seconds)
+
+    def reset(self) -> None:
+        self._offset = timedelta(0)
+
+
+def _opaque(length: int) -> str:
+    return base64.b32encode(secrets.token_bytes(length)).decode("ascii").rstrip("=").lower()
+
+
+def _without_defaults(options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """proto3 JSON leaves out fields at their default (false, "")."""
+    if options is None:
+        return None
+    return {key: value for key, value in options.items() if value not in (False, "", None)}
+
+
+@dataclass
+class Subscription:
+    id: str
+    uid: str
+    target_resource: str
+    event_types: list[str]
+    notification_endpoint: dict[str, Any]
+    payload_options: dict[str, Any] | None
+    drive_options: dict[str, Any] | None
+    owner: Principal
+    create_time: datetime
+    update_time: datetime
+    expire_time: datetime
+    sequence: int
+    reminders: list[datetime]
+    state: str = "ACTIVE"
+    suspension_reason: str | None = None
+    # Causes still present (set through the control surface until `fixCause`).
+    outstanding: frozenset[str] = frozenset()
+    # ENDPOINT_NOT_FOUND was seen: that cause is gone only once the topic exists again.
+    endpoint_missing: bool = False
+    reminders_sent: frozenset[datetime] = frozenset()
+    version: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"subscriptions/{self.id}"
+
+    @property
+    def topic(self) -> str:
+        topic: str = self.notification_endpoint["pubsubTopic"]
+        return topic
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.sha256(f"{self.uid}:{self.version}".encode()).digest()
+        return base64.urlsafe_b64encode(digest[:15]).decode("ascii")
+
+    @property
+    def include_resource(self) -> bool:
+        return bool((self.payload_options or {}).get("includeResource"))
+
+    def touched(self, at: datetime, **changes: Any) -> Subscription:
+        """A new version (new etag, updateTime) with `changes` applied."""
+        return replace(self, update_time=at, version=self.version + 1, **changes)
+
+    def resource(self) -> dict[str, Any]:
+        """The Subscription as `get` returns it (camelCase, defaults left out)."""
+        resource: dict[str, Any] = {
+            "name": self.name,
+            "uid": self.uid,
+            "targetResource": self.target_resource,
+            "eventTypes": list(self.event_types),
+            "notificationEndpoint": dict(self.notification_endpoint),
+        }
+        for key, options in (
+            ("payloadOptions", self.payload_options),
+            ("driveOptions", self.drive_options),
+        ):
+            cleaned = _without_defaults(options)
+            if cleaned is not None:
+                resource[key] = cleaned
+        resource["state"] = self.state
+        if self.suspension_reason:
+            resource["suspensionReason"] = self.suspension_reason
+        for key, value in (
+            ("authority", self.owner.authority),
+            ("userAuthority", self.owner.user_authority),
+            ("serviceAccountAuthority", self.owner.service_account_authority),
+        ):
+            if value:
+                resource[key] = value
+        resource["createTime"] = format_time(self.create_time)
+        resource["updateTime"] = format_time(self.update_time)
+        resource["etag"] = self.etag
+        resource["expireTime"] = format_time(self.expire_time)
+        return resource
+
+
+@dataclass
+class Operation:
+    name: str
+    kind: str  # Create | Update | Delete | Reactivate
+    outcome: dict[str, Any]  # {"response": …} or {"error": …}
+    polls_left: int
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.name,
+            "metadata": {"@type": f"{TYPE_PREFIX}{self.kind}SubscriptionMetadata"},
+        }
+        if self.polls_left == 0:  # proto3 JSON leaves out `done: false`
+            body["done"] = True
+            body.update(self.outcome)
+        return body
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A lifecycle event the emulator produced, delivered or not."""
+
+    type: str
+    subscription: str
+    topic: str
+    time: datetime
+    attributes: dict[str, str]
+    data: dict[str, Any]
+    ordering_key: str
+    outcome: str
+    message_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "subscription": self.subscription,
+            "topic": self.topic,
+            "time": format_time(self.time),
+            "attributes": self.attributes,
+            "data": self.data,
+            "orderingKey": self.ordering_key,
+            "delivered": self.outcome == Outcome.PUBLISHED.value,
+            "outcome": self.outcome,
+            "messageId": self.message_id,
+        }
+
+
+@dataclass
+class _Store:
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    events: list[EventRecord] = field(default_factory=list)
+    sequence: int = 0
+
+
+def _subscription_response(resource: dict[str, Any]) -> dict[str, Any]:
+    return {"@type": f"{TYPE_PREFIX}Subscription", **resource}
+
+
+def _mask_paths(update_mask: str | None, body: dict[str, Any]) -> set[str]:
+    if update_mask is None:
+        return {snake(key) for key in body if key not in ("name", "etag")}
+    paths = {snake(path.strip()) for path in update_mask.split(",") if path.strip()}
+    if "*" in paths:
+        return {"event_types", "expire_time", "ttl"}
+    return paths
+
+
+class Workspace:
+    """The API's state and behaviour. Thread-safe: every public method takes the lock."""
+
+    def __init__(self, publisher: PubSubPublisher, project: str) -> None:
+        self.lock = threading.RLock()
+        self.clock = VirtualClock()
+        self.config = EmulatorConfig()
+        self.publisher = publisher
+        self.project = project
+        self._store = _Store()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _missing(self, name: str) -> ApiError:
+        if self.config.missing_status == 403:
+            return ApiError(
+                "PERMISSION_DENIED",
+                f"Permission denied on resource '{name}' (or it may not exist).",
+                reason="SUBSCRIPTION_ACCESS_DENIED",
+            )
+        return ApiError("NOT_FOUND", f"Subscription '{name}' not found.", reason="NOT_FOUND")
+
+    def _lookup(self, name: str) -> Subscription | None:
+        sid = name.removeprefix("subscriptions/")
+        found = self._store.subscriptions.get(sid)
+        if found is None:  # the uid also names a subscription in paths
+            found = next((s for s in self._store.subscriptions.values() if s.uid == sid), None)
+        return found
+
+    def _visible(self, principal: Principal, name: str) -> Subscription:
+        """The subscription if the principal may see it (the Chat app sees all of its own)."""
+        subscription = self._lookup(name)
+        if subscription is None or not (
+            principal.is_app or subscription.owner.key == principal.key
+        ):
+            raise self._missing(name)
+        return subscription
+
+    def _expiry(
+        self, ttl: str | None, expire_time: str | None, now: datetime, maximum: timedelta
+    ) -> datetime:
+        if ttl is not None and expire_time is not None:
+            raise invalid_argument(
+                "Only one of ttl and expire_time can be set.", field="subscription.expiration"
+            )
+        if expire_time is not None:
+            lifetime = parse_time(expire_time) - now
+            if lifetime <= timedelta(0):
+                raise invalid_argument(
+                    f"expire_time {expire_time} is not in the future.",
+                    field="subscription.expire_time",
+                )
+        else:
+            lifetime = parse_duration(ttl) if ttl is not None else timedelta(0)
+            if lifetime < timedelta(0):
+                raise invalid_argument("ttl must not be negative.", field="subscription.ttl")
+            lifetime = lifetime or maximum
+        if lifetime > maximum:
+            if self.config.ttl_above_max == "error":
+                raise invalid_argument(
+                    f"The requested lifetime exceeds the maximum of "
+                    f"{int(maximum.total_seconds())}s for this subscription.",
+                    field="subscription.expiration",
+                    reason="EXPIRATION_TOO_LONG",
+                )
+            lifetime = maximum
+        return now + lifetime
+
+    def _finish(
+        self,
+        kind: str,
+        preview: dict[str, Any],
+        commit: Callable[[], dict[str, Any]],
+        *,
+        validate_only: bool,
+        failure: ApiError | None,
+    ) -> dict[str, Any]:
+        """Apply the change (unless validate-only or failing) and record its Operation."""
+        if failure is not None:
+            outcome: dict[str, Any] = {"error": failure.to_status()}
+        else:
+            outcome = {"response": preview if validate_only else commit()}
+        name = f"operations/{kind.lower()}/{_opaque(10)}"
+        operation = Operation(name, kind, outcome, self.config.operation_pending_polls)
+        self._store.operations[name] = operation
+        return operation.to_json()
+
+    def _save(
+        self,
+        kind: str,
+        subscription: Subscription,
+        *,
+        validate_only: bool,
+        failure: ApiError | None,
+    ) -> dict[str, Any]:
+        """Store the new version of a subscription through an Operation answering with it."""
+        response = _subscription_response(subscription.resource())
+
+        def commit() -> dict[str, Any]:
+            self._store.sequence = max(self._store.sequence, subscription.sequence)
+            self._store.subscriptions[subscription.id] = subscription
+            return response
+
+        return self._finish(kind, response, commit, validate_only=validate_only, failure=failure)
+
+    # -- API methods ---------------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        body: dict[str, Any],
+        *,
+        validate_only: bool = False,
+        failure: ApiError | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            now = self.clock.now()
+            target = body.get("targetResource")
+            if not target:
+                raise invalid_argument(
+                    "target_resource is required.", field="subscription.target_resource"
+                )
+            kind = target_kind(target)
+            event_types = list(body.get("eventTypes", []))
+            check_event_types(kind, event_types)
+            if principal.is_app and not kind.app_auth:
+                raise invalid_argument(
+                    "A Chat app can only subscribe to Chat spaces it is a member of.",
+                    field="subscription.target_resource",
+                )
+            topic = body.get("notificationEndpoint", {}).get("pubsubTopic", "")
+            if not _TOPIC.match(topic):
+                raise invalid_argument(
+                    "notification_endpoint.pubsub_topic must be projects/PROJECT/topics/TOPIC.",
+                    field="subscription.notification_endpoint.pubsub_topic",
+                )
+            payload_options = body.get("payloadOptions")
+            include_resource = bool((payload_options or {}).get("includeResource"))
+            if include_resource and not kind.resource_payload:
+                raise invalid_argument(
+                    "payload_options.include_resource is not supported for this target.",
+                    field="subscription.payload_options.include_resource",
+                )
+            drive_options = body.get("driveOptions")
+            if kind.needs_descendants and not (drive_options or {}).get("includeDescendants"):
+                raise invalid_argument(
+                    "drive_options.include_descendants must be true for a shared drive.",
+                    field="subscription.drive_options.include_descendants",
+                )
+            maximum = max_lifetime(include_resource, principal.delegated)
+            expire = self._expiry(body.get("ttl"), body.get("expireTime"), now, maximum)
+            if any(
+                s.owner.key == principal.key and s.target_resource == target
+                for s in self._store.subscriptions.values()
+            ):
+                raise ApiError(
+                    "ALREADY_EXISTS",
+                    "A subscription already exists for this target resource and principal.",
+                    reason="SUBSCRIPTION_ALREADY_EXISTS",
+                )
+            subscription = Subscription(
+                id=f"{kind.name_prefix(target, event_types[0])}-{_opaque(10)}",
+                uid=_opaque(16),
+                target_resource=target,
+                event_types=event_types,
+                notification_endpoint={"pubsubTopic": topic},
+                payload_options=payload_options,
+                drive_options=drive_options,
+                owner=principal,
+                create_time=now,
+                update_time=now,
+                expire_time=expire,
+                sequence=self._store.sequence + 1,
+                reminders=reminder_times(expire, now),
+            )
+            return self._save("Create", subscription, validate_only=validate_only, failure=failure)
+
+    def get(self, principal: Principal, name: str) -> dict[str, Any]:
+        with self.lock:
+            return self._visible(principal, name).resource()
+
+    def list_subscriptions(
+        self,
+        principal: Principal,
+        filter_text: str | None,
+        page_size: int | None,
+        page_token: str | None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            query = parse_filter(filter_text)
+            if page_size is not None and page_size < 0:
+                raise invalid_argument("page_size must not be negative.", field="page_size")
+            size = min(page_size or _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
+            digest = hashlib.sha256(f"{principal.key}\n{filter_text}".encode()).hexdigest()[:16]
+            after = _page_position(page_token, digest)
+            matching = sorted(
+                (
+                    s
+                    for s in self._store.subscriptions.values()
+                    if s.sequence > after
+                    and (principal.is_app or s.owner.key == principal.key)
+                    and query.matches(s.event_types, s.target_resource)
+                ),
+                key=lambda s: s.sequence,
+            )
+            page = matching[:size]
+            response: dict[str, Any] = {}
+            if page:
+                response["subscriptions"] = [s.resource() for s in page]
+            if len(matching) > size:
+                token = f"{digest}:{page[-1].sequence}".encode()
+                response["nextPageToken"] = base64.urlsafe_b64encode(token).decode("ascii")
+            return response
+
+    def patch(
+        self,
+        principal: Principal,
+        name: str,
+        body: dict[str, Any],
+        update_mask: str | None,
+        *,
+        validate_only: bool = False,
+        failure: ApiError | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            now = self.clock.now()
+            current = self._visible(principal, name)
+            self._check_etag(current, body.get("etag"))
+            if current.state == "SUSPENDED" and self.config.patch_while_suspended == "reject":
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Subscription '{current.name}' is suspended ({current.suspension_reason}); "
+                    "reactivate it before updating it.",
+                    reason="SUBSCRIPTION_SUSPENDED",
+                )
+            paths = _mask_paths(update_mask, body)
+            self._check_mask(current, paths, body, explicit=update_mask is not None)
+            changes: dict[str, Any] = {}
+            if "event_types" in paths:
+                event_types = list(body.get("eventTypes", []))
+                check_event_types(target_kind(current.target_resource), event_types)
+                changes["event_types"] = event_types
+            if paths & {"ttl", "expire_time"}:
+                maximum = max_lifetime(current.include_resource, current.owner.delegated)
+                expire = self._expiry(
+                    body.get("ttl") if "ttl" in paths else None,
+                    body.get("expireTime") if "expire_time" in paths else None,
+                    now,
+                    maximum,
+                )
+                changes["expire_time"] = expire
+                changes["reminders"] = [
+                    t for t in reminder_times(expire, now) if t not in current.reminders_sent
+                ]
+            return self._save(
+                "Update",
+                current.touched(now, **changes),
+                validate_only=validate_only,
+                failure=failure,
+            )
+
+    def _check_etag(self, subscription: Subscription, etag: str | None) -> None:
+        if etag and etag != subscription.etag:
+            raise ApiError(
+                "ABORTED",
+                f"The etag of '{subscription.name}' does not match: it was changed since it "
+                "was read.",
+                reason="ETAG_MISMATCH",
+            )
+
+    @staticmethod
+    def _check_mask(
+        current: Subscription, paths: set[str], body: dict[str, Any], *, explicit: bool
+    ) -> None:
+        for path in sorted(paths):
+            if path in _UPDATABLE:
+                continue
+            if path in _IMMUTABLE:
+                sent, held = body.get(camel(path)), current.resource().get(camel(path))
+                if isinstance(sent, dict):  # option objects: defaults are the same as absent
+                    sent = _without_defaults(sent)
+                unchanged = sent == held
+                if explicit or not unchanged:
+                    raise invalid_argument(
+                        f"Field {path} is immutable and can't be updated.", field=path
+                    )
+                continue
+            raise invalid_argument(
+                f"Invalid update_mask path {path!r}: updatable fields are {', '.join(_UPDATABLE)}.",
+                field="update_mask",
+            )
+        if not paths & set(_UPDATABLE):
+            raise invalid_argument(
+                "Nothing to update: set update_mask (ttl, expire_time, event_types).",
+                field="update_mask",
+            )
+
+    def reactivate(
+        self, principal: Principal, name: str, *, failure: ApiError | None = None
+    ) -> dict[str, Any]:
+        with self.lock:
+            now = self.clock.now()
+            current = self._visible(principal, name)
+            if current.state != "SUSPENDED":
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Subscription '{current.name}' is {current.state}: only a SUSPENDED "
+                    "subscription can be reactivated.",
+                    reason="SUBSCRIPTION_NOT_SUSPENDED",
+                )
+            present = self._errors_present(current)
+            if present:
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Subscription '{current.name}' can't be reactivated: errors still "
+                    f"present: {', '.join(present)}.",
+                    reason="SUBSCRIPTION_ERRORS_PRESENT",
+                    metadata={"errors": ",".join(present)},
+                )
+            reactivated = current.touched(
+                now,
+                state="ACTIVE",
+                suspension_reason=None,
+                outstanding=frozenset(),
+                endpoint_missing=False,
+            )
+            return self._save("Reactivate", reactivated, validate_only=False, failure=failure)
+
+    def _errors_present(self, subscription: Subscription) -> list[str]:
+        present = set(subscription.outstanding)
+        if (
+            subscription.endpoint_missing
+            and self.publisher.topic_exists(subscription.topic) is False
+        ):
+            present.add("ENDPOINT_NOT_FOUND")
+        return sorted(present)
+
+    def delete(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        allow_missing: bool = False,
+        etag: str | None = None,
+        validate_only: bool = False,
+        failure: ApiError | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            empty = {"@type": EMPTY_TYPE}
+            try:
+                current = self._visible(principal, name)
+            except ApiError:
+                if not allow_missing:
+                    raise
+                return self._finish(
+                    "Delete", empty, lambda: empty, validate_only=True, failure=failure
+                )
+            self._check_etag(current, etag)
+
+            def commit() -> dict[str, Any]:
+                del self._store.subscriptions[current.id]
+                return empty
+
+            return self._finish(
+                "Delete", empty, commit, validate_only=validate_only, failure=failure
+            )
+
+    def get_operation(self, name: str) -> dict[str, Any]:
+        with self.lock:
+            operation = self._store.operations.get(name)
+            if operation is None:
+                raise ApiError("NOT_FOUND", f"Operation '{name}' not found.", reason="NOT_FOUND")
+            body = operation.to_json()
+            operation.polls_left = max(0, operation.polls_left - 1)
+            return body
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _deliver(
+        self, subscription: Subscription, event_type: LifecycleType, at: datetime
+    ) -> EventRecord:
+        """Publish one lifecycle event; a missing topic suspends the subscription silently."""
+        message = lifecycle_message(
+            event_type, subscription.resource(), at, self.config.payload_case
+        )
+        endpoint_broken = (
+            subscription.state == "SUSPENDED"
+            and (subscription.suspension_reason or "").startswith("ENDPOINT_")
+            and event_type is not LifecycleType.SUSPENDED
+        )
+        outcome, message_id = "endpoint_suspended", None
+        if not endpoint_broken:
+            result = self.publisher.publish(
+                subscription.topic, message.data_bytes(), message.attributes, message.ordering_key
+            )
+            outcome, message_id = result.outcome.value, result.message_id
+            if result.outcome is Outcome.TOPIC_NOT_FOUND:
+                self._suspend(subscription, "ENDPOINT_NOT_FOUND", at, endpoint_missing=True)
+        record = EventRecord(
+            type=event_type.value,
+            subscription=subscription.name,
+            topic=subscription.topic,
+            time=at,
+            attributes=message.attributes,
+            data=message.data,
+            ordering_key=message.ordering_key,
+            outcome=outcome,
+            message_id=message_id,
+        )
+        self._store.events.append(record)
+        return record
+
+    def _suspend(
+        self, subscription: Subscription, reason: str, at: datetime, *, endpoint_missing: bool
+    ) -> Subscription:
+        """Suspend (a suspended subscription keeps its original reason)."""
+        current = self._store.subscriptions.get(subscription.id, subscription)
+        if current.state == "SUSPENDED" and (current.endpoint_missing or not endpoint_missing):
+            return current
+        changes: dict[str, Any] = {"endpoint_missing": current.endpoint_missing or endpoint_missing}
+        if current.state != "SUSPENDED":
+            changes.update(state="SUSPENDED", suspension_reason=reason)
+        updated = current.touched(at, **changes)
+        self._store.subscriptions[updated.id] = updated
+        return updated
+
+    def _next_due(self, now: datetime) -> tuple[datetime, Subscription, LifecycleType] | None:
+        best: tuple[tuple[datetime, int, int], Subscription, LifecycleType] | None = None
+        for subscription in self._store.subscriptions.values():
+            candidates = [(subscription.expire_time, 1, LifecycleType.EXPIRED)]
+            if subscription.reminders:
+                candidates.append((subscription.reminders[0], 0, LifecycleType.EXPIRATION_REMINDER))
+            for when, order, event_type in candidates:
+                key = (when, subscription.sequence, order)
+                if when <= now and (best is None or key < best[0]):
+                    best = (key, subscription, event_type)
+        return None if best is None else (best[0][0], best[1], best[2])
+
+    def process_due(self) -> list[EventRecord]:
+        """Publish every lifecycle event whose time has come, oldest first."""
+        with self.lock:
+            now = self.clock.now()
+            produced: list[EventRecord] = []
+            while (due := self._next_due(now)) is not None:
+                when, subscription, event_type = due
+                if event_type is LifecycleType.EXPIRED:
+                    produced.append(self._deliver(subscription, event_type, when))
+                    self._store.subscriptions.pop(subscription.id, None)
+                    continue
+                consumed = replace(
+                    subscription,
+                    reminders=subscription.reminders[1:],
+                    reminders_sent=subscription.reminders_sent | {when},
+                )
+                self._store.subscriptions[consumed.id] = consumed
+                produced.append(self._deliver(consumed, event_type, when))
+            return produced
+
+    def advance(self, seconds: float) -> tuple[datetime, list[EventRecord]]:
+        if seconds < 0:
+            raise invalid_argument("The clock only moves forward.", field="seconds")
+        with self.lock:
+            self.clock.advance(seconds)
+            return self.clock.now(), self.process_due()
+
+    # -- control surface -----------------------------------------------------------------
+
+    def _by_id(self, subscription_id: str) -> Subscription:
+        subscription = self._lookup(subscription_id)
+        if subscription is None:
+            raise ApiError(
+                "NOT_FOUND", f"Subscription '{subscription_id}' not found.", reason="NOT_FOUND"
+            )
+        return subscription
+
+    def suspend(
+        self, subscription_id: str, reason: str, *, silent: bool, cause_fixed: bool
+    ) -> dict[str, Any]:
+        if reason not in SUSPENSION_REASONS:
+            raise invalid_argument(
+                f"reason must be one of {', '.join(SUSPENSION_REASONS)}.", field="reason"
+            )
+        with self.lock:
+            now = self.clock.now()
+            current = self._by_id(subscription_id)
+            was_active = current.state == "ACTIVE"
+            updated = self._suspend(
+                current, reason, now, endpoint_missing=reason == "ENDPOINT_NOT_FOUND"
+            )
+            if not cause_fixed:
+                updated = replace(updated, outstanding=updated.outstanding | {reason})
+                self._store.subscriptions[updated.id] = updated
+            if was_active and not silent:
+                self._deliver(updated, LifecycleType.SUSPENDED, now)
+            return self._store.subscriptions[updated.id].resource()
+
+    def fix_cause(self, subscription_id: str) -> dict[str, Any]:
+        with self.lock:
+            current = self._by_id(subscription_id)
+            updated = replace(current, outstanding=frozenset())
+            self._store.subscriptions[updated.id] = updated
+            return updated.resource()
+
+    def expire(self, subscription_id: str, *, silent: bool) -> EventRecord | None:
+        with self.lock:
+            current = self._by_id(subscription_id)
+            record = None
+            if not silent:
+                record = self._deliver(current, LifecycleType.EXPIRED, self.clock.now())
+            self._store.subscriptions.pop(current.id, None)
+            return record
+
+    def events(self) -> list[EventRecord]:
+        with self.lock:
+            return list(self._store.events)
+
+    def reset(self) -> None:
+        with self.lock:
+            self._store = _Store()
+            self.clock.reset()
+            self.config = EmulatorConfig()
+
+
+def _page_position(page_token: str | None, digest: str) -> int:
+    """The sequence number a page token continues after; 400 for a foreign or stale token."""
+    if not page_token:
+        return 0
+    try:
+        token_digest, _, position = (
+            base64.urlsafe_b64decode(page_token.encode("ascii")).decode("ascii").partition(":")
+        )
+        after = int(position)
+    except (ValueError, UnicodeError):
+        raise invalid_argument("Invalid page token.", field="page_token") from None
+    if token_digest != digest:
+        raise invalid_argument(
+            "The page token does not match the request: send the same filter on every page.",
+            field="page_token",
+        )
+    return after

@@ -1,0 +1,60 @@
+"""What every lifecycle handler does first: find the managed subscription, once per event."""
+
+from __future__ import annotations
+
+import logging
+
+from handlers.envelope import LifecycleEvent
+from keeper.engine import Context, Trigger
+from keeper.logs import labels
+from keeper.models import stable_key
+from keeper.outcomes import Action, Outcome
+from keeper.store import LedgerEntry, Versioned
+
+log = logging.getLogger(__name__)
+
+
+def trigger_of(event: LifecycleEvent) -> Trigger:
+    return Trigger("event", event.event_id, event.type)
+
+
+def load(ctx: Context, event: LifecycleEvent) -> Versioned | Outcome:
+    """The managed subscription the event is about, or the Outcome that ends its handling:
+    a duplicate (already in the ledger), an unmanaged name, or a forged target."""
+    payload = event.payload
+    principal = payload.authority or payload.service_account_authority
+    hint = (
+        stable_key(principal, payload.target_resource)
+        if principal and payload.target_resource
+        else None
+    )
+    lookup = ctx.store.lookup(event.subscription_name, event.event_id, hint)
+    if lookup.already_processed:
+        return Outcome(Action.NOTHING, "duplicate", "event already processed")
+    found = lookup.found
+    if found is None:
+        return _reject(ctx, event, "unmanaged", "not a subscription this keeper manages")
+    target = event.payload.target_resource
+    if target is not None and target != found.sub.target_resource:
+        return _reject(ctx, event, "rejected", "the payload's target differs from the stored one")
+    return found
+
+
+def _reject(ctx: Context, event: LifecycleEvent, result: str, reason: str) -> Outcome:
+    log.warning(
+        "%s: %s",
+        result,
+        reason,
+        extra=labels(
+            event_id=event.event_id,
+            event_type=event.type,
+            subscription=event.subscription_name,
+            outcome=result,
+        ),
+    )
+    ctx.store.record_event(
+        LedgerEntry(
+            event.event_id, event.type, event.subscription_name, result, reason, ctx.clock()
+        )
+    )
+    return Outcome(Action.NOTHING, result, reason, name=event.subscription_name)

@@ -1,0 +1,49 @@
+"""Telling a person what only a person can fix: one message per occurrence to an alerts topic.
+
+Outbox order: the flag is committed first, then the alert is published, then the record notes
+which problem was alerted (`alerted_problem`). A crash in between means a later delivery or
+sweep publishes it again (at least once, never lost); an unchanged problem is never repeated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    subscription: str | None
+    target_resource: str
+    auth: str  # who must act: the delegated user, the secret's owner, or the Chat app's admin
+    authority: str | None
+    problem: str
+    at: str
+    kind: str = "needs_attention"
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+
+class AlertSink(Protocol):
+    def publish(self, alert: Alert) -> None: ...
+
+
+class PubSubAlerts:
+    """Publishes alerts to a Pub/Sub topic; the client is built on the first alert."""
+
+    def __init__(self, topic: str, publisher: Any | None = None) -> None:
+        self.topic = topic
+        self._publisher = publisher
+
+    def publish(self, alert: Alert) -> None:
+        if self._publisher is None:
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
+
+            self._publisher = pubsub_v1.PublisherClient()
+        future = self._publisher.publish(
+            self.topic, alert.to_json(), kind=alert.kind, key=alert.key
+        )
+        future.result(timeout=30)

@@ -1,0 +1,132 @@
+"""One frozen configuration object read from the environment, failing fast by variable name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from workspace_client.credentials import is_loopback_endpoint
+
+DEFAULT_ENDPOINT = "https://workspaceevents.googleapis.com/"
+
+CredentialsMode = Literal["auto", "anonymous"]
+
+
+class ConfigError(ValueError):
+    """A required environment variable is missing or has an invalid value."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return value
+
+
+def _percent(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _positive_int(env, name, default)
+    if value > 100:
+        raise ConfigError(f"{name} is a percentage: at most 100, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    project: str
+    api_endpoint: str = DEFAULT_ENDPOINT
+    credentials: CredentialsMode = "auto"
+    collection_prefix: str = "keeper"
+    # Granting the app's push service account on a topic changes IAM: off unless asked for.
+    fix_topic_iam: bool = False
+    chat_push_service_account: str = "chat-api-push@system.gserviceaccount.com"
+    ledger_ttl_days: int = 14
+    operation_deadline_seconds: int = 20
+    # Where alerts for a person go (projects/P/topics/T); None: logged and recorded only.
+    alerts_topic: str | None = None
+    # Tests only (loopback endpoints): "after-api-write" kills the process between an API
+    # write and its Firestore record, to prove that a redelivery converges.
+    crash_after_api_write: bool = False
+    # Local stack only: take "now" from the Workspace Events API emulator's movable clock.
+    follow_emulator_clock: bool = False
+    # The sweep (keeper/sweep.py): where it fans out shards of due work (None: no fan-out),
+    # how long one invocation works, how many subscriptions one invocation takes on, how
+    # often each subscription is checked against the API, and its share of the API quota
+    # (the rest is left for the lifecycle handler).
+    sweep_topic: str | None = None
+    sweep_budget_seconds: int = 240
+    sweep_shard_size: int = 500
+    sweep_verify_minutes: int = 360
+    sweep_quota_percent: int = 95
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        project = env.get("GOOGLE_CLOUD_PROJECT", "").strip()
+        if not project:
+            raise ConfigError("GOOGLE_CLOUD_PROJECT is required")
+        credentials = env.get("KEEPER_CREDENTIALS", "auto").strip() or "auto"
+        if credentials not in ("auto", "anonymous"):
+            raise ConfigError(f"KEEPER_CREDENTIALS must be auto or anonymous, not {credentials!r}")
+        endpoint = env.get("WORKSPACE_EVENTS_API_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
+        if not endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"WORKSPACE_EVENTS_API_ENDPOINT must be an http(s) URL: {endpoint!r}")
+        follow_emulator_clock = env.get("KEEPER_CLOCK", "system").strip() == "emulator"
+        crash = env.get("KEEPER_FAULT_POINT", "").strip()
+        if crash not in ("", "after-api-write"):
+            raise ConfigError(f"KEEPER_FAULT_POINT must be after-api-write, not {crash!r}")
+        local_only = credentials == "anonymous" or follow_emulator_clock or bool(crash)
+        if local_only and not is_loopback_endpoint(endpoint):
+            raise ConfigError(
+                "KEEPER_CREDENTIALS=anonymous, KEEPER_CLOCK=emulator and KEEPER_FAULT_POINT "
+                f"need a loopback WORKSPACE_EVENTS_API_ENDPOINT, not {endpoint!r}"
+            )
+        return cls(
+            project=project,
+            api_endpoint=endpoint if endpoint.endswith("/") else endpoint + "/",
+            credentials=credentials,  # type: ignore[arg-type]  # checked above
+            collection_prefix=env.get("KEEPER_COLLECTION_PREFIX", "keeper").strip() or "keeper",
+            fix_topic_iam=_flag(env, "KEEPER_FIX_TOPIC_IAM", default=False),
+            chat_push_service_account=env.get(
+                "KEEPER_CHAT_PUSH_SERVICE_ACCOUNT", cls.chat_push_service_account
+            ),
+            ledger_ttl_days=_positive_int(env, "KEEPER_LEDGER_TTL_DAYS", 14),
+            operation_deadline_seconds=_positive_int(env, "KEEPER_OPERATION_DEADLINE_SECONDS", 20),
+            follow_emulator_clock=follow_emulator_clock,
+            alerts_topic=_topic(env, "KEEPER_ALERTS_TOPIC"),
+            crash_after_api_write=bool(crash),
+            sweep_topic=_topic(env, "KEEPER_SWEEP_TOPIC"),
+            sweep_budget_seconds=_positive_int(env, "KEEPER_SWEEP_BUDGET_SECONDS", 240),
+            sweep_shard_size=_positive_int(env, "KEEPER_SWEEP_SHARD_SIZE", 500),
+            sweep_verify_minutes=_positive_int(env, "KEEPER_SWEEP_VERIFY_MINUTES", 360),
+            sweep_quota_percent=_percent(env, "KEEPER_SWEEP_QUOTA_PERCENT", 95),
+        )
+
+
+def _topic(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    parts = value.split("/")
+    if len(parts) != 4 or parts[0] != "projects" or parts[2] != "topics" or not all(parts):
+        raise ConfigError(f"{name} must be projects/PROJECT/topics/TOPIC, not {value!r}")
+    return value

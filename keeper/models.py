@@ -1,0 +1,250 @@
+"""The keeper's own records: managed subscriptions, their leases and their history."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from keeper.outcomes import Action as Action  # re-exported: the domain speaks of it
+from workspace_client.models import Subscription, SubscriptionSpec
+
+
+class State(StrEnum):
+    """What the keeper believes about a subscription."""
+
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"  # waiting for its cause to go, reactivation planned
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"  # only a person can fix it; see last_problem
+    EXPIRED = "EXPIRED"  # deleted at Google; recreation planned
+
+
+def subscription_id(name: str) -> str:
+    """`subscriptions/abc` -> `abc`."""
+    return name.split("/", 1)[1]
+
+
+def stable_key(principal: str, target_resource: str) -> str:
+    """One managed subscription per (authorizing principal, target): the API's own uniqueness.
+
+    `principal` is the subscription's `authority` (`users/123`), or its
+    `serviceAccountAuthority` under Chat app auth: both survive recreation, and both are in
+    every lifecycle payload, so an event finds its record in the same read as its ledger entry.
+    """
+    digest = hashlib.sha256(f"{principal}\n{target_resource}".encode()).hexdigest()
+    return f"k{digest[:24]}"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Held while an instance performs an API write for this subscription."""
+
+    owner: str
+    action: Action
+    until: datetime
+    generation: int
+
+    def held_at(self, now: datetime) -> bool:
+        return now < self.until
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "action": self.action.value,
+            "until": self.until,
+            "generation": self.generation,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Lease:
+        return cls(
+            owner=str(doc["owner"]),
+            action=Action(doc["action"]),
+            until=doc["until"],
+            generation=int(doc["generation"]),
+        )
+
+
+@dataclass(frozen=True)
+class ManagedSubscription:
+    key: str
+    auth: str
+    target_resource: str
+    event_types: tuple[str, ...]
+    pubsub_topic: str
+    name: str | None = None
+    include_resource: bool = False
+    field_mask: str | None = None
+    include_descendants: bool | None = None
+    ttl: str | None = None  # as registered; None means the maximum ("0s")
+    state: State = State.ACTIVE
+    expire_time: datetime | None = None
+    suspension_reason: str | None = None
+    authority: str | None = None
+    next_action: Action = Action.NOTHING
+    next_action_at: datetime | None = None
+    attempts: int = 0  # consecutive failed attempts of next_action, for backoff
+    last_problem: str | None = None
+    alerted_problem: str | None = None  # the last problem a person was alerted to
+    lineage: tuple[str, ...] = ()
+    lease: Lease | None = None
+    generation: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    verified_at: datetime | None = None  # when the API's own view last confirmed this record
+
+    @property
+    def renewal_ttl(self) -> str:
+        return self.ttl or "0s"
+
+    @property
+    def spec(self) -> SubscriptionSpec:
+        """What `subscriptions.create` needs to make this subscription again."""
+        return SubscriptionSpec(
+            target_resource=self.target_resource,
+            event_types=self.event_types,
+            pubsub_topic=self.pubsub_topic,
+            include_resource=self.include_resource,
+            field_mask=self.field_mask,
+            include_descendants=self.include_descendants,
+            ttl=self.ttl,
+        )
+
+    @classmethod
+    def of(
+        cls, api: Subscription, auth: str, ttl: str | None, now: datetime
+    ) -> ManagedSubscription:
+        """A new record for a subscription as the API describes it, authorized by `auth`."""
+        principal = api.authority or api.service_account_authority
+        if not (principal and api.target_resource and api.pubsub_topic and api.event_types):
+            raise ValueError(f"{api.name} lacks an authority, target, topic or event types")
+        return cls(
+            key=stable_key(principal, api.target_resource),
+            auth=auth,
+            target_resource=api.target_resource,
+            event_types=api.event_types,
+            pubsub_topic=api.pubsub_topic,
+            include_resource=api.include_resource,
+            field_mask=api.field_mask,
+            include_descendants=api.include_descendants,
+            ttl=ttl,
+            created_at=now,
+        )
+
+    def with_changes(self, **changes: Any) -> ManagedSubscription:
+        return replace(self, **changes)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "auth": self.auth,
+            "target_resource": self.target_resource,
+            "event_types": list(self.event_types),
+            "pubsub_topic": self.pubsub_topic,
+            "name": self.name,
+            "include_resource": self.include_resource,
+            "field_mask": self.field_mask,
+            "include_descendants": self.include_descendants,
+            "ttl": self.ttl,
+            "state": self.state.value,
+            "expire_time": self.expire_time,
+            "suspension_reason": self.suspension_reason,
+            "authority": self.authority,
+            "next_action": self.next_action.value,
+            "next_action_at": self.next_action_at,
+            "attempts": self.attempts,
+            "last_problem": self.last_problem,
+            "alerted_problem": self.alerted_problem,
+            "lineage": list(self.lineage),
+            "lease": self.lease.to_doc() if self.lease else None,
+            "generation": self.generation,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "verified_at": self.verified_at,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> ManagedSubscription:
+        lease = doc.get("lease")
+        return cls(
+            key=str(doc["key"]),
+            auth=str(doc["auth"]),
+            target_resource=str(doc["target_resource"]),
+            event_types=tuple(doc.get("event_types") or ()),
+            pubsub_topic=str(doc["pubsub_topic"]),
+            name=doc.get("name"),
+            include_resource=bool(doc.get("include_resource", False)),
+            field_mask=doc.get("field_mask"),
+            include_descendants=doc.get("include_descendants"),
+            ttl=doc.get("ttl"),
+            state=State(doc.get("state", State.ACTIVE.value)),
+            expire_time=doc.get("expire_time"),
+            suspension_reason=doc.get("suspension_reason"),
+            authority=doc.get("authority"),
+            next_action=Action(doc.get("next_action", Action.NOTHING.value)),
+            next_action_at=doc.get("next_action_at"),
+            attempts=int(doc.get("attempts", 0)),
+            last_problem=doc.get("last_problem"),
+            alerted_problem=doc.get("alerted_problem"),
+            lineage=tuple(doc.get("lineage") or ()),
+            lease=Lease.from_doc(lease) if lease else None,
+            generation=int(doc.get("generation", 0)),
+            created_at=doc.get("created_at"),
+            updated_at=doc.get("updated_at"),
+            verified_at=doc.get("verified_at"),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One transition: what happened, why, and what the API said."""
+
+    at: datetime
+    actor: str  # "event", "sweep" or "cli"
+    action: Action
+    outcome: str  # "done", "skipped", "failed", "flagged", "adopted"
+    reason: str
+    event_id: str | None = None
+    event_type: str | None = None
+    api_call: str | None = None
+    api_result: str | None = None
+    state_before: State | None = None
+    state_after: State | None = None
+    name: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action.value,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "api_call": self.api_call,
+            "api_result": self.api_result,
+            "state_before": self.state_before.value if self.state_before else None,
+            "state_after": self.state_after.value if self.state_after else None,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> HistoryEntry:
+        before, after = doc.get("state_before"), doc.get("state_after")
+        return cls(
+            at=doc["at"],
+            actor=str(doc["actor"]),
+            action=Action(doc["action"]),
+            outcome=str(doc["outcome"]),
+            reason=str(doc["reason"]),
+            event_id=doc.get("event_id"),
+            event_type=doc.get("event_type"),
+            api_call=doc.get("api_call"),
+            api_result=doc.get("api_result"),
+            state_before=State(before) if before else None,
+            state_after=State(after) if after else None,
+            name=doc.get("name"),
+        )

@@ -1,0 +1,415 @@
+"""The sweep: the safety net over the keeper's own state, for what lifecycle events miss.
+
+One run:
+1. gathers work with indexed Firestore queries, so its cost follows the work, not the number
+   of managed subscriptions: actions due (`next_action_at`: renewals no reminder did,
+   reactivations whose backoff passed, recreations), leases that ran out (an instance died
+   mid-write) and subscriptions due for a check against the API (`verified_at`);
+2. reads the API's own view, cheaply: one filtered `list` per (authorizing principal, event
+   type) where several subscriptions share it (100 per page), `get` for a lone one and to
+   confirm that one missing from a listing is really gone;
+3. plans (keeper.sweep_plan) and, unless it is a dry run, acts through the engine's `act()`,
+   under the same leases as the lifecycle handler, so the two never both write; the plan's
+   reason goes into the subscription's history;
+4. paces every API request under its share of the quota (keeper.pacing) and stops at its
+   time budget, leaving the rest, in deadline order, to the next run; with KEEPER_SWEEP_TOPIC
+   set, due work beyond one invocation is fanned out in shards (keeper.fanout);
+5. checks the Pub/Sub endpoint of each subscription it verified ACTIVE: drift is reported
+   (history and log) before Google suspends, and fixed only with KEEPER_FIX_TOPIC_IAM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import count
+from typing import Any
+
+from keeper import transitions
+from keeper.decisions import Plan, nothing
+from keeper.endpoint import Grant, push_service_account
+from keeper.engine import Context, Trigger, act
+from keeper.errors import is_transient
+from keeper.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
+from keeper.logs import labels
+from keeper.models import HistoryEntry, ManagedSubscription, State
+from keeper.outcomes import Action, Outcome
+from keeper.pacing import Kind, Pacer, Quota
+from keeper.store import Versioned
+from keeper.sweep_plan import (
+    WRITES_PER_ACTION,
+    Shard,
+    adopts_api_view,
+    deadline,
+    decide_due,
+    shards,
+)
+from workspace_client.errors import (
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    WorkspaceEventsError,
+)
+from workspace_client.models import Subscription, list_filter
+
+log = logging.getLogger(__name__)
+
+SWEEP = Trigger("sweep")
+PAGE_SIZE = 100
+MAX_SHARDS = 50  # one tick fans out at most this many shards; the next tick takes the rest
+RATE_LIMIT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What is wrong with a subscription's Pub/Sub endpoint (or what the sweep repaired)."""
+
+    text: str
+    fixed: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    key: str
+    name: str | None
+    plan: Plan
+    outcome: Outcome | None = None
+    drift: Drift | None = None
+
+
+def run(
+    ctx: Context,
+    *,
+    dry_run: bool = False,
+    shard: Shard | None = None,
+    pacer: Pacer | None = None,
+    publisher: ShardPublisher | None = None,
+) -> list[PlannedItem]:
+    """One sweep: the due work (or exactly `shard`), earliest deadline first."""
+    config = ctx.config
+    now = ctx.clock()
+    verify_every = timedelta(minutes=config.sweep_verify_minutes)
+    if shard is not None:
+        work = ctx.store.get_many(shard.keys)
+    else:
+        topic = config.sweep_topic if publisher is not None and not dry_run else None
+        limit = config.sweep_shard_size * (MAX_SHARDS if topic else 1)
+        work = _gather(ctx, now, verify_every, limit)
+        if topic and publisher and len(work) > config.sweep_shard_size:
+            return _fan_out(ctx, work, publisher, topic)
+    if pacer is None:
+        share = config.sweep_quota_percent / 100
+        quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
+        pacer = Pacer(quota)
+    return _Run(ctx, pacer, now, dry_run).sweep(work)
+
+
+def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) -> list[Versioned]:
+    """Due actions, stale leases and due checks, each an indexed query, merged by deadline."""
+    found: dict[str, Versioned] = {}
+    for batch in (
+        ctx.store.due(now, limit),
+        ctx.store.stale_leases(now, limit),
+        ctx.store.unverified(now - verify_every, limit),
+    ):
+        for current in batch:
+            found.setdefault(current.sub.key, current)
+    ordered = sorted(found.values(), key=lambda v: deadline(v.sub, verify_every) or now)
+    return ordered[:limit]
+
+
+def _fan_out(
+    ctx: Context, work: Sequence[Versioned], publisher: ShardPublisher, topic: str
+) -> list[PlannedItem]:
+    parts = shards([current.sub for current in work], ctx.config.sweep_shard_size)
+    items = []
+    for number, shard in enumerate(parts, start=1):
+        publisher.publish(topic, encode_shard(shard))
+        plan = nothing(f"sent to shard {number} of {len(parts)}")
+        items += [PlannedItem(key, None, plan) for key in shard.keys]
+    log.info("fanned out %d subscriptions in %d shards to %s", len(work), len(parts), topic)
+    return items
+
+
+class _Run:
+    def __init__(self, ctx: Context, pacer: Pacer, now: datetime, dry_run: bool) -> None:
+        self.ctx = ctx
+        self.pacer = pacer
+        self.now = now
+        self.dry_run = dry_run
+        self.ends_at = pacer.clock() + ctx.config.sweep_budget_seconds
+        self.endpoints: dict[tuple[str, str], Drift | None] = {}
+
+    def sweep(self, work: Sequence[Versioned]) -> list[PlannedItem]:
+        views = self._verify([current.sub for current in work])
+        plans = {
+            key: decide_due(current.sub, views[key], self.now)
+            for current in work
+            if (key := current.sub.key) in views
+        }
+        pending = list(work)
+        done: dict[str, PlannedItem] = {}
+        while pending:
+            current = pending.pop(self._next(pending, plans))
+            done[current.sub.key] = self._one(current, views, plans.get(current.sub.key))
+        items = [done[current.sub.key] for current in work]
+        self._report(items)
+        return items
+
+    def _next(self, pending: Sequence[Versioned], plans: dict[str, Plan]) -> int:
+        """Earliest deadline first among the work whose user has quota now (else whose user
+        has it soonest), so one user's run of writes does not hold up everyone else's; the
+        project limit holds all alike."""
+        soonest, best = 0, float("inf")
+        for index, current in enumerate(pending):
+            plan = plans.get(current.sub.key)
+            wait = self.pacer.user_wait(Kind.WRITE, current.sub.auth) if plan and plan.writes else 0
+            if wait == 0:
+                return index
+            if wait < best:
+                soonest, best = index, wait
+        return soonest
+
+    def _out_of_time(self, kind: Kind, user: str, requests: int = 1) -> bool:
+        return self.pacer.clock() + self.pacer.delay(kind, user, requests) > self.ends_at
+
+    # -- the API's view ------------------------------------------------------------------
+
+    def _verify(self, subs: Sequence[ManagedSubscription]) -> dict[str, Subscription | None]:
+        """The API's view per key (None: gone); keys it could not read are left out."""
+        groups: dict[tuple[str, str], list[ManagedSubscription]] = defaultdict(list)
+        views: dict[str, Subscription | None] = {}
+        for sub in subs:
+            if sub.name is None or not sub.event_types:
+                views[sub.key] = None  # nothing at Google to read: recreate from the record
+            else:
+                groups[(sub.auth, min(sub.event_types))].append(sub)
+        for (auth, event_type), members in groups.items():
+            for _ in range(RATE_LIMIT_RETRIES + 1):
+                if self._out_of_time(Kind.READ, auth):
+                    return views
+                try:
+                    views.update(self._read_group(event_type, members))
+                except RateLimited:
+                    self.pacer.rate_limited(Kind.READ, auth)
+                    continue
+                except WorkspaceEventsError as error:
+                    log.warning("sweep could not read the subscriptions of %s: %s", auth, error)
+                self.pacer.succeeded(Kind.READ)
+                break
+        return views
+
+    def _read_group(
+        self, event_type: str, members: Sequence[ManagedSubscription]
+    ) -> dict[str, Subscription | None]:
+        listed: dict[str, Subscription] = {}
+        if len(members) > 1:
+            # Never more pages than the gets they replace.
+            listed = self._list(event_type, members, max_pages=len(members) - 1)
+        views: dict[str, Subscription | None] = {}
+        for sub in members:
+            assert sub.name is not None
+            # Missing from the listing: gone, or beyond the pages read; `get` tells which.
+            views[sub.key] = listed.get(sub.name) or self._get(sub, sub.name)
+        return views
+
+    def _list(
+        self, event_type: str, members: Sequence[ManagedSubscription], max_pages: int
+    ) -> dict[str, Subscription]:
+        wanted = {sub.name for sub in members}
+        auth = members[0].auth
+        listing: Iterator[Subscription] = self.ctx.client(members[0]).list(
+            list_filter([event_type]), page_size=PAGE_SIZE
+        )
+        found: dict[str, Subscription] = {}
+        for position in count():
+            if position % PAGE_SIZE == 0:  # the next item comes with a new page: a read
+                if position // PAGE_SIZE == max_pages:
+                    break
+                self.pacer.acquire(Kind.READ, auth)
+            api = next(listing, None)
+            if api is None:
+                break
+            if api.name in wanted:
+                found[api.name] = api
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    def _get(self, sub: ManagedSubscription, name: str) -> Subscription | None:
+        self.pacer.acquire(Kind.READ, sub.auth)
+        try:
+            return self.ctx.client(sub).get(name)
+        except (NotFound, PermissionDenied):
+            # Google may answer a missing subscription with 403 "(or it may not exist)"
+            # [unverified]: both mean it is not there for this principal.
+            return None
+
+    # -- one subscription ----------------------------------------------------------------
+
+    def _one(
+        self, current: Versioned, views: dict[str, Subscription | None], plan: Plan | None
+    ) -> PlannedItem:
+        sub = current.sub
+        if plan is None:
+            return PlannedItem(sub.key, sub.name, nothing("left for the next run: not verified"))
+        api = views[sub.key]
+        drift = None
+        if plan.action is Action.NOTHING and api is not None and api.state == "ACTIVE":
+            drift = self._endpoint(sub)
+        if self.dry_run:
+            return PlannedItem(sub.key, sub.name, plan, drift=drift)
+        try:
+            outcome = self._apply(current, api, plan, drift)
+        except Exception as error:
+            if not is_transient(error) and not isinstance(error, WorkspaceEventsError):
+                raise
+            # One subscription's trouble must not stop the sweep; the item stays due.
+            log.warning("sweep deferred %s: %r", sub.key, error, extra=_labels(sub, plan))
+            outcome = Outcome(plan.action, "deferred", repr(error), sub.key, sub.name)
+        return PlannedItem(sub.key, sub.name, plan, outcome, drift)
+
+    def _apply(
+        self, current: Versioned, api: Subscription | None, plan: Plan, drift: Drift | None
+    ) -> Outcome:
+        sub = current.sub
+        if plan.action is Action.NOTHING:
+            self._record_check(current, api, plan, drift)
+            return Outcome(plan.action, "skipped", plan.reason, sub.key, sub.name)
+        if not plan.writes:
+            return act(self.ctx, current, plan, SWEEP)
+        if plan.action is Action.RECREATE and sub.state is not State.EXPIRED:
+            current = self._mark_expired(current, plan)
+        requests = WRITES_PER_ACTION[plan.action]
+        for _ in range(RATE_LIMIT_RETRIES + 1):
+            if self._out_of_time(Kind.WRITE, sub.auth, requests):
+                break
+            self.pacer.acquire(Kind.WRITE, sub.auth, requests)
+            try:
+                outcome = act(self.ctx, current, plan, SWEEP)
+            except RateLimited:
+                # The engine gave the lease back; re-read the record it changed.
+                self.pacer.rate_limited(Kind.WRITE, sub.auth)
+                current = self._reread(current)
+                continue
+            self.pacer.succeeded(Kind.WRITE)
+            return outcome
+        return Outcome(plan.action, "left", "left for the next run: time budget spent", sub.key)
+
+    def _reread(self, current: Versioned) -> Versioned:
+        fresh = self.ctx.store.get(current.sub.key)
+        assert fresh is not None  # only `forget` deletes records
+        return fresh
+
+    def _mark_expired(self, current: Versioned, plan: Plan) -> Versioned:
+        """Record the loss first: if the recreation is interrupted, the next run sees the
+        record EXPIRED with the recreation due at once."""
+        sub = current.sub
+        expired = transitions.expired(sub, self.now)
+        self.ctx.store.commit(current, expired, self._history(sub, expired, plan, "found"))
+        return self._reread(current)
+
+    def _record_check(
+        self, current: Versioned, api: Subscription | None, plan: Plan, drift: Drift | None
+    ) -> None:
+        sub = current.sub
+        if adopts_api_view(sub, api, plan):
+            assert api is not None
+            updated = transitions.synced(sub, api, self.now)
+            history = self._history(sub, updated, plan, "synced")
+        else:
+            updated, history = sub.with_changes(verified_at=self.now), None
+        if drift and drift.text != sub.last_problem:
+            log.warning("%s", drift.text, extra=_labels(sub, plan))
+            history = self._history(
+                sub, updated, nothing(drift.text), "fixed" if drift.fixed else "drift"
+            )
+            if not drift.fixed:
+                updated = updated.with_changes(last_problem=drift.text)
+        self.ctx.store.commit(current, updated, history)
+
+    def _history(
+        self, before: ManagedSubscription, after: ManagedSubscription, plan: Plan, outcome: str
+    ) -> HistoryEntry:
+        return HistoryEntry(
+            at=self.now,
+            actor=SWEEP.actor,
+            action=plan.action,
+            outcome=outcome,
+            reason=plan.reason,
+            state_before=before.state,
+            state_after=after.state,
+            name=after.name,
+        )
+
+    # -- the endpoint --------------------------------------------------------------------
+
+    def _endpoint(self, sub: ManagedSubscription) -> Drift | None:
+        """Drift of the subscription's topic, checked once per topic and member per run."""
+        config = self.ctx.config
+        member = push_service_account(sub.target_resource, config.chat_push_service_account)
+        topic = sub.pubsub_topic
+        if (topic, member) not in self.endpoints:
+            self.endpoints[(topic, member)] = self._inspect(topic, member)
+        return self.endpoints[(topic, member)]
+
+    def _inspect(self, topic: str, member: str) -> Drift | None:
+        status = self.ctx.endpoints.inspect(topic, member)
+        if not status.topic_exists:
+            return Drift(
+                f"endpoint drift: topic {topic} does not exist; Google will suspend with "
+                "ENDPOINT_NOT_FOUND"
+            )
+        if status.publisher is not Grant.MISSING:
+            return None  # granted, or unknowable (the Pub/Sub emulator has no IAM)
+        if self.ctx.config.fix_topic_iam and not self.dry_run:
+            self.ctx.endpoints.grant_publisher(topic, member)
+            return Drift(
+                f"endpoint drift fixed: granted roles/pubsub.publisher on {topic} to {member}",
+                fixed=True,
+            )
+        return Drift(
+            f"endpoint drift: {member} lacks roles/pubsub.publisher on {topic}; Google will "
+            "suspend with ENDPOINT_PERMISSION_DENIED"
+        )
+
+    # -- the run's account ---------------------------------------------------------------
+
+    def _report(self, items: Sequence[PlannedItem]) -> None:
+        tally = Counter(
+            f"{item.plan.action}:{item.outcome.result if item.outcome else 'planned'}"
+            for item in items
+        )
+        left = [i for i in items if not i.outcome or i.outcome.result in ("left", "deferred")]
+        log.info(
+            "sweep%s: %d subscriptions, %s; waited %.1f s for quota",
+            " (dry run)" if self.dry_run else "",
+            len(items),
+            dict(tally),
+            self.pacer.waited,
+        )
+        if left and not self.dry_run:
+            # More due work than one run can do under the quota: the capacity model's limit.
+            log.warning("sweep left %d subscriptions for the next run", len(left))
+
+
+def _labels(sub: ManagedSubscription, plan: Plan) -> dict[str, dict[str, object]]:
+    return labels(subscription=sub.name, key=sub.key, actor=SWEEP.actor, action=plan.action)
+
+
+def sweep_from_message(data: Any, ctx: Context) -> list[PlannedItem]:
+    """`on_sweep`: a scheduled tick (`{}` or `{"dryRun": true}`) or a shard of due work."""
+    request = parse_request(data)
+    publisher = PubSubShardPublisher() if ctx.config.sweep_topic else None
+    return run(ctx, dry_run=request.dry_run, shard=request.shard, publisher=publisher)
+
+
+def describe(items: Sequence[PlannedItem]) -> Iterator[str]:
+    for item in items:
+        result = f" -> {item.outcome.result}" if item.outcome else ""
+        drift = f" [{item.drift.text}]" if item.drift else ""
+        plan = f"{item.plan.action} ({item.plan.reason})"
+        yield f"{item.key} {item.name or '-'}: {plan}{result}{drift}"

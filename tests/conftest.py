@@ -1,0 +1,20 @@
+from tests.support.gcloud_emulators import (  # noqa: F401  (fixtures)
+    firestore_emulator_host,
+    project_id,
+    pubsub_emulator_host,
+)
+from tests.support.keeper_stack import keeper_stack  # noqa: F401  (fixture)
+from tests.support.reliability import fast_api_client  # noqa: F401  (fixture)
+from tests.support.secrets import (  # noqa: F401  (fixtures)
+    run_the_whole_suite_check_last,
+    scan_firestore_after_each_test,
+    secret_scan,
+)
+from tests.support.workspace_emulator import (  # noqa: F401  (fixtures)
+    workspace_emulator,
+    workspace_emulator_process,
+)
+
+
+def pytest_collection_modifyitems(items):
+    run_the_whole_suite_check_last(items)

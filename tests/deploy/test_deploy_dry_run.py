@@ -1,0 +1,702 @@
+"""deploy/deploy.sh and deploy/teardown.sh in dry run, every printed gcloud command checked
+against the installed Google Cloud CLI's own argument parser.
+
+The check runs each command for real, with no account: a fresh CLOUDSDK_CONFIG, prompts off,
+no GCE metadata lookup, the environment's Google credentials removed and every proxy pointed
+at a closed port. A command whose arguments parse gets as far as looking for credentials and
+stops there ("You do not currently have an active account selected"): that passes. Anything
+else fails: exit status 2 (argparse: unrecognized arguments, invalid choice, bad value), and
+every other error, because an error that is not about credentials means gcloud refused the
+command before it would have reached Google. Commands run in one process of the SDK's own
+Python (tests/deploy/gcloud_harness.py: the CLI is loaded once); if that harness cannot start,
+one `gcloud` process per command, in a thread pool. A test runs a sample both ways and expects
+the same verdicts, and feeds the checker commands with a bogus flag, an unknown command and a
+bad value to prove it rejects them.
+
+No network, no credentials, nothing installed. Under CI=true a missing gcloud or shellcheck is
+a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+HERE = Path(__file__).resolve().parent
+TEST_ENV = HERE / "keeper.test.env"
+HARNESS = HERE / "gcloud_harness.py"
+PROJECT = "keeper-test-project"
+SA = f"keeper-runtime@{PROJECT}.iam.gserviceaccount.com"
+INVOKER = f"keeper-invoker@{PROJECT}.iam.gserviceaccount.com"
+LIFECYCLE_FILTER = 'hasPrefix(attributes.ce-type, "google.workspace.events.subscription.")'
+DEAD_PROXY = "http://127.0.0.1:9"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# gcloud got past argument parsing and stopped at the first credential lookup.
+CREDENTIALS_ONLY = re.compile(
+    r"You do not currently have an active account selected"
+    r"|Please run:\s+\$ gcloud auth login"
+    r"|No credentialed accounts"
+    r"|Your default credentials were not found"
+)
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} is not installed"
+        if IN_CI:
+            pytest.fail(f"{message}; under CI=true this test is never skipped")
+        pytest.skip(message)
+    return path
+
+
+# -- the argument checker --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    line: str
+    ok: bool
+    reason: str
+
+
+def classify(line: str, code: int, stderr: str) -> Verdict:
+    first = next((s for s in stderr.splitlines() if s.strip()), "")
+    if code == 0:
+        return Verdict(line, True, "ran without credentials")
+    if code == 2:
+        return Verdict(line, False, f"argument error: {first}")
+    if CREDENTIALS_ONLY.search(stderr):
+        return Verdict(line, True, "parsed; stopped for lack of credentials")
+    return Verdict(line, False, f"not a credentials error (exit {code}): {first}")
+
+
+def isolated_env(config_dir: str) -> dict[str, str]:
+    drop = ("CLOUDSDK_", "GOOGLE_", "GCE_")
+    proxies = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(drop) and k.upper() not in proxies
+    }
+    env.update(
+        CLOUDSDK_CONFIG=config_dir,
+        CLOUDSDK_CORE_DISABLE_PROMPTS="1",
+        CLOUDSDK_CORE_CHECK_GCE_METADATA="false",
+        CLOUDSDK_CORE_DISABLE_USAGE_REPORTING="true",
+        CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK="true",
+        HTTP_PROXY=DEAD_PROXY,
+        HTTPS_PROXY=DEAD_PROXY,
+        http_proxy=DEAD_PROXY,
+        https_proxy=DEAD_PROXY,
+    )
+    return env
+
+
+def gcloud_argv(line: str) -> list[str]:
+    argv = shlex.split(line)
+    assert argv and argv[0] == "gcloud", f"not a gcloud command: {line!r}"
+    return argv
+
+
+@cache
+def sdk_root() -> Path:
+    return Path(os.path.realpath(require("gcloud"))).parents[1]
+
+
+def sdk_python(root: Path) -> str:
+    bundled = root / "platform" / "bundledpythonunix" / "bin" / "python3"
+    if bundled.exists():
+        return str(bundled)
+    return os.environ.get("CLOUDSDK_PYTHON") or shutil.which("python3") or sys.executable
+
+
+class HarnessUnavailable(RuntimeError):
+    pass
+
+
+def check_in_process(lines: Sequence[str]) -> list[Verdict]:
+    root = sdk_root()
+    requests = "".join(json.dumps(gcloud_argv(line)[1:]) + "\n" for line in lines)
+    with tempfile.TemporaryDirectory(prefix="gcloud-config-") as config:
+        result = subprocess.run(
+            [sdk_python(root), str(HARNESS), str(root)],
+            input=requests,
+            capture_output=True,
+            text=True,
+            env=isolated_env(config),
+            timeout=300,
+            check=False,
+        )
+    answers = [json.loads(s) for s in result.stdout.splitlines() if s.startswith("{")]
+    if result.returncode != 0 or len(answers) != len(lines):
+        raise HarnessUnavailable(f"exit {result.returncode}: {result.stderr[-2000:]}")
+    return [classify(line, a["code"], a["stderr"]) for line, a in zip(lines, answers, strict=True)]
+
+
+def check_one_process_each(lines: Sequence[str], workers: int = 4) -> list[Verdict]:
+    gcloud = require("gcloud")
+
+    def one(line: str) -> Verdict:
+        with tempfile.TemporaryDirectory(prefix="gcloud-config-") as config:
+            result = subprocess.run(
+                [gcloud, *gcloud_argv(line)[1:]],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                env=isolated_env(config),
+                timeout=120,
+                check=False,
+            )
+        return classify(line, result.returncode, result.stderr)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, lines))
+
+
+def check_commands(lines: Iterable[str]) -> list[Verdict]:
+    unique = list(dict.fromkeys(lines))
+    try:
+        return check_in_process(unique)
+    except HarnessUnavailable as error:
+        print(f"in-process harness unavailable, one gcloud per command: {error}")
+        return check_one_process_each(unique)
+
+
+# -- running the scripts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DryRun:
+    lines: list[str]
+    stderr: str
+    rendered: Path
+
+    def argvs(self) -> list[list[str]]:
+        return [shlex.split(line) for line in self.lines]
+
+    def matching(self, *words: str) -> list[list[str]]:
+        return [argv for argv in self.argvs() if all(w in argv for w in words)]
+
+    def one(self, *words: str) -> list[str]:
+        found = self.matching(*words)
+        assert len(found) == 1, f"expected one command with {words}, got {found}"
+        return found[0]
+
+
+def env_file(tmp: Path, name: str, **overrides: str) -> Path:
+    path = tmp / f"{name}.env"
+    extra = "".join(f"{k}={shlex.quote(v)}\n" for k, v in overrides.items())
+    path.write_text(TEST_ENV.read_text() + extra)
+    return path
+
+
+def dry_run(script: str, env: Path, tmp: Path, *args: str, path: str | None = None) -> DryRun:
+    rendered = tmp / f"rendered-{env.stem}-{script}-{'-'.join(a.strip('-') for a in args)}"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "KEEPER_"))}
+    environ["KEEPER_RENDER_DIR"] = str(rendered)
+    if path is not None:
+        environ["PATH"] = path
+    result = subprocess.run(
+        ["bash", str(DEPLOY / script), "--dry-run", "--env-file", str(env), *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return DryRun(lines, result.stderr, rendered)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DryRun]:
+    tmp = tmp_path_factory.mktemp("dry-runs")
+    base = env_file(tmp, "base")
+    no_fix = env_file(
+        tmp, "no-fix", KEEPER_FIX_TOPIC_IAM="false", SECRETS="", PUSH_PUBLISHERS="", OPERATORS=""
+    )
+    return {
+        "topic": dry_run("deploy.sh", base, tmp),
+        "push": dry_run("deploy.sh", no_fix, tmp, "--push-filter"),
+        "push-env": dry_run("deploy.sh", env_file(tmp, "push-env", PUSH_FILTER="true"), tmp),
+        "teardown": dry_run("teardown.sh", base, tmp, "--delete-data"),
+        "teardown-events": dry_run("teardown.sh", base, tmp, "--only-event-function"),
+    }
+
+
+# -- the argument check ----------------------------------------------------------------------
+
+
+def test_every_printed_gcloud_command_parses(runs: dict[str, DryRun]) -> None:
+    lines = [line for run in runs.values() for line in run.lines]
+    assert len(lines) > 100
+    verdicts = check_commands(lines)
+    refused = [f"{v.reason}\n    {v.line}" for v in verdicts if not v.ok]
+    assert not refused, "gcloud refused:\n" + "\n".join(refused)
+
+
+def test_every_command_is_gcloud_and_names_the_project(runs: dict[str, DryRun]) -> None:
+    for name, run in runs.items():
+        assert run.lines, name
+        for argv in run.argvs():
+            assert argv[0] == "gcloud", argv
+            assert f"--project={PROJECT}" in argv, f"{name}: no explicit project: {argv}"
+
+
+BAD_COMMANDS = {
+    "bogus flag": "gcloud pubsub topics create keeper-x --no-such-flag --project=p-test",
+    "unknown command": "gcloud pubsub topicz create keeper-x --project=p-test",
+    "bad enum value": "gcloud functions deploy keeper-x --gen2 --region=us-central1 "
+    "--runtime=python311 --trigger-http --ingress-settings=everywhere --project=p-test",
+    "flag of another command": "gcloud pubsub topics create keeper-x --retry --project=p-test",
+    "missing required flag": "gcloud scheduler jobs create pubsub keeper-x "
+    "--location=us-central1 --topic=projects/p-test/topics/t --message-body=x --project=p-test",
+    "topic resource without a project": "gcloud scheduler jobs create pubsub keeper-x "
+    "--location=us-central1 --schedule='*/10 * * * *' --topic=t --message-body=x "
+    "--project=p-test",
+}
+GOOD_COMMANDS = [
+    "gcloud pubsub topics create keeper-x --project=p-test",
+    "gcloud scheduler jobs create pubsub keeper-x --location=us-central1 "
+    "--schedule='*/10 * * * *' --topic=projects/p-test/topics/t --message-body=x --project=p-test",
+]
+
+
+def test_the_checker_rejects_bad_commands_and_accepts_good_ones(runs: dict[str, DryRun]) -> None:
+    deploy_line = next(line for line in runs["topic"].lines if " functions deploy " in line)
+    bad = [*BAD_COMMANDS.values(), deploy_line + " --no-such-flag"]
+    verdicts = check_commands([*bad, *GOOD_COMMANDS, deploy_line])
+    by_line = {v.line: v for v in verdicts}
+    for line in bad:
+        assert not by_line[line].ok, f"accepted a bad command: {line}"
+    assert (
+        "unrecognized arguments: --no-such-flag" in by_line[deploy_line + " --no-such-flag"].reason
+    )
+    for line in [*GOOD_COMMANDS, deploy_line]:
+        assert by_line[line].ok, by_line[line]
+
+
+def test_in_process_and_one_process_per_command_agree(runs: dict[str, DryRun]) -> None:
+    # One `gcloud` process per command is slow (seconds each): a small sample of each kind.
+    sample = [
+        BAD_COMMANDS["bogus flag"],
+        BAD_COMMANDS["topic resource without a project"],
+        GOOD_COMMANDS[0],
+        next(line for line in runs["push"].lines if "--entry-point=on_workspace_event" in line),
+    ]
+    fast = check_in_process(sample)
+    slow = check_one_process_each(sample)
+    assert [(v.line, v.ok) for v in fast] == [(v.line, v.ok) for v in slow]
+    assert [v.ok for v in fast] == [False, False, True, True]
+
+
+def test_the_dry_run_runs_no_gcloud(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    marker = tmp_path / "gcloud-was-called"
+    (fake / "gcloud").write_text(f"#!/bin/sh\ntouch {marker}\nexit 99\n")
+    (fake / "gcloud").chmod(0o755)
+    path = f"{fake}:{os.environ['PATH']}"
+    for script in ("deploy.sh", "teardown.sh"):
+        run = dry_run(script, TEST_ENV, tmp_path, path=path)
+        assert run.lines
+    assert not marker.exists()
+
+
+# -- what the deployment does ----------------------------------------------------------------
+
+
+def bindings(run: DryRun) -> set[tuple[str, str, str, str]]:
+    """(resource kind, resource, member, role) of every add-iam-policy-binding."""
+    found = set()
+    for argv in run.matching("add-iam-policy-binding"):
+        kind = " ".join(argv[1 : argv.index("add-iam-policy-binding")])
+        resource = argv[argv.index("add-iam-policy-binding") + 1]
+        flags = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+        found.add((kind, resource, flags["member"], flags["role"]))
+    return found
+
+
+def test_event_function_is_a_gen2_python_function_on_the_topic_with_retry(
+    runs: dict[str, DryRun],
+) -> None:
+    argv = runs["topic"].one("functions", "deploy", "--entry-point=on_workspace_event")
+    for flag in [
+        "--gen2",
+        "--runtime=python311",
+        "--trigger-topic=workspace-events",
+        "--retry",
+        f"--service-account={SA}",
+        f"--trigger-service-account={INVOKER}",
+        "--no-allow-unauthenticated",
+        "--memory=512Mi",
+        "--concurrency=20",
+        "--max-instances=5",
+        "--ingress-settings=internal-only",
+    ]:
+        assert flag in argv, flag
+    env = next(a for a in argv if a.startswith("--set-env-vars="))
+    variables = dict(v.split("=", 1) for v in env.split("=", 1)[1].split(","))
+    assert variables["LOG_EXECUTION_ID"] == "true"
+    assert variables["GOOGLE_CLOUD_PROJECT"] == PROJECT
+    assert variables["KEEPER_FIX_TOPIC_IAM"] == "true"
+    assert variables["KEEPER_ALERTS_TOPIC"] == f"projects/{PROJECT}/topics/keeper-alerts"
+    assert variables["KEEPER_SWEEP_TOPIC"] == f"projects/{PROJECT}/topics/keeper-sweep"
+    assert "--trigger-http" not in argv
+
+
+def test_sweep_function_and_scheduler_job(runs: dict[str, DryRun]) -> None:
+    run = runs["topic"]
+    argv = run.one("functions", "deploy", "--entry-point=on_sweep")
+    assert "--trigger-topic=keeper-sweep" in argv
+    assert "--no-allow-unauthenticated" in argv
+    assert "--retry" not in argv  # the next tick is the retry
+    assert "--concurrency=1" in argv
+    job = run.one("scheduler", "jobs", "create", "pubsub")
+    assert "--schedule=*/10 * * * *" in job
+    assert f"--topic=projects/{PROJECT}/topics/keeper-sweep" in job
+
+
+def test_topics_and_the_dead_letter_policy(runs: dict[str, DryRun]) -> None:
+    run = runs["topic"]
+    created = {argv[4] for argv in run.matching("pubsub", "topics", "create")}
+    assert created == {"workspace-events", "keeper-dead-letter", "keeper-alerts", "keeper-sweep"}
+    update = run.one("pubsub", "subscriptions", "update")
+    assert f"--dead-letter-topic=projects/{PROJECT}/topics/keeper-dead-letter" in update
+    assert "--max-delivery-attempts=10" in update
+    assert run.one("pubsub", "subscriptions", "create", "--topic=keeper-dead-letter")
+
+
+def test_push_filter_deploys_behind_a_filtered_authenticated_push_subscription(
+    runs: dict[str, DryRun],
+) -> None:
+    for name in ("push", "push-env"):
+        run = runs[name]
+        argv = run.one("functions", "deploy", "--entry-point=on_workspace_event")
+        assert "--trigger-http" in argv
+        assert "--no-allow-unauthenticated" in argv
+        assert not any(a.startswith("--trigger-topic") for a in argv)
+        sub = run.one("pubsub", "subscriptions", "create", "keeper-lifecycle-push")
+        assert f"--message-filter={LIFECYCLE_FILTER}" in sub
+        assert "--topic=workspace-events" in sub
+        assert f"--push-auth-service-account={INVOKER}" in sub
+        assert f"--dead-letter-topic=projects/{PROJECT}/topics/keeper-dead-letter" in sub
+        endpoint = next(a for a in sub if a.startswith("--push-endpoint="))
+        assert endpoint.endswith(f"/projects/{PROJECT}/topics/workspace-events")
+        assert (
+            "run services",
+            "keeper-events",
+            f"serviceAccount:{INVOKER}",
+            "roles/run.invoker",
+        ) in (bindings(run))
+        assert not run.matching("eventarc")
+
+
+def test_roles_are_exactly_the_documented_ones(runs: dict[str, DryRun]) -> None:
+    me = f"serviceAccount:{SA}"
+    agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
+    invoker = f"serviceAccount:{INVOKER}"
+    inspector = f"projects/{PROJECT}/roles/keeperTopicInspector"
+    expected = {
+        ("projects", PROJECT, me, "roles/datastore.user"),
+        ("pubsub topics", "keeper-dead-letter", me, "roles/pubsub.publisher"),
+        ("pubsub topics", "keeper-alerts", me, "roles/pubsub.publisher"),
+        ("pubsub topics", "keeper-sweep", me, "roles/pubsub.publisher"),
+        ("iam service-accounts", SA, me, "roles/iam.serviceAccountTokenCreator"),
+        (
+            "iam service-accounts",
+            SA,
+            "user:ops@example.com",
+            "roles/iam.serviceAccountTokenCreator",
+        ),
+        (
+            "iam service-accounts",
+            SA,
+            "group:keeper-ops@example.com",
+            "roles/iam.serviceAccountTokenCreator",
+        ),
+        ("secrets", "alice-refresh-token", me, "roles/secretmanager.secretAccessor"),
+        ("secrets", "bob-refresh-token", me, "roles/secretmanager.secretAccessor"),
+        ("pubsub topics", "workspace-events", me, inspector),
+        ("pubsub topics", "workspace-events", me, "roles/pubsub.admin"),  # KEEPER_FIX_TOPIC_IAM
+        (
+            "pubsub topics",
+            "workspace-events",
+            "serviceAccount:chat-api-push@system.gserviceaccount.com",
+            "roles/pubsub.publisher",
+        ),
+        (
+            "pubsub topics",
+            "workspace-events",
+            "serviceAccount:meet-api-event-push@system.gserviceaccount.com",
+            "roles/pubsub.publisher",
+        ),
+        ("pubsub topics", "keeper-dead-letter", agent, "roles/pubsub.publisher"),
+        ("iam service-accounts", INVOKER, agent, "roles/iam.serviceAccountTokenCreator"),
+        (
+            "pubsub subscriptions",
+            f"projects/{PROJECT}/subscriptions/EVENTARC_SUBSCRIPTION",
+            agent,
+            "roles/pubsub.subscriber",
+        ),
+        ("run services", "keeper-events", invoker, "roles/run.invoker"),
+        ("run services", "keeper-sweep", invoker, "roles/run.invoker"),
+    }
+    assert bindings(runs["topic"]) == expected
+    role = runs["topic"].one("iam", "roles", "create")
+    assert "--permissions=pubsub.topics.get,pubsub.topics.getIamPolicy" in role
+
+
+def test_topic_admin_only_with_the_auto_fix(runs: dict[str, DryRun]) -> None:
+    roles = {role for (_, _, _, role) in bindings(runs["push"])}
+    assert "roles/pubsub.admin" not in roles
+    assert "roles/secretmanager.secretAccessor" not in roles
+    # switched off: the deploy checks for an earlier grant to take back
+    assert runs["push"].one("pubsub", "topics", "get-iam-policy", "workspace-events")
+    argv = runs["push"].one("functions", "deploy", "--entry-point=on_workspace_event")
+    assert any(
+        a.endswith("KEEPER_FIX_TOPIC_IAM=false") or ",KEEPER_FIX_TOPIC_IAM=false," in a
+        for a in argv
+    )
+
+
+def test_apis_firestore_indexes_and_ttl(runs: dict[str, DryRun]) -> None:
+    run = runs["topic"]
+    enabled = set(run.one("services", "enable"))
+    for api in [
+        "workspaceevents",
+        "cloudfunctions",
+        "run",
+        "eventarc",
+        "pubsub",
+        "firestore",
+        "cloudscheduler",
+        "iamcredentials",
+        "secretmanager",
+        "logging",
+        "monitoring",
+        "cloudbuild",
+        "artifactregistry",
+    ]:
+        assert f"{api}.googleapis.com" in enabled, api
+    assert run.one("firestore", "databases", "create")
+    ttl = run.one("firestore", "fields", "ttls", "update")
+    assert {"expire_at", "--collection-group=keeper_events", "--enable-ttl"} <= set(ttl)
+    spec = json.loads((DEPLOY / "firestore.indexes.json").read_text())
+    composite = run.matching("firestore", "indexes", "composite", "create")
+    assert len(composite) == len(spec["indexes"])
+
+
+def test_monitoring_files_are_rendered_and_applied(runs: dict[str, DryRun]) -> None:
+    run = runs["topic"]
+    metrics = {argv[4] for argv in run.matching("logging", "metrics", "create")}
+    assert metrics == {"keeper_needs_attention", "keeper_renew_failed", "keeper_sweep_runs"}
+    filters = {
+        name: json.loads((run.rendered / f"metric-{name}.json").read_text())["filter"]
+        for name in metrics
+    }
+    assert 'labels.outcome="flagged"' in filters["keeper_needs_attention"]
+    assert 'labels.action="renew" AND labels.outcome="failed"' in filters["keeper_renew_failed"]
+    assert 'service_name="keeper-sweep"' in filters["keeper_sweep_runs"]
+    policies = run.matching("alpha", "monitoring", "policies", "create")
+    assert len(policies) == 4
+    for argv in policies:
+        path = Path(next(a for a in argv if a.startswith("--policy-from-file=")).split("=", 1)[1])
+        policy = json.loads(path.read_text())
+        assert "${" not in path.read_text()
+        assert policy["notificationChannels"] == [
+            f"projects/{PROJECT}/notificationChannels/123",
+            f"projects/{PROJECT}/notificationChannels/456",
+        ]
+        assert policy["documentation"]["content"]
+    absent = json.loads((run.rendered / "alert-sweep-missing.json").read_text())
+    assert absent["conditions"][0]["conditionAbsent"]["duration"] == "1800s"
+    dead = json.loads((run.rendered / "alert-dead-lettered.json").read_text())
+    assert "keeper-dead-letter-inbox" in dead["conditions"][0]["conditionThreshold"]["filter"]
+
+
+def deletions(run: DryRun) -> set[tuple[str, str]]:
+    """(command group, name) of every delete command."""
+    found = set()
+    for argv in run.argvs():
+        if "delete" in argv:
+            i = argv.index("delete")
+            found.add((" ".join(argv[1:i]), argv[i + 1]))
+    return found
+
+
+def test_teardown_deletes_what_deploy_made_but_never_the_apps_topic(
+    runs: dict[str, DryRun],
+) -> None:
+    run = runs["teardown"]
+    assert deletions(run) == {
+        ("pubsub subscriptions", "keeper-lifecycle-push"),
+        ("functions", "keeper-events"),
+        ("scheduler jobs", "keeper-sweep"),
+        ("functions", "keeper-sweep"),
+        ("alpha monitoring policies", f"projects/{PROJECT}/alertPolicies/POLICY_ID"),
+        ("logging metrics", "keeper_needs_attention"),
+        ("logging metrics", "keeper_renew_failed"),
+        ("logging metrics", "keeper_sweep_runs"),
+        ("pubsub subscriptions", "keeper-dead-letter-inbox"),
+        ("pubsub topics", "keeper-dead-letter"),
+        ("pubsub topics", "keeper-alerts"),
+        ("pubsub topics", "keeper-sweep"),
+        ("iam roles", "keeperTopicInspector"),
+        ("iam service-accounts", SA),
+        ("iam service-accounts", INVOKER),
+    }
+    assert len(run.matching("alpha", "monitoring", "policies", "list")) == 4
+    # the app's topic stays, without the keeper's grants on it; the data only on request
+    removed = {(argv[1], argv[4]) for argv in run.matching("remove-iam-policy-binding")}
+    assert ("pubsub", "workspace-events") in removed
+    bulk = run.one("firestore", "bulk-delete")
+    assert "--collection-ids=keeper_subscriptions,keeper_names,keeper_events" in bulk
+    assert not runs["topic"].matching("delete")
+
+    only = runs["teardown-events"]
+    assert deletions(only) == {
+        ("pubsub subscriptions", "keeper-lifecycle-push"),
+        ("functions", "keeper-events"),
+    }
+    assert not only.matching("firestore", "bulk-delete")
+
+
+def test_shellcheck_is_clean() -> None:
+    shellcheck = require("shellcheck")
+    scripts = sorted(str(p) for p in DEPLOY.glob("*.sh"))
+    result = subprocess.run(
+        [shellcheck, "--external-sources", "--source-path=SCRIPTDIR", *scripts],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the real-run paths, with a stand-in gcloud ----------------------------------------------
+
+FAKE_GCLOUD = r"""#!/usr/bin/env bash
+# Records its arguments; answers the lookups deploy.sh makes. FAKE_STATE=fresh: nothing
+# exists (describe without --format fails); FAKE_STATE=deployed: everything does.
+printf '%s\n' "$*" >> "$FAKE_LOG"
+case "$*" in
+  *"value(projectNumber)"*) echo 123456789012 ;;
+  *"value(eventTrigger.eventType)"*) echo google.cloud.pubsub.topic.v1.messagePublished ;;
+  *"value(eventTrigger.trigger)"*) echo projects/p/locations/r/triggers/keeper-events-1 ;;
+  *"value(transport.pubsub.subscription)"*) echo projects/p/subscriptions/eventarc-sub ;;
+  *"value(serviceConfig.uri)"*) echo https://keeper-events-abc-ew.a.run.app ;;
+  *"value(deleted)"*) [[ $FAKE_STATE == deployed ]] && echo True ;;
+  *"policies list"*) [[ $FAKE_STATE == deployed ]] && echo projects/p/alertPolicies/42 ;;
+  *"get-iam-policy"*) [[ $FAKE_STATE == deployed ]] && echo roles/pubsub.admin ;;
+  *" describe "*) [[ $FAKE_STATE == deployed ]] || exit 1 ;;
+esac
+exit 0
+"""
+
+
+def real_run(tmp: Path, state: str, env: Path, *args: str, script: str = "deploy.sh") -> list[str]:
+    fake = tmp / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "gcloud").write_text(FAKE_GCLOUD)
+    (fake / "gcloud").chmod(0o755)
+    log = tmp / f"{state}-{script}.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "KEEPER_"))}
+    environ.update(PATH=f"{fake}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_STATE=state)
+    result = subprocess.run(
+        ["bash", str(DEPLOY / script), "--env-file", str(env), *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return log.read_text().splitlines()
+
+
+def test_a_real_run_on_a_fresh_project_creates_and_wires_what_it_looked_up(tmp_path: Path) -> None:
+    calls = real_run(tmp_path, "fresh", env_file(tmp_path, "fresh"))
+    assert any(c.startswith("pubsub topics create keeper-dead-letter") for c in calls)
+    assert any(c.startswith("scheduler jobs create pubsub keeper-sweep") for c in calls)
+    assert any(c.startswith("iam roles create keeperTopicInspector") for c in calls)
+    assert not any("iam roles undelete" in c for c in calls)
+    agent = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+    assert any(
+        c.startswith("pubsub subscriptions update projects/p/subscriptions/eventarc-sub")
+        and "--dead-letter-topic=" in c
+        for c in calls
+    )
+    assert any(
+        c.startswith("pubsub subscriptions add-iam-policy-binding projects/p/subscriptions/")
+        and agent in c
+        for c in calls
+    )
+    assert sum(c.startswith("alpha monitoring policies create") for c in calls) == 4
+
+
+def test_a_second_real_run_updates_instead_of_creating(tmp_path: Path) -> None:
+    env = env_file(tmp_path, "again", KEEPER_FIX_TOPIC_IAM="false")
+    calls = real_run(tmp_path, "deployed", env)
+    assert not any(" create " in f" {c} " for c in calls if not c.startswith("firestore indexes"))
+    assert any(c.startswith("scheduler jobs update pubsub keeper-sweep") for c in calls)
+    assert any(c.startswith("iam roles undelete keeperTopicInspector") for c in calls)
+    assert any(
+        c.startswith("alpha monitoring policies update projects/p/alertPolicies/42") for c in calls
+    )
+    assert any(c.startswith("logging metrics update keeper_sweep_runs") for c in calls)
+    # the auto-fix was switched off: the earlier topic admin grant is taken back
+    assert any(
+        c.startswith("pubsub topics remove-iam-policy-binding workspace-events")
+        and "roles/pubsub.admin" in c
+        for c in calls
+    )
+
+
+def test_a_real_run_refuses_to_switch_the_trigger_kind_in_place(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "gcloud").write_text(FAKE_GCLOUD)
+    (fake / "gcloud").chmod(0o755)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "KEEPER_"))}
+    environ.update(
+        PATH=f"{fake}:{os.environ['PATH']}", FAKE_LOG=str(tmp_path / "log"), FAKE_STATE="deployed"
+    )
+    result = subprocess.run(
+        ["bash", str(DEPLOY / "deploy.sh"), "--env-file", str(TEST_ENV), "--push-filter"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "teardown.sh --only-event-function" in result.stderr
+    assert "functions deploy" not in (tmp_path / "log").read_text()
+
+
+def test_a_real_teardown_of_a_deployed_project(tmp_path: Path) -> None:
+    calls = real_run(tmp_path, "deployed", TEST_ENV, script="teardown.sh")
+    assert any(c.startswith("functions delete keeper-events") for c in calls)
+    assert any(
+        c.startswith("alpha monitoring policies delete projects/p/alertPolicies/42") for c in calls
+    )
+    assert any(c.startswith("iam service-accounts delete keeper-runtime@") for c in calls)

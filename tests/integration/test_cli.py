@@ -1,0 +1,110 @@
+"""`python -m keeper` on the real stack: GIVEN the emulators, WHEN an operator runs a command,
+THEN the API calls made and the Firestore state are what the command promises."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+from keeper import runtime
+from keeper.cli import main
+from keeper.models import State
+from tests.support.keeper_stack import CHAT_MESSAGE_CREATED
+
+TARGET = "//chat.googleapis.com/spaces/CLI"
+
+
+def run(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    status = main(list(args), context=runtime.context, out=out)
+    return status, out.getvalue()
+
+
+def register(stack, target=TARGET, auth="delegated:alice@example.com") -> dict:
+    status, out = run(
+        "register",
+        "--target",
+        target,
+        "--event-type",
+        CHAT_MESSAGE_CREATED,
+        "--topic",
+        stack.topic,
+        "--auth",
+        auth,
+        "--ttl",
+        "86400s",
+        "--json",
+    )
+    assert status == 0
+    return json.loads(out)
+
+
+def test_register_creates_through_the_api_and_stores_the_metadata(keeper_stack):
+    record = register(keeper_stack)
+    creates = keeper_stack.api_calls("subscriptions.create")
+    assert [c["body"]["ttl"] for c in creates] == ["86400s"]
+    stored = keeper_stack.record(record["key"])
+    assert stored.name == record["name"]
+    assert stored.ttl == "86400s"
+    assert stored.state is State.ACTIVE
+    assert stored.pubsub_topic == keeper_stack.topic
+
+
+def test_registering_twice_is_refused_without_a_second_create(keeper_stack):
+    register(keeper_stack)
+    status, _ = run(
+        "register",
+        "--target",
+        TARGET,
+        "--event-type",
+        CHAT_MESSAGE_CREATED,
+        "--topic",
+        keeper_stack.topic,
+        "--auth",
+        "delegated:alice@example.com",
+    )
+    assert status == 1
+    assert len(keeper_stack.api_calls("subscriptions.create")) == 1
+
+
+def test_adopt_manages_an_existing_subscription(keeper_stack):
+    created = keeper_stack.emulator.create(keeper_stack.topic, token="emulator:app")
+    keeper_stack.clear_calls()
+    status, out = run("adopt", created["name"], "--auth", "app", "--json")
+    assert status == 0
+    record = keeper_stack.record(json.loads(out)["key"])
+    assert record.name == created["name"]
+    assert record.target_resource == created["targetResource"]
+    assert keeper_stack.api_calls() == []  # adopting reads, never writes
+
+
+def test_list_show_and_forget(keeper_stack):
+    record = register(keeper_stack)
+    status, table = run("list")
+    assert status == 0
+    assert record["name"] in table and "ACTIVE" in table and "renew in" in table
+    status, shown = run("show", record["name"])
+    assert status == 0 and "created and put under management" in shown
+    status, listed = run("list", "--json")
+    assert [r["key"] for r in json.loads(listed)] == [record["key"]]
+    status, _ = run("forget", record["key"], "--delete")
+    assert status == 0
+    assert [c["method"] for c in keeper_stack.api_calls()][-1] == "subscriptions.delete"
+    assert keeper_stack.store.get(record["key"]) is None
+    assert run("show", record["key"])[0] == 1
+
+
+def test_the_module_runs_as_a_command(keeper_stack):
+    result = subprocess.run(
+        [sys.executable, "-m", "keeper", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []

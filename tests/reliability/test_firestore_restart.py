@@ -1,0 +1,116 @@
+"""Firestore goes away mid-run and comes back: transient failures, redelivery, convergence.
+
+This module runs on its own Firestore emulator, on a fixed port, so it can be stopped and
+started again at the same address while a function process keeps its client. The emulator
+keeps data in memory only, so its data is exported before the stop and imported at the start:
+the database comes back as a real one would, with everything it held.
+
+GIVEN a renewal due, WHEN Firestore is down as the reminder arrives, THEN the delivery fails
+(no answer within Pub/Sub's acknowledgement deadline: the keeper waits on Firestore), AND once
+Firestore is back, redelivery renews exactly once and the record converges.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.processes import ManagedProcess, free_port, start_firestore
+from tests.support.gcloud_emulators import LOG_DIR
+from tests.support.keeper_stack import KeeperStack
+from tests.support.reliability import (
+    NO_ANSWER,
+    RENEWAL,
+    function_processes,
+    push_to,
+    record_figure,
+    writes_on,
+)
+
+ACK_DEADLINE_SECONDS = 10.0  # Pub/Sub push: no answer by then is a failed delivery
+REDELIVERIES = 12
+
+
+class RestartableFirestore:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process: ManagedProcess = start_firestore(LOG_DIR, port)
+
+    @property
+    def address(self) -> str:
+        return self.process.address
+
+    def stop_keeping_data(self, project: str, directory: Path) -> Path:
+        """Export `project`'s documents, then stop; returns the export to start from."""
+        directory.mkdir(parents=True, exist_ok=True)
+        request = urllib.request.Request(
+            f"http://{self.address}/emulator/v1/projects/{project}:export",
+            data=json.dumps(
+                {
+                    "database": f"projects/{project}/databases/(default)",
+                    "export_directory": str(directory),
+                }
+            ).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=30).close()
+        self.process.stop()
+        [export] = directory.glob("*/*.overall_export_metadata")
+        return export
+
+    def start(self, import_data: Path) -> None:
+        self.process = start_firestore(LOG_DIR, self.port, import_data=import_data)
+
+
+@pytest.fixture(scope="module")
+def restartable_firestore() -> Iterator[RestartableFirestore]:
+    firestore = RestartableFirestore(free_port())
+    yield firestore
+    firestore.process.stop()
+
+
+@pytest.fixture
+def firestore_emulator_host(restartable_firestore: RestartableFirestore) -> str:
+    """Overrides the session's emulator for this module: keeper_stack uses this one."""
+    return restartable_firestore.address
+
+
+def test_firestore_restarted_mid_run_means_redelivery_then_one_renewal(
+    keeper_stack: KeeperStack, restartable_firestore: RestartableFirestore, tmp_path: Path
+):
+    stack = keeper_stack
+    before = stack.register()
+    message = RENEWAL.happen(stack, before)
+    stack.clear_calls()
+    with function_processes(1, tmp_path) as [function]:
+        # GIVEN Firestore goes down
+        export = restartable_firestore.stop_keeping_data(stack.project, tmp_path / "export")
+        # WHEN the reminder arrives: no answer by the acknowledgement deadline
+        started = time.monotonic()
+        assert push_to(function, stack, message, timeout=ACK_DEADLINE_SECONDS) == NO_ANSWER
+        assert time.monotonic() - started >= ACK_DEADLINE_SECONDS - 1
+        assert stack.api_calls() == [], "no API write without the record"
+        # Firestore comes back with its data, at the same address
+        restartable_firestore.start(import_data=export)
+        # THEN Pub/Sub's redeliveries are acknowledged once the keeper reaches Firestore again
+        statuses = []
+        while not statuses or statuses[-1] != 200:
+            assert len(statuses) < REDELIVERIES, statuses
+            statuses.append(push_to(function, stack, message, timeout=ACK_DEADLINE_SECONDS))
+            assert statuses[-1] in (200, 500, NO_ANSWER)
+    # AND exactly one renewal, recorded
+    assert [w["method"] for w in writes_on(stack, before)] == [RENEWAL.write]
+    RENEWAL.assert_converged(stack, before)
+    record_figure(
+        "crash recovery",
+        "Firestore restarted mid-run",
+        1,
+        lost=0,
+        note=f"deliveries: 1 failed, then {statuses}",
+    )

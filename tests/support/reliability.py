@@ -1,0 +1,343 @@
+"""What the reliability suites (tests/reliability/) share: the lifecycle situations that make
+the keeper call each API method, the API's own view of a subscription (to judge convergence),
+and redelivery as Pub/Sub does it (until the function acknowledges).
+
+Nothing here mocks the stack: it drives the `keeper_stack` fixture (real Firestore and Pub/Sub
+emulators, the Workspace Events API emulator, the function under functions-framework).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.processes import ManagedProcess, start_function
+from handlers.envelope import SOURCE_PREFIX
+from keeper.models import ManagedSubscription, State
+from tests.support.keeper_stack import KeeperStack
+from tests.support.workspace_emulator import ALICE
+from workspace_client.models import list_filter, parse_timestamp
+
+HOUR = 3600
+# The keeper's API client in these suites: a short socket timeout (so a stalled call times out
+# in a second, not 15 s) and millisecond backoff between its attempts (the production policy
+# sleeps up to 8 s with full jitter). The number of attempts is the production one.
+CLIENT_TIMEOUT_SECONDS = 1.0
+FAST_BACKOFF_SECONDS = 0.01
+# How long the function waits for a long-running operation here (production: 20 s).
+OPERATION_DEADLINE_SECONDS = 3  # above the client timeout, as in production (20 s vs 15 s)
+
+
+@pytest.fixture
+def fast_api_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build the keeper's API clients with the short timeout and backoff above, and wait at
+    most OPERATION_DEADLINE_SECONDS for an operation. In-process only (the function under the
+    functions-framework test client): `keeper.runtime` builds its ClientFactory on first use."""
+    from workspace_client import credentials
+    from workspace_client.client import RetryPolicy
+
+    monkeypatch.setattr(
+        credentials,
+        "ClientFactory",
+        functools.partial(
+            credentials.ClientFactory,
+            timeout=CLIENT_TIMEOUT_SECONDS,
+            retry=RetryPolicy(initial_backoff=FAST_BACKOFF_SECONDS),
+        ),
+    )
+    monkeypatch.setenv("KEEPER_OPERATION_DEADLINE_SECONDS", str(OPERATION_DEADLINE_SECONDS))
+
+
+# -- the API's own view ---------------------------------------------------------------------
+
+
+def api_view(stack: KeeperStack, name: str, token: str = ALICE) -> dict[str, Any] | None:
+    """The subscription as the API returns it to its owner, or None when it does not exist."""
+    status, body = stack.emulator.call("GET", f"/v1/{name}", token=token)
+    if status == 404:
+        return None
+    assert status == 200, body
+    return dict(body)
+
+
+def api_subscriptions_on(
+    stack: KeeperStack, sub: ManagedSubscription, token: str = ALICE
+) -> list[dict[str, Any]]:
+    """Every subscription the API holds for the managed subscription's owner and target."""
+    query = {"filter": list_filter(sub.event_types, sub.target_resource), "pageSize": "100"}
+    status, body = stack.emulator.call("GET", "/v1/subscriptions", token=token, query=query)
+    assert status == 200, body
+    return [s for s in body.get("subscriptions", []) if s["targetResource"] == sub.target_resource]
+
+
+def api_expiry(view: dict[str, Any]) -> datetime:
+    return parse_timestamp(view["expireTime"])
+
+
+# -- lifecycle situations -------------------------------------------------------------------
+
+
+def advance_to_reminder(stack: KeeperStack, sub: ManagedSubscription, hours_before: int) -> None:
+    """Move the emulator's clock just past the T-`hours_before` reminder of `sub`."""
+    assert sub.expire_time is not None
+    left = (sub.expire_time - stack.control.now()).total_seconds()
+    stack.control.advance(left - hours_before * HOUR + 1)
+
+
+def published(stack: KeeperStack, event_type: str) -> dict[str, Any]:
+    """The one lifecycle message of `event_type` the emulator published since the last pull."""
+    messages = [m for m in stack.pull() if m["attributes"]["ce-type"] == event_type]
+    assert len(messages) == 1, messages
+    return messages[0]
+
+
+def latest_published_per_subscription(
+    stack: KeeperStack, event_type: str
+) -> dict[str, dict[str, Any]]:
+    """Subscription name -> the last message of `event_type` published for it since the last
+    pull (messages arrive in order per subscription: the ordering key is its name)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for message in stack.pull():
+        if message["attributes"]["ce-type"] == event_type:
+            name = message["attributes"]["ce-source"].removeprefix(SOURCE_PREFIX)
+            latest[name] = message
+    return latest
+
+
+def writes_on(stack: KeeperStack, sub: ManagedSubscription) -> list[dict[str, Any]]:
+    """The API writes (create, patch, reactivate, delete) the emulator received for `sub`:
+    by its (old) name in the path, or by its target in a create's body."""
+    assert sub.name is not None
+    return [
+        call
+        for call in stack.api_calls()
+        if sub.name in call["path"]
+        or (
+            isinstance(call["body"], dict)
+            and call["body"].get("targetResource") == sub.target_resource
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class Situation:
+    """A lifecycle event and what the keeper must have achieved once it is handled."""
+
+    name: str
+    event_type: str
+    write: str  # the API method that carries out the remedy
+    cause: Callable[[KeeperStack, ManagedSubscription], None]
+    assert_converged: Callable[[KeeperStack, ManagedSubscription], None]
+
+    def happen(self, stack: KeeperStack, sub: ManagedSubscription) -> dict[str, Any]:
+        """Cause the situation at the emulator; returns the lifecycle message it published."""
+        self.cause(stack, sub)
+        return published(stack, self.event_type)
+
+
+def _due_for_renewal(stack: KeeperStack, sub: ManagedSubscription) -> None:
+    advance_to_reminder(stack, sub, 12)
+
+
+def _suspended_cause_gone(stack: KeeperStack, sub: ManagedSubscription) -> None:
+    assert sub.name is not None
+    stack.control.suspend(sub.name, "OTHER", cause_fixed=True)
+
+
+def _expired(stack: KeeperStack, sub: ManagedSubscription) -> None:
+    assert sub.name is not None
+    stack.control.expire(sub.name)
+
+
+def _expired_and_recreated_behind_the_keepers_back(
+    stack: KeeperStack, sub: ManagedSubscription
+) -> None:
+    """Expired, and a subscription on the same target under the same user exists again (an
+    earlier attempt that died before recording it): create answers ALREADY_EXISTS."""
+    _expired(stack, sub)
+    status, operation = stack.emulator.call(
+        "POST",
+        "/v1/subscriptions",
+        body={
+            "targetResource": sub.target_resource,
+            "eventTypes": list(sub.event_types),
+            "notificationEndpoint": {"pubsubTopic": sub.pubsub_topic},
+        },
+    )
+    assert status == 200, operation
+
+
+REGISTERED_SETTINGS = (
+    "key", "auth", "target_resource", "event_types", "pubsub_topic", "include_resource",
+    "field_mask", "include_descendants", "ttl", "created_at",
+)  # fmt: skip
+
+
+def assert_settings_kept(after: ManagedSubscription, before: ManagedSubscription) -> None:
+    """No registered metadata was lost or changed on the way."""
+    kept = {field: getattr(after, field) for field in REGISTERED_SETTINGS}
+    assert kept == {field: getattr(before, field) for field in REGISTERED_SETTINGS}
+
+
+def assert_no_lease_held(stack: KeeperStack, record: ManagedSubscription) -> None:
+    """Nobody is acting on the subscription. A lease left by a crashed instance may remain on
+    the record once it ran out: the next claim overwrites it."""
+    assert record.lease is None or not record.lease.held_at(stack.control.now()), record.lease
+
+
+def assert_renewed(stack: KeeperStack, before: ManagedSubscription) -> None:
+    assert before.name is not None and before.expire_time is not None
+    view = api_view(stack, before.name)
+    assert view is not None and view["state"] == "ACTIVE"
+    assert api_expiry(view) > before.expire_time
+    record = stack.record(before.key)
+    assert record.state is State.ACTIVE
+    assert record.expire_time is not None
+    # Never later than the API's expiry (the keeper must not believe in time it does not have).
+    # It may be a little earlier: a renewal the client gave up on (timeout) can still be
+    # applied by the API after the retry that the keeper recorded.
+    assert timedelta(0) <= api_expiry(view) - record.expire_time < timedelta(minutes=1)
+    assert_no_lease_held(stack, record)
+    assert_settings_kept(record, before)
+
+
+def assert_reactivated(stack: KeeperStack, before: ManagedSubscription) -> None:
+    assert before.name is not None
+    view = api_view(stack, before.name)
+    assert view is not None and view["state"] == "ACTIVE"
+    record = stack.record(before.key)
+    assert record.state is State.ACTIVE
+    assert record.name == before.name
+    assert_no_lease_held(stack, record)
+    assert_settings_kept(record, before)
+
+
+def assert_recreated_once(stack: KeeperStack, before: ManagedSubscription) -> None:
+    """Exactly one subscription on the target at the API, recorded under the same key with the
+    old name in its lineage and every registered setting intact."""
+    living = api_subscriptions_on(stack, before)
+    assert len(living) == 1, living
+    record = stack.record(before.key)
+    assert record.name == living[0]["name"] != before.name
+    assert record.lineage == (*before.lineage, before.name)
+    assert record.state is State.ACTIVE
+    assert_no_lease_held(stack, record)
+    assert_settings_kept(record, before)
+
+
+RENEWAL = Situation(
+    "renewal", "google.workspace.events.subscription.v1.expirationReminder",
+    "subscriptions.patch", _due_for_renewal, assert_renewed,
+)  # fmt: skip
+SUSPENSION = Situation(
+    "suspension", "google.workspace.events.subscription.v1.suspended",
+    "subscriptions.reactivate", _suspended_cause_gone, assert_reactivated,
+)  # fmt: skip
+EXPIRY = Situation(
+    "expiry", "google.workspace.events.subscription.v1.expired",
+    "subscriptions.create", _expired, assert_recreated_once,
+)  # fmt: skip
+EXPIRY_ALREADY_RECREATED = Situation(
+    "expiry-already-exists", "google.workspace.events.subscription.v1.expired",
+    "subscriptions.create", _expired_and_recreated_behind_the_keepers_back,
+    assert_recreated_once,
+)  # fmt: skip
+LIFECYCLE = (RENEWAL, SUSPENSION, EXPIRY)
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+def redeliver_until_acknowledged(
+    stack: KeeperStack, message: dict[str, Any], attempts: int = 10
+) -> list[int]:
+    """Push `message` as Pub/Sub does: again after every 5xx, until it is acknowledged.
+    Returns the HTTP statuses of every delivery."""
+    statuses: list[int] = []
+    for _ in range(attempts):
+        statuses.append(stack.push(message).status_code)
+        if statuses[-1] < 500:
+            return statuses
+    raise AssertionError(f"still not acknowledged after {attempts} deliveries: {statuses}")
+
+
+# -- function processes ---------------------------------------------------------------------
+
+KEEPER_ENV = (
+    "GOOGLE_CLOUD_PROJECT",
+    "FIRESTORE_EMULATOR_HOST",
+    "PUBSUB_EMULATOR_HOST",
+    "WORKSPACE_EVENTS_API_ENDPOINT",
+    "KEEPER_CREDENTIALS",
+    "KEEPER_CLOCK",
+)
+
+
+@contextmanager
+def function_processes(
+    count: int, log_dir: Path, **extra_env: str
+) -> Iterator[list[ManagedProcess]]:
+    """`count` functions-framework processes serving `on_workspace_event` with the keeper's
+    environment of the current test (set by the keeper_stack fixture), plus `extra_env`."""
+    env = {name: os.environ[name] for name in KEEPER_ENV} | extra_env
+    processes: list[ManagedProcess] = []
+    try:
+        for _ in range(count):
+            processes.append(start_function("on_workspace_event", log_dir, env))
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+
+
+NO_ANSWER = 599  # the push got no HTTP answer: the process died, or the deadline passed
+
+
+def push_to(
+    process: ManagedProcess, stack: KeeperStack, message: dict[str, Any], timeout: float = 60.0
+) -> int:
+    """Deliver one message to a function process as a Pub/Sub push; returns the HTTP status,
+    or NO_ANSWER when none came within `timeout` (Pub/Sub's acknowledgement deadline: it then
+    counts the delivery as failed and delivers again later)."""
+    body = {"message": message, "subscription": f"projects/{stack.project}/subscriptions/push"}
+    request = urllib.request.Request(
+        f"{process.url}{stack.topic}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        return NO_ANSWER
+
+
+# -- figures --------------------------------------------------------------------------------
+
+FIGURES_ENV = "KEEPER_RELIABILITY_FIGURES"
+
+
+def record_figure(suite: str, injected: str, times: int, lost: int, note: str = "") -> None:
+    """Append one row of the README's reliability table to the JSON-lines file named by
+    $KEEPER_RELIABILITY_FIGURES (bench/reliability.py sets it); nothing when unset."""
+    path = os.environ.get(FIGURES_ENV)
+    if not path:
+        return
+    row = {"suite": suite, "injected": injected, "times": times, "lost": lost, "note": note}
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps(row) + "\n")

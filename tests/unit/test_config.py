@@ -1,0 +1,56 @@
+"""Config from the environment: GIVEN variables, THEN a frozen Config or an error naming the
+variable."""
+
+import pytest
+
+from keeper.config import DEFAULT_ENDPOINT, Config, ConfigError
+
+
+def test_defaults():
+    config = Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"})
+    assert config.project == "p"
+    assert config.api_endpoint == DEFAULT_ENDPOINT
+    assert config.credentials == "auto"
+    assert config.fix_topic_iam is False
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "GOOGLE_CLOUD_PROJECT"),
+        ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_CREDENTIALS": "root"}, "KEEPER_CREDENTIALS"),
+        ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_CREDENTIALS": "anonymous"}, "loopback"),
+        (
+            {
+                "GOOGLE_CLOUD_PROJECT": "p",
+                "KEEPER_CREDENTIALS": "anonymous",
+                "WORKSPACE_EVENTS_API_ENDPOINT": "http://10.0.0.8:8080/",
+            },
+            "loopback",
+        ),
+        (
+            {"GOOGLE_CLOUD_PROJECT": "p", "WORKSPACE_EVENTS_API_ENDPOINT": "ftp://x"},
+            "WORKSPACE_EVENTS_API_ENDPOINT",
+        ),
+        ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_FIX_TOPIC_IAM": "maybe"}, "KEEPER_FIX_TOPIC_IAM"),
+        ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_LEDGER_TTL_DAYS": "-1"}, "KEEPER_LEDGER_TTL_DAYS"),
+    ],
+)
+def test_bad_environment_fails_fast_naming_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        Config.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:8085", "http://localhost:1/", "http://[::1]:9/"]
+)
+def test_anonymous_is_allowed_on_loopback(endpoint):
+    config = Config.from_env(
+        {
+            "GOOGLE_CLOUD_PROJECT": "p",
+            "KEEPER_CREDENTIALS": "anonymous",
+            "WORKSPACE_EVENTS_API_ENDPOINT": endpoint,
+        }
+    )
+    assert config.credentials == "anonymous"
+    assert config.api_endpoint.endswith("/")

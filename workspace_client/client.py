@@ -1,0 +1,445 @@
+"""The Workspace Events API client: one typed method per REST call the keeper makes.
+
+Every request goes through ``WorkspaceEventsClient._execute``, the single place that
+retries, counts calls and turns failures into ``workspace_client.errors`` types.
+Mutations return long-running operations; ``_wait`` polls them to completion within a
+deadline that fits inside one function invocation.
+
+googleapiclient and httplib2 are imported inside functions: building the client object is
+cheap, and importing this module needs neither network nor credentials.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random as _random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.client import HTTPException
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from google.auth.exceptions import RefreshError, TransportError
+
+from workspace_client.errors import (
+    NotFound,
+    OperationStillRunning,
+    Unavailable,
+    UnexpectedError,
+    WorkspaceEventsError,
+    from_http_error,
+    from_rpc_status,
+    from_transport_error,
+)
+from workspace_client.models import (
+    Operation,
+    Subscription,
+    SubscriptionSpec,
+    format_timestamp,
+)
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "CallCounter",
+    "PollPolicy",
+    "RetryPolicy",
+    "WorkspaceEventsClient",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://workspaceevents.googleapis.com/"
+
+# Only these HTTP statuses (plus failures with no response) are retried in-process.
+# 400/401/403/404/409 mean the same request will fail again; ABORTED (409) is transient
+# for the *function* (a redelivery re-reads state) but resending the same etag is pointless.
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter.
+
+    A server that asks (Retry-After) for a longer pause than ``max_backoff`` is not waited
+    for: the error is raised at once, and Pub/Sub redelivers later instead of the function
+    idling towards its own time limit.
+    """
+
+    attempts: int = 4
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def backoff(self, attempt: int, random: Callable[[], float]) -> float:
+        """Full-jitter delay after the ``attempt``-th failed attempt (1-based)."""
+        return random() * min(self.max_backoff, self.initial_backoff * 2.0 ** (attempt - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How long to wait for a long-running operation, polling with doubling delays.
+
+    The default deadline leaves room inside a Cloud Run function's 60 s default timeout
+    for the reads and Firestore writes around the call.
+    """
+
+    timeout: float = 20.0
+    initial_delay: float = 0.2
+    max_delay: float = 2.0
+
+
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_POLL = PollPolicy()
+
+
+class CallCounter:
+    """Thread-safe count of HTTP requests sent, per discovery method id.
+
+    Retries count as separate requests: that is what the API's per-minute quota sees.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, method: str) -> None:
+        with self._lock:
+            self._counts[method] += 1
+
+    def __getitem__(self, method: str) -> int:
+        with self._lock:
+            return self._counts[method]
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def __repr__(self) -> str:
+        return f"CallCounter({self.snapshot()!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    """The discovery-built resources for one endpoint (shared by all clients, all threads).
+
+    Building a Resource parses the discovery document: done once per process per endpoint.
+    Sharing is safe because every request gets its own Http object at execute time.
+    """
+
+    subscriptions: Any
+    operations: Any
+
+
+_APIS: dict[str, _Api] = {}
+_APIS_LOCK = threading.Lock()
+
+
+def _api_for(endpoint: str) -> _Api:
+    with _APIS_LOCK:
+        api = _APIS.get(endpoint)
+        if api is None:
+            import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
+            from googleapiclient.discovery import build  # noqa: PLC0415 - lazy, ~0.3 s
+
+            service = build(
+                "workspaceevents",
+                "v1",
+                # The bundled discovery document: never fetched at run time.
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": endpoint},
+                # A placeholder so build() does not look up default credentials; every
+                # request is executed with the calling thread's authorized Http instead.
+                http=httplib2.Http(),
+            )
+            api = _Api(subscriptions=service.subscriptions(), operations=service.operations())
+            _APIS[endpoint] = api
+        return api
+
+
+def _normalise_endpoint(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"endpoint must be an http(s) URL: {endpoint!r}")
+    # Request paths are joined onto the endpoint; without the slash a path prefix is lost.
+    return endpoint if endpoint.endswith("/") else endpoint + "/"
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date), if any."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """Failures that produced no HTTP response: worth a retry, mapped to Unavailable."""
+    import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
+
+    # OSError covers ConnectionError, TimeoutError (socket timeouts) and ssl.SSLError.
+    return (
+        OSError,
+        HTTPException,
+        httplib2.ServerNotFoundError,
+        TransportError,
+        RefreshError,
+    )
+
+
+class WorkspaceEventsClient:
+    """Calls the Workspace Events API v1 as one principal (one set of credentials).
+
+    ``credentials=None`` sends no Authorization header (tests, loopback emulators).
+    ``http_factory`` replaces the per-thread Http (tests pass a scripted fake).
+    ``sleep``, ``monotonic`` and ``random`` are injectable so tests never wait.
+    ``calls`` may be shared between clients to count requests across principals.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        timeout: float = 15.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        polling: PollPolicy = DEFAULT_POLL,
+        calls: CallCounter | None = None,
+        http_factory: Callable[[], Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self.endpoint = _normalise_endpoint(endpoint)
+        self.calls = calls if calls is not None else CallCounter()
+        self._credentials = credentials
+        self._timeout = timeout
+        self._retry = retry
+        self._polling = polling
+        self._http_factory = http_factory or self._authorized_http
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._random = random
+        # httplib2.Http keeps connections and is not thread-safe: one per thread.
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"WorkspaceEventsClient(endpoint={self.endpoint!r})"
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    def create(self, spec: SubscriptionSpec, validate_only: bool = False) -> Subscription:
+        """``subscriptions.create``; waits for the operation and returns the subscription.
+
+        Raises ``AlreadyExists`` when this principal already has a subscription on the
+        target (the error does not name it: find it with ``list``).
+        """
+        method = "subscriptions.create"
+        body = spec.to_api()
+        api = self._api()
+        request = api.subscriptions.create(body=body, validateOnly=validate_only or None)
+        operation = self._wait(method, self._execute(method, request))
+        response = operation.response or {}
+        if response.get("name") or validate_only:
+            # A validate-only create may answer without a response: echo what was asked.
+            return Subscription.from_api(response or body)
+        raise UnexpectedError(
+            f"create operation {operation.name} finished without a subscription",
+            method=method,
+        )
+
+    def get(self, name: str) -> Subscription:
+        """``subscriptions.get``: the authoritative, camelCase view of a subscription."""
+        method = "subscriptions.get"
+        request = self._api().subscriptions.get(name=name)
+        return Subscription.from_api(self._execute(method, request))
+
+    def renew(self, name: str, ttl: str = "0s", etag: str | None = None) -> Subscription:
+        """Extend the lifetime: ``subscriptions.patch`` with ``updateMask=ttl``.
+
+        ``"0s"`` asks for the maximum the API allows. With ``etag`` the patch is
+        conditional and a concurrent change raises ``Aborted``.
+        """
+        return self._patch(name, "ttl", {"ttl": ttl}, etag)
+
+    def set_expire_time(
+        self, name: str, expire_time: datetime, etag: str | None = None
+    ) -> Subscription:
+        """``subscriptions.patch`` with ``updateMask=expire_time``."""
+        return self._patch(name, "expire_time", {"expireTime": format_timestamp(expire_time)}, etag)
+
+    def reactivate(self, name: str) -> Subscription:
+        """``subscriptions.reactivate``: only for SUSPENDED subscriptions whose cause is gone.
+
+        The expiry is unchanged: renew afterwards when it is near.
+        """
+        method = "subscriptions.reactivate"
+        request = self._api().subscriptions.reactivate(name=name, body={})
+        return self._subscription_after(method, name, self._execute(method, request))
+
+    def delete(self, name: str, allow_missing: bool = True, etag: str | None = None) -> None:
+        """``subscriptions.delete``; with ``allow_missing`` a missing subscription is success."""
+        method = "subscriptions.delete"
+        request = self._api().subscriptions.delete(
+            name=name, allowMissing=allow_missing or None, etag=etag
+        )
+        try:
+            self._wait(method, self._execute(method, request))
+        except NotFound:
+            # allowMissing should make the server succeed; stay idempotent if it does not.
+            if not allow_missing:
+                raise
+
+    def list(self, filter: str, page_size: int = 100) -> Iterator[Subscription]:
+        """``subscriptions.list``, paging lazily; build ``filter`` with ``models.list_filter``.
+
+        With user credentials only that user's subscriptions are returned; with Chat-app
+        credentials, all of the app's.
+        """
+        if not filter:
+            raise ValueError("subscriptions.list requires a filter")
+        if not 1 <= page_size <= 100:
+            raise ValueError(f"page_size must be between 1 and 100: {page_size}")
+        method = "subscriptions.list"
+        page_token: str | None = None
+        while True:
+            request = self._api().subscriptions.list(
+                filter=filter, pageSize=page_size, pageToken=page_token
+            )
+            page = self._execute(method, request)
+            for item in page.get("subscriptions") or ():
+                yield Subscription.from_api(item)
+            page_token = page.get("nextPageToken") or None
+            if page_token is None:
+                return
+
+    # -- operations ---------------------------------------------------------------------
+
+    def get_operation(self, name: str) -> Operation:
+        """``operations.get``: the name is passed verbatim (it may contain slashes)."""
+        method = "operations.get"
+        request = self._api().operations.get(name=name)
+        return Operation.from_api(self._execute(method, request))
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _patch(
+        self, name: str, update_mask: str, body: dict[str, Any], etag: str | None
+    ) -> Subscription:
+        method = "subscriptions.patch"
+        if etag is not None:
+            body = {**body, "etag": etag}
+        request = self._api().subscriptions.patch(name=name, updateMask=update_mask, body=body)
+        return self._subscription_after(method, name, self._execute(method, request))
+
+    def _subscription_after(
+        self, method: str, name: str, raw_operation: Mapping[str, Any]
+    ) -> Subscription:
+        operation = self._wait(method, raw_operation)
+        if operation.response and operation.response.get("name"):
+            return Subscription.from_api(operation.response)
+        # The docs: an operation from an older version of the subscription returns an
+        # empty response. The change is applied; read the current state instead.
+        return self.get(name)
+
+    def _wait(self, method: str, raw_operation: Mapping[str, Any]) -> Operation:
+        """Poll until the operation is done; raise its mapped error if it failed."""
+        operation = Operation.from_api(raw_operation)
+        deadline = self._monotonic() + self._polling.timeout
+        delay = self._polling.initial_delay
+        while not operation.done:
+            if not operation.name:
+                raise UnexpectedError("operation is not done and has no name", method=method)
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                raise OperationStillRunning(operation.name, method=method)
+            self._sleep(min(delay, remaining))
+            operation = self.get_operation(operation.name)
+            delay = min(delay * 2, self._polling.max_delay)
+        if operation.error is not None:
+            raise from_rpc_status(operation.error, method=method)
+        return operation
+
+    def _execute(self, method: str, request: Any) -> dict[str, Any]:
+        """Send one request: the only place that retries, counts and maps errors."""
+        from googleapiclient.errors import HttpError  # noqa: PLC0415 - lazy, see module doc
+
+        transport_errors = _transport_errors()
+        http = self._thread_http()
+        attempts = max(1, self._retry.attempts)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls.add(method)
+            error: WorkspaceEventsError
+            try:
+                result = request.execute(http=http)
+            except HttpError as exc:
+                error = from_http_error(exc, method=method)
+                retryable = int(exc.resp.status) in _RETRYABLE_STATUS
+                asked = _retry_after(exc.resp)
+                cause: BaseException = exc
+            except transport_errors as exc:
+                error = from_transport_error(exc, method=method)
+                retryable = isinstance(error, Unavailable)
+                asked = None
+                cause = exc
+            else:
+                return result if isinstance(result, dict) else {}
+            delay = asked if asked is not None else self._retry.backoff(attempt, self._random)
+            if not retryable or attempt == attempts or delay > self._retry.max_backoff:
+                raise error from cause
+            logger.warning(
+                "%s failed (%s), retrying in %.2fs (attempt %d of %d)",
+                method,
+                " ".join(str(part) for part in (error.status_code, error.status) if part)
+                or type(cause).__name__,
+                delay,
+                attempt,
+                attempts,
+            )
+            self._sleep(delay)
+
+    def _api(self) -> _Api:
+        return _api_for(self.endpoint)
+
+    def _thread_http(self) -> Any:
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._http_factory()
+            self._local.http = http
+        return http
+
+    def _authorized_http(self) -> Any:
+        import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
+
+        http = httplib2.Http(timeout=self._timeout)
+        if self._credentials is None:
+            return http
+        import google_auth_httplib2  # noqa: PLC0415 - lazy, as httplib2
+
+        return google_auth_httplib2.AuthorizedHttp(self._credentials, http=http)

@@ -1,0 +1,498 @@
+"""Credentials per subscription: act as the principal that authorized it.
+
+A subscription can only be renewed, reactivated or recreated by whoever authorized it
+(reference §6): the user (through domain-wide delegation or the user's own refresh token)
+or the Chat app. ``AuthSpec`` names that principal in the ``--auth`` syntax of DESIGN.md,
+``scopes_for`` derives least-privilege scopes from the event types, ``CredentialsProvider``
+builds and caches credentials, and ``ClientFactory`` hands out one cached
+``WorkspaceEventsClient`` per principal.
+
+Nothing here touches the network until credentials are built for a principal, and the
+google.oauth2 / IAM / Secret Manager modules are imported only then.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+from google.auth.credentials import Credentials
+from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
+
+from workspace_client.client import (
+    DEFAULT_ENDPOINT,
+    DEFAULT_POLL,
+    DEFAULT_RETRY,
+    CallCounter,
+    PollPolicy,
+    RetryPolicy,
+    WorkspaceEventsClient,
+)
+from workspace_client.errors import Unauthenticated, Unavailable, from_transport_error
+
+if TYPE_CHECKING:
+    from google.auth.transport import Request
+
+__all__ = [
+    "AnonymousCredentialsRefused",
+    "AuthKind",
+    "AuthSpec",
+    "ClientFactory",
+    "CredentialsMode",
+    "CredentialsProvider",
+    "EmulatorCredentials",
+    "UnsupportedEventType",
+    "is_loopback_endpoint",
+    "scopes_for",
+    "service_account_key_file",
+]
+
+logger = logging.getLogger(__name__)
+
+AuthKind = Literal["delegated", "user-secret", "app"]
+CredentialsMode = Literal["auto", "anonymous"]
+
+SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+TOKEN_URI = "https://oauth2.googleapis.com/token"
+# What the function's own identity needs to call the IAM Credentials signBlob API.
+_CLOUD_PLATFORM = SCOPE_PREFIX + "cloud-platform"
+
+_EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+$")
+_SECRET = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+(?:/versions/[^/\s]+)?$")
+_EVENT_TYPE = re.compile(r"^google\.workspace\.(\w+)\.(\w+)\.v\d+\.\w+$")
+
+
+class UnsupportedEventType(ValueError):
+    """No known scope covers this event type under this kind of authentication."""
+
+
+class AnonymousCredentialsRefused(ValueError):
+    """``KEEPER_CREDENTIALS=anonymous`` was asked for with a non-loopback endpoint."""
+
+
+# -- who authorized the subscription ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    """A principal in the DESIGN.md ``--auth`` syntax; ``str(spec)`` gives that text back.
+
+    ``delegated:USER_EMAIL``, ``user-secret:projects/P/secrets/S[/versions/V]``, ``app``.
+    """
+
+    kind: AuthKind
+    user: str | None = None
+    secret: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "delegated":
+            if not self.user or not _EMAIL.fullmatch(self.user) or self.secret is not None:
+                raise ValueError(f"delegated auth needs a user email: {self.user!r}")
+        elif self.kind == "user-secret":
+            if not self.secret or not _SECRET.fullmatch(self.secret) or self.user is not None:
+                raise ValueError(
+                    f"user-secret auth needs projects/P/secrets/S[/versions/V]: {self.secret!r}"
+                )
+        elif self.kind == "app":
+            if self.user is not None or self.secret is not None:
+                raise ValueError("app auth takes no argument")
+        else:
+            raise ValueError(f"unknown auth kind: {self.kind!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> AuthSpec:
+        kind, _, argument = text.strip().partition(":")
+        if kind == "delegated":
+            return cls("delegated", user=argument)
+        if kind == "user-secret":
+            return cls("user-secret", secret=argument)
+        if kind == "app" and not argument:
+            return cls("app")
+        raise ValueError(
+            f"--auth must be delegated:EMAIL, user-secret:projects/P/secrets/S or app: {text!r}"
+        )
+
+    @property
+    def secret_version(self) -> str:
+        """The Secret Manager version to read; ``latest`` unless the spec pins one."""
+        if self.secret is None:
+            raise ValueError(f"{self} has no secret")
+        return self.secret if "/versions/" in self.secret else f"{self.secret}/versions/latest"
+
+    def __str__(self) -> str:
+        argument = self.user or self.secret
+        return f"{self.kind}:{argument}" if argument else self.kind
+
+
+# -- scopes -----------------------------------------------------------------------------
+
+# (app, resource family) -> scope, per reference §6. The narrowest documented scope wins:
+# the keeper only manages subscriptions, it never reads or writes the resources.
+_USER_SCOPES: dict[tuple[str, str], str] = {
+    ("chat", "message"): "chat.messages.readonly",
+    ("chat", "reaction"): "chat.messages.reactions.readonly",
+    ("chat", "membership"): "chat.memberships.readonly",
+    ("chat", "space"): "chat.spaces.readonly",
+    # drive.readonly is documented for every Drive family. drive.metadata.readonly is
+    # narrower for comments/replies/etc. but not for files, so one scope keeps it simple.
+    **{
+        ("drive", family): "drive.readonly"
+        for family in ("file", "comment", "reply", "permission", "approval", "accessproposal")
+    },
+    **{
+        ("meet", family): "meetings.space.readonly"
+        for family in ("conference", "participant", "recording", "transcript", "smartnote")
+    },
+}
+
+# Chat app authentication: chat.app.* for create/patch/reactivate. There is no
+# chat.app.* reactions scope: reactions come with the messages scope.
+_APP_SCOPES: dict[tuple[str, str], str] = {
+    ("chat", "message"): "chat.app.messages.readonly",
+    ("chat", "reaction"): "chat.app.messages.readonly",
+    ("chat", "membership"): "chat.app.memberships.readonly",
+    ("chat", "space"): "chat.app.spaces.readonly",
+}
+# ...and chat.bot, the only scope discovery accepts from an app for get/list/delete and
+# operations.get. One token carries both, so one client serves every method.
+_APP_READ_SCOPE = "chat.bot"
+
+
+def scopes_for(event_types: Iterable[str], auth_kind: AuthKind) -> tuple[str, ...]:
+    """Full scope URLs that cover every event type (create/patch/reactivate need all).
+
+    Raises ``UnsupportedEventType`` for a type no known scope covers, including Drive and
+    Meet types under ``app`` auth (Chat apps can subscribe to Chat spaces only).
+    """
+    table = _APP_SCOPES if auth_kind == "app" else _USER_SCOPES
+    scopes = {_APP_READ_SCOPE} if auth_kind == "app" else set()
+    types = list(event_types)
+    if not types:
+        raise UnsupportedEventType("at least one event type is needed to choose scopes")
+    for event_type in types:
+        match = _EVENT_TYPE.fullmatch(event_type)
+        # Lower-cased: the docs spell Drive's accessproposal and Meet's smartNote both ways.
+        key = (match.group(1), match.group(2).lower()) if match else None
+        if key is None or key not in table:
+            raise UnsupportedEventType(
+                f"no known scope covers {event_type!r} under {auth_kind} authentication"
+            )
+        scopes.add(table[key])
+    return tuple(sorted(SCOPE_PREFIX + scope for scope in scopes))
+
+
+# -- anonymous mode (local emulator only) -----------------------------------------------
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """True when the endpoint's host is localhost, 127.0.0.0/8 or ::1."""
+    host = urlsplit(endpoint).hostname
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EmulatorCredentials(Credentials):
+    """Sends ``Authorization: Bearer emulator:<auth spec>``, which the local emulator maps
+    to the authorizing principal. Never valid against Google: the provider refuses this
+    mode unless the endpoint is loopback.
+    """
+
+    def __init__(self, auth: AuthSpec) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.token = f"emulator:{auth}"
+
+    def refresh(self, request: Request) -> None:
+        """Nothing to refresh: the token never expires (``expiry`` stays None)."""
+
+
+# -- building real credentials ----------------------------------------------------------
+
+
+class SecretVersionReader(Protocol):
+    """The part of ``secretmanager.SecretManagerServiceClient`` used here."""
+
+    def access_secret_version(self, *, name: str) -> Any: ...
+
+
+def service_account_key_file(environ: Mapping[str, str] = os.environ) -> str | None:
+    """``GOOGLE_APPLICATION_CREDENTIALS`` when it names a *service-account key* file.
+
+    An authorized-user or external-account ADC file cannot sign for delegation, so for
+    those (and when the variable is unset) this returns None and keyless signing is used.
+    """
+    path = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            kind = json.load(file).get("type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return path if kind == "service_account" else None
+
+
+def _default_source() -> tuple[Credentials, str | None]:
+    import google.auth  # noqa: PLC0415 - lazy: only when keyless signing is first needed
+
+    credentials, project = google.auth.default(scopes=[_CLOUD_PLATFORM])
+    return credentials, project
+
+
+def _default_request() -> Request:
+    from google.auth.transport.requests import Request  # noqa: PLC0415 - lazy, pulls requests
+
+    return Request()
+
+
+def _default_secret_client() -> SecretVersionReader:
+    from google.cloud import secretmanager  # noqa: PLC0415 - lazy: heavy gRPC import
+
+    client: SecretVersionReader = secretmanager.SecretManagerServiceClient()
+    return client
+
+
+class CredentialsProvider:
+    """Builds and caches google.auth credentials per (principal, scopes); thread-safe.
+
+    ``key_file``: a service-account key for delegation and app auth; None means keyless
+    signing through the IAM Credentials API as the function's own service account
+    (``service_account_email``, or the one Application Default Credentials resolve to),
+    which needs ``roles/iam.serviceAccountTokenCreator`` on itself.
+    The ``*_factory`` arguments exist so tests run without network or metadata server.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: CredentialsMode = "auto",
+        endpoint: str = DEFAULT_ENDPOINT,
+        key_file: str | None = None,
+        service_account_email: str | None = None,
+        secret_client_factory: Callable[[], SecretVersionReader] = _default_secret_client,
+        source_credentials_factory: Callable[[], tuple[Credentials, str | None]] = _default_source,
+        request_factory: Callable[[], Request] = _default_request,
+    ) -> None:
+        if mode not in ("auto", "anonymous"):
+            raise ValueError(f"KEEPER_CREDENTIALS must be auto or anonymous: {mode!r}")
+        if mode == "anonymous" and not is_loopback_endpoint(endpoint):
+            raise AnonymousCredentialsRefused(
+                f"anonymous credentials are only allowed for a loopback endpoint, not {endpoint!r}"
+            )
+        self.mode = mode
+        self.endpoint = endpoint
+        self._key_file = key_file
+        self._service_account_email = service_account_email
+        self._secret_client_factory = secret_client_factory
+        self._source_credentials_factory = source_credentials_factory
+        self._request_factory = request_factory
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[AuthSpec, tuple[str, ...]], Credentials] = {}
+        self._secret_client: SecretVersionReader | None = None
+        self._signer: tuple[Any, str] | None = None
+
+    @classmethod
+    def from_environ(
+        cls,
+        *,
+        mode: CredentialsMode = "auto",
+        endpoint: str = DEFAULT_ENDPOINT,
+        environ: Mapping[str, str] = os.environ,
+    ) -> CredentialsProvider:
+        """A provider that uses ``GOOGLE_APPLICATION_CREDENTIALS`` when it is a key file."""
+        return cls(mode=mode, endpoint=endpoint, key_file=service_account_key_file(environ))
+
+    def credentials_for(self, auth: AuthSpec, scopes: Sequence[str]) -> Credentials:
+        key = (auth, tuple(sorted(scopes)))
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        # Built outside the lock: reading a secret is a network call, and two threads
+        # building the same credentials at once only waste one build.
+        built = self._build(auth, key[1])
+        with self._lock:
+            return self._cache.setdefault(key, built)
+
+    def forget(self, auth: AuthSpec) -> None:
+        """Drop cached credentials for a principal, e.g. after its secret was replaced."""
+        with self._lock:
+            for key in [key for key in self._cache if key[0] == auth]:
+                del self._cache[key]
+
+    def _build(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
+        if self.mode == "anonymous":
+            return EmulatorCredentials(auth)
+        if auth.kind == "user-secret":
+            return self._user_credentials(auth, scopes)
+        # Delegation impersonates the user (subject); a Chat app acts as itself (no subject).
+        return self._service_account_credentials(scopes, subject=auth.user)
+
+    def _service_account_credentials(
+        self, scopes: tuple[str, ...], subject: str | None
+    ) -> Credentials:
+        from google.oauth2 import service_account  # noqa: PLC0415 - lazy: pulls cryptography
+
+        if self._key_file is not None:
+            credentials: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                self._key_file, scopes=scopes, subject=subject
+            )
+            return credentials
+        signer, email = self._keyless_signer()
+        credentials = service_account.Credentials(  # type: ignore[no-untyped-call]
+            signer, email, TOKEN_URI, scopes=scopes, subject=subject
+        )
+        return credentials
+
+    def _keyless_signer(self) -> tuple[Any, str]:
+        """An IAM signBlob signer for the function's own service account, built once."""
+        with self._lock:
+            if self._signer is not None:
+                return self._signer
+        from google.auth import iam  # noqa: PLC0415 - lazy, with the rest of google.auth
+
+        try:
+            source, _ = self._source_credentials_factory()
+            request = self._request_factory()
+            email = self._service_account_email or getattr(source, "service_account_email", None)
+            if not email or email == "default":
+                # Metadata-server credentials only learn their email on the first refresh.
+                source.refresh(request)  # type: ignore[no-untyped-call]
+                email = getattr(source, "service_account_email", None)
+        except DefaultCredentialsError as exc:
+            raise Unauthenticated(f"no default credentials to sign with: {exc}") from exc
+        except GoogleAuthError as exc:
+            raise from_transport_error(exc) from exc
+        if not email or email == "default":
+            raise Unauthenticated(
+                "keyless signing needs the function's service account email; "
+                "pass service_account_email"
+            )
+        signer = (iam.Signer(request, source, email), str(email))  # type: ignore[no-untyped-call]
+        with self._lock:
+            self._signer = self._signer or signer
+            return self._signer
+
+    def _user_credentials(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
+        from google.oauth2.credentials import (  # noqa: PLC0415 - lazy, as above
+            Credentials as UserCredentials,
+        )
+
+        name = auth.secret_version
+        info = self._read_authorized_user(name)
+        logger.info("loaded user credentials from %s", name)
+        # The scopes go into every refresh request, and Google refuses scopes the user
+        # never granted: the consent that produced the token must cover these.
+        credentials: Credentials = UserCredentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            info, scopes=list(scopes)
+        )
+        return credentials
+
+    def _read_authorized_user(self, name: str) -> dict[str, Any]:
+        """The authorized-user JSON kept in Secret Manager. Its content is never logged or
+        put into an error message: it holds a refresh token.
+        """
+        from google.api_core import exceptions as api_exceptions  # noqa: PLC0415 - lazy
+
+        transient = (
+            api_exceptions.RetryError,
+            api_exceptions.ServerError,
+            api_exceptions.TooManyRequests,
+        )
+        try:
+            payload = self._secrets().access_secret_version(name=name).payload.data
+        except transient as exc:
+            raise Unavailable(f"reading {name}: {type(exc).__name__}") from exc
+        except api_exceptions.GoogleAPICallError as exc:
+            # Not found, no access: a configuration problem a retry will not fix.
+            raise Unauthenticated(f"reading {name}: {exc.message}") from exc
+        try:
+            info = json.loads(payload)
+        except ValueError:
+            raise Unauthenticated(f"{name} does not hold JSON") from None
+        required = ("client_id", "client_secret", "refresh_token")
+        if (
+            not isinstance(info, dict)
+            or info.get("type", "authorized_user") != "authorized_user"
+            or not all(info.get(field) for field in required)
+        ):
+            raise Unauthenticated(
+                f"{name} is not an authorized_user JSON with {', '.join(required)}"
+            )
+        return info
+
+    def _secrets(self) -> SecretVersionReader:
+        with self._lock:
+            if self._secret_client is None:
+                self._secret_client = self._secret_client_factory()
+            return self._secret_client
+
+
+# -- one client per principal -----------------------------------------------------------
+
+
+class ClientFactory:
+    """Hands out one cached ``WorkspaceEventsClient`` per (principal, scopes).
+
+    All clients share one ``CallCounter`` (``factory.calls``), so benchmarks see the
+    total number of API requests across principals.
+    """
+
+    def __init__(
+        self,
+        provider: CredentialsProvider,
+        *,
+        timeout: float = 15.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        polling: PollPolicy = DEFAULT_POLL,
+        calls: CallCounter | None = None,
+    ) -> None:
+        self.provider = provider
+        self.calls = calls if calls is not None else CallCounter()
+        self._timeout = timeout
+        self._retry = retry
+        self._polling = polling
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[AuthSpec, tuple[str, ...]], WorkspaceEventsClient] = {}
+
+    def clients_for(
+        self, auth: AuthSpec | str, event_types: Iterable[str]
+    ) -> WorkspaceEventsClient:
+        """The client acting as ``auth`` with the scopes its event types need."""
+        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
+        key = (spec, scopes_for(event_types, spec.kind))
+        with self._lock:
+            client = self._clients.get(key)
+        if client is not None:
+            return client
+        client = WorkspaceEventsClient(
+            self.provider.credentials_for(spec, key[1]),
+            endpoint=self.provider.endpoint,
+            timeout=self._timeout,
+            retry=self._retry,
+            polling=self._polling,
+            calls=self.calls,
+        )
+        with self._lock:
+            return self._clients.setdefault(key, client)
+
+    def forget(self, auth: AuthSpec | str) -> None:
+        """Drop the cached clients and credentials of a principal."""
+        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
+        with self._lock:
+            for key in [key for key in self._clients if key[0] == spec]:
+                del self._clients[key]
+        self.provider.forget(spec)

@@ -1,0 +1,250 @@
+"""Typed views of the Workspace Events API resources, and the wire-format helpers they need.
+
+Responses from the REST API use lowerCamelCase JSON names, but lifecycle event payloads are
+documented with snake_case names (reference §4, [unverified] which one Google really sends),
+so every parser here accepts both spellings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "Operation",
+    "Subscription",
+    "SubscriptionSpec",
+    "format_duration",
+    "format_timestamp",
+    "list_filter",
+    "parse_duration",
+    "parse_timestamp",
+]
+
+# proto3 JSON Duration: decimal seconds with an "s" suffix, e.g. "86400s", "3.5s", "-0.25s".
+_DURATION = re.compile(r"^(-)?(\d+)(?:\.(\d{1,9}))?s$")
+_PUBSUB_TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a proto3 JSON Duration such as ``"86400s"`` or ``"3.5s"``."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a Duration (expected e.g. '86400s'): {text!r}")
+    sign, seconds, fraction = match.groups()
+    # Integer arithmetic in microseconds keeps "0.1s" exact; timedelta holds no finer unit.
+    micros = int(seconds) * 1_000_000 + int((fraction or "").ljust(6, "0")[:6])
+    return timedelta(microseconds=-micros if sign else micros)
+
+
+def format_duration(value: timedelta) -> str:
+    """Format a timedelta as a proto3 JSON Duration (``"86400s"``, ``"3.5s"``)."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    if fraction == 0:
+        return f"{sign}{seconds}s"
+    return f"{sign}{seconds}.{fraction:06d}".rstrip("0") + "s"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp (``"2026-05-01T12:00:00.123456789Z"``) into aware UTC.
+
+    Python 3.11's ``fromisoformat`` accepts the ``Z`` suffix and truncates nanoseconds.
+    A timestamp without an offset is taken as UTC: Google never sends one, and guessing
+    the local zone of a Cloud Run instance would be worse.
+    """
+    parsed = datetime.fromisoformat(text.strip())
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Format an aware datetime the way Google writes RFC 3339: UTC with a ``Z`` suffix."""
+    if value.tzinfo is None:
+        raise ValueError("refusing to format a naive datetime: its time zone is unknown")
+    utc = value.astimezone(UTC)
+    timespec = "seconds" if utc.microsecond == 0 else "microseconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+
+
+def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:
+    """Build a ``subscriptions.list`` filter in the syntax the discovery document gives.
+
+    ``event_types:"A" OR event_types:"B"``, and with a target
+    ``( event_types:"A" OR event_types:"B" ) AND target_resource="//chat.googleapis.com/spaces/S"``.
+    The filter language has no documented escaping, so quotes and backslashes are refused
+    rather than passed through into a query they could rewrite.
+    """
+    types = list(dict.fromkeys(event_types))  # drop repeats, keep the caller's order
+    if not types:
+        raise ValueError("a list filter needs at least one event type")
+    for value in [*types, *([target_resource] if target_resource is not None else [])]:
+        if not value or '"' in value or "\\" in value:
+            raise ValueError(f"cannot be used in a list filter: {value!r}")
+    by_type = " OR ".join(f'event_types:"{event_type}"' for event_type in types)
+    if target_resource is None:
+        return by_type
+    if len(types) > 1:
+        by_type = f"( {by_type} )"
+    return f'{by_type} AND target_resource="{target_resource}"'
+
+
+def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
+    """Return ``data[camel]``, else ``data[snake]``, else None."""
+    value = data.get(camel)
+    return data.get(snake) if value is None else value
+
+
+def _nested(data: Mapping[str, Any], camel: str, snake: str) -> Mapping[str, Any]:
+    value = _pick(data, camel, snake)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _optional_str(value: Any) -> str | None:
+    # Empty strings are how proto3 JSON writes "unset" (e.g. `authority` under app auth).
+    return str(value) if value not in (None, "") else None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value or ())
+
+
+def _optional_timestamp(value: Any) -> datetime | None:
+    return parse_timestamp(value) if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A Workspace Events subscription as the API (or a lifecycle event) describes it."""
+
+    name: str
+    uid: str | None = None
+    target_resource: str | None = None
+    event_types: tuple[str, ...] = ()
+    pubsub_topic: str | None = None
+    include_resource: bool = False
+    field_mask: str | None = None
+    include_descendants: bool | None = None
+    state: str = "STATE_UNSPECIFIED"
+    suspension_reason: str | None = None
+    authority: str | None = None
+    user_authority: str | None = None
+    service_account_authority: str | None = None
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+    expire_time: datetime | None = None
+    reconciling: bool = False
+    etag: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Subscription:
+        """Build from a REST response (camelCase) or a lifecycle payload (snake_case).
+
+        Missing fields get their proto3 defaults, because partial payloads are normal:
+        a validate-only create, or a lifecycle event that carries only some fields.
+        """
+        payload = _nested(data, "payloadOptions", "payload_options")
+        endpoint = _nested(data, "notificationEndpoint", "notification_endpoint")
+        drive = _nested(data, "driveOptions", "drive_options")
+        include_descendants = _pick(drive, "includeDescendants", "include_descendants")
+        return cls(
+            name=str(data.get("name") or ""),
+            uid=_optional_str(data.get("uid")),
+            target_resource=_optional_str(_pick(data, "targetResource", "target_resource")),
+            event_types=_strings(_pick(data, "eventTypes", "event_types")),
+            pubsub_topic=_optional_str(_pick(endpoint, "pubsubTopic", "pubsub_topic")),
+            include_resource=bool(_pick(payload, "includeResource", "include_resource")),
+            field_mask=_optional_str(_pick(payload, "fieldMask", "field_mask")),
+            include_descendants=None if include_descendants is None else bool(include_descendants),
+            state=str(data.get("state") or "STATE_UNSPECIFIED"),
+            suspension_reason=_optional_str(_pick(data, "suspensionReason", "suspension_reason")),
+            authority=_optional_str(data.get("authority")),
+            user_authority=_optional_str(_pick(data, "userAuthority", "user_authority")),
+            service_account_authority=_optional_str(
+                _pick(data, "serviceAccountAuthority", "service_account_authority")
+            ),
+            create_time=_optional_timestamp(_pick(data, "createTime", "create_time")),
+            update_time=_optional_timestamp(_pick(data, "updateTime", "update_time")),
+            expire_time=_optional_timestamp(_pick(data, "expireTime", "expire_time")),
+            reconciling=bool(data.get("reconciling")),
+            etag=_optional_str(data.get("etag")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A google.longrunning.Operation: ``error`` is a google.rpc.Status when it failed."""
+
+    name: str
+    done: bool = False
+    error: Mapping[str, Any] | None = None
+    response: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Operation:
+        error = data.get("error")
+        response = data.get("response")
+        return cls(
+            name=str(data.get("name") or ""),
+            done=bool(data.get("done")),
+            error=error if isinstance(error, Mapping) else None,
+            response=response if isinstance(response, Mapping) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """Everything ``subscriptions.create`` needs; the keeper stores this to recreate later.
+
+    ``ttl=None`` or ``"0s"`` asks for the maximum lifetime the API allows for these
+    payload options (7 days without resource data, 4 or 24 hours with it).
+    """
+
+    target_resource: str
+    event_types: tuple[str, ...]
+    pubsub_topic: str
+    include_resource: bool = False
+    field_mask: str | None = None
+    include_descendants: bool | None = None
+    ttl: str | None = None
+
+    def __post_init__(self) -> None:
+        # Accept any iterable of types (a list from argparse, say) but store a tuple so
+        # the spec stays hashable and immutable. A lone string would become its letters.
+        if isinstance(self.event_types, str):
+            raise ValueError("event_types must be a collection of strings, not one string")
+        object.__setattr__(self, "event_types", tuple(self.event_types))
+        if not self.target_resource:
+            raise ValueError("target_resource is required")
+        if not self.event_types or not all(self.event_types):
+            raise ValueError("at least one non-empty event type is required")
+        if not _PUBSUB_TOPIC.fullmatch(self.pubsub_topic):
+            raise ValueError(f"pubsub_topic must be projects/P/topics/T: {self.pubsub_topic!r}")
+        if self.field_mask and not self.include_resource:
+            raise ValueError("field_mask applies only when include_resource is true")
+        if self.ttl is not None and parse_duration(self.ttl) < timedelta(0):
+            raise ValueError(f"ttl must not be negative: {self.ttl!r}")
+
+    def to_api(self) -> dict[str, Any]:
+        """The camelCase Subscription body for ``subscriptions.create``."""
+        payload_options: dict[str, Any] = {"includeResource": self.include_resource}
+        if self.field_mask:
+            payload_options["fieldMask"] = self.field_mask
+        body: dict[str, Any] = {
+            "targetResource": self.target_resource,
+            "eventTypes": list(self.event_types),
+            "notificationEndpoint": {"pubsubTopic": self.pubsub_topic},
+            "payloadOptions": payload_options,
+        }
+        if self.include_descendants is not None:
+            body["driveOptions"] = {"includeDescendants": self.include_descendants}
+        if self.ttl is not None:
+            body["ttl"] = self.ttl
+        return body
