@@ -15,25 +15,34 @@ import tempfile
 from pathlib import Path
 
 from bench import fast_path, on_the_stack, sweep_scale
-from bench.figures import Figure, table
-from devstack.stack import local_stack
+from bench.figures import Figure, merged, table
+from devstack.stack import LocalStack, local_stack
+
+
+def one_run(stack: LocalStack, scale: int) -> list[Figure]:
+    return [
+        fast_path.cold_import(pairs=15 // (3 if scale > 1 else 1)),
+        fast_path.ignored_events(events=20_000 // scale),
+        *on_the_stack.event_costs(stack),
+        on_the_stack.concurrency(stack, reminders=500 // scale),
+        on_the_stack.memory(stack, events=5000 // scale),
+        *sweep_scale.run(stack, managed=100_000 // scale, due_percent=1, plans=3),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--runs", type=int, default=3, help="whole runs; medians over all")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
-    figures: list[Figure] = [
-        fast_path.cold_import(pairs=15 // (3 if args.quick else 1)),
-        fast_path.ignored_events(events=20_000 // scale),
-    ]
     log_dir = Path(tempfile.mkdtemp(prefix="keeper-bench-"))
+    runs = []
     with local_stack("keeper-bench", log_dir) as stack:
-        figures += on_the_stack.event_costs(stack)
-        figures.append(on_the_stack.concurrency(stack, reminders=500 // scale))
-        figures.append(on_the_stack.memory(stack, events=5000 // scale))
-        figures += sweep_scale.run(stack, managed=100_000 // scale, due_percent=1, plans=3)
+        for number in range(1, args.runs + 1):
+            runs.append(one_run(stack, scale))
+            sys.stderr.write(f"run {number} of {args.runs} done\n")
+    figures = merged(runs)
     sys.stdout.write(table(figures) + "\n")
     sys.stdout.write(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,24 @@ class Figure:
             "pass" if self.passed else "FAIL",
             self.note,
         )
+
+
+def merged(runs: Sequence[Sequence[Figure]]) -> list[Figure]:
+    """Each figure over several runs of the whole benchmark: every sample, passing only if it
+    passed in every run; the notes are the first run's."""
+    first, *rest = runs
+    out = []
+    for index, figure in enumerate(first):
+        same = [figure, *(run[index] for run in rest)]
+        out.append(
+            replace(
+                figure,
+                samples=tuple(s for f in same for s in f.samples),
+                passed=all(f.passed for f in same),
+                note="; ".join(filter(None, (figure.note, f"{len(same)} runs"))),
+            )
+        )
+    return out
 
 
 def _fmt(value: float) -> str:

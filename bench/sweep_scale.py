@@ -28,6 +28,7 @@ from google.cloud import firestore
 from bench.figures import Figure, table
 from bench.sweep_quota import EVENT_TYPE, EmulatorTime, create_at_api, renewal_record, write_records
 from devstack.counting import CountingFirestoreClient, RoundTripCounter
+from devstack.processes import clear_firestore
 from devstack.stack import LocalStack, local_stack
 from emulator.control import EmulatorControl
 from keeper import runtime, sweep
@@ -108,6 +109,7 @@ def run(stack: LocalStack, managed: int, due_percent: float, plans: int) -> list
 
     planned = [sweep_once(dry_run=True) for _ in range(plans)]
     seconds, documents, calls, items = sweep_once(dry_run=False)
+    clear_firestore(stack.firestore.address, stack.project)  # the emulator keeps all in memory
     writes = calls.count("subscriptions.patch")
     reads = len(calls) - writes
     renewed = sum(1 for i in items if i.outcome and i.outcome.result == "done")

@@ -7,7 +7,6 @@ everything they need, and CI must prove the real parts work.
 from __future__ import annotations
 
 import os
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,11 +43,3 @@ def pubsub_emulator_host() -> Iterator[str]:
 def project_id() -> str:
     """A fresh project id per test isolates Firestore documents and Pub/Sub resources."""
     return f"test-{uuid.uuid4().hex[:12]}"
-
-
-def clear_firestore(host: str, project: str) -> None:
-    request = urllib.request.Request(
-        f"http://{host}/emulator/v1/projects/{project}/databases/(default)/documents",
-        method="DELETE",
-    )
-    urllib.request.urlopen(request, timeout=10).close()
