@@ -162,11 +162,17 @@ class DiscoveryDocument:
     def parse_query(self, method: Method, args: dict[str, list[str]]) -> dict[str, Any]:
         """Typed query parameters; unknown names and malformed values are 400."""
         parsed: dict[str, Any] = {}
-        for name, values in args.items():
+        for name, given in args.items():
             spec = method.parameters.get(name) or self.global_parameters.get(name)
+            values = given
+            if spec is None and name.startswith("$"):
+                # Google's front end takes every system parameter with a `$` too; the
+                # generated REST clients send `$alt=json;enum-encoding=int` on every call.
+                spec = self.global_parameters.get(name[1:])
+                values = [value.split(";", 1)[0] for value in given]
             if spec is None or spec.location != "query":
                 raise unknown_name(name, "", query=True)
-            parsed[name] = spec.convert(values)
+            parsed[spec.name] = spec.convert(values)
         return parsed
 
     def parse_body(self, method: Method, raw: bytes) -> dict[str, Any]:

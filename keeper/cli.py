@@ -24,6 +24,9 @@ class CliError(Exception):
     """A problem the operator can fix; printed without a traceback, exit status 1."""
 
 
+AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (default: app, Chat app authentication)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m keeper", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,13 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--include-resource", action="store_true")
     register.add_argument("--field-mask")
     register.add_argument("--ttl", help='e.g. "86400s"; default: the maximum')
-    register.add_argument(
-        "--auth", required=True, help="delegated:EMAIL | user-secret:SECRET | app"
-    )
+    register.add_argument("--auth", default="app", help=AUTH_HELP)
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
-    adopt.add_argument("--auth", required=True, help="delegated:EMAIL | user-secret:SECRET | app")
+    adopt.add_argument("--auth", default="app", help=AUTH_HELP)
 
     command("list", "every managed subscription, its state and the next action")
     report = command("report", "write a self-contained HTML page of the same, with a timeline")
