@@ -44,7 +44,9 @@ def merged(runs: Sequence[Sequence[Figure]]) -> list[Figure]:
                 figure,
                 samples=tuple(s for f in same for s in f.samples),
                 passed=all(f.passed for f in same),
-                note="; ".join(filter(None, (figure.note, f"{len(same)} runs"))),
+                note="; ".join(
+                    filter(None, (figure.note, f"{len(same)} runs" if len(same) > 1 else ""))
+                ),
             )
         )
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.fast_path import ordinary_chat_event
+from bench.fast_path import ignored_event
 from bench.figures import Figure
 from devstack.counting import CountingFirestoreClient, RoundTripCounter
 from devstack.stack import LocalStack, pubsub_rest
@@ -135,6 +135,13 @@ def event_costs(stack: LocalStack, samples: int = 5) -> list[Figure]:
         duplicate.append(cost(reminder))
         again = {**reminder, "attributes": {**reminder["attributes"], "ce-id": str(uuid.uuid4())}}
         satisfied.append(cost(again))
+    names = [r["attributes"]["ce-source"].split("googleapis.com/", 1)[1] for r in reminders]
+    for name in names:
+        bench.control.suspend(name, "OTHER", cause_fixed=True)
+    reactivated = [cost(message) for message in bench.published(samples)]
+    for name in names:
+        bench.control.expire(name)
+    recreated = [cost(message) for message in bench.published(samples)]
     writes_ok = all(calls == ["subscriptions.patch"] for calls, _ in handled)
     quiet_ok = all(calls == [] for calls, _ in duplicate + satisfied)
     return [
@@ -167,6 +174,30 @@ def event_costs(stack: LocalStack, samples: int = 5) -> list[Figure]:
             tuple(float(t) for _, t in duplicate + satisfied),
             "RTs",
             max(t for _, t in duplicate + satisfied) <= 1,
+        ),
+        *_write_costs("reactivation", "subscriptions.reactivate", reactivated),
+        *_write_costs("recreation", "subscriptions.create", recreated),
+    ]
+
+
+def _write_costs(what: str, write: str, costs: list[tuple[list[str], int]]) -> list[Figure]:
+    """A suspended or expired event: the API's own view (`get`), then exactly one write."""
+    expected = ["subscriptions.get", write]
+    return [
+        Figure(
+            f"{what}: API calls",
+            f"get + exactly 1 {write.split('.')[1]}",
+            tuple(float(len(c)) for c, _ in costs),
+            "calls",
+            all(calls == expected for calls, _ in costs),
+            "counted at the emulator's request log",
+        ),
+        Figure(
+            f"{what}: Firestore round trips",
+            "≤ 4",
+            tuple(float(t) for _, t in costs),
+            "RTs",
+            max(t for _, t in costs) <= 4,
         ),
     ]
 
@@ -233,7 +264,7 @@ def memory(stack: LocalStack, events: int = 5000, lifecycle_every: int = 5) -> F
         if index % lifecycle_every == 0:
             body = push_body(reminders[index // lifecycle_every])
         else:
-            body = push_body(ordinary_chat_event(index)["message"])
+            body = push_body(ignored_event(index)["message"])
         assert post(url, body) == 200
         if (index + 1) % 500 == 0:
             samples.append(_rss_mib(worker))

@@ -145,7 +145,7 @@ def start_firestore(
         raise StackError(f"Firestore emulator jar not found at {jar}")
     argv = [
         "java",
-        "-Xmx1g",  # holds the 100,000 records of the sweep benchmark
+        "-Xmx2g",  # holds the 100,000 records of the sweep benchmark
         "-XX:+UseSerialGC",
         "-cp",
         str(jar),
@@ -170,7 +170,7 @@ def clear_firestore(address: str, project: str) -> None:
         f"http://{address}/emulator/v1/projects/{project}/databases/(default)/documents",
         method="DELETE",
     )
-    urllib.request.urlopen(request, timeout=60).close()
+    urllib.request.urlopen(request, timeout=600).close()
 
 
 def start_pubsub(log_dir: Path, port: int | None = None) -> ManagedProcess:

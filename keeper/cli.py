@@ -153,12 +153,13 @@ def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str)
 def _list(ctx: Context, args: argparse.Namespace) -> Result:
     now = ctx.clock()
     subs = list(ctx.store.all())
-    rows = [("KEY", "NAME", "STATE", "EXPIRES IN", "NEXT ACTION", "LAST PROBLEM")]
+    rows = [("KEY", "NAME", "STATE", "EXPIRES (UTC)", "IN", "NEXT ACTION", "LAST PROBLEM")]
     rows += [
         (
             s.key,
             s.name or "-",
             s.state.value,
+            f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
             time_left(s.expire_time, now),
             next_step(s, now),
             (s.last_problem or "")[:60],

@@ -38,9 +38,11 @@ from workspace_client.models import Subscription, SubscriptionSpec, list_filter
 
 log = logging.getLogger(__name__)
 
-# Longer than the slowest API write we allow (retries plus the operation deadline), so a live
-# holder never loses its lease; short enough that a crashed holder delays a retry only briefly.
-LEASE_FOR = timedelta(minutes=2)
+# Longer than the slowest action we allow, so a live holder never loses its lease: reactivate
+# plus renew is two writes of up to 4 attempts x 15 s each, plus backoff and a 20 s wait per
+# operation (about 3 minutes), and the deployed event function times out at 2 minutes. Short
+# enough that a crashed holder delays a retry less than Pub/Sub's longest backoff (10 min).
+LEASE_FOR = timedelta(minutes=5)
 
 
 ClientFor = Callable[[str, Sequence[str]], WorkspaceEventsClient]

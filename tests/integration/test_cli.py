@@ -86,6 +86,7 @@ def test_list_show_and_forget(keeper_stack):
     status, table = run("list")
     assert status == 0
     assert record["name"] in table and "ACTIVE" in table and "renew in" in table
+    assert record["expire_time"][:16].replace("T", " ") in table  # the expiry, then time left
     status, shown = run("show", record["name"])
     assert status == 0 and "created and put under management" in shown
     status, listed = run("list", "--json")

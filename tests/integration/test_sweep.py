@@ -169,6 +169,24 @@ def test_topic_iam_drift_is_reported_before_google_suspends(keeper_stack, fix_to
         assert "lacks roles/pubsub.publisher" in record.last_problem
 
 
+def test_a_deleted_topic_is_reported_before_google_suspends(keeper_stack):
+    # GIVEN an ACTIVE subscription whose Pub/Sub topic was deleted (on the real Pub/Sub emulator)
+    sub = keeper_stack.register()
+    rest(keeper_stack.pubsub_host, "DELETE", keeper_stack.topic)
+    keeper_stack.control.advance(VERIFY_DUE)
+    keeper_stack.clear_calls()
+    # WHEN the sweep ticks
+    assert tick(keeper_stack) == 200
+    # THEN no API write; the drift is recorded with what Google will do about it
+    assert calls(keeper_stack, *WRITE_METHODS) == []
+    drift = [h for h in keeper_stack.store.history(sub.key) if h.outcome == "drift"]
+    assert len(drift) == 1
+    assert f"topic {keeper_stack.topic} does not exist" in drift[0].reason
+    record = keeper_stack.record(sub.key)
+    assert record.state is State.ACTIVE
+    assert "ENDPOINT_NOT_FOUND" in record.last_problem
+
+
 def test_dry_run_prints_the_plan_and_changes_nothing(keeper_stack):
     # GIVEN a silent suspension and a missed reminder
     suspended = keeper_stack.register("//chat.googleapis.com/spaces/SUSP", ALICE)

@@ -4,7 +4,7 @@ The process runs with the test-only fault point KEEPER_FAULT_POINT=after-api-wri
 its worker exit right after the API answered and before the outcome is committed. What it leaves behind
 is the worst case: the API changed, the record did not, and the record carries the lease of a
 process that no longer exists. GIVEN that, WHEN Pub/Sub redelivers the event to a healthy
-instance, THEN it is refused (transient: LeaseBusy) while the 2-minute lease holds (unless the
+instance, THEN it is refused (transient: LeaseBusy) while the 5-minute lease holds (unless the
 API's own view already shows nothing to do), and then the state converges: no second
 subscription created, no metadata lost.
 """

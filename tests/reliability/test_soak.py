@@ -216,22 +216,25 @@ def test_soak_nothing_lost_nothing_doubled(keeper_stack: KeeperStack):
 
     # every subscription: ACTIVE at the API and in the record, or flagged with its reason
     records = {sub.key: sub for sub in stack.store.all()}
-    assert set(records) == {sub.key for sub in registered}, "none lost from the keeper"
+    lost: list[str] = [sub.key for sub in registered if sub.key not in records]
     flagged = active = 0
     for sub in registered:
-        record = records[sub.key]
-        token = f"emulator:{sub.auth}"
-        living = api_subscriptions_on(stack, record, token=token)
-        if record.state is State.NEEDS_ATTENTION:
-            assert record.last_problem, record
-            assert len(living) <= 1, living
-            flagged += 1
+        record = records.get(sub.key)
+        if record is None:
             continue
-        assert [s["name"] for s in living] == [record.name], (record, living)
-        assert living[0]["state"] == "ACTIVE", (record, living)
-        assert record.state is State.ACTIVE
-        active += 1
+        living = api_subscriptions_on(stack, record, token=f"emulator:{sub.auth}")
+        if record.state is State.NEEDS_ATTENTION and record.last_problem and len(living) <= 1:
+            flagged += 1
+        elif (
+            record.state is State.ACTIVE
+            and [s["name"] for s in living] == [record.name]
+            and living[0]["state"] == "ACTIVE"
+        ):
+            active += 1
+        else:
+            lost.append(f"{record} at the API: {living}")
     # none doubled: per user, one subscription per target at the API
+    doubled: list[str] = []
     for user in range(USERS):
         token = f"emulator:delegated:u{user}@x.com"
         query = {"filter": list_filter(registered[0].event_types), "pageSize": "100"}
@@ -244,16 +247,18 @@ def test_soak_nothing_lost_nothing_doubled(keeper_stack: KeeperStack):
             if not page.get("nextPageToken"):
                 break
             query["pageToken"] = page["nextPageToken"]
-        assert all(n == 1 for n in targets.values()), targets.most_common(3)
+        doubled += [target for target, n in targets.items() if n > 1]
 
     size = f"{SUBSCRIPTIONS} subscriptions, {SECONDS:.0f} s, seed {SEED}"
     for injected, times in sorted(driver.injected.items()):
-        record_figure(f"soak ({size})", injected, times, lost=0)
+        record_figure(f"soak ({size})", injected, times, lost=None)
     record_figure(
         f"soak ({size})",
         "end state",
         SUBSCRIPTIONS,
-        lost=0,
+        lost=len(lost) + len(doubled),
         note=f"{active} ACTIVE at the API and in the record, {flagged} flagged with a reason, "
-        "0 lost, 0 doubled",
+        f"{len(lost)} lost, {len(doubled)} doubled",
     )
+    assert not lost, lost[:3]
+    assert not doubled, doubled[:3]

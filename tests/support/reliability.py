@@ -332,9 +332,10 @@ def push_to(
 FIGURES_ENV = "KEEPER_RELIABILITY_FIGURES"
 
 
-def record_figure(suite: str, injected: str, times: int, lost: int, note: str = "") -> None:
+def record_figure(suite: str, injected: str, times: int, lost: int | None, note: str = "") -> None:
     """Append one row of the README's reliability table to the JSON-lines file named by
-    $KEEPER_RELIABILITY_FIGURES (bench/reliability.py sets it); nothing when unset."""
+    $KEEPER_RELIABILITY_FIGURES (bench/reliability.py sets it); nothing when unset. `lost` is
+    None for what was injected into a run whose losses are counted once, at its end."""
     path = os.environ.get(FIGURES_ENV)
     if not path:
         return
