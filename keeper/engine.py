@@ -30,6 +30,7 @@ from keeper.outcomes import Outcome as Outcome  # re-exported for the engine's c
 from keeper.store import LedgerEntry, Store, Versioned
 from workspace_client.client import WorkspaceEventsClient
 from workspace_client.errors import (
+    Aborted,
     AlreadyExists,
     PermanentError,
     WorkspaceEventsError,
@@ -182,13 +183,27 @@ def _apply(ctx: Context, sub: ManagedSubscription, plan: Plan, now: datetime) ->
     client = ctx.client(sub)
     if plan.action is Action.RENEW:
         assert sub.name is not None  # every managed subscription was stored with its name
-        api = client.renew(sub.name, ttl=sub.renewal_ttl)
+        api = _renew(client, sub.name, sub.renewal_ttl, sub.etag)
         return Applied(transitions.synced(sub, api, now), "patch ttl", _summary(api))
     if plan.action is Action.REACTIVATE:
         return _reactivate(ctx, client, sub, plan, now)
     if plan.action is Action.RECREATE:
         return _recreate(client, sub, now)
     raise ValueError(f"no API write for {plan.action}")
+
+
+def _renew(client: WorkspaceEventsClient, name: str, ttl: str, etag: str | None) -> Subscription:
+    """`patch` ttl, conditional on the version the keeper last saw. When the subscription
+    changed since (someone else patched or reactivated it: ABORTED), renew once more on the
+    version the API holds now; a concurrent renewal by the keeper itself is excluded by its
+    lease, so this never renews twice for one expiry."""
+    try:
+        return client.renew(name, ttl=ttl, etag=etag)
+    except Aborted:
+        if etag is None:
+            raise
+        log.info("%s changed since the keeper last saw it; renewing its current version", name)
+        return client.renew(name, ttl=ttl, etag=client.get(name).etag)
 
 
 def _reactivate(
@@ -203,7 +218,7 @@ def _reactivate(
     api = client.reactivate(sub.name)
     calls = "reactivate"
     if renew_after_reactivate(api.expire_time, now):
-        api = client.renew(sub.name, ttl=sub.renewal_ttl)
+        api = _renew(client, sub.name, sub.renewal_ttl, api.etag)
         calls = "reactivate + patch ttl"
     return Applied(transitions.synced(sub, api, now), calls, _summary(api))
 

@@ -84,6 +84,7 @@ class ManagedSubscription:
     expire_time: datetime | None = None
     suspension_reason: str | None = None
     authority: str | None = None
+    etag: str | None = None  # the API's version when last synced; a renewal is conditional on it
     next_action: Action = Action.NOTHING
     next_action_at: datetime | None = None
     attempts: int = 0  # consecutive failed attempts of next_action, for backoff
@@ -153,6 +154,7 @@ class ManagedSubscription:
             "expire_time": self.expire_time,
             "suspension_reason": self.suspension_reason,
             "authority": self.authority,
+            "etag": self.etag,
             "next_action": self.next_action.value,
             "next_action_at": self.next_action_at,
             "attempts": self.attempts,
@@ -184,6 +186,7 @@ class ManagedSubscription:
             expire_time=doc.get("expire_time"),
             suspension_reason=doc.get("suspension_reason"),
             authority=doc.get("authority"),
+            etag=doc.get("etag"),
             next_action=Action(doc.get("next_action", Action.NOTHING.value)),
             next_action_at=doc.get("next_action_at"),
             attempts=int(doc.get("attempts", 0)),

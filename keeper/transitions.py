@@ -15,6 +15,7 @@ def synced(sub: ManagedSubscription, api: Subscription, now: datetime) -> Manage
         name=api.name,
         expire_time=api.expire_time or sub.expire_time,
         authority=api.authority or api.service_account_authority or sub.authority,
+        etag=api.etag,
         lease=None,
         updated_at=now,
         verified_at=now,

@@ -34,16 +34,55 @@ def test_reminder_renews_with_patch_ttl_and_records_the_new_expiry(keeper_stack)
     advance_to_reminder(keeper_stack, 12)
     # WHEN the reminder is delivered
     responses = keeper_stack.deliver()
-    # THEN one patch renewed it with updateMask=ttl and ttl "0s"
+    # THEN one patch renewed it with updateMask=ttl and ttl "0s", on the version it registered
     assert [r.status_code for r in responses] == [200]
     patches = keeper_stack.api_calls()
+    assert sub.etag
     assert [(p["method"], p["query"].get("updateMask"), p["body"]) for p in patches] == [
-        ("subscriptions.patch", "ttl", {"ttl": "0s"})
+        ("subscriptions.patch", "ttl", {"ttl": "0s", "etag": sub.etag})
     ]
     record = keeper_stack.record(sub.key)
     assert record.expire_time > sub.expire_time + timedelta(hours=11)
     assert record.state is State.ACTIVE
     assert [h.action for h in keeper_stack.store.history(sub.key)][-1] is Action.RENEW
+
+
+def test_a_subscription_changed_behind_the_keepers_back_is_renewed_on_its_current_version(
+    keeper_stack,
+):
+    # GIVEN a managed subscription that someone else renewed an hour after the keeper saw it
+    sub = keeper_stack.register()
+    keeper_stack.control.advance(HOUR)
+    status, changed = keeper_stack.emulator.call(
+        "PATCH",
+        f"/v1/{sub.name}",
+        body={"ttl": "0s"},
+        query={"updateMask": "ttl"},
+        token="emulator:" + sub.auth,
+    )
+    assert status == 200, changed
+    current = changed["response"]["etag"]
+    assert current != sub.etag
+    advance_to_reminder(keeper_stack, 11)  # the record's expiry is an hour behind the API's
+    keeper_stack.clear_calls()
+    # WHEN its reminder is delivered
+    responses = keeper_stack.deliver()
+    # THEN the conditional patch is refused (ABORTED), the API's current version is read, and
+    # the subscription is renewed once, on that version
+    assert [r.status_code for r in responses] == [200]
+    calls = [
+        (c["method"], c["status"], (c["body"] or {}).get("etag"))
+        for c in keeper_stack.control.requests()
+        if c["method"].startswith("subscriptions.")
+    ]
+    assert calls == [
+        ("subscriptions.patch", 409, sub.etag),
+        ("subscriptions.get", 200, None),
+        ("subscriptions.patch", 200, current),
+    ]
+    record = keeper_stack.record(sub.key)
+    assert record.expire_time > sub.expire_time
+    assert record.etag not in (sub.etag, current)
 
 
 def test_paired_duplicate_and_redelivered_reminders_renew_once(keeper_stack):

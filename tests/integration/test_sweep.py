@@ -111,7 +111,7 @@ def test_missed_reminder_is_caught_before_expiry(keeper_stack):
     # THEN it was renewed with patch ttl, and the history says why
     patches = keeper_stack.api_calls()
     assert [(p["method"], p["query"].get("updateMask"), p["body"]) for p in patches] == [
-        ("subscriptions.patch", "ttl", {"ttl": "0s"})
+        ("subscriptions.patch", "ttl", {"ttl": "0s", "etag": sub.etag})
     ]
     record = keeper_stack.record(sub.key)
     assert record.expire_time > sub.expire_time
