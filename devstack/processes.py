@@ -6,6 +6,7 @@ stopped, so the emulators are started from their jars directly and stopped by PI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -73,14 +74,17 @@ class ManagedProcess:
         return self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        if not self.alive():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
+        """Stop the process and everything it started: it leads its own process group, so
+        gunicorn's worker or a JVM's helpers never outlive it."""
+        self._signal_group(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=timeout)
+        self._signal_group(signal.SIGKILL)  # whatever of the group outlived a graceful stop
+        self.process.wait(timeout=timeout)
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -110,6 +114,7 @@ def _spawn(
         stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
         cwd=REPO_ROOT,
+        start_new_session=True,
     )
     log.close()
     managed = ManagedProcess(name, process, "127.0.0.1", port, log_path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -78,10 +80,18 @@ class LocalStack:
         return process
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def local_stack(project: str, log_dir: Path) -> Iterator[LocalStack]:
     """Start the emulators; the current process gets the keeper's environment too."""
     with ExitStack() as exit_stack:
+        if threading.current_thread() is threading.main_thread():
+            # `kill` or a CI cancel (SIGTERM) still stops everything the stack started.
+            previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            exit_stack.callback(signal.signal, signal.SIGTERM, previous)
         firestore = start_firestore(log_dir)
         exit_stack.callback(firestore.stop)
         pubsub = start_pubsub(log_dir)

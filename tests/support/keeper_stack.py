@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import functions_framework
 import pytest
 from google.cloud import firestore
 
+from devstack.stack import pubsub_rest as rest
 from keeper import runtime
 from keeper.cli import main as cli_main
 from keeper.models import ManagedSubscription
@@ -31,19 +31,6 @@ WRITE_METHODS = {
     "subscriptions.reactivate",
     "subscriptions.delete",
 }
-
-
-def rest(host: str, method: str, path: str, body: Any | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://{host}/v1/{path}",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-    return json.loads(text) if text else {}
 
 
 @dataclass

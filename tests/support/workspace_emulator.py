@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from devstack.processes import ManagedProcess, StackError, start_workspace_emulator
+from devstack.stack import pubsub_rest
 from emulator.control import EmulatorControl
 
 LOG_DIR = Path(os.environ.get("KEEPER_TEST_LOG_DIR", "/tmp/keeper-test-logs"))
@@ -40,14 +41,7 @@ class PubSubRest:
         self.host = host
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(
-            f"http://{self.host}/v1/{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"{}")
+        return pubsub_rest(self.host, method, path, body)
 
     def create_topic(self, topic: str) -> None:
         self._call("PUT", topic, {})
