@@ -10,6 +10,7 @@ Prints what the keeper did at each step, and stops everything it started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import sys
 import tempfile
@@ -133,6 +134,11 @@ class Walkthrough:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/local-run.sh", description=__doc__)
     parser.add_argument("--logs", type=Path, help="where the processes' logs go")
+    parser.add_argument(
+        "--stay",
+        action="store_true",
+        help="keep the stack running after the walkthrough, for the CLI, until Ctrl-C",
+    )
     args = parser.parse_args(argv)
     log_dir = args.logs or Path(tempfile.mkdtemp(prefix="keeper-local-"))
     say(f"Starting the local stack (logs in {log_dir}) ...")
@@ -145,6 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  Workspace Events emulator {stack.emulator.url}")
         say(f"  on_workspace_event        {function.url} (push from {topic})\n")
         Walkthrough(stack.emulator.url).run()
+        if args.stay:
+            exports = " ".join(f"{name}={value}" for name, value in stack.env.items())
+            say("\nThe stack stays up. In another shell, from this folder:")
+            say(f"  export {exports}")
+            say("  .venv/bin/python -m keeper list")
+            say("Ctrl-C stops it.")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
         say("\nStopping the local stack.")
     return 0
 
