@@ -2,8 +2,9 @@
 what was injected, how many times, and what was lost (which must be nothing).
 
 The suites (tests/reliability/) run on the real local stack, which they start themselves; each
-test that passes appends its rows to a JSON-lines file, and a failing test appends none, so a
-row in the table is a claim a passing test proved. The table is Markdown, ready for the
+test appends its rows to a JSON-lines file once its assertions passed, so a row in the table
+is a claim a passing test proved; the soak alone writes its end state (what it counted lost and
+doubled) just before asserting that both are zero. The table is Markdown, ready for the
 README. Default sizes are CI's (the fuzzer's 10,000 envelopes; the soak's 100 subscriptions
 for 30 s); `--full` runs the soak with 1,000 subscriptions for 5 minutes.
 """
