@@ -1,7 +1,11 @@
 """Cloud Run function entry points (functions-framework, CloudEvent signature).
 
-A thin adapter: hand the event to `handlers` or the sweep, map the outcome to acknowledge
-(return) or redeliver (raise). Only transient failures raise; see keeper.errors.
+A thin adapter: hand the event to `handlers` or the sweep. Return acknowledges; an exception
+asks Pub/Sub to redeliver (and, after the maximum delivery attempts, to dead-letter). Only what
+can never succeed is acknowledged (DESIGN.md); `handlers` and the sweep log every failure.
+
+The configuration is validated when the instance starts: a bad deploy fails to start, with the
+variable named, instead of dropping events one at a time. No credentials, no network here.
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ import functions_framework
 
 from handlers import dispatch
 from keeper import logs
-from keeper.errors import is_transient
+from keeper.config import Config, ConfigError
 
 logs.configure()
 log = logging.getLogger("keeper")
+
+try:
+    Config.from_env()
+except ConfigError as error:
+    log.critical("invalid configuration, the instance cannot start: %s", error)
+    raise
 
 
 def _runtime_context() -> Any:
@@ -28,14 +38,7 @@ def _runtime_context() -> Any:
 @functions_framework.cloud_event
 def on_workspace_event(cloud_event: Any) -> None:
     """Pub/Sub trigger: every event of the app's topic, lifecycle or not."""
-    try:
-        dispatch(cloud_event.data, _runtime_context)
-    except Exception as error:
-        if is_transient(error):
-            log.warning("transient failure, redelivery requested: %r", error)
-            raise
-        # A bug or a permanent failure: redelivering would loop for days. Keep the evidence.
-        log.exception("permanent failure, acknowledged")
+    dispatch(cloud_event.data, _runtime_context)
 
 
 @functions_framework.cloud_event
@@ -47,6 +50,5 @@ def on_sweep(cloud_event: Any) -> None:
     try:
         sweep_from_message(cloud_event.data, _runtime_context())
     except Exception as error:
-        if is_transient(error):
-            raise
-        log.exception("sweep failed")
+        logs.log_failure(log, "sweep", error, action="sweep", outcome="failed")
+        raise

@@ -1,19 +1,20 @@
 """Lifecycle event handling: parse the envelope once, dispatch by `ce-type`.
 
-Ordinary Chat/Meet/Drive events and unknown (future) lifecycle types share the topic and are
-acknowledged at once: no Firestore read, no API call, no client built.
+Ordinary Chat/Meet/Drive events, plain Pub/Sub messages and unknown (future) lifecycle types
+share the topic and are acknowledged at once: no Firestore read, no API call, no client built.
+Every lifecycle event leaves one log line saying what was decided and why; one the keeper could
+not finish is logged by whose fault it was and raises, so Pub/Sub redelivers it.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from handlers.envelope import MalformedEvent, parse_envelope, parse_lifecycle
+from handlers.envelope import MalformedEvent, WorkspaceEvent, parse_envelope, parse_lifecycle
 from keeper.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.logs import labels
+from keeper.logs import log_failure, log_outcome
 from keeper.outcomes import Action, Outcome
 
 if TYPE_CHECKING:
@@ -45,41 +46,46 @@ HANDLERS: Mapping[str, Handler] = {
 
 
 def dispatch(data: Any, context: Callable[[], Context]) -> Outcome:
-    """Handle one Pub/Sub message's data. Returns (acknowledge) unless a transient failure
-    raises. `context` is called only for a lifecycle event this keeper handles."""
+    """Handle one Pub/Sub message's data. Returns (acknowledge) when the event is handled or
+    can never be; raises (redeliver) otherwise. `context` is called only for a lifecycle event
+    this keeper handles."""
     try:
         event = parse_envelope(data)
     except MalformedEvent as error:
-        return _malformed(None, None, str(error), context)
-    handler = HANDLERS.get(event.type)
+        # Without attributes nothing says it is a lifecycle event: it costs nothing.
+        log.warning("ignored a message the keeper cannot read: %s", error)
+        return Outcome(Action.NOTHING, "ignored", str(error))
+    handler = HANDLERS.get(event.type) if event.type else None
     if handler is None:
-        return Outcome(Action.NOTHING, "ignored", f"not handled: {event.type}")
+        log.debug("ignored: %s", event.type or "a message without ce-type")
+        return Outcome(Action.NOTHING, "ignored", f"not handled: {event.type or 'no ce-type'}")
+    event_labels = {"event_id": event.event_id, "event_type": event.type}
     try:
-        lifecycle = parse_lifecycle(event)
-    except MalformedEvent as error:
-        return _malformed(event.event_id, event.type, str(error), context)
-    return handler(context(), lifecycle)
+        try:
+            lifecycle = parse_lifecycle(event)
+        except MalformedEvent as error:
+            outcome = _malformed(event, str(error), context)
+        else:
+            event_labels["subscription"] = lifecycle.subscription_name
+            outcome = handler(context(), lifecycle)
+    except Exception as error:
+        log_failure(log, f"{event.type} {event.event_id}", error, **event_labels)
+        raise
+    log_outcome(log, outcome, **event_labels)
+    return outcome
 
 
-def _malformed(
-    event_id: str | None, event_type: str | None, reason: str, context: Callable[[], Context]
-) -> Outcome:
+def _malformed(event: WorkspaceEvent, reason: str, context: Callable[[], Context]) -> Outcome:
+    """A lifecycle event no retry can fix: acknowledged, and recorded once per Pub/Sub message
+    (a redelivery overwrites the same ledger entry)."""
     from keeper.store import LedgerEntry  # noqa: PLC0415
 
-    log.warning(
-        "rejected malformed event: %s",
-        reason,
-        extra=labels(event_id=event_id, event_type=event_type, outcome="rejected"),
-    )
+    outcome = Outcome(Action.NOTHING, "rejected", reason)
+    message = event.message_id or event.event_id
+    if message is None:
+        return outcome  # nothing stable to record it under; the log line is the record
     ctx = context()
     ctx.store.record_event(
-        LedgerEntry(
-            f"rejected:{event_id or uuid.uuid4()}",
-            event_type or "?",
-            None,
-            "rejected",
-            reason,
-            ctx.clock(),
-        )
+        LedgerEntry(f"malformed:{message}", event.type, None, "rejected", reason, ctx.clock())
     )
-    return Outcome(Action.NOTHING, "rejected", reason)
+    return outcome

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from handlers.envelope import LifecycleEvent
 from keeper.engine import Context, Trigger
-from keeper.logs import labels
 from keeper.models import stable_key
 from keeper.outcomes import Action, Outcome
 from keeper.store import LedgerEntry, Versioned
-
-log = logging.getLogger(__name__)
 
 
 def trigger_of(event: LifecycleEvent) -> Trigger:
@@ -41,17 +36,6 @@ def load(ctx: Context, event: LifecycleEvent) -> Versioned | Outcome:
 
 
 def _reject(ctx: Context, event: LifecycleEvent, result: str, reason: str) -> Outcome:
-    log.warning(
-        "%s: %s",
-        result,
-        reason,
-        extra=labels(
-            event_id=event.event_id,
-            event_type=event.type,
-            subscription=event.subscription_name,
-            outcome=result,
-        ),
-    )
     ctx.store.record_event(
         LedgerEntry(
             event.event_id, event.type, event.subscription_name, result, reason, ctx.clock()

@@ -40,7 +40,7 @@ class MalformedEvent(ValueError):
 class WorkspaceEvent:
     """The Workspace CloudEvent carried by one Pub/Sub message."""
 
-    type: str
+    type: str  # "" for a plain Pub/Sub message (no ce-type attribute)
     event_id: str | None
     source: str | None
     time: str | None
@@ -87,8 +87,8 @@ def parse_envelope(data: Any) -> WorkspaceEvent:
         attributes = {}
     attributes = _mapping(attributes, "message.attributes")
     event_type = attributes.get("ce-type")
-    if not isinstance(event_type, str) or not event_type:
-        raise MalformedEvent("message.attributes has no ce-type")
+    if not isinstance(event_type, str):
+        event_type = ""  # a plain Pub/Sub message: not a CloudEvent, never a lifecycle event
     raw = message.get("data")
     message_id = message.get("messageId", message.get("message_id"))
     return WorkspaceEvent(

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from keeper import sweep, transitions
+from keeper import dead_letters, sweep, transitions
 from keeper.engine import Context, create_or_adopt
 from keeper.errors import StoreConflict
 from keeper.models import Action, HistoryEntry, ManagedSubscription
@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("name_or_key")
     run_sweep = command("sweep", "run the sweep now and print its plan")
     run_sweep.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
+    dead_letters = command("dead-letters", "the lifecycle events the keeper failed to handle")
+    dead_letters.add_argument("verb", choices=["list", "replay"])
+    dead_letters.add_argument(
+        "--id", action="append", default=[], dest="ids", help="replay only this message or ce-id"
+    )
     forget = command("forget", "stop managing a subscription")
     forget.add_argument("name_or_key")
     forget.add_argument("--delete", action="store_true", help="also delete it at Google")
@@ -82,7 +87,7 @@ def main(
         out.write(json.dumps(result["json"], indent=2, default=str) + "\n")
     else:
         out.write(result["text"].rstrip("\n") + "\n")
-    return 0
+    return int(result.get("status", 0))
 
 
 Result = dict[str, Any]
@@ -198,7 +203,12 @@ def _show(ctx: Context, args: argparse.Namespace) -> Result:
 
 
 def _sweep(ctx: Context, args: argparse.Namespace) -> Result:
-    items = sweep.run(ctx, dry_run=args.dry_run)
+    status = 0
+    try:
+        items = sweep.run(ctx, dry_run=args.dry_run)
+    except sweep.SweepFailed as failed:
+        items, status = failed.items, 1
+        sys.stderr.write(f"error: the sweep failed: {failed}\n")
     text = "\n".join(sweep.describe(items)) or "nothing due"
     return {
         "json": [
@@ -212,6 +222,53 @@ def _sweep(ctx: Context, args: argparse.Namespace) -> Result:
             for i in items
         ],
         "text": ("dry run: nothing changed\n" if args.dry_run else "") + text,
+        "status": status,
+    }
+
+
+def _dead_letters(ctx: Context, args: argparse.Namespace) -> Result:
+    from handlers import dispatch  # noqa: PLC0415
+
+    if ctx.config.dead_letter_subscription is None:
+        raise CliError(
+            "KEEPER_DEAD_LETTER_SUBSCRIPTION is not set: the pull subscription on the "
+            "dead-letter topic, projects/PROJECT/subscriptions/NAME"
+        )
+    inbox = dead_letters.DeadLetterInbox(ctx.config.dead_letter_subscription)
+    if args.verb == "list":
+        letters = dead_letters.listing(inbox)
+        rows = [("MESSAGE", "EVENT", "CE-ID", "SUBSCRIPTION", "ATTEMPTS", "PUBLISHED (UTC)")]
+        rows += [
+            (
+                m.message_id,
+                m.short_type(),
+                m.event_id or "-",
+                m.subscription or "-",
+                str(m.delivery_attempts),
+                m.publish_time[:19].replace("T", " "),
+            )
+            for m in letters
+        ]
+        count = len(letters)
+        text = _table(rows) if letters else "no dead-lettered events"
+        if letters:
+            text += f"\n{count} event{'s' if count != 1 else ''} in {inbox.subscription}"
+        return {"json": [m.to_json() for m in letters], "text": text}
+    results = dead_letters.replay(inbox, lambda body: dispatch(body, lambda: ctx), args.ids)
+    failed = [r for r in results if r[1] is dead_letters.ReplayResult.FAILED]
+    lines = [
+        f"{r.value:<8} {m.message_id} {m.short_type()} {m.event_id}: {d}" for m, r, d in results
+    ]
+    lines.append(
+        f"replayed {len(results) - len(failed)} of {len(results)}; "
+        + (f"{len(failed)} still in the inbox" if failed else "the inbox has none of them left")
+        if results
+        else "nothing to replay"
+    )
+    return {
+        "json": [{**m.to_json(), "result": r.value, "detail": d} for m, r, d in results],
+        "text": "\n".join(lines),
+        "status": 1 if failed else 0,
     }
 
 
@@ -236,6 +293,7 @@ _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Result]] = {
     "show": _show,
     "sweep": _sweep,
     "forget": _forget,
+    "dead-letters": _dead_letters,
 }
 
 

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from workspace_client.credentials import is_loopback_endpoint
-
 DEFAULT_ENDPOINT = "https://workspaceevents.googleapis.com/"
 
 CredentialsMode = Literal["auto", "anonymous"]
@@ -77,6 +75,8 @@ class Config:
     sweep_shard_size: int = 500
     sweep_verify_minutes: int = 360
     sweep_quota_percent: int = 95
+    # The pull subscription on the dead-letter topic (`python -m keeper dead-letters`).
+    dead_letter_subscription: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -95,7 +95,7 @@ class Config:
         if crash not in ("", "after-api-write"):
             raise ConfigError(f"KEEPER_FAULT_POINT must be after-api-write, not {crash!r}")
         local_only = credentials == "anonymous" or follow_emulator_clock or bool(crash)
-        if local_only and not is_loopback_endpoint(endpoint):
+        if local_only and not _loopback(endpoint):
             raise ConfigError(
                 "KEEPER_CREDENTIALS=anonymous, KEEPER_CLOCK=emulator and KEEPER_FAULT_POINT "
                 f"need a loopback WORKSPACE_EVENTS_API_ENDPOINT, not {endpoint!r}"
@@ -119,14 +119,30 @@ class Config:
             sweep_shard_size=_positive_int(env, "KEEPER_SWEEP_SHARD_SIZE", 500),
             sweep_verify_minutes=_positive_int(env, "KEEPER_SWEEP_VERIFY_MINUTES", 360),
             sweep_quota_percent=_percent(env, "KEEPER_SWEEP_QUOTA_PERCENT", 95),
+            dead_letter_subscription=_resource(
+                env, "KEEPER_DEAD_LETTER_SUBSCRIPTION", "subscriptions"
+            ),
         )
 
 
+def _loopback(endpoint: str) -> bool:
+    # Imported here: the credentials module is heavy, and `import main` validates the config.
+    from workspace_client.credentials import is_loopback_endpoint  # noqa: PLC0415
+
+    return is_loopback_endpoint(endpoint)
+
+
 def _topic(env: Mapping[str, str], name: str) -> str | None:
+    return _resource(env, name, "topics")
+
+
+def _resource(env: Mapping[str, str], name: str, kind: str) -> str | None:
+    """A Pub/Sub resource name, projects/PROJECT/{kind}/NAME, or None when unset."""
     value = env.get(name, "").strip()
     if not value:
         return None
     parts = value.split("/")
-    if len(parts) != 4 or parts[0] != "projects" or parts[2] != "topics" or not all(parts):
-        raise ConfigError(f"{name} must be projects/PROJECT/topics/TOPIC, not {value!r}")
+    if len(parts) != 4 or parts[0] != "projects" or parts[2] != kind or not all(parts):
+        singular = kind.removesuffix("s").upper()
+        raise ConfigError(f"{name} must be projects/PROJECT/{kind}/{singular}, not {value!r}")
     return value

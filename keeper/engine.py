@@ -23,7 +23,6 @@ from keeper.config import Config
 from keeper.decisions import Plan, renew_after_reactivate
 from keeper.endpoint import EndpointInspector, Grant, push_service_account
 from keeper.errors import LeaseBusy
-from keeper.logs import labels
 from keeper.models import HistoryEntry, ManagedSubscription, State
 from keeper.outcomes import Action
 from keeper.outcomes import Outcome as Outcome  # re-exported for the engine's callers
@@ -101,11 +100,6 @@ def act(
             _history(trigger, plan, sub, updated, "flagged", now),
             _ledger(trigger, updated, "flagged", plan.reason, now),
         )
-        log.warning(
-            "needs attention: %s",
-            updated.last_problem,
-            extra=_labels(trigger, updated, action=plan.action, outcome="flagged"),
-        )
         _alert_once(ctx, flagged, trigger, now)
         return Outcome(plan.action, "flagged", plan.reason, sub.key, sub.name)
 
@@ -127,14 +121,6 @@ def act(
         applied.sub,
         _history(trigger, plan, sub, applied.sub, applied.result, now, applied),
         _ledger(trigger, applied.sub, applied.result, plan.reason, now),
-    )
-    log.info(
-        "%s %s: %s (%s)",
-        plan.action,
-        applied.result,
-        applied.api_result,
-        plan.reason,
-        extra=_labels(trigger, applied.sub, action=plan.action, outcome=applied.result),
     )
     _alert_once(ctx, recorded, trigger, now)
     return Outcome(plan.action, applied.result, applied.api_result, sub.key, applied.sub.name)
@@ -321,16 +307,3 @@ def _ledger(
     if trigger.event_id is None or trigger.event_type is None:
         return None
     return LedgerEntry(trigger.event_id, trigger.event_type, sub.name, result, reason, at, sub.key)
-
-
-def _labels(
-    trigger: Trigger, sub: ManagedSubscription, **more: object
-) -> dict[str, dict[str, object]]:
-    return labels(
-        event_id=trigger.event_id,
-        event_type=trigger.event_type,
-        subscription=sub.name,
-        key=sub.key,
-        actor=trigger.actor,
-        **more,
-    )

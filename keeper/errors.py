@@ -1,7 +1,10 @@
-"""Retry policy lives in exception types: transient failures raise (Pub/Sub redelivers),
-everything else is logged, recorded and acknowledged."""
+"""Retry policy lives in exception types. Whatever the keeper cannot finish raises, so Pub/Sub
+redelivers (and, after the maximum delivery attempts, dead-letters) the event; the kind of
+failure only says whose fault it is, for the log and the alert."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class TransientFailure(Exception):
@@ -14,6 +17,17 @@ class StoreConflict(TransientFailure):
 
 class LeaseBusy(TransientFailure):
     """Another instance holds the lease and is acting on this subscription right now."""
+
+
+class FailureKind(StrEnum):
+    """Why an event was not handled. Both redeliver; they differ in who must act."""
+
+    TRANSIENT = "transient"  # someone else's outage or contention: a redelivery will succeed
+    KEEPER = "keeper"  # the keeper's own: configuration, credentials, a bug; a person must act
+
+
+def failure_kind(error: BaseException) -> FailureKind:
+    return FailureKind.TRANSIENT if is_transient(error) else FailureKind.KEEPER
 
 
 def is_transient(error: BaseException) -> bool:

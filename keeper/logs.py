@@ -6,7 +6,10 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from keeper.outcomes import Outcome
 
 LABELS_KEY = "logging.googleapis.com/labels"
 
@@ -49,3 +52,53 @@ def configure(level: int = logging.INFO, stream: TextIO = sys.stdout) -> None:
 def labels(**values: object) -> dict[str, dict[str, object]]:
     """`extra=` for a log call: `log.info("renewed", extra=labels(subscription=name))`."""
     return {"labels": values}
+
+
+# Results a person may want to look at; everything else the keeper decided is routine.
+_NOTEWORTHY = frozenset({"flagged", "failed", "rejected", "deferred", "error"})
+
+
+def log_outcome(logger: logging.Logger, outcome: Outcome, **values: object) -> None:
+    """The one line that says what the keeper decided about an event or item, and why."""
+    what = outcome.result if outcome.action == "nothing" else f"{outcome.action} {outcome.result}"
+    logger.log(
+        logging.WARNING if outcome.result in _NOTEWORTHY else logging.INFO,
+        "%s: %s",
+        what,
+        outcome.reason,
+        extra=labels(
+            **{
+                **values,
+                "action": outcome.action,
+                "outcome": outcome.result,
+                "key": outcome.key,
+                # the name it has now: a recreated subscription's differs from the event's
+                "subscription": outcome.name or values.get("subscription"),
+            }
+        ),
+    )
+
+
+def log_failure(logger: logging.Logger, what: str, error: BaseException, **values: object) -> None:
+    """An event or run the keeper could not finish; it raises next, so Pub/Sub redelivers.
+    Transient failures are a warning; the keeper's own are an error with the stack, and the
+    `failure=keeper` label is what the deploy's "keeper errors" alert counts."""
+    from keeper.errors import FailureKind, failure_kind  # noqa: PLC0415
+
+    kind = failure_kind(error)
+    if kind is FailureKind.TRANSIENT:
+        logger.warning(
+            "%s: transient failure, redelivery requested: %r",
+            what,
+            error,
+            extra=labels(failure=kind, **values),
+        )
+    else:
+        logger.error(
+            "%s: keeper failure (%s), redelivery requested: %s",
+            what,
+            type(error).__name__,
+            error,
+            exc_info=error,
+            extra=labels(failure=kind, **values),
+        )

@@ -32,9 +32,9 @@ from keeper import transitions
 from keeper.decisions import Plan, nothing
 from keeper.endpoint import Grant, push_service_account
 from keeper.engine import Context, Trigger, act
-from keeper.errors import is_transient
+from keeper.errors import FailureKind, failure_kind
 from keeper.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
-from keeper.logs import labels
+from keeper.logs import labels, log_failure, log_outcome
 from keeper.models import HistoryEntry, ManagedSubscription, State
 from keeper.outcomes import Action, Outcome
 from keeper.pacing import Kind, Pacer, Quota
@@ -61,6 +61,18 @@ SWEEP = Trigger("sweep")
 PAGE_SIZE = 100
 MAX_SHARDS = 50  # one tick fans out at most this many shards; the next tick takes the rest
 RATE_LIMIT_RETRIES = 3
+
+
+class SweepFailed(Exception):
+    """Some items failed for the keeper's own reasons (configuration, credentials, a bug).
+    The run did all it could for the others, then raises: the tick is redelivered and does
+    not count as a run. `items` is the run's account, for the CLI."""
+
+    def __init__(self, items: Sequence[PlannedItem], failures: Sequence[PlannedItem]) -> None:
+        first = failures[0].outcome.reason if failures[0].outcome else "?"
+        super().__init__(f"{len(failures)} of {len(items)} subscriptions failed; first: {first}")
+        self.items = list(items)
+        self.failures = list(failures)
 
 
 @dataclass(frozen=True)
@@ -156,7 +168,10 @@ class _Run:
             current = pending.pop(self._next(pending, plans))
             done[current.sub.key] = self._one(current, views, plans.get(current.sub.key))
         items = [done[current.sub.key] for current in work]
-        self._report(items)
+        failures = [i for i in items if i.outcome and i.outcome.result == "error"]
+        self._report(items, completed=not failures)
+        if failures:
+            raise SweepFailed(items, failures)
         return items
 
     def _next(self, pending: Sequence[Versioned], plans: dict[str, Plan]) -> int:
@@ -265,11 +280,17 @@ class _Run:
         try:
             outcome = self._apply(current, api, plan, drift)
         except Exception as error:
-            if not is_transient(error) and not isinstance(error, WorkspaceEventsError):
-                raise
-            # One subscription's trouble must not stop the sweep; the item stays due.
-            log.warning("sweep deferred %s: %r", sub.key, error, extra=_labels(sub, plan))
-            outcome = Outcome(plan.action, "deferred", repr(error), sub.key, sub.name)
+            # One subscription's trouble must not stop the sweep; the item stays due. The
+            # keeper's own failures fail the run once the others are done (SweepFailed).
+            kind = FailureKind.TRANSIENT
+            if not isinstance(error, WorkspaceEventsError):
+                kind = failure_kind(error)
+            log_failure(log, f"sweep item {sub.key}", error, **_labels(sub, plan)["labels"])
+            result = "deferred" if kind is FailureKind.TRANSIENT else "error"
+            outcome = Outcome(plan.action, result, repr(error), sub.key, sub.name)
+        else:
+            if outcome.action is not Action.NOTHING:
+                log_outcome(log, outcome, actor=SWEEP.actor)
         return PlannedItem(sub.key, sub.name, plan, outcome, drift)
 
     def _apply(
@@ -378,18 +399,22 @@ class _Run:
 
     # -- the run's account ---------------------------------------------------------------
 
-    def _report(self, items: Sequence[PlannedItem]) -> None:
+    def _report(self, items: Sequence[PlannedItem], *, completed: bool) -> None:
         tally = Counter(
             f"{item.plan.action}:{item.outcome.result if item.outcome else 'planned'}"
             for item in items
         )
-        left = [i for i in items if not i.outcome or i.outcome.result in ("left", "deferred")]
+        left = [
+            i for i in items if not i.outcome or i.outcome.result in ("left", "deferred", "error")
+        ]
+        # `outcome=completed` is what the deploy's "sweep did not run" alert counts.
         log.info(
             "sweep%s: %d subscriptions, %s; waited %.1f s for quota",
             " (dry run)" if self.dry_run else "",
             len(items),
             dict(tally),
             self.pacer.waited,
+            extra=labels(action="sweep", outcome="completed" if completed else "failed"),
         )
         if left and not self.dry_run:
             # More due work than one run can do under the quota: the capacity model's limit.

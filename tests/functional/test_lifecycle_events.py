@@ -4,6 +4,7 @@ are asserted."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from datetime import timedelta
@@ -294,7 +295,7 @@ def test_forged_events_change_nothing(keeper_stack):
         lambda m: m["attributes"].update(
             {"ce-source": "//workspaceevents.googleapis.com/subscriptions/../x"}
         ),
-        lambda m: m.update(attributes={}),
+        lambda m: m["attributes"].pop("ce-id"),
     ],
 )
 def test_malformed_lifecycle_events_are_acknowledged_without_calls(keeper_stack, mutate):
@@ -307,6 +308,26 @@ def test_malformed_lifecycle_events_are_acknowledged_without_calls(keeper_stack,
     rejected = keeper_stack.store.recent_events()
     assert [e["outcome"] for e in rejected] == ["rejected"]
     assert rejected[0]["reason"]
+    # AND a redelivery of the same message is recorded under the same entry, not a second one
+    assert keeper_stack.push(message).status_code == 200
+    assert len(keeper_stack.store.recent_events()) == 1
+
+
+def test_a_plain_pubsub_message_costs_no_firestore_write_and_no_call(keeper_stack):
+    # GIVEN a managed subscription and a message on its topic that is no CloudEvent at all
+    sub = keeper_stack.register()
+    keeper_stack.clear_calls()
+    plain = {"data": base64.b64encode(b'{"hello": "world"}').decode(), "messageId": "plain-1"}
+    # WHEN it is delivered twice, with and without attributes
+    responses = [
+        keeper_stack.push(plain),
+        keeper_stack.push({**plain, "attributes": {"origin": "conformance"}}),
+    ]
+    # THEN both are acknowledged, nothing is recorded and the API is not called
+    assert [r.status_code for r in responses] == [200, 200]
+    assert keeper_stack.store.recent_events() == []
+    assert keeper_stack.api_calls() == []
+    assert keeper_stack.record(sub.key).name == sub.name
 
 
 def test_transient_api_failure_asks_for_redelivery_then_converges(keeper_stack):

@@ -139,15 +139,18 @@ def envelopes(draw: Any, managed: str) -> dict[str, Any]:
 
 
 def must_be_recorded(envelope: dict[str, Any], managed: str) -> bool:
-    """A lifecycle event (or one whose type cannot be read) that is not a well-formed event
-    about the managed subscription: the keeper must say in the ledger why it refused it."""
-    attributes = envelope["message"].get("attributes", {})
-    if not isinstance(attributes, dict):
-        return True
-    event_type = attributes.get("ce-type")
-    if not isinstance(event_type, str) or not event_type:
-        return True
-    return event_type in HANDLED and attributes.get("ce-source") != SOURCE_PREFIX + managed
+    """A handled lifecycle event, with an id that survives redelivery, that is not a
+    well-formed event about the managed subscription: the keeper must say in the ledger why
+    it refused it. Anything without a lifecycle ce-type is no lifecycle event and costs nothing."""
+    message = envelope["message"]
+    attributes = message.get("attributes", {})
+    if not isinstance(attributes, dict) or attributes.get("ce-type") not in HANDLED:
+        return False  # not a lifecycle event the keeper handles: it costs nothing
+    stable_id = any(
+        isinstance(value, str | int) and str(value)
+        for value in (message.get("messageId"), attributes.get("ce-id"))
+    )
+    return stable_id and attributes.get("ce-source") != SOURCE_PREFIX + managed
 
 
 def newest_ledger_entry(stack: KeeperStack) -> dict[str, Any] | None:
@@ -180,9 +183,12 @@ def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(keeper_stack:
         nonlocal last
         seen["examples"] += 1
         # unique ids: every refusal of this example gets a ledger entry of its own
-        attributes = envelope["message"].get("attributes")
+        message = envelope["message"]
+        attributes = message.get("attributes")
         if isinstance(attributes, dict) and isinstance(attributes.get("ce-id"), str):
             attributes["ce-id"] += f"#{uuid.uuid4()}"
+        if isinstance(message.get("messageId"), str):
+            message["messageId"] += f"#{uuid.uuid4()}"
         response = stack.client.post("/" + stack.topic, json=envelope)
         assert response.status_code < 500, "no retry can fix this input"
         writes = [r for r in stack.control.requests() if r["method"] in WRITE_METHODS]
