@@ -48,7 +48,9 @@ from keeper.sweep_plan import (
     shards,
 )
 from workspace_client.errors import (
+    CredentialsUnavailable,
     NotFound,
+    PermanentError,
     PermissionDenied,
     RateLimited,
     WorkspaceEventsError,
@@ -154,6 +156,7 @@ class _Run:
         self.dry_run = dry_run
         self.ends_at = pacer.clock() + ctx.config.sweep_budget_seconds
         self.endpoints: dict[tuple[str, str], Drift | None] = {}
+        self.unreadable: dict[str, str] = {}  # key -> why the keeper could not read it
 
     def sweep(self, work: Sequence[Versioned]) -> list[PlannedItem]:
         views = self._verify([current.sub for current in work])
@@ -211,6 +214,10 @@ class _Run:
                 except RateLimited:
                     self.pacer.rate_limited(Kind.READ, auth)
                     continue
+                except CredentialsUnavailable as error:
+                    # The keeper's own problem: these stay due, and the run fails.
+                    log_failure(log, f"sweep reading the subscriptions of {auth}", error)
+                    self.unreadable.update((sub.key, str(error)) for sub in members)
                 except WorkspaceEventsError as error:
                     log.warning("sweep could not read the subscriptions of %s: %s", auth, error)
                 self.pacer.succeeded(Kind.READ)
@@ -270,7 +277,11 @@ class _Run:
     ) -> PlannedItem:
         sub = current.sub
         if plan is None:
-            return PlannedItem(sub.key, sub.name, nothing("left for the next run: not verified"))
+            left = nothing("left for the next run: not verified")
+            if sub.key in self.unreadable:
+                error = Outcome(Action.NOTHING, "error", self.unreadable[sub.key], sub.key)
+                return PlannedItem(sub.key, sub.name, left, error)
+            return PlannedItem(sub.key, sub.name, left)
         api = views[sub.key]
         drift = None
         if plan.action is Action.NOTHING and api is not None and api.state == "ACTIVE":
@@ -281,12 +292,13 @@ class _Run:
             outcome = self._apply(current, api, plan, drift)
         except Exception as error:
             # One subscription's trouble must not stop the sweep; the item stays due. The
-            # keeper's own failures fail the run once the others are done (SweepFailed).
-            kind = FailureKind.TRANSIENT
-            if not isinstance(error, WorkspaceEventsError):
-                kind = failure_kind(error)
+            # keeper's own failures (credentials, configuration, a bug), unlike an API's
+            # answer, also fail the run once the others are done (SweepFailed).
+            own = failure_kind(error) is FailureKind.KEEPER and not isinstance(
+                error, PermanentError
+            )
             log_failure(log, f"sweep item {sub.key}", error, **_labels(sub, plan)["labels"])
-            result = "deferred" if kind is FailureKind.TRANSIENT else "error"
+            result = "error" if own else "deferred"
             outcome = Outcome(plan.action, result, repr(error), sub.key, sub.name)
         else:
             if outcome.action is not Action.NOTHING:

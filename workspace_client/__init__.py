@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from workspace_client.errors import (
     Aborted,
     AlreadyExists,
+    CredentialsUnavailable,
     DeadlineExceeded,
     FailedPrecondition,
     InternalError,
@@ -85,6 +86,7 @@ __all__ = [
     "CallCounter",
     "ClientFactory",
     "CredentialsProvider",
+    "CredentialsUnavailable",
     "DeadlineExceeded",
     "FailedPrecondition",
     "InternalError",

@@ -36,7 +36,7 @@ from workspace_client.client import (
     RetryPolicy,
     WorkspaceEventsClient,
 )
-from workspace_client.errors import Unauthenticated, Unavailable, from_transport_error
+from workspace_client.errors import CredentialsUnavailable, Unavailable, from_transport_error
 
 if TYPE_CHECKING:
     from google.auth.transport import Request
@@ -373,11 +373,11 @@ class CredentialsProvider:
                 source.refresh(request)  # type: ignore[no-untyped-call]
                 email = getattr(source, "service_account_email", None)
         except DefaultCredentialsError as exc:
-            raise Unauthenticated(f"no default credentials to sign with: {exc}") from exc
+            raise CredentialsUnavailable(f"no default credentials to sign with: {exc}") from exc
         except GoogleAuthError as exc:
             raise from_transport_error(exc) from exc
         if not email or email == "default":
-            raise Unauthenticated(
+            raise CredentialsUnavailable(
                 "keyless signing needs the function's service account email; "
                 "pass service_account_email"
             )
@@ -418,18 +418,18 @@ class CredentialsProvider:
             raise Unavailable(f"reading {name}: {type(exc).__name__}") from exc
         except api_exceptions.GoogleAPICallError as exc:
             # Not found, no access: a configuration problem a retry will not fix.
-            raise Unauthenticated(f"reading {name}: {exc.message}") from exc
+            raise CredentialsUnavailable(f"reading {name}: {exc.message}") from exc
         try:
             info = json.loads(payload)
         except ValueError:
-            raise Unauthenticated(f"{name} does not hold JSON") from None
+            raise CredentialsUnavailable(f"{name} does not hold JSON") from None
         required = ("client_id", "client_secret", "refresh_token")
         if (
             not isinstance(info, dict)
             or info.get("type", "authorized_user") != "authorized_user"
             or not all(info.get(field) for field in required)
         ):
-            raise Unauthenticated(
+            raise CredentialsUnavailable(
                 f"{name} is not an authorized_user JSON with {', '.join(required)}"
             )
         return info

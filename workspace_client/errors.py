@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Aborted",
     "AlreadyExists",
+    "CredentialsUnavailable",
     "DeadlineExceeded",
     "FailedPrecondition",
     "InternalError",
@@ -89,6 +90,16 @@ class PermanentError(WorkspaceEventsError):
     transient = False
 
 
+class CredentialsUnavailable(WorkspaceEventsError):
+    """The keeper could not obtain credentials for the call: no default credentials, keyless
+    signing impossible, a token refresh refused for good (revoked grant, delegation not
+    authorized), a secret it cannot read. No API answered: this is the deployment's problem,
+    not a refusal to record, so it is neither transient nor permanent. The event raises, and
+    Pub/Sub redelivers it until it succeeds or is dead-lettered."""
+
+    transient = False
+
+
 class RateLimited(TransientError):
     """429 / RESOURCE_EXHAUSTED, or a 403 whose reason is a rate limit."""
 
@@ -136,7 +147,7 @@ class PermissionDenied(PermanentError):
 
 
 class Unauthenticated(PermanentError):
-    """401 / UNAUTHENTICATED, or credentials that cannot be refreshed (revoked grant)."""
+    """401 / UNAUTHENTICATED: the API refused the credentials it was sent."""
 
 
 class InvalidArgument(PermanentError):
@@ -276,5 +287,5 @@ def from_transport_error(error: Exception, *, method: str | None = None) -> Work
     # network); any other, such as invalid_grant for a revoked refresh token, will fail
     # again the same way. The token endpoint's error text never contains the token.
     if isinstance(error, RefreshError) and not error.retryable:
-        return Unauthenticated(description, method=method)
+        return CredentialsUnavailable(description, method=method)
     return Unavailable(description, method=method)

@@ -27,6 +27,7 @@ from workspace_client import (
     Aborted,
     AlreadyExists,
     CallCounter,
+    CredentialsUnavailable,
     DeadlineExceeded,
     FailedPrecondition,
     InternalError,
@@ -454,13 +455,15 @@ def test_a_connection_failure_then_success_returns_the_result(client_for: Any) -
     assert len(http.sent) == 2
 
 
-def test_a_revoked_refresh_token_is_unauthenticated_and_not_retried(client_for: Any) -> None:
+def test_a_revoked_refresh_token_is_credentials_unavailable_and_not_retried(
+    client_for: Any,
+) -> None:
     # GIVEN credentials whose refresh is refused for good (invalid_grant)
     http = ScriptedHttp([RefreshError("invalid_grant: Token has been revoked.")])
     # WHEN getting
-    with pytest.raises(Unauthenticated) as raised:
+    with pytest.raises(CredentialsUnavailable) as raised:
         client_for(http).get(NAME)
-    # THEN it is permanent and was tried once
+    # THEN it is not transient (nor an API refusal to record) and was tried once
     assert not raised.value.transient
     assert len(http.sent) == 1
 

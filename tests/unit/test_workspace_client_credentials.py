@@ -22,7 +22,7 @@ from google.auth.credentials import Credentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
-from workspace_client import Unauthenticated, Unavailable
+from workspace_client import CredentialsUnavailable, Unavailable
 from workspace_client.credentials import (
     TOKEN_URI,
     AnonymousCredentialsRefused,
@@ -366,9 +366,9 @@ def test_keyless_uses_an_explicit_service_account_email_without_refreshing() -> 
     assert source.refreshes == 0
 
 
-def test_keyless_without_a_learnable_email_is_unauthenticated() -> None:
+def test_keyless_without_a_learnable_email_is_credentials_unavailable() -> None:
     provider, _ = keyless_provider(FakeSourceCredentials("default"))
-    with pytest.raises(Unauthenticated, match="service_account_email"):
+    with pytest.raises(CredentialsUnavailable, match="service_account_email"):
         provider.credentials_for(AuthSpec("app"), scopes_for([MESSAGE_CREATED], "app"))
 
 
@@ -435,9 +435,11 @@ def test_user_secret_builds_user_credentials_from_secret_manager(
     ],
     ids=["not-json", "not-an-object", "wrong-type", "empty-field", "missing-fields"],
 )
-def test_a_malformed_secret_is_unauthenticated_without_leaking_its_content(payload: bytes) -> None:
+def test_a_malformed_secret_is_credentials_unavailable_without_leaking_its_content(
+    payload: bytes,
+) -> None:
     provider, _ = secret_provider(payload)
-    with pytest.raises(Unauthenticated) as raised:
+    with pytest.raises(CredentialsUnavailable) as raised:
         provider.credentials_for(AuthSpec.parse("user-secret:projects/p/secrets/s"), ())
     assert REFRESH_TOKEN not in str(raised.value)
     assert raised.value.__cause__ is None or REFRESH_TOKEN not in str(raised.value.__cause__)
@@ -446,8 +448,8 @@ def test_a_malformed_secret_is_unauthenticated_without_leaking_its_content(paylo
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        (api_exceptions.NotFound("no such secret"), Unauthenticated),
-        (api_exceptions.PermissionDenied("no accessor role"), Unauthenticated),
+        (api_exceptions.NotFound("no such secret"), CredentialsUnavailable),
+        (api_exceptions.PermissionDenied("no accessor role"), CredentialsUnavailable),
         (api_exceptions.ServiceUnavailable("try later"), Unavailable),
         (api_exceptions.TooManyRequests("quota"), Unavailable),
         (api_exceptions.InternalServerError("oops"), Unavailable),

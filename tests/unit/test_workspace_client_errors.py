@@ -7,12 +7,14 @@ from typing import Any
 
 import httplib2
 import pytest
+from google.auth.exceptions import RefreshError
 from googleapiclient.errors import HttpError
 
 from workspace_client import errors
 from workspace_client.errors import (
     Aborted,
     AlreadyExists,
+    CredentialsUnavailable,
     DeadlineExceeded,
     FailedPrecondition,
     InternalError,
@@ -181,13 +183,16 @@ def test_an_unrecognisable_rpc_status_is_an_unexpected_error(status: dict[str, A
     assert mapped.details == ()
 
 
-def test_every_error_class_is_exactly_one_of_transient_or_permanent() -> None:
+def test_every_api_error_class_is_exactly_one_of_transient_or_permanent() -> None:
+    # CredentialsUnavailable is the one exception: no API answered, so it is neither a retry
+    # the client may take nor a refusal to record; the event raises (test below).
     classes = [
         value
         for value in vars(errors).values()
         if isinstance(value, type)
         and issubclass(value, WorkspaceEventsError)
-        and value not in (WorkspaceEventsError, TransientError, PermanentError)
+        and value
+        not in (WorkspaceEventsError, TransientError, PermanentError, CredentialsUnavailable)
     ]
     assert len(classes) == 13
     for cls in classes:
@@ -200,3 +205,10 @@ def test_operation_still_running_names_the_operation() -> None:
     assert error.transient
     assert error.operation_name == "operations/a/b"
     assert "operations/a/b" in str(error)
+
+
+def test_credentials_that_cannot_be_obtained_are_neither_transient_nor_a_refusal() -> None:
+    error = errors.from_transport_error(RefreshError("unauthorized_client: not authorized"))
+    assert isinstance(error, CredentialsUnavailable)
+    assert not error.transient
+    assert not isinstance(error, PermanentError | TransientError)
