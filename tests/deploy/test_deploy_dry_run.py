@@ -357,6 +357,10 @@ def test_event_function_is_a_gen2_python_function_on_the_topic_with_retry(
     assert variables["GOOGLE_CLOUD_PROJECT"] == PROJECT
     assert variables["KEEPER_FIX_TOPIC_IAM"] == "true"
     assert variables["KEEPER_ALERTS_TOPIC"] == f"projects/{PROJECT}/topics/keeper-alerts"
+    assert (
+        variables["KEEPER_DEAD_LETTER_SUBSCRIPTION"]
+        == f"projects/{PROJECT}/subscriptions/keeper-dead-letter-inbox"
+    )
     assert variables["KEEPER_SWEEP_TOPIC"] == f"projects/{PROJECT}/topics/keeper-sweep"
     assert "--trigger-http" not in argv
 
@@ -506,7 +510,12 @@ def test_apis_firestore_indexes_and_ttl(runs: dict[str, DryRun]) -> None:
 def test_monitoring_files_are_rendered_and_applied(runs: dict[str, DryRun]) -> None:
     run = runs["topic"]
     metrics = {argv[4] for argv in run.matching("logging", "metrics", "create")}
-    assert metrics == {"keeper_needs_attention", "keeper_renew_failed", "keeper_sweep_runs"}
+    assert metrics == {
+        "keeper_needs_attention",
+        "keeper_renew_failed",
+        "keeper_sweep_runs",
+        "keeper_own_errors",
+    }
     filters = {
         name: json.loads((run.rendered / f"metric-{name}.json").read_text())["filter"]
         for name in metrics
@@ -514,8 +523,11 @@ def test_monitoring_files_are_rendered_and_applied(runs: dict[str, DryRun]) -> N
     assert 'labels.outcome="flagged"' in filters["keeper_needs_attention"]
     assert 'labels.action="renew" AND labels.outcome="failed"' in filters["keeper_renew_failed"]
     assert 'service_name="keeper-sweep"' in filters["keeper_sweep_runs"]
+    # a sweep run that failed counts as no run: only its completed summary, or an ack
+    assert 'labels.action="sweep" AND labels.outcome="completed"' in filters["keeper_sweep_runs"]
+    assert 'severity>=ERROR AND labels.failure="keeper"' in filters["keeper_own_errors"]
     policies = run.matching("alpha", "monitoring", "policies", "create")
-    assert len(policies) == 4
+    assert len(policies) == 5
     for argv in policies:
         path = Path(next(a for a in argv if a.startswith("--policy-from-file=")).split("=", 1)[1])
         policy = json.loads(path.read_text())
@@ -552,6 +564,7 @@ def test_teardown_deletes_what_deploy_made_but_never_the_apps_topic(
         ("functions", "keeper-sweep"),
         ("alpha monitoring policies", f"projects/{PROJECT}/alertPolicies/POLICY_ID"),
         ("logging metrics", "keeper_needs_attention"),
+        ("logging metrics", "keeper_own_errors"),
         ("logging metrics", "keeper_renew_failed"),
         ("logging metrics", "keeper_sweep_runs"),
         ("pubsub subscriptions", "keeper-dead-letter-inbox"),
@@ -562,7 +575,7 @@ def test_teardown_deletes_what_deploy_made_but_never_the_apps_topic(
         ("iam service-accounts", SA),
         ("iam service-accounts", INVOKER),
     }
-    assert len(run.matching("alpha", "monitoring", "policies", "list")) == 4
+    assert len(run.matching("alpha", "monitoring", "policies", "list")) == 5
     # the app's topic stays, without the keeper's grants on it; the data only on request
     removed = {(argv[1], argv[4]) for argv in run.matching("remove-iam-policy-binding")}
     assert ("pubsub", "workspace-events") in removed
@@ -650,7 +663,7 @@ def test_a_real_run_on_a_fresh_project_creates_and_wires_what_it_looked_up(tmp_p
         and agent in c
         for c in calls
     )
-    assert sum(c.startswith("alpha monitoring policies create") for c in calls) == 4
+    assert sum(c.startswith("alpha monitoring policies create") for c in calls) == 5
 
 
 def test_a_second_real_run_updates_instead_of_creating(tmp_path: Path) -> None:

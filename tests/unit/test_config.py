@@ -34,6 +34,10 @@ def test_defaults():
         ),
         ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_FIX_TOPIC_IAM": "maybe"}, "KEEPER_FIX_TOPIC_IAM"),
         ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_LEDGER_TTL_DAYS": "-1"}, "KEEPER_LEDGER_TTL_DAYS"),
+        (
+            {"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_DEAD_LETTER_SUBSCRIPTION": "projects/p/topics/t"},
+            "KEEPER_DEAD_LETTER_SUBSCRIPTION must be projects/PROJECT/subscriptions/SUBSCRIPTION",
+        ),
     ],
 )
 def test_bad_environment_fails_fast_naming_the_variable(env, variable):
@@ -54,3 +58,14 @@ def test_anonymous_is_allowed_on_loopback(endpoint):
     )
     assert config.credentials == "anonymous"
     assert config.api_endpoint.endswith("/")
+
+
+def test_the_dead_letter_inbox_is_a_subscription_path():
+    config = Config.from_env(
+        {
+            "GOOGLE_CLOUD_PROJECT": "p",
+            "KEEPER_DEAD_LETTER_SUBSCRIPTION": "projects/p/subscriptions/keeper-dead-letter-inbox",
+        }
+    )
+    assert config.dead_letter_subscription == "projects/p/subscriptions/keeper-dead-letter-inbox"
+    assert Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).dead_letter_subscription is None
