@@ -91,7 +91,8 @@ def push_to(stack: KeeperStack, url: str, name: str) -> None:
                 "deadLetterTopic": f"projects/{stack.project}/topics/keeper-dead-letter",
                 "maxDeliveryAttempts": MAX_DELIVERY_ATTEMPTS,
             },
-            "retryPolicy": {"minimumBackoff": "1s", "maximumBackoff": "2s"},
+            # No retryPolicy: see tests/reliability/test_soak.py (the emulator's push
+            # redelivery stalls with one when several messages fail at once).
         },
     )
 

@@ -1,9 +1,8 @@
 """Firestore goes away mid-run and comes back: transient failures, redelivery, convergence.
 
-This module runs on its own Firestore emulator, on a fixed port, so it can be stopped and
-started again at the same address while a function process keeps its client. The emulator
-keeps data in memory only, so its data is exported before the stop and imported at the start:
-the database comes back as a real one would, with everything it held.
+This module runs on its own Firestore emulator (RestartableFirestore), so it can be stopped
+and started again at the same address, with its data, while a function process keeps its
+client.
 
 GIVEN a renewal due, WHEN Firestore is down as the reminder arrives, THEN the delivery fails
 (no answer within Pub/Sub's acknowledgement deadline: the keeper waits on Firestore), AND once
@@ -12,20 +11,18 @@ Firestore is back, redelivery renews exactly once and the record converges.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devstack.processes import ManagedProcess, free_port, start_firestore
-from tests.support.gcloud_emulators import LOG_DIR
+from devstack.processes import free_port
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (
     NO_ANSWER,
     RENEWAL,
+    RestartableFirestore,
     function_processes,
     push_to,
     record_figure,
@@ -34,38 +31,6 @@ from tests.support.reliability import (
 
 ACK_DEADLINE_SECONDS = 10.0  # Pub/Sub push: no answer by then is a failed delivery
 REDELIVERIES = 12
-
-
-class RestartableFirestore:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.process: ManagedProcess = start_firestore(LOG_DIR, port)
-
-    @property
-    def address(self) -> str:
-        return self.process.address
-
-    def stop_keeping_data(self, project: str, directory: Path) -> Path:
-        """Export `project`'s documents, then stop; returns the export to start from."""
-        directory.mkdir(parents=True, exist_ok=True)
-        request = urllib.request.Request(
-            f"http://{self.address}/emulator/v1/projects/{project}:export",
-            data=json.dumps(
-                {
-                    "database": f"projects/{project}/databases/(default)",
-                    "export_directory": str(directory),
-                }
-            ).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=30).close()
-        self.process.stop()
-        [export] = directory.glob("*/*.overall_export_metadata")
-        return export
-
-    def start(self, import_data: Path) -> None:
-        self.process = start_firestore(LOG_DIR, self.port, import_data=import_data)
 
 
 @pytest.fixture(scope="module")

@@ -17,21 +17,37 @@ tests/reliability/test_soak.py` (or `python -m bench.reliability --full`).
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import random
+import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from keeper import runtime, sweep
+from devstack.processes import ManagedProcess, StackError, free_port, start_function
+from keeper import dead_letters, runtime, sweep
+from keeper.cli import main as cli_main
+from keeper.dead_letters import DeadLetterInbox
 from keeper.decisions import SUSPENSION_POLICY
+from keeper.events import LIFECYCLE_PREFIX
+from keeper.logs import LABELS_KEY
 from keeper.models import State
-from tests.support.keeper_stack import KeeperStack
-from tests.support.reliability import HOUR, api_subscriptions_on, record_figure
-from workspace_client.models import list_filter
+from tests.support.balancer import Balancer, balancer
+from tests.support.keeper_stack import KeeperStack, rest
+from tests.support.reliability import (
+    HOUR,
+    KEEPER_ENV,
+    RestartableFirestore,
+    end_state,
+    record_figure,
+)
 
 SUBSCRIPTIONS = int(os.environ.get("KEEPER_SOAK_SUBSCRIPTIONS", "100"))
 SECONDS = float(os.environ.get("KEEPER_SOAK_SECONDS", "30"))
@@ -39,6 +55,7 @@ SEED = int(os.environ.get("KEEPER_SOAK_SEED", "20261123"))
 USERS = 10
 DELIVERY_THREADS = 4
 SETTLING_ROUNDS = 40
+SETTLED = (State.ACTIVE, State.NEEDS_ATTENTION)
 # Every operation answers "not done" once, so operations.get is called (and can fail) too.
 POLLED_ONCE = 1
 
@@ -190,9 +207,7 @@ class Driver:
         raise AssertionError("the keeper did not settle")
 
     def converged(self) -> bool:
-        return all(
-            sub.state in (State.ACTIVE, State.NEEDS_ATTENTION) for sub in self.stack.store.all()
-        )
+        return all(sub.state in SETTLED for sub in self.stack.store.all())
 
 
 # Registration (~0.1 s each), the driven period, and settling (a few times the driven period).
@@ -214,40 +229,9 @@ def test_soak_nothing_lost_nothing_doubled(keeper_stack: KeeperStack):
         driver.deliver()
     driver.settle()
 
-    # every subscription: ACTIVE at the API and in the record, or flagged with its reason
-    records = {sub.key: sub for sub in stack.store.all()}
-    lost: list[str] = [sub.key for sub in registered if sub.key not in records]
-    flagged = active = 0
-    for sub in registered:
-        record = records.get(sub.key)
-        if record is None:
-            continue
-        living = api_subscriptions_on(stack, record, token=f"emulator:{sub.auth}")
-        if record.state is State.NEEDS_ATTENTION and record.last_problem and len(living) <= 1:
-            flagged += 1
-        elif (
-            record.state is State.ACTIVE
-            and [s["name"] for s in living] == [record.name]
-            and living[0]["state"] == "ACTIVE"
-        ):
-            active += 1
-        else:
-            lost.append(f"{record} at the API: {living}")
-    # none doubled: per user, one subscription per target at the API
-    doubled: list[str] = []
-    for user in range(USERS):
-        token = f"emulator:delegated:u{user}@x.com"
-        query = {"filter": list_filter(registered[0].event_types), "pageSize": "100"}
-        targets: Counter[str] = Counter()
-        page: dict[str, Any] = {}
-        while True:
-            status, page = stack.emulator.call("GET", "/v1/subscriptions", token=token, query=query)
-            assert status == 200, page
-            targets.update(s["targetResource"] for s in page.get("subscriptions", []))
-            if not page.get("nextPageToken"):
-                break
-            query["pageToken"] = page["nextPageToken"]
-        doubled += [target for target, n in targets.items() if n > 1]
+    # every subscription: ACTIVE at the API and in the record, or flagged with its reason;
+    # none doubled: per principal, one subscription per target at the API
+    end = end_state(stack, registered)
 
     size = f"{SUBSCRIPTIONS} subscriptions, {SECONDS:.0f} s, seed {SEED}"
     for injected, times in sorted(driver.injected.items()):
@@ -256,9 +240,288 @@ def test_soak_nothing_lost_nothing_doubled(keeper_stack: KeeperStack):
         f"soak ({size})",
         "end state",
         SUBSCRIPTIONS,
-        lost=len(lost) + len(doubled),
-        note=f"{active} ACTIVE at the API and in the record, {flagged} flagged with a reason, "
-        f"{len(lost)} lost, {len(doubled)} doubled",
+        lost=len(end.lost) + len(end.doubled),
+        note=end.note(),
     )
-    assert not lost, lost[:3]
-    assert not doubled, doubled[:3]
+    assert not end.lost, end.lost[:3]
+    assert not end.doubled, end.doubled[:3]
+
+
+# -- the chaos soak ----------------------------------------------------------------------------
+#
+# The same driver, on the production path: the Pub/Sub emulator pushes (and redelivers, with
+# its retry policy and dead-letter policy) through a balancer to several function processes,
+# as Cloud Run routes a push to any instance of the revision. Beside the healthy instances,
+# one has no credentials and one never started (its configuration is broken), so some
+# deliveries land where they cannot succeed. Healthy instances are killed with SIGKILL at
+# random moments and replaced; Firestore is stopped and restarted with its data.
+#
+# GIVEN CHAOS_SUBSCRIPTIONS subscriptions, WHEN driven for CHAOS_SECONDS, THEN after settling
+# (and an operator's `dead-letters replay`) every subscription is ACTIVE or flagged, none lost,
+# none doubled; every lifecycle event was acknowledged by an instance that handled it or went
+# to the dead-letter topic; the instance without credentials acknowledged only what needed no
+# API call. Full size: KEEPER_CHAOS_SUBSCRIPTIONS=200 KEEPER_CHAOS_SECONDS=300.
+
+CHAOS_SUBSCRIPTIONS = int(os.environ.get("KEEPER_CHAOS_SUBSCRIPTIONS", "30"))
+CHAOS_SECONDS = float(os.environ.get("KEEPER_CHAOS_SECONDS", "40"))
+HEALTHY_INSTANCES = 3
+MAX_DELIVERY_ATTEMPTS = 5  # Pub/Sub's minimum, so dead-lettering happens in a short run
+ACK_DEADLINE_SECONDS = 10
+FIRESTORE_RESTARTS = 2
+# What an instance may acknowledge without having called the API: nothing to do, or nothing
+# it could ever do (DESIGN.md's contract).
+NEEDS_NO_API = {"duplicate", "unmanaged", "rejected", "skipped", "ignored"}
+
+
+@pytest.fixture(scope="module")
+def restartable_firestore() -> Iterator[RestartableFirestore]:
+    firestore = RestartableFirestore(free_port())
+    yield firestore
+    firestore.process.stop()
+
+
+@pytest.fixture
+def firestore_emulator_host(restartable_firestore: RestartableFirestore) -> str:
+    """Overrides the session's emulator for this module: keeper_stack uses this one."""
+    return restartable_firestore.address
+
+
+class ChaosDriver(Driver):
+    def __init__(
+        self,
+        stack: KeeperStack,
+        rng: random.Random,
+        front: Balancer,
+        instances: dict[str, ManagedProcess],
+        firestore: RestartableFirestore,
+        log_dir: Path,
+    ) -> None:
+        super().__init__(stack, rng)
+        self.front = front
+        self.instances = instances
+        self.firestore = firestore
+        self.log_dir = log_dir
+        self.restarts_left = FIRESTORE_RESTARTS
+        self.published: dict[str, str] = {}  # message id -> ce-id, every lifecycle event
+        self.dead_lettered: set[str] = set()  # ce-ids Pub/Sub moved to the dead-letter topic
+
+    def deliver(self) -> None:
+        """Pub/Sub pushes by itself; the driver only gives it a moment."""
+        time.sleep(0.05)
+
+    def step(self) -> None:
+        chaos = self.rng.random()
+        if chaos < 0.04:
+            self.kill_an_instance()
+        elif chaos < 0.06 and self.restarts_left:
+            self.restart_firestore()
+        else:
+            super().step()
+
+    def kill_an_instance(self) -> None:
+        label = self.rng.choice(sorted(self.instances))
+        dead = self.instances[label]
+        os.killpg(dead.process.pid, signal.SIGKILL)
+        dead.process.wait()
+        self.injected["function instance killed (SIGKILL)"] += 1
+        replacement = start_function("on_workspace_event", self.log_dir, healthy_env())
+        self.instances[label] = replacement
+        self.front.set_backend(label, replacement.url)
+
+    def restart_firestore(self) -> None:
+        self.restarts_left -= 1
+        export = self.firestore.stop_keeping_data(
+            self.stack.project, self.log_dir / f"export-{self.restarts_left}"
+        )
+        time.sleep(self.rng.uniform(0.5, 3))  # deliveries meanwhile fail
+        self.firestore.start(import_data=export)
+        self.injected["Firestore restarted"] += 1
+
+    def unresolved(self) -> list[str]:
+        """ce-ids of published events neither acknowledged by an instance nor dead-lettered."""
+        self.published.update(audited(self.stack, "chaos-audit"))
+        self.dead_lettered.update(audited(self.stack, "chaos-dead-letter-audit").values())
+        done = {d.ce_id for d in self.front.acknowledged().values()} | self.dead_lettered
+        return [ce_id for ce_id in self.published.values() if ce_id not in done]
+
+    def wait_for_pubsub(self, seconds: float = 30) -> None:
+        """Until Pub/Sub has pushed (and redelivered, or dead-lettered) everything published."""
+        deadline = time.monotonic() + seconds
+        while self.unresolved() and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    def settle_on_pubsub(self) -> None:
+        """No more trouble: sweep, let Pub/Sub push and let time pass until nothing is due
+        and every event is acknowledged or dead-lettered."""
+        self.drain_faults()
+        for _ in range(SETTLING_ROUNDS):
+            sweep.run(runtime.context())
+            self.wait_for_pubsub()
+            if not self.unresolved() and self.converged():
+                return
+            self.stack.control.advance(HOUR)
+        unsettled = [s for s in self.stack.store.all() if s.state not in SETTLED]
+        by_ce_id = {ce_id: message for message, ce_id in self.published.items()}
+        seen = {ce_id: self.front.deliveries.get(by_ce_id[ce_id]) for ce_id in self.unresolved()}
+        raise AssertionError(f"not settled: {list(seen.items())[:5]}; {unsettled[:3]}")
+
+
+def healthy_env() -> dict[str, str]:
+    return {name: os.environ[name] for name in KEEPER_ENV}
+
+
+def audited(stack: KeeperStack, subscription: str) -> dict[str, str]:
+    """message id -> ce-id of every lifecycle event `subscription` received since the last
+    call (a pull subscription beside the push one: a copy of everything, for the audit)."""
+    return {
+        m["messageId"]: m["attributes"]["ce-id"]
+        for m in stack.pull(subscription)
+        if m.get("attributes", {}).get("ce-type", "").startswith(LIFECYCLE_PREFIX)
+    }
+
+
+def decisions(log: Path) -> list[dict[str, Any]]:
+    """The decision lines (one per lifecycle event handled) in a function's log."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [
+        line
+        for line in lines
+        if line.get("logger") == "handlers" and "outcome" in line.get(LABELS_KEY, {})
+    ]
+
+
+@pytest.mark.timeout(600 + CHAOS_SUBSCRIPTIONS * 0.5 + CHAOS_SECONDS * 6)
+def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
+    keeper_stack: KeeperStack,
+    restartable_firestore: RestartableFirestore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    stack = keeper_stack
+    rng = random.Random(SEED)
+    project = stack.project
+    registered = [
+        stack.register(
+            f"//chat.googleapis.com/spaces/CHAOS{i:04d}", f"delegated:u{i % USERS}@x.com"
+        )
+        for i in range(CHAOS_SUBSCRIPTIONS)
+    ]
+    stack.pull()
+    # the dead-letter topic and its inbox, and an audit copy of everything published
+    dead_letter_topic = f"projects/{project}/topics/keeper-dead-letter"
+    inbox_name = f"projects/{project}/subscriptions/keeper-dead-letter-inbox"
+    rest(stack.pubsub_host, "PUT", dead_letter_topic, {})
+    rest(stack.pubsub_host, "PUT", inbox_name, {"topic": dead_letter_topic})
+    monkeypatch.setenv("KEEPER_DEAD_LETTER_SUBSCRIPTION", inbox_name)
+    inbox = DeadLetterInbox(inbox_name)
+    for audit, topic in (
+        ("chaos-audit", stack.topic),
+        ("chaos-dead-letter-audit", dead_letter_topic),
+    ):
+        rest(
+            stack.pubsub_host, "PUT", f"projects/{project}/subscriptions/{audit}", {"topic": topic}
+        )
+    closed = f"127.0.0.1:{free_port()}"
+    no_credentials = healthy_env() | {
+        "KEEPER_CREDENTIALS": "auto",
+        "GCE_METADATA_HOST": closed,
+        "GCE_METADATA_IP": closed,
+        "NO_GCE_CHECK": "true",
+        "CLOUDSDK_CONFIG": str(tmp_path),
+        "GOOGLE_APPLICATION_CREDENTIALS": "",
+    }
+    with balancer(random.Random(SEED + 1), ACK_DEADLINE_SECONDS) as front:
+        instances = {
+            f"healthy-{i}": start_function("on_workspace_event", tmp_path, healthy_env())
+            for i in range(HEALTHY_INSTANCES)
+        }
+        uncredentialed = start_function("on_workspace_event", tmp_path, no_credentials)
+        broken_port = free_port()
+        with pytest.raises(StackError, match="KEEPER_SWEEP_QUOTA_PERCENT"):
+            start_function(
+                "on_workspace_event",
+                tmp_path,
+                healthy_env() | {"KEEPER_SWEEP_QUOTA_PERCENT": "abc"},
+                port=broken_port,
+            )
+        for label, process in instances.items():
+            front.set_backend(label, process.url)
+        front.set_backend("no-credentials", uncredentialed.url)
+        front.set_backend("broken-config", f"http://127.0.0.1:{broken_port}/")
+        rest(
+            stack.pubsub_host,
+            "PUT",
+            f"projects/{project}/subscriptions/chaos-push",
+            {
+                "topic": stack.topic,
+                "pushConfig": {"pushEndpoint": f"{front.url}{stack.topic}"},
+                "ackDeadlineSeconds": ACK_DEADLINE_SECONDS,
+                "deadLetterPolicy": {
+                    "deadLetterTopic": dead_letter_topic,
+                    "maxDeliveryAttempts": MAX_DELIVERY_ATTEMPTS,
+                },
+                # No retryPolicy: with one, the Pub/Sub emulator stops redelivering pushed
+                # messages once several fail at once (seen here); without, it redelivers at
+                # once and dead-letters after the maximum attempts, as Pub/Sub does.
+            },
+        )
+        driver = ChaosDriver(stack, rng, front, instances, restartable_firestore, tmp_path)
+        try:
+            stack.control.configure(operation_pending_polls=POLLED_ONCE)
+            deadline = time.monotonic() + CHAOS_SECONDS
+            while time.monotonic() < deadline:
+                driver.step()
+                driver.deliver()
+            driver.settle_on_pubsub()
+            # the operator replays what was dead-lettered, once the instances are healthy
+            dead = dead_letters.listing(inbox)
+            status = cli_main(
+                ["dead-letters", "replay"], context=runtime.context, out=io.StringIO()
+            )
+            driver.settle()
+        finally:
+            uncredentialed.stop()
+            for process in driver.instances.values():
+                process.stop()
+
+    end = end_state(stack, registered)
+    acknowledged = front.acknowledged()
+    by_instance = Counter(d.backend.split("-")[0] for d in acknowledged.values())
+    published = driver.published
+    unaccounted = driver.unresolved()
+    silent = [
+        line
+        for line in decisions(uncredentialed.log_path)
+        if line[LABELS_KEY]["outcome"] not in NEEDS_NO_API
+    ]
+    size = f"{CHAOS_SUBSCRIPTIONS} subscriptions, {CHAOS_SECONDS:.0f} s, seed {SEED}"
+    suite = f"chaos soak ({size})"
+    for injected, times in sorted(driver.injected.items()):
+        record_figure(suite, injected, times, lost=None)
+    failed_deliveries = sum(
+        1 for seen in front.deliveries.values() for d in seen if d.status >= 300
+    )
+    record_figure(
+        suite,
+        "lifecycle events",
+        len(published),
+        lost=len(unaccounted) + len(silent),
+        note=f"{len(published)} published; acknowledged by a healthy instance "
+        f"{by_instance['healthy']}, by the one without credentials {by_instance['no']} (each "
+        f"needing no API call); {len(dead)} dead-lettered and replayed (exit {status}); "
+        f"{failed_deliveries} failed deliveries redelivered; {len(unaccounted)} unaccounted, "
+        f"{len(silent)} silently acknowledged",
+    )
+    record_figure(
+        suite,
+        "end state",
+        CHAOS_SUBSCRIPTIONS,
+        lost=len(end.lost) + len(end.doubled),
+        note=end.note(),
+    )
+    assert not unaccounted, unaccounted[:3]
+    assert not silent, silent[:3]
+    assert status == 0
+    assert dead_letters.listing(inbox) == []
+    assert not end.lost, end.lost[:3]
+    assert not end.doubled, end.doubled[:3]

@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from devstack.processes import ManagedProcess, start_function
+from devstack.processes import ManagedProcess, start_firestore, start_function
 from handlers.envelope import SOURCE_PREFIX
 from keeper.models import ManagedSubscription, State
+from tests.support.gcloud_emulators import LOG_DIR
 from tests.support.keeper_stack import KeeperStack
 from tests.support.workspace_emulator import ALICE
 from workspace_client.models import list_filter, parse_timestamp
@@ -342,3 +343,98 @@ def record_figure(suite: str, injected: str, times: int, lost: int | None, note:
     row = {"suite": suite, "injected": injected, "times": times, "lost": lost, "note": note}
     with open(path, "a", encoding="utf-8") as file:
         file.write(json.dumps(row) + "\n")
+
+
+# -- judging the end of a run -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndState:
+    active: int  # ACTIVE at the API and in the record, one subscription at the API
+    flagged: int  # NEEDS_ATTENTION with a reason, at most one subscription at the API
+    lost: list[str]
+    doubled: list[str]  # targets with more than one subscription for one principal
+
+    def note(self) -> str:
+        return (
+            f"{self.active} ACTIVE at the API and in the record, {self.flagged} flagged with a "
+            f"reason, {len(self.lost)} lost, {len(self.doubled)} doubled"
+        )
+
+
+def end_state(stack: KeeperStack, registered: list[ManagedSubscription]) -> EndState:
+    """Every registered subscription judged against the API's own view."""
+    records = {sub.key: sub for sub in stack.store.all()}
+    lost: list[str] = [sub.key for sub in registered if sub.key not in records]
+    flagged = active = 0
+    for sub in registered:
+        record = records.get(sub.key)
+        if record is None:
+            continue
+        living = api_subscriptions_on(stack, record, token=f"emulator:{sub.auth}")
+        if record.state is State.NEEDS_ATTENTION and record.last_problem and len(living) <= 1:
+            flagged += 1
+        elif (
+            record.state is State.ACTIVE
+            and [s["name"] for s in living] == [record.name]
+            and living[0]["state"] == "ACTIVE"
+        ):
+            active += 1
+        else:
+            lost.append(f"{record} at the API: {living}")
+    doubled: list[str] = []
+    for auth in sorted({sub.auth for sub in registered}):
+        query = {"filter": list_filter(registered[0].event_types), "pageSize": "100"}
+        targets: dict[str, int] = {}
+        while True:
+            status, page = stack.emulator.call(
+                "GET", "/v1/subscriptions", token=f"emulator:{auth}", query=query
+            )
+            assert status == 200, page
+            for listed in page.get("subscriptions", []):
+                targets[listed["targetResource"]] = targets.get(listed["targetResource"], 0) + 1
+            if not page.get("nextPageToken"):
+                break
+            query["pageToken"] = page["nextPageToken"]
+        doubled += [target for target, n in targets.items() if n > 1]
+    return EndState(active, flagged, lost, doubled)
+
+
+# -- a Firestore that can go away and come back -------------------------------------------------
+
+
+class RestartableFirestore:
+    """A Firestore emulator of its own, on a fixed port, so it can be stopped and started
+    again at the same address while function processes keep their clients. The emulator keeps
+    data in memory only, so the data is exported before the stop and imported at the start:
+    the database comes back as a real one would, with everything it held."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process: ManagedProcess = start_firestore(LOG_DIR, port)
+
+    @property
+    def address(self) -> str:
+        return self.process.address
+
+    def stop_keeping_data(self, project: str, directory: Path) -> Path:
+        """Export `project`'s documents, then stop; returns the export to start from."""
+        directory.mkdir(parents=True, exist_ok=True)
+        request = urllib.request.Request(
+            f"http://{self.address}/emulator/v1/projects/{project}:export",
+            data=json.dumps(
+                {
+                    "database": f"projects/{project}/databases/(default)",
+                    "export_directory": str(directory),
+                }
+            ).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=30).close()
+        self.process.stop()
+        [export] = directory.glob("*/*.overall_export_metadata")
+        return export
+
+    def start(self, import_data: Path) -> None:
+        self.process = start_firestore(LOG_DIR, self.port, import_data=import_data)
