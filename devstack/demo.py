@@ -10,7 +10,6 @@ Prints what the keeper did at each step, and stops everything it started.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack.stack import local_stack
+from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
 
 PROJECT = "keeper-local"
 TOPIC = f"projects/{PROJECT}/topics/workspace-events"
@@ -26,11 +25,6 @@ TARGET = "//chat.googleapis.com/spaces/AAAAlocalrun"
 EVENT_TYPE = "google.workspace.chat.message.v1.created"
 AUTH = "delegated:alice@example.com"
 HOUR = 3600
-
-
-def say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 class Walkthrough:
@@ -152,14 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  on_workspace_event        {function.url} (push from {topic})\n")
         Walkthrough(stack.emulator.url).run()
         if args.stay:
-            exports = " ".join(f"{name}={value}" for name, value in stack.env.items())
             say("\nThe stack stays up. In another shell, from this folder:")
-            say(f"  export {exports}")
+            say(f"  {export_line(stack.env)}")
             say("  .venv/bin/python -m keeper list")
             say("Ctrl-C stops it.")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
+            wait_for_ctrl_c()
         say("\nStopping the local stack.")
     return 0
 

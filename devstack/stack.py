@@ -3,10 +3,13 @@ functions behind Pub/Sub push subscriptions, all stopped on exit."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -78,6 +81,22 @@ class LocalStack:
         self._exit.callback(process.stop)
         self.functions.append(process)
         return process
+
+
+def say(text: str = "") -> None:
+    """One line for the person running the local stack."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def export_line(env: Mapping[str, str]) -> str:
+    return "export " + " ".join(f"{name}={value}" for name, value in env.items())
+
+
+def wait_for_ctrl_c() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
