@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from keeper import sweep, transitions
+from keeper import doctor, sweep, transitions
 from keeper.engine import Context, create_or_adopt
 from keeper.errors import StoreConflict
 from keeper.models import Action, HistoryEntry, ManagedSubscription
@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     forget = command("forget", "stop managing a subscription")
     forget.add_argument("name_or_key")
     forget.add_argument("--delete", action="store_true", help="also delete it at Google")
+    checkup = command("doctor", "check a deployment's prerequisites, one line per check")
+    checkup.add_argument(
+        "--service-account",
+        help="the functions' runtime service account (default: deploy.sh's keeper-runtime@PROJECT)",
+    )
     return parser
 
 
@@ -66,12 +71,15 @@ def main(
     argv: Sequence[str] | None = None,
     context: Callable[[], Context] | None = None,
     out: TextIO = sys.stdout,
+    control_plane: Callable[[], doctor.ControlPlane | None] = doctor.control_plane_for,
 ) -> int:
+    """`control_plane`: the Google Cloud control plane `doctor` reads (None: the local stack)."""
     args = _parser().parse_args(argv)
     if context is None:
         from keeper.runtime import context as runtime_context  # noqa: PLC0415
 
         context = runtime_context
+    args.control_plane = control_plane
     handler = _COMMANDS[args.command]
     try:
         result = handler(context(), args)
@@ -82,7 +90,8 @@ def main(
         out.write(json.dumps(result["json"], indent=2, default=str) + "\n")
     else:
         out.write(result["text"].rstrip("\n") + "\n")
-    return 0
+    status: int = result.get("status", 0)
+    return status
 
 
 Result = dict[str, Any]
@@ -228,6 +237,17 @@ def _forget(ctx: Context, args: argparse.Namespace) -> Result:
     }
 
 
+def _doctor(ctx: Context, args: argparse.Namespace) -> Result:
+    findings = doctor.run(ctx, args.control_plane(), args.service_account)
+    failed = sum(1 for f in findings if f.status is doctor.Status.FAIL)
+    summary = f"{failed} of {len(findings)} checks failed" if failed else "all checks passed"
+    return {
+        "json": [f.to_json() for f in findings],
+        "text": "\n".join([*doctor.describe(findings), summary]),
+        "status": 1 if failed else 0,
+    }
+
+
 _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Result]] = {
     "register": _register,
     "adopt": _adopt,
@@ -236,6 +256,7 @@ _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Result]] = {
     "show": _show,
     "sweep": _sweep,
     "forget": _forget,
+    "doctor": _doctor,
 }
 
 
