@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
+from keeper.models import Action, HistoryEntry
 
 PROJECT = "keeper-local"
 TOPIC = f"projects/{PROJECT}/topics/workspace-events"
@@ -25,6 +26,23 @@ TARGET = "//chat.googleapis.com/spaces/AAAAlocalrun"
 EVENT_TYPE = "google.workspace.chat.message.v1.created"
 AUTH = "delegated:alice@example.com"
 HOUR = 3600
+
+
+DONE = {
+    Action.RENEW: "renewed",
+    Action.REACTIVATE: "reactivated",
+    Action.RECREATE: "recreated",
+}
+
+
+def narrate(entry: HistoryEntry) -> str:
+    """One history entry for the walkthrough: a write that succeeded says what it achieved
+    (a renewal its new expiry, not the old one; a reactivation no remedy left to do);
+    anything else says what the keeper decided and why."""
+    if entry.outcome == "done" and entry.action in DONE and entry.api_result:
+        return f"{DONE[entry.action]} ({entry.api_call}): {entry.api_result}"
+    call = f"  [{entry.api_call}: {entry.api_result}]" if entry.api_call else ""
+    return f"{entry.action} -> {entry.outcome}: {entry.reason}{call}"
 
 
 class Walkthrough:
@@ -58,11 +76,7 @@ class Walkthrough:
             history = self.ctx.store.history(self.key)
             if len(history) > self.seen and (done is None or done()):
                 for entry in history[self.seen :]:
-                    call = f"  [{entry.api_call}: {entry.api_result}]" if entry.api_call else ""
-                    say(
-                        f"   keeper ({entry.actor}): {entry.action} -> {entry.outcome}: "
-                        f"{entry.reason}{call}"
-                    )
+                    say(f"   keeper ({entry.actor}): {narrate(entry)}")
                 self.seen = len(history)
                 return
             time.sleep(0.2)

@@ -22,6 +22,7 @@ from keeper.alerts import Alert
 from keeper.endpoint import PUBLISHER_ROLE, Grant, push_service_account
 from keeper.engine import Context
 from keeper.models import ManagedSubscription
+from keeper.report import plural
 
 # What the functions use at run time (the deploy also enables its build and deploy APIs).
 REQUIRED_APIS = (
@@ -183,10 +184,6 @@ def _roles_of(policy: Mapping[str, Any], member: str) -> set[str]:
     return {b["role"] for b in policy.get("bindings", []) if member in b.get("members", [])}
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def run(
     ctx: Context,
     control_plane: ControlPlane | None,
@@ -228,7 +225,7 @@ def _apis(ctx: Context, cp: ControlPlane | None, subs: Sequence[ManagedSubscript
             f"not enabled: {', '.join(missing)}",
             f"gcloud services enable {' '.join(missing)} --project={ctx.config.project}",
         )
-    return ok("apis", f"{_plural(len(wanted), 'API')} enabled")
+    return ok("apis", f"{plural(len(wanted), 'API')} enabled")
 
 
 def _firestore_checks(ctx: Context, cp: ControlPlane | None) -> list[Finding]:

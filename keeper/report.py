@@ -26,16 +26,37 @@ svg text { font: 11px system-ui, sans-serif; }
 """
 
 
-def time_left(when: datetime | None, now: datetime) -> str:
-    """A person's reading of a deadline: "6d 23h", "3h 12m", "expired", or "-"."""
-    if when is None:
-        return "-"
-    seconds = int((when - now).total_seconds())
-    if seconds < 0:
-        return "expired"
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """Count and noun: 1 subscription, 2 subscriptions (1 entry, 2 entries, with `nouns`)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
+
+
+def span(seconds: float) -> str:
+    """A length of time as a person says it: "6d 23h", "3h 12m", "12 min", "under a minute"."""
+    seconds = int(abs(seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
-    return f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m"
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {rest // 60}m"
+    return f"{rest // 60} min" if rest >= 60 else "under a minute"
+
+
+def time_left(when: datetime | None, now: datetime) -> str:
+    """A deadline: "6d 23h", "3h 12m", "expired 5 min ago", or "-"."""
+    if when is None:
+        return "-"
+    seconds = (when - now).total_seconds()
+    return span(seconds) if seconds >= 0 else f"expired {span(seconds)} ago"
+
+
+def due(when: datetime, now: datetime) -> str:
+    """When something is due: "in 6d 12h", "now", "overdue by 3 min"."""
+    seconds = (when - now).total_seconds()
+    if abs(seconds) < 60:
+        return "now"
+    return f"in {span(seconds)}" if seconds > 0 else f"overdue by {span(seconds)}"
 
 
 def next_step(sub: ManagedSubscription, now: datetime) -> str:
@@ -43,7 +64,7 @@ def next_step(sub: ManagedSubscription, now: datetime) -> str:
         return "a person must act"
     if sub.next_action_at is None or sub.next_action.value == "nothing":
         return "-"
-    return f"{sub.next_action} in {time_left(sub.next_action_at, now)}"
+    return f"{sub.next_action} {due(sub.next_action_at, now)}"
 
 
 def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str) -> str:
