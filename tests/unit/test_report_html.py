@@ -87,3 +87,20 @@ def test_plurals():
         "1 subscription",
         "2 subscriptions",
     ]
+
+
+def test_authorized_by_names_who_must_act():
+    from keeper.report import authorized_by
+
+    assert [
+        authorized_by(auth)
+        for auth in (
+            "delegated:alice@example.com",
+            "user-secret:projects/p/secrets/bob-token/versions/2",
+            "app",
+        )
+    ] == [
+        ("alice@example.com", "domain-wide delegation"),
+        ("the user of bob-token", "refresh token secret"),
+        ("the Chat app", "an administrator approves its scopes"),
+    ]
