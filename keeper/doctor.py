@@ -391,7 +391,12 @@ def _credentials(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Find
             by_auth.setdefault(sub.auth, sub)
     findings = []
     for auth, sub in sorted(by_auth.items()):
-        kind = "domain-wide delegation" if auth.startswith("delegated:") else "credentials"
+        if ctx.config.credentials == "anonymous":
+            kind = "the emulator's token"  # the local stack: no delegation to check
+        elif auth.startswith("delegated:"):
+            kind = "domain-wide delegation"
+        else:
+            kind = "credentials"
         try:
             ctx.client(sub).get(sub.name or "")
         except Exception as error:
