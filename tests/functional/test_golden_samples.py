@@ -6,6 +6,7 @@ client, THEN the keeper makes the API calls and records the state the event call
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -182,3 +183,11 @@ def test_the_command_prints_the_retargeted_push_body(capsys):
     assert body == retarget(
         load("expiration-reminder.json"), "subscriptions/chat-spaces-mine", "2026-12-08T10:00:00Z"
     )
+
+
+def test_the_readme_sends_samples_that_exist():
+    readme = (SAMPLES.parent.parent / "README.md").read_text()
+    named = set(re.findall(r"samples/events/([a-z-]+\.json)", readme))
+    named |= set(re.findall(r"devstack\.samples ([a-z-]+\.json)", readme))
+    assert named, "the README sends no sample"
+    assert named <= {p.name for p in SAMPLES.glob("*.json")}
