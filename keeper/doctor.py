@@ -208,7 +208,9 @@ def run(
         try:
             findings += check()
         except Exception as error:  # a doctor reports; it never stops at the first problem
-            findings.append(fail(name, f"could not check: {error}", "see the error"))
+            findings.append(
+                fail(name, f"could not check: {error}", "fix what it says, then run doctor again")
+            )
     return findings
 
 
