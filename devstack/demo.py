@@ -154,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         function = stack.function("on_workspace_event")
         topic = stack.topic(TOPIC.rsplit("/", 1)[-1])
         stack.subscribe(topic, "keeper-push", push_to=function)
-        say(f"  Firestore emulator        {stack.firestore.address}")
-        say(f"  Pub/Sub emulator          {stack.pubsub.address}")
-        say(f"  Workspace Events emulator {stack.emulator.url}")
+        say("\n".join(stack.describe()))
         say(f"  on_workspace_event        {function.url} (push from {topic})\n")
         Walkthrough(stack.emulator.url).run()
         if args.stay:

@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         events = stack.topic(EVENTS_TOPIC)
         alerts = stack.topic(ALERTS_TOPIC)
         env = {**stack.env, "KEEPER_ALERTS_TOPIC": alerts}
-        say(f"  Firestore emulator        {stack.firestore.address}")
-        say(f"  Pub/Sub emulator          {stack.pubsub.address} (topics {events}, {alerts})")
-        say(f"  Workspace Events emulator {stack.emulator.url}")
+        say("\n".join(stack.describe()))
+        say(f"  topics                    {events}, {alerts}")
         say("\nThe keeper's environment on them (paste it into each shell you use):")
         say(export_line(env))
         say("\nCtrl-C stops them.")

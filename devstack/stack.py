@@ -61,6 +61,14 @@ class LocalStack:
             "KEEPER_CLOCK": "emulator",
         }
 
+    def describe(self) -> list[str]:
+        """Where each service listens, one line each."""
+        return [
+            f"  Firestore emulator        {self.firestore.address}",
+            f"  Pub/Sub emulator          {self.pubsub.address}",
+            f"  Workspace Events emulator {self.emulator.url}",
+        ]
+
     def topic(self, name: str) -> str:
         topic = f"projects/{self.project}/topics/{name}"
         pubsub_rest(self.pubsub.address, "PUT", topic, {})
