@@ -350,5 +350,5 @@ step "Done"
 if [[ $DRY_RUN == true ]]; then
   note "dry run: nothing was changed; rendered monitoring files are in $render_dir"
 else
-  note "deployed. Next: domain-wide delegation and registering subscriptions (deploy/README.md)"
+  note "deployed. Next: domain-wide delegation, registering subscriptions and python -m keeper doctor (deploy/README.md)"
 fi

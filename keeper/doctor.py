@@ -13,6 +13,8 @@ Nothing is changed, except one test message published to the alerts topic.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -97,13 +99,31 @@ class ControlPlane:
         self._session = session
 
     @classmethod
-    def from_default_credentials(cls) -> ControlPlane:
-        import google.auth  # noqa: PLC0415  (only when doctor runs against Google Cloud)
+    def as_operator(cls) -> ControlPlane:
+        """As the person at the keyboard: their gcloud account (the one that ran deploy.sh),
+        not Application Default Credentials, which usually impersonate the runtime service
+        account (deploy/README.md), and that account may not read IAM policies or enabled
+        services. Without gcloud: Application Default Credentials."""
         from google.auth.transport.requests import AuthorizedSession  # noqa: PLC0415
 
-        credentials, _ = google.auth.default(
-            scopes=["https://www.googleapis.com/auth/cloud-platform"]
-        )
+        credentials: Any
+        if shutil.which("gcloud"):
+            from google.oauth2.credentials import Credentials  # noqa: PLC0415
+
+            token = subprocess.run(
+                ["gcloud", "auth", "print-access-token"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout.strip()
+            credentials = Credentials(token)  # type: ignore[no-untyped-call]
+        else:
+            import google.auth  # noqa: PLC0415
+
+            credentials, _ = google.auth.default(
+                scopes=["https://www.googleapis.com/auth/cloud-platform"]
+            )
         return cls(AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
 
     def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> Any:
@@ -460,4 +480,4 @@ def control_plane_for(environ: Mapping[str, str] = os.environ) -> ControlPlane |
     """None on the local stack (the Firestore emulator stands in for Google Cloud)."""
     if environ.get("FIRESTORE_EMULATOR_HOST"):
         return None
-    return ControlPlane.from_default_credentials()
+    return ControlPlane.as_operator()
