@@ -187,7 +187,24 @@ def test_the_command_prints_the_retargeted_push_body(capsys):
 
 def test_the_readme_sends_samples_that_exist():
     readme = (SAMPLES.parent.parent / "README.md").read_text()
-    named = set(re.findall(r"samples/events/([a-z-]+\.json)", readme))
+    named = set(re.findall(r"samples/events/([a-z/-]+\.json)", readme))
     named |= set(re.findall(r"devstack\.samples ([a-z-]+\.json)", readme))
     assert named, "the README sends no sample"
-    assert named <= {p.name for p in SAMPLES.glob("*.json")}
+    assert named <= {str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*.json")}
+
+
+def test_golden_eventarc_structured_cloudevent_is_acknowledged_and_touches_nothing(keeper_stack):
+    # GIVEN the Chat sample as Eventarc delivers it (a structured messagePublished CloudEvent)
+    sub = manage(keeper_stack)
+    history = keeper_stack.store.history(sub.key)
+    keeper_stack.clear_calls()
+    event = json.loads((SAMPLES / "eventarc" / "chat-message-created.json").read_text())
+    assert event["data"]["message"] == load("chat-message-created.json")["message"]
+    # WHEN it is posted as Eventarc posts it
+    response = keeper_stack.client.post(
+        "/", data=json.dumps(event), headers={"Content-Type": "application/cloudevents+json"}
+    )
+    # THEN acknowledged, no API call, nothing recorded
+    assert response.status_code == 200
+    assert keeper_stack.control.requests() == []
+    assert keeper_stack.store.history(sub.key) == history
