@@ -430,7 +430,9 @@ def _credentials(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Find
                 )
             )
         else:
-            findings.append(ok("credentials", f"{auth}: {kind} usable (read {sub.name})"))
+            findings.append(
+                ok("credentials", f"{auth}: a token minted and accepted ({kind}; read {sub.name})")
+            )
     return findings or [ok("credentials", "no managed subscriptions: no principal to check")]
 
 
