@@ -86,6 +86,10 @@ class ControlPlaneError(Exception):
         self.status = status
 
 
+class NoControlPlane(ValueError):
+    """No credentials to read the control plane with (the CLI prints it, exit status 1)."""
+
+
 class Session(Protocol):
     """`google.auth.transport.requests.AuthorizedSession`, or a recorded double of it."""
 
@@ -99,31 +103,39 @@ class ControlPlane:
         self._session = session
 
     @classmethod
-    def as_operator(cls) -> ControlPlane:
+    def as_operator(cls, environ: Mapping[str, str] = os.environ) -> ControlPlane:
         """As the person at the keyboard: their gcloud account (the one that ran deploy.sh),
         not Application Default Credentials, which usually impersonate the runtime service
         account (deploy/README.md), and that account may not read IAM policies or enabled
         services. Without gcloud: Application Default Credentials."""
+        import google.auth  # noqa: PLC0415
+        from google.auth import exceptions as auth_errors  # noqa: PLC0415
         from google.auth.transport.requests import AuthorizedSession  # noqa: PLC0415
+        from google.oauth2.credentials import Credentials  # noqa: PLC0415
 
         credentials: Any
-        if shutil.which("gcloud"):
-            from google.oauth2.credentials import Credentials  # noqa: PLC0415
-
-            token = subprocess.run(
-                ["gcloud", "auth", "print-access-token"],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=60,
-            ).stdout.strip()
-            credentials = Credentials(token)  # type: ignore[no-untyped-call]
-        else:
-            import google.auth  # noqa: PLC0415
-
-            credentials, _ = google.auth.default(
-                scopes=["https://www.googleapis.com/auth/cloud-platform"]
-            )
+        try:
+            gcloud = shutil.which("gcloud", path=environ.get("PATH"))
+            if gcloud:
+                token = subprocess.run(
+                    [gcloud, "auth", "print-access-token"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=60,
+                    env=dict(environ),
+                ).stdout.strip()
+                credentials = Credentials(token)  # type: ignore[no-untyped-call]
+            else:
+                credentials, _ = google.auth.default(
+                    scopes=["https://www.googleapis.com/auth/cloud-platform"]
+                )
+        except (subprocess.SubprocessError, auth_errors.GoogleAuthError) as error:
+            detail = getattr(error, "stderr", "") or error
+            raise NoControlPlane(
+                f"cannot read Google Cloud as you ({str(detail).strip()}): run `gcloud auth "
+                "login`, or point FIRESTORE_EMULATOR_HOST at the local stack"
+            ) from None
         return cls(AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
 
     def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> Any:
@@ -482,4 +494,4 @@ def control_plane_for(environ: Mapping[str, str] = os.environ) -> ControlPlane |
     """None on the local stack (the Firestore emulator stands in for Google Cloud)."""
     if environ.get("FIRESTORE_EMULATOR_HOST"):
         return None
-    return ControlPlane.as_operator()
+    return ControlPlane.as_operator(environ)

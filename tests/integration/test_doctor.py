@@ -15,7 +15,7 @@ import pytest
 from devstack.stack import pubsub_rest as rest
 from keeper import runtime
 from keeper.cli import main
-from keeper.doctor import REQUIRED_APIS, ControlPlane
+from keeper.doctor import REQUIRED_APIS, ControlPlane, control_plane_for
 from keeper.endpoint import EndpointStatus, Grant
 
 RUNTIME = "keeper-runtime@{project}.iam.gserviceaccount.com"
@@ -421,3 +421,28 @@ def test_a_control_plane_that_refuses_is_reported_not_raised(keeper_stack):
     assert status == 1
     (failed,) = [f for f in findings.values() if f["status"] == "FAIL"]
     assert failed["check"] == "apis" and "Permission denied" in failed["detail"]
+
+
+def test_without_a_gcloud_login_doctor_says_so_instead_of_a_traceback(keeper_stack, tmp_path):
+    # GIVEN a deployment (no emulator) and a gcloud with no account logged in
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "gcloud").write_text(
+        "#!/bin/sh\necho 'ERROR: (gcloud.auth.print-access-token) You do not currently have an "
+        "active account selected (fake).' >&2\nexit 1\n"
+    )
+    (fake / "gcloud").chmod(0o755)
+    environ = {"PATH": f"{fake}:/usr/bin:/bin"}
+    err = io.StringIO()
+    # WHEN doctor runs
+    status = main(
+        ["doctor"],
+        context=runtime.context,
+        out=io.StringIO(),
+        err=err,
+        control_plane=lambda: control_plane_for(environ),
+    )
+    # THEN exit 1 with what to do
+    assert status == 1
+    assert "You do not currently have an active account selected (fake)" in err.getvalue()
+    assert "gcloud auth login" in err.getvalue()
