@@ -109,3 +109,87 @@ def test_the_module_runs_as_a_command(keeper_stack):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_show_prints_values_for_people_not_python_reprs(keeper_stack):
+    # GIVEN a managed subscription with lists, empty and unset fields
+    record = register(keeper_stack)
+    # WHEN it is shown
+    status, shown = run("show", record["key"])
+    # THEN lists are joined, unset values are "-", and no repr leaks
+    assert status == 0
+    fields = dict(line.split(":", 1) for line in shown.splitlines() if not line.startswith(" "))
+    assert fields["event_types"].strip() == CHAT_MESSAGE_CREATED
+    assert fields["lineage"].strip() == "-"
+    assert fields["field_mask"].strip() == "-"
+    assert fields["include_resource"].strip() == "no"
+    assert fields["expire_time"].strip().endswith(" UTC")
+    for repr_only in ("None", "['", "[]", "True", "False", "+00:00"):
+        assert repr_only not in shown
+    assert "history (1 entry):" in shown
+
+
+def test_an_overdue_action_reads_overdue_and_counts_are_in_the_singular(keeper_stack, tmp_path):
+    # GIVEN a subscription whose reactivation was refused: retried after a 5-minute backoff
+    record = register(keeper_stack)
+    keeper_stack.control.suspend(record["name"], "OTHER", cause_fixed=False)
+    keeper_stack.deliver()
+    # WHEN 8 minutes pass without the sweep
+    keeper_stack.control.advance(8 * 60)
+    status, table = run("list")
+    # THEN the next action is overdue by 3 minutes, said so
+    assert status == 0
+    assert "reactivate overdue by 3 min" in table
+    assert "expired" not in table
+    status, written = run("report", "--html", str(tmp_path / "r.html"))
+    assert written.strip() == f"wrote {tmp_path / 'r.html'} (1 subscription)"
+
+
+def due_for_renewal(stack) -> None:
+    record = register(stack)
+    left = (stack.record(record["key"]).expire_time - stack.control.now()).total_seconds()
+    stack.control.advance(left - 3600)  # past both reminders' renew window, none delivered
+    stack.pull()
+
+
+def keeper_command(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keeper", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        check=False,
+    )
+
+
+def test_log_lines_stay_off_the_output_and_are_quiet_unless_verbose(keeper_stack):
+    # GIVEN a renewal the sweep will make (the keeper logs it at INFO)
+    due_for_renewal(keeper_stack)
+    # WHEN the sweep runs as a command, then again verbosely
+    quiet = keeper_command("sweep", "--dry-run")
+    verbose = keeper_command("sweep", "--verbose")
+    # THEN stdout holds only the plan; log lines go to stderr, and only with --verbose
+    assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr + verbose.stderr
+    for result in (quiet, verbose):
+        assert "renew" in result.stdout
+        assert '"severity"' not in result.stdout
+    assert quiet.stderr == ""
+    logged = [json.loads(line) for line in verbose.stderr.splitlines()]
+    assert logged and all("severity" in line for line in logged)
+    assert len(keeper_stack.api_calls("subscriptions.patch")) == 1
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_only(keeper_stack):
+    register(keeper_stack)
+    terminal, pipe = Terminal(), io.StringIO()
+    assert main(["sweep", "--dry-run"], context=runtime.context, err=terminal) == 0
+    assert main(["sweep", "--dry-run"], context=runtime.context, err=pipe) == 0
+    assert "sweeping (dry run) ... " in terminal.getvalue()
+    assert terminal.getvalue().endswith("\r\033[K")  # the line is cleared when done
+    assert pipe.getvalue() == ""
