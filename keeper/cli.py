@@ -98,8 +98,9 @@ def _register(ctx: Context, args: argparse.Namespace) -> Result:
         ttl=args.ttl,
     )
     _refuse_if_managed(ctx, args.auth, spec.target_resource)
-    api, adopted = create_or_adopt(ctx.client_for(args.auth, spec.event_types), spec)
-    how = "adopted (it already existed)" if adopted else "created"
+    client = ctx.client_for(args.auth, spec.event_types)
+    api, calls = create_or_adopt(client, spec, ctx.clock())
+    how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
     return _manage(ctx, ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock()), api, how)
 
 

@@ -29,30 +29,19 @@ from itertools import count
 from typing import Any
 
 from keeper import transitions
-from keeper.decisions import Plan, nothing
+from keeper.decisions import Plan, adopts_api_view, decide_due, nothing
 from keeper.endpoint import Grant, push_service_account
 from keeper.engine import Context, Trigger, act
 from keeper.errors import is_transient
 from keeper.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
 from keeper.logs import labels
 from keeper.models import HistoryEntry, ManagedSubscription, State
+from keeper.observe import View, classify, observe
 from keeper.outcomes import Action, Outcome
 from keeper.pacing import Kind, Pacer, Quota
 from keeper.store import Versioned
-from keeper.sweep_plan import (
-    WRITES_PER_ACTION,
-    Shard,
-    adopts_api_view,
-    deadline,
-    decide_due,
-    shards,
-)
-from workspace_client.errors import (
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    WorkspaceEventsError,
-)
+from keeper.sweep_plan import WRITES_PER_ACTION, Shard, deadline, shards
+from workspace_client.errors import RateLimited, WorkspaceEventsError
 from workspace_client.models import Subscription, list_filter
 
 log = logging.getLogger(__name__)
@@ -178,13 +167,13 @@ class _Run:
 
     # -- the API's view ------------------------------------------------------------------
 
-    def _verify(self, subs: Sequence[ManagedSubscription]) -> dict[str, Subscription | None]:
-        """The API's view per key (None: gone); keys it could not read are left out."""
+    def _verify(self, subs: Sequence[ManagedSubscription]) -> dict[str, View]:
+        """Google's view per key; keys it could not read are left out."""
         groups: dict[tuple[str, str], list[ManagedSubscription]] = defaultdict(list)
-        views: dict[str, Subscription | None] = {}
+        views: dict[str, View] = {}
         for sub in subs:
             if sub.name is None or not sub.event_types:
-                views[sub.key] = None  # nothing at Google to read: recreate from the record
+                views[sub.key] = classify(None, self.now)  # nothing to read: recreate
             else:
                 groups[(sub.auth, min(sub.event_types))].append(sub)
         for (auth, event_type), members in groups.items():
@@ -204,16 +193,17 @@ class _Run:
 
     def _read_group(
         self, event_type: str, members: Sequence[ManagedSubscription]
-    ) -> dict[str, Subscription | None]:
+    ) -> dict[str, View]:
         listed: dict[str, Subscription] = {}
         if len(members) > 1:
             # Never more pages than the gets they replace.
             listed = self._list(event_type, members, max_pages=len(members) - 1)
-        views: dict[str, Subscription | None] = {}
+        views: dict[str, View] = {}
         for sub in members:
             assert sub.name is not None
             # Missing from the listing: gone, or beyond the pages read; `get` tells which.
-            views[sub.key] = listed.get(sub.name) or self._get(sub, sub.name)
+            api = listed.get(sub.name)
+            views[sub.key] = classify(api, self.now) if api else self._get(sub, sub.name)
         return views
 
     def _list(
@@ -239,24 +229,17 @@ class _Run:
                     break
         return found
 
-    def _get(self, sub: ManagedSubscription, name: str) -> Subscription | None:
+    def _get(self, sub: ManagedSubscription, name: str) -> View:
         self.pacer.acquire(Kind.READ, sub.auth)
-        try:
-            return self.ctx.client(sub).get(name)
-        except (NotFound, PermissionDenied):
-            # Google may answer a missing subscription with 403 "(or it may not exist)"
-            # [unverified]: both mean it is not there for this principal.
-            return None
+        return observe(self.ctx.client(sub), name, self.now)
 
     # -- one subscription ----------------------------------------------------------------
 
-    def _one(
-        self, current: Versioned, views: dict[str, Subscription | None], plan: Plan | None
-    ) -> PlannedItem:
+    def _one(self, current: Versioned, views: dict[str, View], plan: Plan | None) -> PlannedItem:
         sub = current.sub
         if plan is None:
             return PlannedItem(sub.key, sub.name, nothing("left for the next run: not verified"))
-        api = views[sub.key]
+        api = views[sub.key].api
         drift = None
         if plan.action is Action.NOTHING and api is not None and api.state == "ACTIVE":
             drift = self._endpoint(sub)
@@ -350,7 +333,7 @@ class _Run:
     def _endpoint(self, sub: ManagedSubscription) -> Drift | None:
         """Drift of the subscription's topic, checked once per topic and member per run."""
         config = self.ctx.config
-        member = push_service_account(sub.target_resource, config.chat_push_service_account)
+        member = push_service_account(sub.event_types, config.chat_push_service_account)
         topic = sub.pubsub_topic
         if (topic, member) not in self.endpoints:
             self.endpoints[(topic, member)] = self._inspect(topic, member)

@@ -65,24 +65,55 @@ def test_a_subscription_changed_behind_the_keepers_back_is_renewed_on_its_curren
     assert current != sub.etag
     advance_to_reminder(keeper_stack, 11)  # the record's expiry is an hour behind the API's
     keeper_stack.clear_calls()
-    # WHEN its reminder is delivered
+    # WHEN its reminder (for the API's expiry, not the recorded one) is delivered
     responses = keeper_stack.deliver()
-    # THEN the conditional patch is refused (ABORTED), the API's current version is read, and
-    # the subscription is renewed once, on that version
+    # THEN the reminder contradicts the record: Google's view is read once, and the
+    # subscription is renewed once, on the version Google holds
     assert [r.status_code for r in responses] == [200]
-    calls = [
-        (c["method"], c["status"], (c["body"] or {}).get("etag"))
-        for c in keeper_stack.control.requests()
-        if c["method"].startswith("subscriptions.")
-    ]
-    assert calls == [
-        ("subscriptions.patch", 409, sub.etag),
+    assert api_calls(keeper_stack) == [
         ("subscriptions.get", 200, None),
         ("subscriptions.patch", 200, current),
     ]
     record = keeper_stack.record(sub.key)
     assert record.expire_time > sub.expire_time
     assert record.etag not in (sub.etag, current)
+
+
+def api_calls(stack: KeeperStack) -> list[tuple[str, int, str | None]]:
+    return [
+        (c["method"], c["status"], (c["body"] or {}).get("etag"))
+        for c in stack.control.requests()
+        if c["method"].startswith("subscriptions.")
+    ]
+
+
+def test_a_subscription_whose_version_changed_but_not_its_expiry_is_renewed_after_a_reread(
+    keeper_stack,
+):
+    # GIVEN a managed subscription whose event types someone else patched (new etag, same
+    # expiry), at its T-12h reminder
+    sub = keeper_stack.register()
+    status, changed = keeper_stack.emulator.call(
+        "PATCH",
+        f"/v1/{sub.name}",
+        body={"eventTypes": [CHAT_MESSAGE_CREATED, "google.workspace.chat.message.v1.updated"]},
+        query={"updateMask": "event_types"},
+        token="emulator:" + sub.auth,
+    )
+    assert status == 200, changed
+    current = changed["response"]["etag"]
+    advance_to_reminder(keeper_stack, 12)
+    keeper_stack.clear_calls()
+    # WHEN the reminder (which agrees with the record) is delivered
+    assert [r.status_code for r in keeper_stack.deliver()] == [200]
+    # THEN the conditional patch is refused (ABORTED), Google's view is read, and it is
+    # renewed once on that version, since it is still due
+    assert api_calls(keeper_stack) == [
+        ("subscriptions.patch", 409, sub.etag),
+        ("subscriptions.get", 200, None),
+        ("subscriptions.patch", 200, current),
+    ]
+    assert keeper_stack.record(sub.key).expire_time > sub.expire_time
 
 
 def test_paired_duplicate_and_redelivered_reminders_renew_once(keeper_stack):
