@@ -41,6 +41,7 @@ class KeeperStack:
     emulator: Any  # tests.support.workspace_emulator fixture object: .url, .control
     store: Store
     client: Any  # flask test client of main.on_workspace_event
+    casing: str = "snake"  # the emulator's lifecycle payload casing (its default)
 
     @property
     def control(self) -> Any:
