@@ -33,8 +33,9 @@ an `ENDPOINT_*` suspension publishes its `suspended` event), `expiredVisibleSeco
 long `get`/`list` go on returning a subscription after its `expired` event),
 `createOverExpired` (replaces|already_exists: a create on the target of an expired but still
 visible subscription), `alreadyExistsNamesIt` (true|false: the ErrorInfo's
-`current_subscription`), `patchWhileSuspended` (allow|reject), `ttlAboveMax` (clamp|error),
-`missingStatus` (404|403).
+`current_subscription`), `crossPrincipalGet` (false|true: `get` of a subscription another
+principal authorized; writes are refused either way), `patchWhileSuspended` (allow|reject),
+`ttlAboveMax` (clamp|error), `missingStatus` (404|403).
 
 As Google documents it: a principal reads and writes only the subscriptions it authorized (a
 user its own, the Chat app its own); ALREADY_EXISTS carries Google's ErrorInfo with

@@ -39,6 +39,9 @@ class EmulatorConfig:
     # ALREADY_EXISTS names the existing subscription in its ErrorInfo (`current_subscription`,
     # seen in a body captured from the real API [3p]); False leaves the name out.
     already_exists_names_it: bool = True
+    # Whether `get` shows a subscription to a principal that did not authorize it [unverified];
+    # writes stay the authorizing principal's either way (reference §9).
+    cross_principal_get: bool = False
     patch_while_suspended: Literal["allow", "reject"] = "allow"  # unverified
     ttl_above_max: Literal["clamp", "error"] = "clamp"  # unverified
     missing_status: Literal[404, 403] = 404  # Google may answer 403 "(or it may not exist)"
@@ -80,6 +83,7 @@ _CHECKS: dict[str, Any] = {
     "expired_visible_seconds": _non_negative_number,
     "create_over_expired": lambda value: value in ("replaces", "already_exists"),
     "already_exists_names_it": lambda value: isinstance(value, bool),
+    "cross_principal_get": lambda value: isinstance(value, bool),
     "patch_while_suspended": lambda value: value in ("allow", "reject"),
     "ttl_above_max": lambda value: value in ("clamp", "error"),
     "missing_status": lambda value: value in (404, 403) and not isinstance(value, bool),

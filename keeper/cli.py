@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from keeper import sweep, transitions
+from keeper.decisions import authority_mismatch
+from keeper.endpoint import push_service_account
 from keeper.engine import Context, create_or_adopt
 from keeper.errors import StoreConflict
 from keeper.models import Action, HistoryEntry, ManagedSubscription
 from keeper.report import next_step, render_html, time_left
 from keeper.store import Versioned
-from workspace_client.errors import WorkspaceEventsError
+from workspace_client.errors import NotFound, PermissionDenied, WorkspaceEventsError
 from workspace_client.models import Subscription, SubscriptionSpec
 
 
@@ -24,7 +26,7 @@ class CliError(Exception):
     """A problem the operator can fix; printed without a traceback, exit status 1."""
 
 
-AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (default: app, Chat app authentication)"
+AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (Chat app authentication)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,11 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--include-resource", action="store_true")
     register.add_argument("--field-mask")
     register.add_argument("--ttl", help='e.g. "86400s"; default: the maximum')
-    register.add_argument("--auth", default="app", help=AUTH_HELP)
+    register.add_argument(
+        "--auth", default="app", help=AUTH_HELP + "; default: app, the created one's authority"
+    )
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
-    adopt.add_argument("--auth", default="app", help=AUTH_HELP)
+    adopt.add_argument(
+        "--auth",
+        help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
+        "the user",
+    )
 
     command("list", "every managed subscription, its state and the next action")
     report = command("report", "write a self-contained HTML page of the same, with a timeline")
@@ -98,10 +106,28 @@ def _register(ctx: Context, args: argparse.Namespace) -> Result:
         ttl=args.ttl,
     )
     _refuse_if_managed(ctx, args.auth, spec.target_resource)
+    _refuse_missing_topic(ctx, spec)
     client = ctx.client_for(args.auth, spec.event_types)
     api, calls = create_or_adopt(client, spec, ctx.clock())
+    _refuse_other_authority(api, args.auth)
     how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
     return _manage(ctx, ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock()), api, how)
+
+
+def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
+    """A subscription on a missing topic is a suspension waiting to happen."""
+    member = push_service_account(spec.event_types, ctx.config.chat_push_service_account)
+    if not ctx.endpoints.inspect(spec.pubsub_topic, member).topic_exists:
+        raise CliError(
+            f"topic {spec.pubsub_topic} does not exist: create it first (Google would suspend "
+            "the subscription with ENDPOINT_NOT_FOUND); nothing was created"
+        )
+
+
+def _refuse_other_authority(api: Subscription, auth: str) -> None:
+    mismatch = authority_mismatch(api, auth)
+    if mismatch:
+        raise CliError(f"{mismatch}; nothing was stored")
 
 
 # Reading a subscription needs a scope for one of its types, unknown before the read: take a
@@ -115,9 +141,23 @@ _PROBE_TYPES = {
 def _adopt(ctx: Context, args: argparse.Namespace) -> Result:
     app = args.name.removeprefix("subscriptions/").split("-", 1)[0]
     probe_type = _PROBE_TYPES.get(app, "google.workspace.chat.message.v1.created")
-    api = ctx.client_for(args.auth, [probe_type]).get(args.name)
-    sub = ManagedSubscription.of(api, args.auth, None, ctx.clock())
-    _refuse_if_managed(ctx, args.auth, sub.target_resource)
+    auth = args.auth or "app"
+    try:
+        api = ctx.client_for(auth, [probe_type]).get(args.name)
+    except (NotFound, PermissionDenied) as error:
+        if args.auth is None:
+            raise CliError(
+                f"{args.name} is not visible to the Chat app ({error.status}): if a user "
+                "authorized it, name them with --auth delegated:EMAIL or --auth "
+                "user-secret:SECRET; nothing was stored"
+            ) from None
+        raise CliError(
+            f"{args.name} is not visible under --auth {auth} ({error.status}): it does not "
+            "exist, or another principal authorized it; nothing was stored"
+        ) from None
+    _refuse_other_authority(api, auth)
+    sub = ManagedSubscription.of(api, auth, None, ctx.clock())
+    _refuse_if_managed(ctx, auth, sub.target_resource)
     return _manage(ctx, sub, api, "adopted")
 
 

@@ -312,6 +312,26 @@ def adoptable(
     return None
 
 
+def authority_mismatch(api: Subscription, auth: str) -> str | None:
+    """Why `auth` cannot keep `api` (None: it fits). Writes act as the authorizing principal
+    (reference §9): nothing lets a Chat app renew what a user authorized, nor a user what the
+    app authorized, so the first renewal would be refused."""
+    by_app = bool(api.service_account_authority) and not api.user_authority
+    user = api.user_authority or api.authority
+    if auth == "app" and not by_app:
+        return (
+            f"{api.name} was authorized by a user ({user or 'unknown'}), but --auth app is Chat "
+            "app authentication: use --auth delegated:EMAIL or --auth user-secret:SECRET of "
+            "that user"
+        )
+    if auth != "app" and by_app:
+        return (
+            f"{api.name} was authorized by the Chat app ({api.service_account_authority}), but "
+            f"--auth {auth} is a user: use --auth app"
+        )
+    return None
+
+
 def renew_after_reactivate(expire_time: datetime | None, now: datetime) -> bool:
     """Reactivation keeps the old expiry: renew too when it is near."""
     return renewal_due(expire_time, now)

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from keeper import runtime
 from keeper.cli import main
 from keeper.models import State
@@ -109,3 +111,69 @@ def test_the_module_runs_as_a_command(keeper_stack):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def user_subscription(stack) -> dict:
+    return stack.emulator.create(stack.topic, token="emulator:delegated:alice@example.com")
+
+
+def app_subscription(stack) -> dict:
+    return stack.emulator.create(stack.topic, token="emulator:app")
+
+
+@pytest.mark.parametrize("cross_get", [False, True], ids=["get-own-only", "get-any"])
+@pytest.mark.parametrize(
+    ("make", "auth", "named"),
+    [
+        (user_subscription, "app", ["users/", "--auth app"]),
+        (user_subscription, None, ["--auth delegated:EMAIL"]),
+        (app_subscription, "delegated:alice@example.com", ["Chat app", "--auth app"]),
+    ],
+    ids=["user-sub-under-app", "user-sub-no-auth", "app-sub-under-user"],
+)
+def test_adopt_refuses_a_subscription_whose_authority_does_not_fit_auth(
+    keeper_stack, capsys, make, auth, named, cross_get
+):
+    # GIVEN a subscription authorized by one kind of principal (and, as Google may or may not
+    # do, `get` showing it to another principal or not)
+    keeper_stack.control.configure(cross_principal_get=cross_get)
+    created = make(keeper_stack)
+    keeper_stack.clear_calls()
+    # WHEN an operator adopts it under the other kind (or without naming the user)
+    status, _ = run("adopt", created["name"], *(["--auth", auth] if auth else []))
+    # THEN refused with a non-zero exit, the message naming what does not fit, nothing stored
+    assert status == 1
+    error = capsys.readouterr().err
+    if cross_get:
+        assert all(part in error for part in named), error
+    assert created["name"] in error
+    assert list(keeper_stack.store.all()) == []
+    assert keeper_stack.api_calls() == []
+
+
+def test_adopt_without_auth_takes_the_chat_apps_own_subscription(keeper_stack):
+    created = app_subscription(keeper_stack)
+    status, out = run("adopt", created["name"], "--json")
+    assert status == 0
+    assert keeper_stack.record(json.loads(out)["key"]).auth == "app"
+
+
+def test_register_refuses_a_topic_that_does_not_exist(keeper_stack, capsys):
+    # GIVEN a topic that does not exist WHEN registering on it
+    missing = f"projects/{keeper_stack.project}/topics/nowhere"
+    status, _ = run(
+        "register",
+        "--target",
+        TARGET,
+        "--event-type",
+        CHAT_MESSAGE_CREATED,
+        "--topic",
+        missing,
+        "--auth",
+        "delegated:alice@example.com",
+    )
+    # THEN refused plainly, before any create, nothing stored
+    assert status == 1
+    assert f"topic {missing} does not exist" in capsys.readouterr().err
+    assert keeper_stack.api_calls() == []
+    assert list(keeper_stack.store.all()) == []

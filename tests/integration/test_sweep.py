@@ -316,3 +316,59 @@ def test_recreation_interrupted_by_a_dead_instance_is_finished_after_its_lease_r
     assert calls(keeper_stack) == ["subscriptions.create"]
     record = keeper_stack.record(sub.key)
     assert (record.state, record.lease, record.name) == (State.ACTIVE, None, sub.name)
+
+
+@pytest.mark.parametrize(
+    ("target", "event_type", "account"),
+    [
+        (
+            "//cloudidentity.googleapis.com/users/alice",
+            "google.workspace.meet.conference.v2.started",
+            "meet-api-event-push@system.gserviceaccount.com",
+        ),
+        (
+            "//cloudidentity.googleapis.com/users/alice",
+            "google.workspace.chat.membership.v1.created",
+            "chat-api-push@system.gserviceaccount.com",
+        ),
+        (
+            "//meet.googleapis.com/spaces/M",
+            "google.workspace.meet.participant.v2.joined",
+            "meet-api-event-push@system.gserviceaccount.com",
+        ),
+        (
+            "//drive.googleapis.com/files/F",
+            "google.workspace.drive.file.v3.contentChanged",
+            "drive-api-event-push@system.gserviceaccount.com",
+        ),
+    ],
+    ids=["meet-on-user-target", "chat-on-user-target", "meet-space", "drive-file"],
+)
+def test_the_push_account_checked_follows_the_event_types_family(
+    keeper_stack, target, event_type, account
+):
+    # GIVEN an ACTIVE subscription whose events come from the `account` of its family,
+    # whatever the target's form, on a topic that lacks that account's grant
+    status = cli_main(
+        [
+            "register",
+            "--target",
+            target,
+            "--event-type",
+            event_type,
+            "--topic",
+            keeper_stack.topic,
+            "--auth",
+            ALICE,
+        ],
+        context=runtime.context,
+    )
+    assert status == 0
+    sub = keeper_stack.managed_by_target(target)
+    keeper_stack.control.advance(VERIFY_DUE)
+    inspector = InspectorDouble()
+    # WHEN the sweep checks the endpoint
+    sweep.run(replace(runtime.context(), endpoints=inspector))
+    # THEN the drift names the family's push account
+    (drift,) = [h for h in keeper_stack.store.history(sub.key) if h.outcome == "drift"]
+    assert account in drift.reason
