@@ -24,6 +24,7 @@ from emulator.errors import DOMAIN, ApiError, invalid_argument
 from emulator.filters import parse_filter
 from emulator.lifecycle import LifecycleType, lifecycle_message, reminder_times
 from emulator.publisher import Outcome, PubSubPublisher
+from emulator.scopes import check_scopes
 from emulator.timefmt import format_time, parse_duration, parse_time
 
 TYPE_PREFIX = "type.googleapis.com/google.apps.events.subscriptions.v1."
@@ -384,9 +385,16 @@ class Workspace:
             kind = target_kind(target)
             event_types = list(body.get("eventTypes", []))
             check_event_types(kind, event_types)
+            check_scopes(principal, event_types, write=True)
             if principal.is_app and not kind.app_auth:
                 raise invalid_argument(
                     "A Chat app can only subscribe to Chat spaces it is a member of.",
+                    field="subscription.target_resource",
+                )
+            if not principal.is_app and not kind.user_auth:
+                raise invalid_argument(
+                    "User authentication can't subscribe to this target resource: only a Chat "
+                    "app can.",
                     field="subscription.target_resource",
                 )
             topic = body.get("notificationEndpoint", {}).get("pubsubTopic", "")
@@ -463,11 +471,10 @@ class Workspace:
 
     def get(self, principal: Principal, name: str) -> dict[str, Any]:
         with self.lock:
-            if self.config.cross_principal_get:
-                found = self._lookup(name)
-                if found is not None:
-                    return self._resource(found)
-            return self._resource(self._visible(principal, name))
+            found = self._lookup(name) if self.config.cross_principal_get else None
+            found = found or self._visible(principal, name)
+            check_scopes(principal, found.event_types, write=False)
+            return self._resource(found)
 
     def list_subscriptions(
         self,
@@ -478,6 +485,7 @@ class Workspace:
     ) -> dict[str, Any]:
         with self.lock:
             query = parse_filter(filter_text)
+            check_scopes(principal, sorted(query.event_types), write=False)
             if page_size is not None and page_size < 0:
                 raise invalid_argument("page_size must not be negative.", field="page_size")
             size = min(page_size or _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
@@ -530,6 +538,7 @@ class Workspace:
                 event_types = list(body.get("eventTypes", []))
                 check_event_types(target_kind(current.target_resource), event_types)
                 changes["event_types"] = event_types
+            check_scopes(principal, changes.get("event_types", current.event_types), write=True)
             if paths & {"ttl", "expire_time"}:
                 maximum = max_lifetime(current.include_resource, current.owner.delegated)
                 expire = self._expiry(
@@ -591,6 +600,7 @@ class Workspace:
         with self.lock:
             now = self.clock.now()
             current = self._writable(principal, name)
+            check_scopes(principal, current.event_types, write=True)
             if current.state != "SUSPENDED":
                 raise ApiError(
                     "FAILED_PRECONDITION",
@@ -645,6 +655,7 @@ class Workspace:
                 return self._finish(
                     "Delete", empty, lambda: empty, validate_only=True, failure=failure
                 )
+            check_scopes(principal, current.event_types, write=False)
             self._check_etag(current, etag)
 
             def commit() -> dict[str, Any]:
