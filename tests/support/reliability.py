@@ -225,13 +225,17 @@ def assert_reactivated(stack: KeeperStack, before: ManagedSubscription) -> None:
 
 
 def assert_recreated_once(stack: KeeperStack, before: ManagedSubscription) -> None:
-    """Exactly one subscription on the target at the API, recorded under the same key with the
-    old name in its lineage and every registered setting intact."""
+    """Exactly one subscription on the target at the API, live, recorded under the same key
+    (under the same deterministic name, or with the old name in its lineage) and every
+    registered setting intact."""
     living = api_subscriptions_on(stack, before)
     assert len(living) == 1, living
+    assert api_expiry(living[0]) > stack.control.now()
     record = stack.record(before.key)
-    assert record.name == living[0]["name"] != before.name
-    assert record.lineage == (*before.lineage, before.name)
+    assert record.name == living[0]["name"]
+    earlier = () if record.name == before.name else (before.name,)
+    assert record.lineage == (*before.lineage, *earlier)
+    assert record.expire_time == api_expiry(living[0])
     assert record.state is State.ACTIVE
     assert_no_lease_held(stack, record)
     assert_settings_kept(record, before)
