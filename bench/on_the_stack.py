@@ -173,77 +173,68 @@ def event_costs(stack: LocalStack, samples: int = 5) -> list[Figure]:
         for calls, _ in contradicting
     )
     return [
-        Figure(
-            "reminder agreeing with the record: API calls",
+        *_costs(
+            "reminder agreeing with the record",
             "exactly 1 patch",
-            tuple(float(len(c)) for c, _ in handled),
-            "calls",
             agreeing_ok,
-            "counted at the emulator's request log",
+            handled,
+            4,
+            "counted at the emulator's request log and the Firestore gRPC channel",
         ),
-        Figure(
-            "reminder agreeing with the record: Firestore round trips",
-            "≤ 4",
-            tuple(float(t) for _, t in handled),
-            "RTs",
-            max(t for _, t in handled) <= 4,
-            "counted at the gRPC channel",
-        ),
-        Figure(
-            "reminder contradicting the record: API calls",
+        *_costs(
+            "reminder contradicting the record",
             "1 get + ≤ 1 patch",
-            tuple(float(len(c)) for c, _ in contradicting),
-            "calls",
             contradicting_ok,
+            contradicting,
+            4,
             "the T-1h copy of a renewed expiry (get) and an expiry shortened elsewhere "
             "(get + patch)",
         ),
-        Figure(
-            "reminder contradicting the record: Firestore round trips",
-            "≤ 4",
-            tuple(float(t) for _, t in contradicting),
-            "RTs",
-            max(t for _, t in contradicting) <= 4,
-        ),
-        Figure(
-            "exact duplicate (same ce-id): API calls",
-            "0",
-            tuple(float(len(c)) for c, _ in duplicate),
-            "calls",
-            duplicate_ok,
-        ),
-        Figure(
-            "exact duplicate (same ce-id): Firestore round trips",
-            "≤ 1",
-            tuple(float(t) for _, t in duplicate),
-            "RTs",
-            max(t for _, t in duplicate) <= 1,
-        ),
+        *_costs("exact duplicate (same ce-id)", "0", duplicate_ok, duplicate, 1),
         *_write_costs("reactivation", "subscriptions.reactivate", reactivated),
         *_write_costs("recreation", "subscriptions.create", recreated),
+    ]
+
+
+def _costs(
+    what: str,
+    calls_goal: str,
+    calls_ok: bool,
+    costs: list[tuple[list[str], int]],
+    max_trips: int,
+    note: str = "",
+) -> list[Figure]:
+    """Two figures for one kind of event: the API calls it made, its Firestore round trips."""
+    return [
+        Figure(
+            f"{what}: API calls",
+            calls_goal,
+            tuple(float(len(c)) for c, _ in costs),
+            "calls",
+            calls_ok,
+            note,
+        ),
+        Figure(
+            f"{what}: Firestore round trips",
+            f"≤ {max_trips}",
+            tuple(float(t) for _, t in costs),
+            "RTs",
+            max(t for _, t in costs) <= max_trips,
+        ),
     ]
 
 
 def _write_costs(what: str, write: str, costs: list[tuple[list[str], int]]) -> list[Figure]:
     """A suspended or expired event: the API's own view (`get`), then exactly one write."""
     expected = ["subscriptions.get", write]
-    return [
-        Figure(
-            f"{what}: API calls",
-            f"get + exactly 1 {write.split('.')[1]}",
-            tuple(float(len(c)) for c, _ in costs),
-            "calls",
-            all(calls == expected for calls, _ in costs),
-            "counted at the emulator's request log",
-        ),
-        Figure(
-            f"{what}: Firestore round trips",
-            "≤ 4",
-            tuple(float(t) for _, t in costs),
-            "RTs",
-            max(t for _, t in costs) <= 4,
-        ),
-    ]
+    return _costs(
+        what,
+        f"get + exactly 1 {write.split('.')[1]}",
+        all(calls == expected for calls, _ in costs),
+        costs,
+        4,
+        "counted at the emulator's request log",
+    )
 
 
 # -- concurrency ----------------------------------------------------------------------------

@@ -53,65 +53,57 @@ class TargetKind:
         return f"{app}-{collection}"
 
 
+def _kind(
+    pattern: str,
+    event_types: tuple[re.Pattern[str], ...],
+    *,
+    app: bool,
+    user: bool,
+    resource_payload: bool = True,
+    needs_descendants: bool = False,
+) -> TargetKind:
+    return TargetKind(
+        re.compile(pattern), event_types, app, user, resource_payload, needs_descendants
+    )
+
+
 # The target x auth x event-type matrix (reference §6, §7, §9): which types each target
 # takes, and who may subscribe to it. Chat apps subscribe only to spaces (and, in preview,
 # customers); `spaces/-` and user targets are user authentication only; users cannot
 # subscribe to `customers/*`; Meet and Drive are user authentication only.
 _KINDS = (
-    TargetKind(
-        re.compile(r"^//chat\.googleapis\.com/spaces/-$"),
+    _kind(
+        r"^//chat\.googleapis\.com/spaces/-$",
         (_CHAT_SPACE, _CHAT_READ_STATE, _CHAT_AVAILABILITY),
-        app_auth=False,
-        user_auth=True,
-        resource_payload=True,
-        needs_descendants=False,
+        app=False,
+        user=True,
     ),
-    TargetKind(
-        re.compile(r"^//chat\.googleapis\.com/spaces/[^/]+$"),
-        (_CHAT_SPACE,),
-        app_auth=True,
-        user_auth=True,
-        resource_payload=True,
-        needs_descendants=False,
-    ),
-    TargetKind(
-        re.compile(r"^//admin\.googleapis\.com/customers/[^/]+$"),
+    _kind(r"^//chat\.googleapis\.com/spaces/[^/]+$", (_CHAT_SPACE,), app=True, user=True),
+    _kind(
+        r"^//admin\.googleapis\.com/customers/[^/]+$",
         (_CHAT_SPACE, _CHAT_READ_STATE),
-        app_auth=True,
-        user_auth=False,
-        resource_payload=True,
-        needs_descendants=False,
+        app=True,
+        user=False,
     ),
-    TargetKind(
-        re.compile(r"^//cloudidentity\.googleapis\.com/users/[^/]+$"),
+    _kind(
+        r"^//cloudidentity\.googleapis\.com/users/[^/]+$",
         (_CHAT_USER, _CHAT_READ_STATE, _CHAT_AVAILABILITY, _MEET),
-        app_auth=False,
-        user_auth=True,
-        resource_payload=True,
-        needs_descendants=False,
+        app=False,
+        user=True,
     ),
-    TargetKind(
-        re.compile(r"^//meet\.googleapis\.com/spaces/[^/]+$"),
+    _kind(
+        r"^//meet\.googleapis\.com/spaces/[^/]+$",
         (_MEET,),
-        app_auth=False,
-        user_auth=True,
+        app=False,
+        user=True,
         resource_payload=False,
-        needs_descendants=False,
     ),
-    TargetKind(
-        re.compile(r"^//drive\.googleapis\.com/files/[^/]+$"),
+    _kind(r"^//drive\.googleapis\.com/files/[^/]+$", (_DRIVE,), app=False, user=True),
+    _kind(
+        r"^//drive\.googleapis\.com/drives/[^/]+$",
         (_DRIVE,),
-        app_auth=False,
-        user_auth=True,
-        resource_payload=True,
-        needs_descendants=False,
-    ),
-    TargetKind(
-        re.compile(r"^//drive\.googleapis\.com/drives/[^/]+$"),
-        (_DRIVE,),
-        app_auth=False,
-        user_auth=True,
-        resource_payload=True,
+        app=False,
+        user=True,
         needs_descendants=True,
     ),
 )

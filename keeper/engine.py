@@ -217,8 +217,7 @@ def _apply(ctx: Context, sub: ManagedSubscription, plan: Plan, now: datetime) ->
         etag = plan.view.etag if plan.view else sub.etag
         assert name is not None  # every managed subscription was stored with its name
         api = _renew(client, name, sub.renewal_ttl, etag, now)
-        calls = "get + patch ttl" if plan.view else "patch ttl"
-        return Applied(transitions.synced(sub, api, now), calls, _summary(api))
+        return Applied(transitions.synced(sub, api, now), "patch ttl", _summary(api))
     if plan.action is Action.REACTIVATE:
         return _reactivate(ctx, client, sub, plan, now)
     if plan.action is Action.RECREATE:

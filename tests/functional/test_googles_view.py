@@ -4,7 +4,6 @@ the lifecycle payload in snake_case (the emulator's default) and in camelCase.""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -109,18 +108,7 @@ def test_the_12h_and_1h_reminders_of_a_shortened_expiry_renew_once(stack):
 def test_concurrent_copies_of_a_contradicting_reminder_renew_once(stack):
     sub, (reminder,) = shortened_and_reminded(stack)
     copies = [reminder] + [stack.with_new_id(reminder) for _ in range(3)]
-    statuses: list[int] = []
-
-    def deliver(message: dict[str, Any]) -> None:
-        client = stack.client.application.test_client()
-        body = {"message": message, "subscription": "projects/p/subscriptions/push"}
-        statuses.append(client.post("/" + stack.topic, json=body).status_code)
-
-    threads = [threading.Thread(target=deliver, args=(m,)) for m in copies * 2]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = stack.push_concurrently(copies * 2)
     # the losers of the race asked for redelivery; redeliver them as Pub/Sub would
     for message in copies:
         assert stack.push(message).status_code == 200

@@ -5,7 +5,6 @@ are asserted."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -144,18 +143,7 @@ def test_concurrent_copies_of_a_reminder_renew_once(keeper_stack):
         for _ in range(5)
     ]
     keeper_stack.clear_calls()
-    statuses: list[int] = []
-
-    def deliver(message):
-        client = keeper_stack.client.application.test_client()
-        body = {"message": message, "subscription": "projects/p/subscriptions/push"}
-        statuses.append(client.post("/" + keeper_stack.topic, json=body).status_code)
-
-    threads = [threading.Thread(target=deliver, args=(m,)) for m in copies * 2]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = keeper_stack.push_concurrently(copies * 2)
     # Losers of the race asked for redelivery (500); redeliver them as Pub/Sub would.
     for message in copies:
         assert keeper_stack.push(message).status_code == 200

@@ -25,21 +25,13 @@ def run(*args: str) -> tuple[int, str]:
     return status, out.getvalue()
 
 
+def register_args(topic: str, target: str = TARGET, auth: str = "delegated:alice@example.com"):
+    return ["register", "--target", target, "--event-type", CHAT_MESSAGE_CREATED, "--topic", topic,
+            "--auth", auth]  # fmt: skip
+
+
 def register(stack, target=TARGET, auth="delegated:alice@example.com") -> dict:
-    status, out = run(
-        "register",
-        "--target",
-        target,
-        "--event-type",
-        CHAT_MESSAGE_CREATED,
-        "--topic",
-        stack.topic,
-        "--auth",
-        auth,
-        "--ttl",
-        "86400s",
-        "--json",
-    )
+    status, out = run(*register_args(stack.topic, target, auth), "--ttl", "86400s", "--json")
     assert status == 0
     return json.loads(out)
 
@@ -57,17 +49,7 @@ def test_register_creates_through_the_api_and_stores_the_metadata(keeper_stack):
 
 def test_registering_twice_is_refused_without_a_second_create(keeper_stack):
     register(keeper_stack)
-    status, _ = run(
-        "register",
-        "--target",
-        TARGET,
-        "--event-type",
-        CHAT_MESSAGE_CREATED,
-        "--topic",
-        keeper_stack.topic,
-        "--auth",
-        "delegated:alice@example.com",
-    )
+    status, _ = run(*register_args(keeper_stack.topic))
     assert status == 1
     assert len(keeper_stack.api_calls("subscriptions.create")) == 1
 
@@ -161,17 +143,7 @@ def test_adopt_without_auth_takes_the_chat_apps_own_subscription(keeper_stack):
 def test_register_refuses_a_topic_that_does_not_exist(keeper_stack, capsys):
     # GIVEN a topic that does not exist WHEN registering on it
     missing = f"projects/{keeper_stack.project}/topics/nowhere"
-    status, _ = run(
-        "register",
-        "--target",
-        TARGET,
-        "--event-type",
-        CHAT_MESSAGE_CREATED,
-        "--topic",
-        missing,
-        "--auth",
-        "delegated:alice@example.com",
-    )
+    status, _ = run(*register_args(missing))
     # THEN refused plainly, before any create, nothing stored
     assert status == 1
     assert f"topic {missing} does not exist" in capsys.readouterr().err
