@@ -21,6 +21,7 @@ from keeper.endpoint import EndpointStatus, Grant
 from keeper.models import State
 from keeper.outcomes import Action
 from tests.support.keeper_stack import WRITE_METHODS, KeeperStack, rest
+from workspace_client.models import parse_timestamp
 
 HOUR = 3600
 VERIFY_DUE = 6 * HOUR + 60  # just past the default KEEPER_SWEEP_VERIFY_MINUTES (360)
@@ -372,3 +373,28 @@ def test_the_push_account_checked_follows_the_event_types_family(
     # THEN the drift names the family's push account
     (drift,) = [h for h in keeper_stack.store.history(sub.key) if h.outcome == "drift"]
     assert account in drift.reason
+
+
+def test_the_sweep_corrects_a_record_whose_expiry_was_shortened_elsewhere(keeper_stack):
+    # GIVEN a managed 7-day subscription that another tool shortened to 20 h
+    sub = keeper_stack.register()
+    status, changed = keeper_stack.emulator.call(
+        "PATCH",
+        f"/v1/{sub.name}",
+        body={"ttl": f"{20 * HOUR}s"},
+        query={"updateMask": "ttl"},
+        token="emulator:" + sub.auth,
+    )
+    assert status == 200, changed
+    keeper_stack.control.advance(VERIFY_DUE)
+    keeper_stack.clear_calls()
+    # WHEN the sweep verifies it
+    assert tick(keeper_stack) == 200
+    # THEN no write, and the record follows Google's expiry, its renewal planned before it
+    assert calls(keeper_stack) == []
+    record = keeper_stack.record(sub.key)
+    google_expiry = parse_timestamp(changed["response"]["expireTime"])
+    assert record.expire_time == google_expiry
+    assert record.next_action is Action.RENEW
+    assert record.next_action_at < google_expiry - timedelta(hours=11)
+    assert keeper_stack.store.history(sub.key)[-1].outcome == "synced"
