@@ -34,14 +34,15 @@ long `get`/`list` go on returning a subscription after its `expired` event),
 `createOverExpired` (replaces|already_exists: a create on the target of an expired but still
 visible subscription), `alreadyExistsNamesIt` (true|false: the ErrorInfo's
 `current_subscription`), `crossPrincipalGet` (false|true: `get` of a subscription another
-principal authorized; writes are refused either way), `patchWhileSuspended` (allow|reject),
+principal authorized; writes are refused either way), `deterministicNames` (true|false: the
+same name per target and principal, or a random one), `patchWhileSuspended` (allow|reject),
 `ttlAboveMax` (clamp|error), `missingStatus` (404|403).
 
 As Google documents it: a principal reads and writes only the subscriptions it authorized (a
 user its own, the Chat app its own); ALREADY_EXISTS carries Google's ErrorInfo with
-`metadata.current_subscription`; names are deterministic per target and principal, so a
-subscription recreated after expiry keeps its name; `reconciling` is true while an update's
-Operation is pending.
+`metadata.current_subscription`; names are deterministic per target and principal (switch
+above), so a subscription recreated after expiry keeps its name; `reconciling` is true while
+an update's Operation is pending.
 
 Emulator choices, not documented by Google: while a subscription is suspended for an
 `ENDPOINT_*` reason its reminders and `expired` event are not delivered (the endpoint is broken);

@@ -42,6 +42,9 @@ class EmulatorConfig:
     # Whether `get` shows a subscription to a principal that did not authorize it [unverified];
     # writes stay the authorizing principal's either way (reference §9).
     cross_principal_get: bool = False
+    # Names look deterministic per target and principal [3p inference, reference §3]: a
+    # subscription recreated after expiry gets the same name. False: a random name each time.
+    deterministic_names: bool = True
     patch_while_suspended: Literal["allow", "reject"] = "allow"  # unverified
     ttl_above_max: Literal["clamp", "error"] = "clamp"  # unverified
     missing_status: Literal[404, 403] = 404  # Google may answer 403 "(or it may not exist)"
@@ -84,6 +87,7 @@ _CHECKS: dict[str, Any] = {
     "create_over_expired": lambda value: value in ("replaces", "already_exists"),
     "already_exists_names_it": lambda value: isinstance(value, bool),
     "cross_principal_get": lambda value: isinstance(value, bool),
+    "deterministic_names": lambda value: isinstance(value, bool),
     "patch_while_suspended": lambda value: value in ("allow", "reject"),
     "ttl_above_max": lambda value: value in ("clamp", "error"),
     "missing_status": lambda value: value in (404, 403) and not isinstance(value, bool),

@@ -418,7 +418,12 @@ class Workspace:
                 )
             maximum = max_lifetime(include_resource, principal.delegated)
             expire = self._expiry(body.get("ttl"), body.get("expireTime"), now, maximum)
-            sid = _deterministic_id(kind.name_prefix(target, event_types[0]), target, principal)
+            prefix = kind.name_prefix(target, event_types[0])
+            sid = (
+                _deterministic_id(prefix, target, principal)
+                if self.config.deterministic_names
+                else f"{prefix}-{_opaque(10)}"
+            )
             existing = next(
                 (
                     s

@@ -551,3 +551,18 @@ def test_tokens_never_reach_the_request_log_or_the_process_log(
     assert requests[1]["query"] == {"access_token": "<redacted>"}
     for text in (str(requests), workspace_emulator_process.log_tail(1000)):
         assert header_secret not in text and query_secret not in text
+
+
+def test_random_names_when_names_are_not_deterministic(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN the switch for a Google whose names are random after all
+    workspace_emulator.control.configure(deterministic_names=False)
+    topic = topic_of(workspace_emulator)
+    target = "//chat.googleapis.com/spaces/RANDOM"
+    first = workspace_emulator.create(topic, target=target)
+    assert workspace_emulator.call("DELETE", f"/v1/{first['name']}")[0] == 200
+    # WHEN the same principal subscribes to the same target again THEN another name
+    again = workspace_emulator.create(topic, target=target)
+    assert again["name"] != first["name"]
+    assert again["name"].startswith("subscriptions/chat-spaces-")

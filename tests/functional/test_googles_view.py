@@ -165,23 +165,31 @@ def test_a_reminder_for_a_subscription_google_no_longer_has_recreates_it(stack):
 # -- 2. expired ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("deterministic", [True, False], ids=["same-name", "new-name"])
 @pytest.mark.parametrize("linger", [60, 0], ids=["still-visible", "gone-at-once"])
-def test_an_expired_event_is_believed_when_googles_expiretime_has_passed(stack, linger):
-    # GIVEN Google goes on returning an expired subscription for a while (or not at all)
-    stack.control.configure(expired_visible_seconds=linger)
+def test_an_expired_event_is_believed_when_googles_expiretime_has_passed(
+    stack, linger, deterministic
+):
+    # GIVEN Google goes on returning an expired subscription for a while (or not at all), and
+    # gives a recreated one the same name (or not: both unverified)
+    stack.control.configure(expired_visible_seconds=linger, deterministic_names=deterministic)
     sub = stack.register()
     stack.control.expire(sub.name)
     (expired,) = stack.pull()
     stack.clear_calls()
     # WHEN its expired event arrives
     assert stack.push(expired).status_code == 200
-    # THEN Google's view (expireTime passed, or gone) agrees, and it is recreated once, under
-    # the same deterministic name: the names index and the ledger serve it as before
+    # THEN Google's view (expireTime passed, or gone) agrees, and it is recreated once; under
+    # the same name nothing joins the lineage, under a new one the old name does, and the
+    # names index finds the record by either
     assert calls(stack) == ["subscriptions.get", "subscriptions.create"]
     record = stack.record(sub.key)
-    assert (record.name, record.state, record.lineage) == (sub.name, State.ACTIVE, ())
+    assert record.state is State.ACTIVE
+    assert (record.name == sub.name) is deterministic
+    assert record.lineage == (() if deterministic else (sub.name,))
     assert record.expire_time > stack.control.now() + timedelta(days=6)
     assert stack.store.find(sub.name).sub.key == sub.key
+    assert stack.store.find(record.name).sub.key == sub.key
     # AND the same event again (same ce-id) is a duplicate: no call
     stack.clear_calls()
     assert stack.push(expired).status_code == 200

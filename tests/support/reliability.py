@@ -165,7 +165,10 @@ def _expired_and_recreated_behind_the_keepers_back(
     stack: KeeperStack, sub: ManagedSubscription
 ) -> None:
     """Expired, and a subscription on the same target under the same user exists again (an
-    earlier attempt that died before recording it): create answers ALREADY_EXISTS."""
+    earlier attempt that died before recording it): create answers ALREADY_EXISTS. With names
+    that are not deterministic and an error that does not name the existing one (both
+    unverified at Google), the keeper finds it with the filtered `list`."""
+    stack.control.configure(deterministic_names=False, already_exists_names_it=False)
     _expired(stack, sub)
     status, operation = stack.emulator.call(
         "POST",
