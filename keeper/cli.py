@@ -116,8 +116,17 @@ def _register(ctx: Context, args: argparse.Namespace) -> Result:
 
 def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
     """A subscription on a missing topic is a suspension waiting to happen."""
+    from google.api_core import exceptions  # noqa: PLC0415  (heavy; the CLI only)
+
     member = push_service_account(spec.event_types, ctx.config.chat_push_service_account)
-    if not ctx.endpoints.inspect(spec.pubsub_topic, member).topic_exists:
+    try:
+        status = ctx.endpoints.inspect(spec.pubsub_topic, member)
+    except exceptions.PermissionDenied:
+        raise CliError(
+            f"cannot check that topic {spec.pubsub_topic} exists: permission denied "
+            "(pubsub.topics.get is needed); nothing was created"
+        ) from None
+    if not status.topic_exists:
         raise CliError(
             f"topic {spec.pubsub_topic} does not exist: create it first (Google would suspend "
             "the subscription with ENDPOINT_NOT_FOUND); nothing was created"

@@ -149,3 +149,25 @@ def test_register_refuses_a_topic_that_does_not_exist(keeper_stack, capsys):
     assert f"topic {missing} does not exist" in capsys.readouterr().err
     assert keeper_stack.api_calls() == []
     assert list(keeper_stack.store.all()) == []
+
+
+class TopicsUnreadable:
+    """The operator may not read the topic (no pubsub.topics.get)."""
+
+    def inspect(self, topic: str, member: str):
+        from google.api_core import exceptions
+
+        raise exceptions.PermissionDenied(f"{topic}: pubsub.topics.get denied")
+
+    def grant_publisher(self, topic: str, member: str) -> None:
+        raise AssertionError("register never grants")
+
+
+def test_register_says_plainly_when_it_cannot_check_the_topic(keeper_stack, capsys):
+    from dataclasses import replace
+
+    ctx = replace(runtime.context(), endpoints=TopicsUnreadable())
+    status = main(register_args(keeper_stack.topic), context=lambda: ctx, out=io.StringIO())
+    assert status == 1
+    assert "pubsub.topics.get is needed" in capsys.readouterr().err
+    assert keeper_stack.api_calls() == []
