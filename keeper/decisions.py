@@ -24,6 +24,11 @@ SWEEP_RENEW_LEAD = timedelta(hours=11)
 SWEEP_RENEW_LEAD_SHORT = timedelta(minutes=50)
 SWEEP_JITTER = timedelta(minutes=10)
 
+# A subscription that expires within the reminders' window (a 4-hour one always does) is
+# checked against Google's view this often, whatever the sweep's regular schedule: a silent
+# (endpoint) suspension or an expiry shortened elsewhere is found within its lifetime.
+SHORT_LIVED_VERIFY_EVERY = timedelta(hours=1)
+
 REACTIVATE_FIRST_BACKOFF = timedelta(minutes=5)
 REACTIVATE_MAX_BACKOFF = timedelta(hours=6)
 MAX_REACTIVATE_ATTEMPTS = 8
@@ -343,6 +348,14 @@ def renew_after_aborted(view: View, now: datetime) -> bool:
     so a renewal someone else made is not repeated."""
     api = view.api
     return view.live and api is not None and renewal_due(api.expire_time, now)
+
+
+def verify_at(expire_time: datetime | None, now: datetime) -> datetime | None:
+    """When the sweep checks a subscription verified at `now` again, if sooner than its
+    regular schedule: within the hour for one that expires within the reminders' window."""
+    if expire_time is None or expire_time - now > RENEW_WINDOW:
+        return None
+    return now + SHORT_LIVED_VERIFY_EVERY
 
 
 def sweep_renewal_at(key: str, expire_time: datetime, lifetime: timedelta | None) -> datetime:

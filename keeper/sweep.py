@@ -4,7 +4,8 @@ One run:
 1. gathers work with indexed Firestore queries, so its cost follows the work, not the number
    of managed subscriptions: actions due (`next_action_at`: renewals no reminder did,
    reactivations whose backoff passed, recreations), leases that ran out (an instance died
-   mid-write) and subscriptions due for a check against the API (`verified_at`);
+   mid-write) and subscriptions due for a check against the API (`verified_at`, and
+   `verify_at` for short-lived ones, so a 4-hour subscription is checked every hour);
 2. reads the API's own view, cheaply: one filtered `list` per (authorizing principal, event
    type) where several subscriptions share it (100 per page), `get` for a lone one and to
    confirm that one missing from a listing is really gone;
@@ -103,6 +104,7 @@ def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) ->
         ctx.store.due(now, limit),
         ctx.store.stale_leases(now, limit),
         ctx.store.unverified(now - verify_every, limit),
+        ctx.store.short_lived_unverified(now, limit),
     ):
         for current in batch:
             found.setdefault(current.sub.key, current)
@@ -304,7 +306,7 @@ class _Run:
             updated = transitions.synced(sub, api, self.now)
             history = self._history(sub, updated, plan, "synced")
         else:
-            updated, history = sub.with_changes(verified_at=self.now), None
+            updated, history = transitions.checked(sub, self.now), None
         if drift and drift.text != sub.last_problem:
             log.warning("%s", drift.text, extra=_labels(sub, plan))
             history = self._history(

@@ -24,6 +24,7 @@ def deadline(sub: ManagedSubscription, verify_every: timedelta) -> datetime | No
         sub.expire_time,
         sub.lease.until if sub.lease else None,
         sub.verified_at + verify_every if sub.verified_at else None,
+        sub.verify_at,
     ]
     known = [t for t in times if t is not None]
     return min(known) if known else None

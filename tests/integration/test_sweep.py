@@ -398,3 +398,39 @@ def test_the_sweep_corrects_a_record_whose_expiry_was_shortened_elsewhere(keeper
     assert record.next_action is Action.RENEW
     assert record.next_action_at < google_expiry - timedelta(hours=11)
     assert keeper_stack.store.history(sub.key)[-1].outcome == "synced"
+
+
+def test_a_four_hour_subscription_is_checked_every_hour_and_a_silent_suspension_is_caught(
+    keeper_stack,
+):
+    # GIVEN a managed 4-hour subscription, suspended without an event
+    status = cli_main(
+        [
+            "register",
+            "--target",
+            "//chat.googleapis.com/spaces/SHORT",
+            "--event-type",
+            "google.workspace.chat.message.v1.created",
+            "--topic",
+            keeper_stack.topic,
+            "--auth",
+            ALICE,
+            "--ttl",
+            f"{4 * HOUR}s",
+        ],
+        context=runtime.context,
+    )
+    assert status == 0
+    sub = keeper_stack.managed_by_target("//chat.googleapis.com/spaces/SHORT")
+    assert sub.verify_at is not None and sub.verify_at - sub.verified_at <= timedelta(hours=1)
+    keeper_stack.control.suspend(sub.name, "OTHER", silent=True, cause_fixed=True)
+    # WHEN an hour passes (far less than the regular 6-hour schedule) and the sweep ticks
+    keeper_stack.control.advance(HOUR + 60)
+    keeper_stack.clear_calls()
+    assert tick(keeper_stack) == 200
+    # THEN it was checked, found suspended, reactivated and (its expiry near) renewed, well
+    # before it expires
+    assert calls(keeper_stack) == ["subscriptions.reactivate", "subscriptions.patch"]
+    record = keeper_stack.record(sub.key)
+    assert record.state is State.ACTIVE
+    assert record.verify_at > keeper_stack.control.now()

@@ -22,6 +22,7 @@ from keeper.decisions import (
     renew_after_reactivate,
     suspension_policy,
     sweep_renewal_at,
+    verify_at,
 )
 from keeper.models import Action, ManagedSubscription, State
 from keeper.observe import Seen, View, classify
@@ -469,3 +470,16 @@ def test_sweep_renewal_comes_after_the_reminders_and_is_spread_by_key():
     assert len(times) > 40
     short = sweep_renewal_at("k", NOW + 4 * H, 4 * H)
     assert NOW + 3 * H - timedelta(minutes=11) < short < NOW + 4 * H - timedelta(minutes=50)
+
+
+@pytest.mark.parametrize(
+    ("expiry", "next_check"),
+    [
+        (NOW + 4 * H, NOW + H),  # a 4-hour subscription: every hour
+        (NOW + 13 * H, NOW + H),
+        (NOW + 7 * 24 * H, None),  # the sweep's regular schedule is enough
+        (None, None),
+    ],
+)
+def test_short_lived_subscriptions_are_checked_every_hour(expiry, next_check):
+    assert verify_at(expiry, NOW) == next_check
