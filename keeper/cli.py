@@ -139,35 +139,55 @@ def _refuse_other_authority(api: Subscription, auth: str) -> None:
         raise CliError(f"{mismatch}; nothing was stored")
 
 
-# Reading a subscription needs a scope for one of its types, unknown before the read: take a
-# type of the app its name suggests (Google's names start chat-, meet-, drive- [unverified]).
+# Reading a subscription needs a scope for one of its types, unknown before the read: try a
+# type of each scope family of the app its name suggests (Google's names start chat-, meet-,
+# drive- [unverified]), narrowest token first; a 403 means that scope did not cover it.
 _PROBE_TYPES = {
-    "meet": "google.workspace.meet.conference.v2.started",
-    "drive": "google.workspace.drive.file.v3.contentChanged",
+    "chat": (
+        "google.workspace.chat.message.v1.created",
+        "google.workspace.chat.membership.v1.created",
+        "google.workspace.chat.space.v1.updated",
+        "google.workspace.chat.spaceReadState.v1.updated",
+        "google.workspace.chat.availability.v1.updated",
+    ),
+    "meet": ("google.workspace.meet.conference.v2.started",),
+    "drive": ("google.workspace.drive.file.v3.contentChanged",),
 }
 
 
 def _adopt(ctx: Context, args: argparse.Namespace) -> Result:
     app = args.name.removeprefix("subscriptions/").split("-", 1)[0]
-    probe_type = _PROBE_TYPES.get(app, "google.workspace.chat.message.v1.created")
     auth = args.auth or "app"
-    try:
-        api = ctx.client_for(auth, [probe_type]).get(args.name)
-    except (NotFound, PermissionDenied) as error:
+    api = _read_to_adopt(ctx, args.name, auth, _PROBE_TYPES.get(app, _PROBE_TYPES["chat"]))
+    if api is None:
         if args.auth is None:
             raise CliError(
-                f"{args.name} is not visible to the Chat app ({error.status}): if a user "
-                "authorized it, name them with --auth delegated:EMAIL or --auth "
-                "user-secret:SECRET; nothing was stored"
-            ) from None
+                f"{args.name} is not visible to the Chat app: if a user authorized it, name "
+                "them with --auth delegated:EMAIL or --auth user-secret:SECRET; nothing was "
+                "stored"
+            )
         raise CliError(
-            f"{args.name} is not visible under --auth {auth} ({error.status}): it does not "
-            "exist, or another principal authorized it; nothing was stored"
-        ) from None
+            f"{args.name} is not visible under --auth {auth}: it does not exist, or another "
+            "principal authorized it; nothing was stored"
+        )
     _refuse_other_authority(api, auth)
     sub = ManagedSubscription.of(api, auth, None, ctx.clock())
     _refuse_if_managed(ctx, auth, sub.target_resource)
     return _manage(ctx, sub, api, "adopted")
+
+
+def _read_to_adopt(
+    ctx: Context, name: str, auth: str, probes: Sequence[str]
+) -> Subscription | None:
+    """`get` under `auth` with the scopes of each probe type in turn; None: not visible."""
+    for probe in probes if auth != "app" else probes[:1]:  # the app reads with chat.bot
+        try:
+            return ctx.client_for(auth, [probe]).get(name)
+        except NotFound:
+            return None
+        except PermissionDenied:
+            continue  # not this scope (or, as Google may answer, not there at all)
+    return None
 
 
 def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:

@@ -171,3 +171,23 @@ def test_register_says_plainly_when_it_cannot_check_the_topic(keeper_stack, caps
     assert status == 1
     assert "pubsub.topics.get is needed" in capsys.readouterr().err
     assert keeper_stack.api_calls() == []
+
+
+def test_adopt_under_a_user_mode_finds_the_scope_that_reads_a_membership_subscription(
+    keeper_stack,
+):
+    # GIVEN Alice's subscription to membership events only (a messages scope cannot read it)
+    created = keeper_stack.emulator.create(
+        keeper_stack.topic,
+        token="emulator:delegated:alice@example.com",
+        event_types=["google.workspace.chat.membership.v1.created"],
+    )
+    keeper_stack.clear_calls()
+    # WHEN it is adopted under Alice's delegation
+    status, out = run("adopt", created["name"], "--auth", "delegated:alice@example.com", "--json")
+    # THEN the read with the messages scope is refused (403), the memberships one succeeds
+    assert status == 0
+    gets = [r["status"] for r in keeper_stack.control.requests() if r["method"].endswith("get")]
+    assert gets == [403, 200]
+    record = keeper_stack.record(json.loads(out)["key"])
+    assert record.event_types == ("google.workspace.chat.membership.v1.created",)
