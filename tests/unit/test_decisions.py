@@ -68,6 +68,10 @@ def seen(state: str = "ACTIVE", **changes: object) -> View:
     return classify(api(state, **changes), NOW)
 
 
+def suspended(reason: str) -> View:
+    return seen("SUSPENDED", suspension_reason=reason)
+
+
 NOT_FOUND = View(Seen.NOT_FOUND)
 DENIED = View(Seen.DENIED)
 RENEW_DUE = {"next_action": Action.RENEW, "next_action_at": NOW - H, "expire_time": NOW + 10 * H}
@@ -127,28 +131,22 @@ DECISIONS = {
     ),
     # -- suspended, judged on Google's view
     "suspended, person needed: flag": (
-        lambda: decide_suspended(
-            managed(), seen("SUSPENDED", suspension_reason="USER_SCOPE_REVOKED"), NOW
-        ),
+        lambda: decide_suspended(managed(), suspended("USER_SCOPE_REVOKED"), NOW),
         Action.FLAG,
         "USER_SCOPE_REVOKED",
     ),
     "suspended, app lost access: flag": (
-        lambda: decide_suspended(
-            managed(), seen("SUSPENDED", suspension_reason="APP_AUTHORIZATION_FAILURE"), NOW
-        ),
+        lambda: decide_suspended(managed(), suspended("APP_AUTHORIZATION_FAILURE"), NOW),
         Action.FLAG,
         "APP_AUTHORIZATION_FAILURE",
     ),
     "suspended, endpoint: reactivate after the endpoint check": (
-        lambda: decide_suspended(
-            managed(), seen("SUSPENDED", suspension_reason="ENDPOINT_NOT_FOUND"), NOW
-        ),
+        lambda: decide_suspended(managed(), suspended("ENDPOINT_NOT_FOUND"), NOW),
         Action.REACTIVATE,
         "ENDPOINT_NOT_FOUND",
     ),
     "suspended, unknown reason: reactivate": (
-        lambda: decide_suspended(managed(), seen("SUSPENDED", suspension_reason="NEW"), NOW),
+        lambda: decide_suspended(managed(), suspended("NEW"), NOW),
         Action.REACTIVATE,
         "NEW",
     ),
@@ -163,23 +161,19 @@ DECISIONS = {
         "not a suspension",
     ),
     "suspended, backing off after a refused reactivation: nothing": (
-        lambda: decide_suspended(
-            managed(**BACKING_OFF), seen("SUSPENDED", suspension_reason="OTHER"), NOW
-        ),
+        lambda: decide_suspended(managed(**BACKING_OFF), suspended("OTHER"), NOW),
         Action.NOTHING,
         "backing off",
     ),
     "suspended, backoff passed: reactivate": (
-        lambda: decide_suspended(
-            managed(**SUSPENDED_RECORD), seen("SUSPENDED", suspension_reason="OTHER"), NOW
-        ),
+        lambda: decide_suspended(managed(**SUSPENDED_RECORD), suspended("OTHER"), NOW),
         Action.REACTIVATE,
         "OTHER",
     ),
     "suspended, reactivation failed too often: flag": (
         lambda: decide_suspended(
             managed(attempts=MAX_REACTIVATE_ATTEMPTS),
-            seen("SUSPENDED", suspension_reason="OTHER"),
+            suspended("OTHER"),
             NOW,
         ),
         Action.FLAG,
@@ -243,23 +237,19 @@ DECISIONS = {
         "interrupted recreation",
     ),
     "sweep: suspended without its event: the suspension policy": (
-        lambda: decide_due(
-            managed(), seen("SUSPENDED", suspension_reason="ENDPOINT_PERMISSION_DENIED"), NOW
-        ),
+        lambda: decide_due(managed(), suspended("ENDPOINT_PERMISSION_DENIED"), NOW),
         Action.REACTIVATE,
         "suspended without a suspended event: suspended: ENDPOINT_PERMISSION_DENIED",
     ),
     "sweep: suspended without its event, person needed: flag": (
-        lambda: decide_due(
-            managed(), seen("SUSPENDED", suspension_reason="USER_SCOPE_REVOKED"), NOW
-        ),
+        lambda: decide_due(managed(), suspended("USER_SCOPE_REVOKED"), NOW),
         Action.FLAG,
         "suspended without a suspended event: suspended: USER_SCOPE_REVOKED",
     ),
     "sweep: suspended, backing off: nothing": (
         lambda: decide_due(
             managed(**{**SUSPENDED_RECORD, "next_action_at": NOW + H}),
-            seen("SUSPENDED", suspension_reason="OTHER"),
+            suspended("OTHER"),
             NOW,
         ),
         Action.NOTHING,
