@@ -7,10 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from workspace_client.client import WorkspaceEventsClient
 from workspace_client.errors import NotFound, PermissionDenied
 from workspace_client.models import Subscription
+
+if TYPE_CHECKING:  # the pure classification needs no client: keep keeper.decisions light
+    from workspace_client.client import WorkspaceEventsClient
 
 
 class Seen(StrEnum):
