@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from keeper import dead_letters, doctor, logs, sweep, transitions
+from keeper.decisions import authority_mismatch
+from keeper.endpoint import push_service_account
 from keeper.engine import Context, create_or_adopt
 from keeper.errors import StoreConflict
 from keeper.models import Action, HistoryEntry, ManagedSubscription
 from keeper.report import next_step, plural, render_html, time_left
 from keeper.store import Versioned
-from workspace_client.errors import WorkspaceEventsError
+from workspace_client.errors import NotFound, PermissionDenied, WorkspaceEventsError
 from workspace_client.models import Subscription, SubscriptionSpec
 
 
@@ -29,7 +31,7 @@ class CliError(Exception):
     """A problem the operator can fix; printed without a traceback, exit status 1."""
 
 
-AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (default: app, Chat app authentication)"
+AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (Chat app authentication)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,11 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--include-resource", action="store_true")
     register.add_argument("--field-mask")
     register.add_argument("--ttl", help='e.g. "86400s"; default: the maximum')
-    register.add_argument("--auth", default="app", help=AUTH_HELP)
+    register.add_argument(
+        "--auth", default="app", help=AUTH_HELP + "; default: app, the created one's authority"
+    )
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
-    adopt.add_argument("--auth", default="app", help=AUTH_HELP)
+    adopt.add_argument(
+        "--auth",
+        help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
+        "the user",
+    )
 
     command("list", "every managed subscription, its state and the next action")
     report = command("report", "write a self-contained HTML page of the same, with a timeline")
@@ -83,7 +91,7 @@ def main(
     context: Callable[[], Context] | None = None,
     out: TextIO = sys.stdout,
     control_plane: Callable[[], doctor.ControlPlane | None] = doctor.control_plane_for,
-    err: TextIO = sys.stderr,
+    err: TextIO | None = None,
     log_stream: TextIO | None = None,
 ) -> int:
     """Output for people (or `--json`) on `out`; errors and progress (on a terminal only) on
@@ -91,6 +99,7 @@ def main(
     errors only unless `--verbose`. `control_plane`: what `doctor` reads (None: the local
     stack)."""
     args = _parser().parse_args(argv)
+    err = sys.stderr if err is None else err  # read now: tests and callers replace sys.stderr
     if log_stream is not None:
         logs.configure(logging.INFO if args.verbose else logging.ERROR, stream=log_stream)
     if context is None:
@@ -166,26 +175,88 @@ def _register(ctx: Context, args: argparse.Namespace) -> Result:
         ttl=args.ttl,
     )
     _refuse_if_managed(ctx, args.auth, spec.target_resource)
-    api, adopted = create_or_adopt(ctx.client_for(args.auth, spec.event_types), spec)
-    how = "adopted (it already existed)" if adopted else "created"
+    _refuse_missing_topic(ctx, spec)
+    client = ctx.client_for(args.auth, spec.event_types)
+    api, calls = create_or_adopt(client, spec, ctx.clock())
+    _refuse_other_authority(api, args.auth)
+    how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
     return _manage(ctx, ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock()), api, how)
 
 
-# Reading a subscription needs a scope for one of its types, unknown before the read: take a
-# type of the app its name suggests (Google's names start chat-, meet-, drive- [unverified]).
+def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
+    """A subscription on a missing topic is a suspension waiting to happen."""
+    from google.api_core import exceptions  # noqa: PLC0415  (heavy; the CLI only)
+
+    member = push_service_account(spec.event_types, ctx.config.chat_push_service_account)
+    try:
+        status = ctx.endpoints.inspect(spec.pubsub_topic, member)
+    except exceptions.PermissionDenied:
+        raise CliError(
+            f"cannot check that topic {spec.pubsub_topic} exists: permission denied "
+            "(pubsub.topics.get is needed); nothing was created"
+        ) from None
+    if not status.topic_exists:
+        raise CliError(
+            f"topic {spec.pubsub_topic} does not exist: create it first (Google would suspend "
+            "the subscription with ENDPOINT_NOT_FOUND); nothing was created"
+        )
+
+
+def _refuse_other_authority(api: Subscription, auth: str) -> None:
+    mismatch = authority_mismatch(api, auth)
+    if mismatch:
+        raise CliError(f"{mismatch}; nothing was stored")
+
+
+# Reading a subscription needs a scope for one of its types, unknown before the read: try a
+# type of each scope family of the app its name suggests (Google's names start chat-, meet-,
+# drive- [unverified]), narrowest token first; a 403 means that scope did not cover it.
 _PROBE_TYPES = {
-    "meet": "google.workspace.meet.conference.v2.started",
-    "drive": "google.workspace.drive.file.v3.contentChanged",
+    "chat": (
+        "google.workspace.chat.message.v1.created",
+        "google.workspace.chat.membership.v1.created",
+        "google.workspace.chat.space.v1.updated",
+        "google.workspace.chat.spaceReadState.v1.updated",
+        "google.workspace.chat.availability.v1.updated",
+    ),
+    "meet": ("google.workspace.meet.conference.v2.started",),
+    "drive": ("google.workspace.drive.file.v3.contentChanged",),
 }
 
 
 def _adopt(ctx: Context, args: argparse.Namespace) -> Result:
     app = args.name.removeprefix("subscriptions/").split("-", 1)[0]
-    probe_type = _PROBE_TYPES.get(app, "google.workspace.chat.message.v1.created")
-    api = ctx.client_for(args.auth, [probe_type]).get(args.name)
-    sub = ManagedSubscription.of(api, args.auth, None, ctx.clock())
-    _refuse_if_managed(ctx, args.auth, sub.target_resource)
+    auth = args.auth or "app"
+    api = _read_to_adopt(ctx, args.name, auth, _PROBE_TYPES.get(app, _PROBE_TYPES["chat"]))
+    if api is None:
+        if args.auth is None:
+            raise CliError(
+                f"{args.name} is not visible to the Chat app: if a user authorized it, name "
+                "them with --auth delegated:EMAIL or --auth user-secret:SECRET; nothing was "
+                "stored"
+            )
+        raise CliError(
+            f"{args.name} is not visible under --auth {auth}: it does not exist, or another "
+            "principal authorized it; nothing was stored"
+        )
+    _refuse_other_authority(api, auth)
+    sub = ManagedSubscription.of(api, auth, None, ctx.clock())
+    _refuse_if_managed(ctx, auth, sub.target_resource)
     return _manage(ctx, sub, api, "adopted")
+
+
+def _read_to_adopt(
+    ctx: Context, name: str, auth: str, probes: Sequence[str]
+) -> Subscription | None:
+    """`get` under `auth` with the scopes of each probe type in turn; None: not visible."""
+    for probe in probes if auth != "app" else probes[:1]:  # the app reads with chat.bot
+        try:
+            return ctx.client_for(auth, [probe]).get(name)
+        except NotFound:
+            return None
+        except PermissionDenied:
+            continue  # not this scope (or, as Google may answer, not there at all)
+    return None
 
 
 def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from keeper import runtime
 from keeper.cli import main
 from keeper.models import State
@@ -23,21 +25,13 @@ def run(*args: str) -> tuple[int, str]:
     return status, out.getvalue()
 
 
+def register_args(topic: str, target: str = TARGET, auth: str = "delegated:alice@example.com"):
+    return ["register", "--target", target, "--event-type", CHAT_MESSAGE_CREATED, "--topic", topic,
+            "--auth", auth]  # fmt: skip
+
+
 def register(stack, target=TARGET, auth="delegated:alice@example.com") -> dict:
-    status, out = run(
-        "register",
-        "--target",
-        target,
-        "--event-type",
-        CHAT_MESSAGE_CREATED,
-        "--topic",
-        stack.topic,
-        "--auth",
-        auth,
-        "--ttl",
-        "86400s",
-        "--json",
-    )
+    status, out = run(*register_args(stack.topic, target, auth), "--ttl", "86400s", "--json")
     assert status == 0
     return json.loads(out)
 
@@ -55,17 +49,7 @@ def test_register_creates_through_the_api_and_stores_the_metadata(keeper_stack):
 
 def test_registering_twice_is_refused_without_a_second_create(keeper_stack):
     register(keeper_stack)
-    status, _ = run(
-        "register",
-        "--target",
-        TARGET,
-        "--event-type",
-        CHAT_MESSAGE_CREATED,
-        "--topic",
-        keeper_stack.topic,
-        "--auth",
-        "delegated:alice@example.com",
-    )
+    status, _ = run(*register_args(keeper_stack.topic))
     assert status == 1
     assert len(keeper_stack.api_calls("subscriptions.create")) == 1
 
@@ -193,3 +177,101 @@ def test_progress_shows_on_a_terminal_only(keeper_stack):
     assert "sweeping (dry run) ... " in terminal.getvalue()
     assert terminal.getvalue().endswith("\r\033[K")  # the line is cleared when done
     assert pipe.getvalue() == ""
+
+
+def user_subscription(stack) -> dict:
+    return stack.emulator.create(stack.topic, token="emulator:delegated:alice@example.com")
+
+
+def app_subscription(stack) -> dict:
+    return stack.emulator.create(stack.topic, token="emulator:app")
+
+
+@pytest.mark.parametrize("cross_get", [False, True], ids=["get-own-only", "get-any"])
+@pytest.mark.parametrize(
+    ("make", "auth", "named"),
+    [
+        (user_subscription, "app", ["users/", "--auth app"]),
+        (user_subscription, None, ["--auth delegated:EMAIL"]),
+        (app_subscription, "delegated:alice@example.com", ["Chat app", "--auth app"]),
+    ],
+    ids=["user-sub-under-app", "user-sub-no-auth", "app-sub-under-user"],
+)
+def test_adopt_refuses_a_subscription_whose_authority_does_not_fit_auth(
+    keeper_stack, capsys, make, auth, named, cross_get
+):
+    # GIVEN a subscription authorized by one kind of principal (and, as Google may or may not
+    # do, `get` showing it to another principal or not)
+    keeper_stack.control.configure(cross_principal_get=cross_get)
+    created = make(keeper_stack)
+    keeper_stack.clear_calls()
+    # WHEN an operator adopts it under the other kind (or without naming the user)
+    status, _ = run("adopt", created["name"], *(["--auth", auth] if auth else []))
+    # THEN refused with a non-zero exit, the message naming what does not fit, nothing stored
+    assert status == 1
+    error = capsys.readouterr().err
+    if cross_get:
+        assert all(part in error for part in named), error
+    assert created["name"] in error
+    assert list(keeper_stack.store.all()) == []
+    assert keeper_stack.api_calls() == []
+
+
+def test_adopt_without_auth_takes_the_chat_apps_own_subscription(keeper_stack):
+    created = app_subscription(keeper_stack)
+    status, out = run("adopt", created["name"], "--json")
+    assert status == 0
+    assert keeper_stack.record(json.loads(out)["key"]).auth == "app"
+
+
+def test_register_refuses_a_topic_that_does_not_exist(keeper_stack, capsys):
+    # GIVEN a topic that does not exist WHEN registering on it
+    missing = f"projects/{keeper_stack.project}/topics/nowhere"
+    status, _ = run(*register_args(missing))
+    # THEN refused plainly, before any create, nothing stored
+    assert status == 1
+    assert f"topic {missing} does not exist" in capsys.readouterr().err
+    assert keeper_stack.api_calls() == []
+    assert list(keeper_stack.store.all()) == []
+
+
+class TopicsUnreadable:
+    """The operator may not read the topic (no pubsub.topics.get)."""
+
+    def inspect(self, topic: str, member: str):
+        from google.api_core import exceptions
+
+        raise exceptions.PermissionDenied(f"{topic}: pubsub.topics.get denied")
+
+    def grant_publisher(self, topic: str, member: str) -> None:
+        raise AssertionError("register never grants")
+
+
+def test_register_says_plainly_when_it_cannot_check_the_topic(keeper_stack, capsys):
+    from dataclasses import replace
+
+    ctx = replace(runtime.context(), endpoints=TopicsUnreadable())
+    status = main(register_args(keeper_stack.topic), context=lambda: ctx, out=io.StringIO())
+    assert status == 1
+    assert "pubsub.topics.get is needed" in capsys.readouterr().err
+    assert keeper_stack.api_calls() == []
+
+
+def test_adopt_under_a_user_mode_finds_the_scope_that_reads_a_membership_subscription(
+    keeper_stack,
+):
+    # GIVEN Alice's subscription to membership events only (a messages scope cannot read it)
+    created = keeper_stack.emulator.create(
+        keeper_stack.topic,
+        token="emulator:delegated:alice@example.com",
+        event_types=["google.workspace.chat.membership.v1.created"],
+    )
+    keeper_stack.clear_calls()
+    # WHEN it is adopted under Alice's delegation
+    status, out = run("adopt", created["name"], "--auth", "delegated:alice@example.com", "--json")
+    # THEN the read with the messages scope is refused (403), the memberships one succeeds
+    assert status == 0
+    gets = [r["status"] for r in keeper_stack.control.requests() if r["method"].endswith("get")]
+    assert gets == [403, 200]
+    record = keeper_stack.record(json.loads(out)["key"])
+    assert record.event_types == ("google.workspace.chat.membership.v1.created",)
