@@ -19,7 +19,9 @@ from bench.figures import Figure, merged, table
 from devstack.stack import LocalStack, local_stack
 
 
-def one_run(stack: LocalStack, scale: int) -> list[Figure]:
+def one_run(stack: LocalStack, scale: int, only: str | None = None) -> list[Figure]:
+    if only == "event-costs":
+        return on_the_stack.event_costs(stack)
     return [
         fast_path.cold_import(pairs=15 // (3 if scale > 1 else 1)),
         fast_path.ignored_events(events=20_000 // scale),
@@ -34,13 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--runs", type=int, default=3, help="whole runs; medians over all")
+    parser.add_argument(
+        "--only",
+        choices=["event-costs"],
+        help="only these rows: what one lifecycle event costs (API calls, Firestore round trips)",
+    )
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     log_dir = Path(tempfile.mkdtemp(prefix="keeper-bench-"))
     runs = []
     with local_stack("keeper-bench", log_dir) as stack:
         for number in range(1, args.runs + 1):
-            runs.append(one_run(stack, scale))
+            runs.append(one_run(stack, scale, args.only))
             sys.stderr.write(f"run {number} of {args.runs} done\n")
     figures = merged(runs)
     sys.stdout.write(table(figures) + "\n")

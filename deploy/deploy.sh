@@ -308,7 +308,7 @@ else
   run gcloud scheduler jobs create pubsub "$SWEEP_JOB" "${schedule[@]}" "$P"
 fi
 
-step "Log-based metrics and alert policies (deploy/monitoring/)"
+step "Log-based metrics, alert policies and the dashboard (deploy/monitoring/)"
 python3 "$here/render.py" monitoring "$here/monitoring" "$render_dir"
 for file in "$render_dir"/metric-*.json; do
   metric=$(basename "$file" .json)
@@ -319,18 +319,30 @@ for file in "$render_dir"/metric-*.json; do
     run gcloud logging metrics create "$metric" --config-from-file="$file" "$P"
   fi
 done
+monitoring_auth "$render_dir"
 for file in "$render_dir"/alert-*.json; do
   display=$(python3 "$here/render.py" display-name "$file")
-  policy=$(capture "" gcloud alpha monitoring policies list \
-    --filter="displayName=\"$display\"" --format='value(name)' "$P")
+  policy=$(alert_policies "$display" "")
   policy=${policy%%$'\n'*}
   if [[ -n $policy ]]; then
-    run gcloud alpha monitoring policies update "$policy" --policy-from-file="$file" "$P"
+    # No updateMask: the policy is replaced by the file.
+    run "${CURL_MONITORING[@]}" -X PATCH --data "@$file" "$MONITORING_API/$policy"
   else
     # A policy on a log-based metric created seconds ago can be refused until it exists.
-    run_retry gcloud alpha monitoring policies create --policy-from-file="$file" "$P"
+    run_retry "${CURL_MONITORING[@]}" -X POST --data "@$file" \
+      "$MONITORING_API/projects/$PROJECT_ID/alertPolicies"
   fi
 done
+dashboard_file="$render_dir/dashboard-keeper.json"
+display=$(python3 "$here/render.py" display-name "$dashboard_file")
+dashboard=$(capture "" gcloud monitoring dashboards list --filter="displayName=\"$display\"" \
+  --format='value(name)' "$P")
+dashboard=${dashboard%%$'\n'*}
+if [[ -n $dashboard ]]; then
+  run gcloud monitoring dashboards update "$dashboard" --config-from-file="$dashboard_file" "$P"
+else
+  run gcloud monitoring dashboards create --config-from-file="$dashboard_file" "$P"
+fi
 if [[ -z $ALERT_NOTIFICATION_CHANNELS ]]; then
   note "ALERT_NOTIFICATION_CHANNELS is empty: incidents open in Cloud Monitoring, nobody is notified"
 fi
@@ -339,5 +351,5 @@ step "Done"
 if [[ $DRY_RUN == true ]]; then
   note "dry run: nothing was changed; rendered monitoring files are in $render_dir"
 else
-  note "deployed. Next: domain-wide delegation and registering subscriptions (deploy/README.md)"
+  note "deployed. Next: domain-wide delegation, registering subscriptions and python -m keeper doctor (deploy/README.md)"
 fi

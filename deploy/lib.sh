@@ -98,6 +98,30 @@ exists() {
   "$@" >/dev/null 2>&1
 }
 
+# Alert policies go through the Cloud Monitoring API (v3, GA) with curl: gcloud has no GA or
+# beta command for them, only `gcloud alpha monitoring policies`. The access token comes from
+# gcloud and goes into a file only this user can read, which curl sends as a header
+# (`-H @FILE`): it is never on a command line, in the run's trace or in a dry run's output.
+MONITORING_API=https://monitoring.googleapis.com/v3
+monitoring_auth() {
+  local dir=$1 token
+  MONITORING_HEADER="$dir/authorization.header"
+  token=$(capture ACCESS_TOKEN gcloud auth print-access-token "$P")
+  if [[ $DRY_RUN != true ]]; then
+    (umask 077 && printf 'Authorization: Bearer %s\n' "$token" >"$MONITORING_HEADER")
+  fi
+  CURL_MONITORING=(curl --silent --show-error --fail-with-body -H "@$MONITORING_HEADER"
+    -H 'Content-Type: application/json')
+}
+
+# The names of the alert policies displayed as $1, one a line; in a dry run, $2.
+alert_policies() {
+  local listing
+  listing=$(capture "{\"alertPolicies\": [{\"name\": \"$2\"}]}" "${CURL_MONITORING[@]}" -G \
+    --data-urlencode "filter=display_name=\"$1\"" "$MONITORING_API/projects/$PROJECT_ID/alertPolicies")
+  python3 "$(dirname "${BASH_SOURCE[0]}")/render.py" policy-names <<<"$listing"
+}
+
 # Options shared by both scripts; the rest is left in EXTRA_ARGS for the caller.
 parse_common_args() {
   EXTRA_ARGS=()

@@ -3,7 +3,10 @@
     render.py monitoring SRC_DIR OUT_DIR   fill ${VAR} placeholders of SRC_DIR/*.json from the
                                            environment into OUT_DIR; alert policies also get
                                            ALERT_NOTIFICATION_CHANNELS
-    render.py display-name FILE            an alert policy's displayName
+    render.py display-name FILE            an alert policy's or a dashboard's displayName
+                                           (${VAR} placeholders filled)
+    render.py policy-names < JSON          the names of the alert policies in a Monitoring
+                                           API list answer, one a line
     render.py firestore FILE               the gcloud arguments (one command a line, fields
                                            separated by \\x1f) that apply a Firebase-format
                                            firestore.indexes.json: composite indexes, TTL
@@ -105,7 +108,11 @@ def main(argv: list[str]) -> None:
         case ["monitoring", src, out]:
             monitoring(Path(src), Path(out), env)
         case ["display-name", file]:
-            sys.stdout.write(json.loads(Path(file).read_text())["displayName"] + "\n")
+            sys.stdout.write(json.loads(fill(Path(file).read_text(), env))["displayName"] + "\n")
+        case ["policy-names"]:
+            listing = json.loads(sys.stdin.read() or "{}")
+            for policy in listing.get("alertPolicies", []):
+                sys.stdout.write(policy["name"] + "\n")
         case ["firestore", file]:
             for command in firestore(Path(file), env):
                 sys.stdout.write(SEP.join(command) + "\n")

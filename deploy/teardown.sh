@@ -80,14 +80,20 @@ if exists gcloud functions describe "$SWEEP_FUNCTION" --gen2 --region="$REGION" 
   run gcloud functions delete "$SWEEP_FUNCTION" --gen2 --region="$REGION" "$P"
 fi
 
-step "Alert policies and log-based metrics"
+step "The dashboard, alert policies and log-based metrics"
+auth_dir=$(mktemp -d "${TMPDIR:-/tmp}/keeper-teardown.XXXXXX")
+trap 'rm -rf "$auth_dir"' EXIT
+monitoring_auth "$auth_dir"
+display=$(python3 "$here/render.py" display-name "$here/monitoring/dashboard-keeper.json")
+dashboards=$(capture "projects/$PROJECT_ID/dashboards/DASHBOARD_ID" gcloud monitoring dashboards \
+  list --filter="displayName=\"$display\"" --format='value(name)' "$P")
+for dashboard in $dashboards; do
+  run gcloud monitoring dashboards delete "$dashboard" "$P"
+done
 for template in "$here"/monitoring/alert-*.json; do
   display=$(python3 "$here/render.py" display-name "$template")
-  policies=$(capture "projects/$PROJECT_ID/alertPolicies/POLICY_ID" \
-    gcloud alpha monitoring policies list --filter="displayName=\"$display\"" \
-    --format='value(name)' "$P")
-  for policy in $policies; do
-    run gcloud alpha monitoring policies delete "$policy" "$P"
+  for policy in $(alert_policies "$display" "projects/$PROJECT_ID/alertPolicies/POLICY_ID"); do
+    run "${CURL_MONITORING[@]}" -X DELETE "$MONITORING_API/$policy"
   done
 done
 for template in "$here"/monitoring/metric-*.json; do

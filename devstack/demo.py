@@ -10,7 +10,6 @@ Prints what the keeper did at each step, and stops everything it started.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import sys
 import tempfile
@@ -18,7 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack.stack import local_stack
+from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
+from keeper.models import Action, HistoryEntry
 
 PROJECT = "keeper-local"
 TOPIC = f"projects/{PROJECT}/topics/workspace-events"
@@ -28,9 +28,21 @@ AUTH = "delegated:alice@example.com"
 HOUR = 3600
 
 
-def say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+DONE = {
+    Action.RENEW: "renewed",
+    Action.REACTIVATE: "reactivated",
+    Action.RECREATE: "recreated",
+}
+
+
+def narrate(entry: HistoryEntry) -> str:
+    """One history entry for the walkthrough: a write that succeeded says what it achieved
+    (a renewal its new expiry, not the old one; a reactivation no remedy left to do);
+    anything else says what the keeper decided and why."""
+    if entry.outcome == "done" and entry.action in DONE and entry.api_result:
+        return f"{DONE[entry.action]} ({entry.api_call}): {entry.api_result}"
+    call = f"  [{entry.api_call}: {entry.api_result}]" if entry.api_call else ""
+    return f"{entry.action} -> {entry.outcome}: {entry.reason}{call}"
 
 
 class Walkthrough:
@@ -64,11 +76,7 @@ class Walkthrough:
             history = self.ctx.store.history(self.key)
             if len(history) > self.seen and (done is None or done()):
                 for entry in history[self.seen :]:
-                    call = f"  [{entry.api_call}: {entry.api_result}]" if entry.api_call else ""
-                    say(
-                        f"   keeper ({entry.actor}): {entry.action} -> {entry.outcome}: "
-                        f"{entry.reason}{call}"
-                    )
+                    say(f"   keeper ({entry.actor}): {narrate(entry)}")
                 self.seen = len(history)
                 return
             time.sleep(0.2)
@@ -146,20 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         function = stack.function("on_workspace_event")
         topic = stack.topic(TOPIC.rsplit("/", 1)[-1])
         stack.subscribe(topic, "keeper-push", push_to=function)
-        say(f"  Firestore emulator        {stack.firestore.address}")
-        say(f"  Pub/Sub emulator          {stack.pubsub.address}")
-        say(f"  Workspace Events emulator {stack.emulator.url}")
+        say("\n".join(stack.describe()))
         say(f"  on_workspace_event        {function.url} (push from {topic})\n")
         Walkthrough(stack.emulator.url).run()
         if args.stay:
-            exports = " ".join(f"{name}={value}" for name, value in stack.env.items())
             say("\nThe stack stays up. In another shell, from this folder:")
-            say(f"  export {exports}")
+            say(f"  {export_line(stack.env)}")
             say("  .venv/bin/python -m keeper list")
             say("Ctrl-C stops it.")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
+            wait_for_ctrl_c()
         say("\nStopping the local stack.")
     return 0
 

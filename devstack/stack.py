@@ -3,10 +3,13 @@ functions behind Pub/Sub push subscriptions, all stopped on exit."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -58,6 +61,14 @@ class LocalStack:
             "KEEPER_CLOCK": "emulator",
         }
 
+    def describe(self) -> list[str]:
+        """Where each service listens, one line each."""
+        return [
+            f"  Firestore emulator        {self.firestore.address}",
+            f"  Pub/Sub emulator          {self.pubsub.address}",
+            f"  Workspace Events emulator {self.emulator.url}",
+        ]
+
     def topic(self, name: str) -> str:
         topic = f"projects/{self.project}/topics/{name}"
         pubsub_rest(self.pubsub.address, "PUT", topic, {})
@@ -78,6 +89,22 @@ class LocalStack:
         self._exit.callback(process.stop)
         self.functions.append(process)
         return process
+
+
+def say(text: str = "") -> None:
+    """One line for the person running the local stack."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def export_line(env: Mapping[str, str]) -> str:
+    return "export " + " ".join(f"{name}={value}" for name, value in env.items())
+
+
+def wait_for_ctrl_c() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -1,18 +1,22 @@
 """Who is calling: the bearer token mapped to a principal.
 
 The keeper, run against the emulator with `KEEPER_CREDENTIALS=anonymous`, sends tokens of the
-form `emulator:<auth-spec>` (`delegated:EMAIL`, `user-secret:SECRET_RESOURCE`, `app`). Any other
-bearer token is an ordinary user. Tokens are never stored or logged: only the principal is.
+form `emulator:<auth-spec>[;scopes=SCOPE,SCOPE…]` (`delegated:EMAIL`,
+`user-secret:SECRET_RESOURCE`, `app`; scopes as full URLs or without the
+`https://www.googleapis.com/auth/` prefix), and the scopes are enforced (emulator.scopes). Any
+other bearer token is an ordinary user holding every scope, as is an emulator token without
+scopes. Tokens are never stored or logged: only the principal is.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from emulator.errors import ApiError
 
 _EMULATOR_PREFIX = "emulator:"
+_SCOPE_PREFIX = "https://www.googleapis.com/auth/"
 
 
 def stable_number(text: str) -> str:
@@ -32,6 +36,8 @@ class Principal:
     user_authority: str
     service_account_authority: str
     delegated: bool
+    # The OAuth scopes the token carries (short names); None: every scope.
+    scopes: frozenset[str] | None = field(default=None, compare=False)
 
     @property
     def is_app(self) -> bool:
@@ -67,18 +73,35 @@ def principal_for_token(token: str | None, project: str) -> Principal:
         )
     if not token.startswith(_EMULATOR_PREFIX):
         return Principal.user("token:" + token, delegated=False)
-    spec = token.removeprefix(_EMULATOR_PREFIX)
+    spec, _, scope_part = token.removeprefix(_EMULATOR_PREFIX).partition(";")
+    scopes = _scopes(scope_part)
     mode, _, value = spec.partition(":")
     if mode == "delegated" and value:
-        return Principal.user(value.lower(), delegated=True)
+        return replace(Principal.user(value.lower(), delegated=True), scopes=scopes)
     if mode == "user-secret" and value:
-        return Principal.user("user-secret:" + value, delegated=False)
+        return replace(Principal.user("user-secret:" + value, delegated=False), scopes=scopes)
     if mode == "app" and not value:
-        return Principal.app(project)
+        return replace(Principal.app(project), scopes=scopes)
     raise _unauthenticated(
         "Request had invalid authentication credentials. An emulator token must be "
         "emulator:delegated:EMAIL, emulator:user-secret:SECRET_RESOURCE or emulator:app.",
         "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+    )
+
+
+def _scopes(part: str) -> frozenset[str] | None:
+    """`scopes=a,b` -> {a, b} (prefix stripped); "" -> None (every scope)."""
+    if not part:
+        return None
+    name, _, value = part.partition("=")
+    if name != "scopes":
+        raise _unauthenticated(
+            "Request had invalid authentication credentials: after ';' an emulator token "
+            "takes only scopes=SCOPE,SCOPE.",
+            "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+        )
+    return frozenset(
+        scope.strip().removeprefix(_SCOPE_PREFIX) for scope in value.split(",") if scope.strip()
     )
 
 

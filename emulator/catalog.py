@@ -17,6 +17,11 @@ _CHAT_SPACE = re.compile(
     r"|space\.v1\.(updated|deleted))$"
 )
 _CHAT_USER = re.compile(r"^google\.workspace\.chat\.membership\.v1\.(created|updated|deleted)$")
+# Reference §9: read state and availability, on user targets and `spaces/-`.
+_CHAT_READ_STATE = re.compile(
+    r"^google\.workspace\.chat\.(spaceReadState|threadReadState)\.v1\.updated$"
+)
+_CHAT_AVAILABILITY = re.compile(r"^google\.workspace\.chat\.availability\.v1\.updated$")
 _MEET = re.compile(
     r"^google\.workspace\.meet\.(conference\.v2\.(started|ended)"
     r"|participant\.v2\.(joined|left)"
@@ -37,6 +42,7 @@ class TargetKind:
     pattern: re.Pattern[str]
     event_types: tuple[re.Pattern[str], ...]
     app_auth: bool  # Chat app authentication may subscribe to it
+    user_auth: bool  # user authentication may subscribe to it
     resource_payload: bool  # payloadOptions.includeResource is supported
     needs_descendants: bool  # driveOptions.includeDescendants must be true
 
@@ -47,28 +53,58 @@ class TargetKind:
         return f"{app}-{collection}"
 
 
+def _kind(
+    pattern: str,
+    event_types: tuple[re.Pattern[str], ...],
+    *,
+    app: bool,
+    user: bool,
+    resource_payload: bool = True,
+    needs_descendants: bool = False,
+) -> TargetKind:
+    return TargetKind(
+        re.compile(pattern), event_types, app, user, resource_payload, needs_descendants
+    )
+
+
+# The target x auth x event-type matrix (reference §6, §7, §9): which types each target
+# takes, and who may subscribe to it. Chat apps subscribe only to spaces (and, in preview,
+# customers); `spaces/-` and user targets are user authentication only; users cannot
+# subscribe to `customers/*`; Meet and Drive are user authentication only.
 _KINDS = (
-    TargetKind(
-        re.compile(r"^//chat\.googleapis\.com/spaces/[^/]+$"), (_CHAT_SPACE,), True, True, False
+    _kind(
+        r"^//chat\.googleapis\.com/spaces/-$",
+        (_CHAT_SPACE, _CHAT_READ_STATE, _CHAT_AVAILABILITY),
+        app=False,
+        user=True,
     ),
-    TargetKind(
-        re.compile(r"^//admin\.googleapis\.com/customers/[^/]+$"), (_CHAT_SPACE,), True, True, False
+    _kind(r"^//chat\.googleapis\.com/spaces/[^/]+$", (_CHAT_SPACE,), app=True, user=True),
+    _kind(
+        r"^//admin\.googleapis\.com/customers/[^/]+$",
+        (_CHAT_SPACE, _CHAT_READ_STATE),
+        app=True,
+        user=False,
     ),
-    TargetKind(
-        re.compile(r"^//cloudidentity\.googleapis\.com/users/[^/]+$"),
-        (_CHAT_USER, _MEET),
-        False,
-        True,
-        False,
+    _kind(
+        r"^//cloudidentity\.googleapis\.com/users/[^/]+$",
+        (_CHAT_USER, _CHAT_READ_STATE, _CHAT_AVAILABILITY, _MEET),
+        app=False,
+        user=True,
     ),
-    TargetKind(
-        re.compile(r"^//meet\.googleapis\.com/spaces/[^/]+$"), (_MEET,), False, False, False
+    _kind(
+        r"^//meet\.googleapis\.com/spaces/[^/]+$",
+        (_MEET,),
+        app=False,
+        user=True,
+        resource_payload=False,
     ),
-    TargetKind(
-        re.compile(r"^//drive\.googleapis\.com/files/[^/]+$"), (_DRIVE,), False, True, False
-    ),
-    TargetKind(
-        re.compile(r"^//drive\.googleapis\.com/drives/[^/]+$"), (_DRIVE,), False, True, True
+    _kind(r"^//drive\.googleapis\.com/files/[^/]+$", (_DRIVE,), app=False, user=True),
+    _kind(
+        r"^//drive\.googleapis\.com/drives/[^/]+$",
+        (_DRIVE,),
+        app=False,
+        user=True,
+        needs_descendants=True,
     ),
 )
 

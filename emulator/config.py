@@ -25,7 +25,26 @@ class QuotaConfig:
 class EmulatorConfig:
     latency_seconds: float = 0.0
     operation_pending_polls: int = 0
-    payload_case: PayloadCase = "camel"  # lifecycle data casing is unverified
+    # Lifecycle data casing is unverified; every example of Google's is snake_case.
+    payload_case: PayloadCase = "snake"
+    # Google says endpoint-caused suspensions may never announce themselves (the event would
+    # travel through the broken endpoint): silent unless "announced" is chosen.
+    endpoint_suspensions: Literal["silent", "announced"] = "silent"
+    # Expiry in two steps [unverified]: the `expired` event is published at the expireTime,
+    # and `get`/`list` go on returning the subscription (its expireTime past) this long.
+    expired_visible_seconds: float = 60.0
+    # A create on the target of an expired subscription that is still visible [unverified]:
+    # "replaces" it (same deterministic name) or answers ALREADY_EXISTS naming it.
+    create_over_expired: Literal["replaces", "already_exists"] = "replaces"
+    # ALREADY_EXISTS names the existing subscription in its ErrorInfo (`current_subscription`,
+    # seen in a body captured from the real API [3p]); False leaves the name out.
+    already_exists_names_it: bool = True
+    # Whether `get` shows a subscription to a principal that did not authorize it [unverified];
+    # writes stay the authorizing principal's either way (reference §9).
+    cross_principal_get: bool = False
+    # Names look deterministic per target and principal [3p inference, reference §3]: a
+    # subscription recreated after expiry gets the same name. False: a random name each time.
+    deterministic_names: bool = True
     patch_while_suspended: Literal["allow", "reject"] = "allow"  # unverified
     ttl_above_max: Literal["clamp", "error"] = "clamp"  # unverified
     missing_status: Literal[404, 403] = 404  # Google may answer 403 "(or it may not exist)"
@@ -63,6 +82,12 @@ _CHECKS: dict[str, Any] = {
     "latency_seconds": _non_negative_number,
     "operation_pending_polls": _non_negative_int,
     "payload_case": lambda value: value in ("camel", "snake"),
+    "endpoint_suspensions": lambda value: value in ("silent", "announced"),
+    "expired_visible_seconds": _non_negative_number,
+    "create_over_expired": lambda value: value in ("replaces", "already_exists"),
+    "already_exists_names_it": lambda value: isinstance(value, bool),
+    "cross_principal_get": lambda value: isinstance(value, bool),
+    "deterministic_names": lambda value: isinstance(value, bool),
     "patch_while_suspended": lambda value: value in ("allow", "reject"),
     "ttl_above_max": lambda value: value in ("clamp", "error"),
     "missing_status": lambda value: value in (404, 403) and not isinstance(value, bool),

@@ -77,11 +77,15 @@ class EmulatorControl:
         subscription: str,
         reason: str,
         *,
-        silent: bool = False,
+        silent: bool | None = None,
         cause_fixed: bool = False,
     ) -> dict[str, Any]:
-        """Suspend as Google would for `reason` (a suspensionReason); returns the subscription."""
-        body = {"reason": reason, "silent": silent, "causeFixed": cause_fixed}
+        """Suspend as Google would for `reason` (a suspensionReason); returns the subscription.
+        `silent` None: as Google, announced except for endpoint causes (the config's
+        `endpoint_suspensions` decides those)."""
+        body: dict[str, Any] = {"reason": reason, "causeFixed": cause_fixed}
+        if silent is not None:
+            body["silent"] = silent
         result: dict[str, Any] = self._call(
             "POST", f"subscriptions/{_subscription_id(subscription)}:suspend", body
         )
@@ -95,7 +99,8 @@ class EmulatorControl:
         return result
 
     def expire(self, subscription: str, *, silent: bool = False) -> dict[str, Any] | None:
-        """Expire now: publish `expired` unless silent, delete for good; returns the event."""
+        """Expire now: publish `expired` unless silent; deleted for good once the config's
+        `expired_visible_seconds` have passed; returns the event."""
         reply = self._call(
             "POST", f"subscriptions/{_subscription_id(subscription)}:expire", {"silent": silent}
         )

@@ -213,7 +213,7 @@ class Emulator:
             return self.workspace.suspend(
                 subscription_id,
                 str(body.get("reason", "")),
-                silent=bool(body.get("silent", False)),
+                silent=None if body.get("silent") is None else bool(body["silent"]),
                 cause_fixed=bool(body.get("causeFixed", False)),
             )
 

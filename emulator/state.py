@@ -16,14 +16,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from emulator.auth import Principal
+from emulator.auth import Principal, stable_number
 from emulator.casing import camel, snake
 from emulator.catalog import check_event_types, max_lifetime, target_kind
 from emulator.config import EmulatorConfig
-from emulator.errors import ApiError, invalid_argument
+from emulator.errors import DOMAIN, ApiError, invalid_argument
 from emulator.filters import parse_filter
 from emulator.lifecycle import LifecycleType, lifecycle_message, reminder_times
 from emulator.publisher import Outcome, PubSubPublisher
+from emulator.scopes import check_scopes
 from emulator.timefmt import format_time, parse_duration, parse_time
 
 TYPE_PREFIX = "type.googleapis.com/google.apps.events.subscriptions.v1."
@@ -66,6 +67,15 @@ def _opaque(length: int) -> str:
     return base64.b32encode(secrets.token_bytes(length)).decode("ascii").rstrip("=").lower()
 
 
+def _deterministic_id(prefix: str, target: str, principal: Principal) -> str:
+    """Names look deterministic at Google (reference §3): unpadded base64 of
+    `s:<resource id>:<principal id>:<second id>`, so a subscription recreated after expiry gets
+    the same name as the one that expired."""
+    resource = target.rsplit("/", 1)[-1]
+    seed = f"s:{resource}:{principal.key.rsplit('/', 1)[-1]}:{stable_number(principal.key)}"
+    return f"{prefix}-{base64.urlsafe_b64encode(seed.encode()).decode('ascii').rstrip('=')}"
+
+
 def _without_defaults(options: dict[str, Any] | None) -> dict[str, Any] | None:
     """proto3 JSON leaves out fields at their default (false, "")."""
     if options is None:
@@ -96,6 +106,7 @@ class Subscription:
     endpoint_missing: bool = False
     reminders_sent: frozenset[datetime] = frozenset()
     version: int = 0
+    expired_sent: bool = False  # its `expired` event went out; visible a while longer
 
     @property
     def name(self) -> str:
@@ -119,8 +130,9 @@ class Subscription:
         """A new version (new etag, updateTime) with `changes` applied."""
         return replace(self, update_time=at, version=self.version + 1, **changes)
 
-    def resource(self) -> dict[str, Any]:
-        """The Subscription as `get` returns it (camelCase, defaults left out)."""
+    def resource(self, *, reconciling: bool = False) -> dict[str, Any]:
+        """The Subscription as `get` returns it (camelCase, defaults left out); `reconciling`
+        while an update of it is still being applied."""
         resource: dict[str, Any] = {
             "name": self.name,
             "uid": self.uid,
@@ -147,6 +159,8 @@ class Subscription:
                 resource[key] = value
         resource["createTime"] = format_time(self.create_time)
         resource["updateTime"] = format_time(self.update_time)
+        if reconciling:
+            resource["reconciling"] = True
         resource["etag"] = self.etag
         resource["expireTime"] = format_time(self.expire_time)
         return resource
@@ -158,6 +172,7 @@ class Operation:
     kind: str  # Create | Update | Delete | Reactivate
     outcome: dict[str, Any]  # {"response": …} or {"error": …}
     polls_left: int
+    subscription_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -250,12 +265,23 @@ class Workspace:
         return found
 
     def _visible(self, principal: Principal, name: str) -> Subscription:
-        """The subscription if the principal may see it (the Chat app sees all of its own)."""
+        """The subscription if the principal authorized it: a user sees only what that user
+        authorized, a Chat app only what the app authorized (reference §9)."""
         subscription = self._lookup(name)
-        if subscription is None or not (
-            principal.is_app or subscription.owner.key == principal.key
-        ):
+        if subscription is None or subscription.owner.key != principal.key:
             raise self._missing(name)
+        return subscription
+
+    def _writable(self, principal: Principal, name: str) -> Subscription:
+        """Visible, and not expired: an expired subscription can't be renewed or reactivated."""
+        subscription = self._visible(principal, name)
+        if subscription.expire_time <= self.clock.now():
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f"Subscription '{subscription.name}' expired at "
+                f"{format_time(subscription.expire_time)}: create a new one.",
+                reason="SUBSCRIPTION_EXPIRED",
+            )
         return subscription
 
     def _expiry(
@@ -296,6 +322,7 @@ class Workspace:
         *,
         validate_only: bool,
         failure: ApiError | None,
+        subscription_id: str | None = None,
     ) -> dict[str, Any]:
         """Apply the change (unless validate-only or failing) and record its Operation."""
         if failure is not None:
@@ -303,7 +330,13 @@ class Workspace:
         else:
             outcome = {"response": preview if validate_only else commit()}
         name = f"operations/{kind.lower()}/{_opaque(10)}"
-        operation = Operation(name, kind, outcome, self.config.operation_pending_polls)
+        operation = Operation(
+            name,
+            kind,
+            outcome,
+            self.config.operation_pending_polls,
+            None if validate_only or failure else subscription_id,
+        )
         self._store.operations[name] = operation
         return operation.to_json()
 
@@ -323,7 +356,14 @@ class Workspace:
             self._store.subscriptions[subscription.id] = subscription
             return response
 
-        return self._finish(kind, response, commit, validate_only=validate_only, failure=failure)
+        return self._finish(
+            kind,
+            response,
+            commit,
+            validate_only=validate_only,
+            failure=failure,
+            subscription_id=subscription.id,
+        )
 
     # -- API methods ---------------------------------------------------------------------
 
@@ -345,9 +385,16 @@ class Workspace:
             kind = target_kind(target)
             event_types = list(body.get("eventTypes", []))
             check_event_types(kind, event_types)
+            check_scopes(principal, event_types, write=True)
             if principal.is_app and not kind.app_auth:
                 raise invalid_argument(
                     "A Chat app can only subscribe to Chat spaces it is a member of.",
+                    field="subscription.target_resource",
+                )
+            if not principal.is_app and not kind.user_auth:
+                raise invalid_argument(
+                    "User authentication can't subscribe to this target resource: only a Chat "
+                    "app can.",
                     field="subscription.target_resource",
                 )
             topic = body.get("notificationEndpoint", {}).get("pubsubTopic", "")
@@ -371,17 +418,36 @@ class Workspace:
                 )
             maximum = max_lifetime(include_resource, principal.delegated)
             expire = self._expiry(body.get("ttl"), body.get("expireTime"), now, maximum)
-            if any(
-                s.owner.key == principal.key and s.target_resource == target
-                for s in self._store.subscriptions.values()
-            ):
+            prefix = kind.name_prefix(target, event_types[0])
+            sid = (
+                _deterministic_id(prefix, target, principal)
+                if self.config.deterministic_names
+                else f"{prefix}-{_opaque(10)}"
+            )
+            existing = next(
+                (
+                    s
+                    for s in self._store.subscriptions.values()
+                    if s.owner.key == principal.key and s.target_resource == target
+                ),
+                None,
+            )
+            replaces = (
+                existing is not None
+                and existing.expire_time <= now
+                and self.config.create_over_expired == "replaces"
+            )
+            if existing is not None and not replaces:
                 raise ApiError(
                     "ALREADY_EXISTS",
-                    "A subscription already exists for this target resource and principal.",
+                    "Subscription associated with the resource already exists.",
                     reason="SUBSCRIPTION_ALREADY_EXISTS",
+                    metadata={"service": DOMAIN, "current_subscription": existing.name}
+                    if self.config.already_exists_names_it
+                    else {"service": DOMAIN},
                 )
             subscription = Subscription(
-                id=f"{kind.name_prefix(target, event_types[0])}-{_opaque(10)}",
+                id=sid,
                 uid=_opaque(16),
                 target_resource=target,
                 event_types=event_types,
@@ -395,11 +461,25 @@ class Workspace:
                 sequence=self._store.sequence + 1,
                 reminders=reminder_times(expire, now),
             )
+            if existing is not None and replaces and not validate_only:
+                self._store.subscriptions.pop(existing.id, None)
             return self._save("Create", subscription, validate_only=validate_only, failure=failure)
+
+    def _reconciling(self, subscription: Subscription) -> bool:
+        return any(
+            op.kind == "Update" and op.polls_left > 0 and op.subscription_id == subscription.id
+            for op in self._store.operations.values()
+        )
+
+    def _resource(self, subscription: Subscription) -> dict[str, Any]:
+        return subscription.resource(reconciling=self._reconciling(subscription))
 
     def get(self, principal: Principal, name: str) -> dict[str, Any]:
         with self.lock:
-            return self._visible(principal, name).resource()
+            found = self._lookup(name) if self.config.cross_principal_get else None
+            found = found or self._visible(principal, name)
+            check_scopes(principal, found.event_types, write=False)
+            return self._resource(found)
 
     def list_subscriptions(
         self,
@@ -410,6 +490,7 @@ class Workspace:
     ) -> dict[str, Any]:
         with self.lock:
             query = parse_filter(filter_text)
+            check_scopes(principal, sorted(query.event_types), write=False)
             if page_size is not None and page_size < 0:
                 raise invalid_argument("page_size must not be negative.", field="page_size")
             size = min(page_size or _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
@@ -420,7 +501,7 @@ class Workspace:
                     s
                     for s in self._store.subscriptions.values()
                     if s.sequence > after
-                    and (principal.is_app or s.owner.key == principal.key)
+                    and s.owner.key == principal.key
                     and query.matches(s.event_types, s.target_resource)
                 ),
                 key=lambda s: s.sequence,
@@ -428,7 +509,7 @@ class Workspace:
             page = matching[:size]
             response: dict[str, Any] = {}
             if page:
-                response["subscriptions"] = [s.resource() for s in page]
+                response["subscriptions"] = [self._resource(s) for s in page]
             if len(matching) > size:
                 token = f"{digest}:{page[-1].sequence}".encode()
                 response["nextPageToken"] = base64.urlsafe_b64encode(token).decode("ascii")
@@ -446,7 +527,7 @@ class Workspace:
     ) -> dict[str, Any]:
         with self.lock:
             now = self.clock.now()
-            current = self._visible(principal, name)
+            current = self._writable(principal, name)
             self._check_etag(current, body.get("etag"))
             if current.state == "SUSPENDED" and self.config.patch_while_suspended == "reject":
                 raise ApiError(
@@ -462,6 +543,7 @@ class Workspace:
                 event_types = list(body.get("eventTypes", []))
                 check_event_types(target_kind(current.target_resource), event_types)
                 changes["event_types"] = event_types
+            check_scopes(principal, changes.get("event_types", current.event_types), write=True)
             if paths & {"ttl", "expire_time"}:
                 maximum = max_lifetime(current.include_resource, current.owner.delegated)
                 expire = self._expiry(
@@ -522,7 +604,8 @@ class Workspace:
     ) -> dict[str, Any]:
         with self.lock:
             now = self.clock.now()
-            current = self._visible(principal, name)
+            current = self._writable(principal, name)
+            check_scopes(principal, current.event_types, write=True)
             if current.state != "SUSPENDED":
                 raise ApiError(
                     "FAILED_PRECONDITION",
@@ -577,6 +660,7 @@ class Workspace:
                 return self._finish(
                     "Delete", empty, lambda: empty, validate_only=True, failure=failure
                 )
+            check_scopes(principal, current.event_types, write=False)
             self._check_etag(current, etag)
 
             def commit() -> dict[str, Any]:
@@ -603,7 +687,7 @@ class Workspace:
     ) -> EventRecord:
         """Publish one lifecycle event; a missing topic suspends the subscription silently."""
         message = lifecycle_message(
-            event_type, subscription.resource(), at, self.config.payload_case
+            event_type, self._resource(subscription), at, self.config.payload_case
         )
         endpoint_broken = (
             subscription.state == "SUSPENDED"
@@ -649,8 +733,10 @@ class Workspace:
     def _next_due(self, now: datetime) -> tuple[datetime, Subscription, LifecycleType] | None:
         best: tuple[tuple[datetime, int, int], Subscription, LifecycleType] | None = None
         for subscription in self._store.subscriptions.values():
-            candidates = [(subscription.expire_time, 1, LifecycleType.EXPIRED)]
-            if subscription.reminders:
+            candidates = []
+            if not subscription.expired_sent:
+                candidates.append((subscription.expire_time, 1, LifecycleType.EXPIRED))
+            if subscription.reminders and not subscription.expired_sent:
                 candidates.append((subscription.reminders[0], 0, LifecycleType.EXPIRATION_REMINDER))
             for when, order, event_type in candidates:
                 key = (when, subscription.sequence, order)
@@ -667,7 +753,7 @@ class Workspace:
                 when, subscription, event_type = due
                 if event_type is LifecycleType.EXPIRED:
                     produced.append(self._deliver(subscription, event_type, when))
-                    self._store.subscriptions.pop(subscription.id, None)
+                    self._expired(subscription)
                     continue
                 consumed = replace(
                     subscription,
@@ -676,7 +762,23 @@ class Workspace:
                 )
                 self._store.subscriptions[consumed.id] = consumed
                 produced.append(self._deliver(consumed, event_type, when))
+            self._forget_expired(now)
             return produced
+
+    def _expired(self, subscription: Subscription) -> None:
+        """Its `expired` event went out: still visible for `expired_visible_seconds`."""
+        current = self._store.subscriptions.get(subscription.id)
+        if current is not None:
+            self._store.subscriptions[current.id] = replace(
+                current, expired_sent=True, reminders=[]
+            )
+        self._forget_expired(self.clock.now())
+
+    def _forget_expired(self, now: datetime) -> None:
+        linger = timedelta(seconds=self.config.expired_visible_seconds)
+        for subscription in list(self._store.subscriptions.values()):
+            if subscription.expired_sent and subscription.expire_time + linger <= now:
+                del self._store.subscriptions[subscription.id]
 
     def advance(self, seconds: float) -> tuple[datetime, list[EventRecord]]:
         if seconds < 0:
@@ -696,8 +798,10 @@ class Workspace:
         return subscription
 
     def suspend(
-        self, subscription_id: str, reason: str, *, silent: bool, cause_fixed: bool
+        self, subscription_id: str, reason: str, *, silent: bool | None, cause_fixed: bool
     ) -> dict[str, Any]:
+        """Suspend for `reason`. `silent` None: announced, except that an endpoint-caused
+        suspension is silent unless the config's `endpoint_suspensions` is "announced"."""
         if reason not in SUSPENSION_REASONS:
             raise invalid_argument(
                 f"reason must be one of {', '.join(SUSPENSION_REASONS)}.", field="reason"
@@ -712,6 +816,10 @@ class Workspace:
             if not cause_fixed:
                 updated = replace(updated, outstanding=updated.outstanding | {reason})
                 self._store.subscriptions[updated.id] = updated
+            if silent is None:
+                silent = (
+                    reason.startswith("ENDPOINT_") and self.config.endpoint_suspensions == "silent"
+                )
             if was_active and not silent:
                 self._deliver(updated, LifecycleType.SUSPENDED, now)
             return self._store.subscriptions[updated.id].resource()
@@ -724,12 +832,23 @@ class Workspace:
             return updated.resource()
 
     def expire(self, subscription_id: str, *, silent: bool) -> EventRecord | None:
+        """Expire now: the expireTime becomes now, `expired` is published (unless silent), and
+        the subscription stays visible for `expired_visible_seconds`."""
         with self.lock:
+            now = self.clock.now()
             current = self._by_id(subscription_id)
+            if current.expired_sent:
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Subscription '{current.name}' has already expired.",
+                    reason="SUBSCRIPTION_EXPIRED",
+                )
+            current = replace(current, expire_time=min(now, current.expire_time), reminders=[])
+            self._store.subscriptions[current.id] = current
             record = None
             if not silent:
-                record = self._deliver(current, LifecycleType.EXPIRED, self.clock.now())
-            self._store.subscriptions.pop(current.id, None)
+                record = self._deliver(current, LifecycleType.EXPIRED, now)
+            self._expired(current)
             return record
 
     def events(self) -> list[EventRecord]:

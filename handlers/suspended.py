@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from handlers.base import load, trigger_of
 from handlers.envelope import LifecycleEvent
-from keeper.decisions import decide_suspended, nothing
+from keeper.decisions import decide_suspended
 from keeper.engine import Context, act
+from keeper.observe import observe
 from keeper.outcomes import Outcome
-from workspace_client.errors import NotFound
 
 
 def handle(ctx: Context, event: LifecycleEvent) -> Outcome:
@@ -17,12 +17,6 @@ def handle(ctx: Context, event: LifecycleEvent) -> Outcome:
     if isinstance(found, Outcome):
         return found
     now = ctx.clock()
-    try:
-        api = ctx.client(found.sub).get(event.subscription_name)
-    except NotFound:
-        # Gone at Google: an `expired` event or the sweep will recreate it; a suspension
-        # event is no reason to.
-        plan = nothing("the API has no such subscription")
-    else:
-        plan = decide_suspended(found.sub, api.state, api.suspension_reason, now)
+    view = observe(ctx.client(found.sub), event.subscription_name, now)
+    plan = decide_suspended(found.sub, view, now)
     return act(ctx, found, plan, trigger_of(event), now)

@@ -1,8 +1,6 @@
 import sys
 
-from keeper import logs
 from keeper.cli import main
 
-# Output is for the operator on stdout; logs go to stderr.
-logs.configure(stream=sys.stderr)
-sys.exit(main())
+# Output is for the operator on stdout; log lines go to stderr (errors only unless --verbose).
+sys.exit(main(log_stream=sys.stderr))

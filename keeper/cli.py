@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
-from keeper import dead_letters, sweep, transitions
+from keeper import dead_letters, doctor, logs, sweep, transitions
+from keeper.decisions import authority_mismatch
+from keeper.endpoint import push_service_account
 from keeper.engine import Context, create_or_adopt
 from keeper.errors import StoreConflict
 from keeper.models import Action, HistoryEntry, ManagedSubscription
-from keeper.report import next_step, render_html, time_left
+from keeper.report import next_step, plural, render_html, time_left
 from keeper.store import Versioned
-from workspace_client.errors import WorkspaceEventsError
+from workspace_client.errors import NotFound, PermissionDenied, WorkspaceEventsError
 from workspace_client.models import Subscription, SubscriptionSpec
 
 
@@ -24,7 +31,7 @@ class CliError(Exception):
     """A problem the operator can fix; printed without a traceback, exit status 1."""
 
 
-AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (default: app, Chat app authentication)"
+AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (Chat app authentication)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help)
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.add_argument("--verbose", action="store_true", help="the keeper's log lines on stderr")
         return sub
 
     register = command("register", "create a subscription through the API and manage it")
@@ -43,11 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--include-resource", action="store_true")
     register.add_argument("--field-mask")
     register.add_argument("--ttl", help='e.g. "86400s"; default: the maximum')
-    register.add_argument("--auth", default="app", help=AUTH_HELP)
+    register.add_argument(
+        "--auth", default="app", help=AUTH_HELP + "; default: app, the created one's authority"
+    )
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
-    adopt.add_argument("--auth", default="app", help=AUTH_HELP)
+    adopt.add_argument(
+        "--auth",
+        help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
+        "the user",
+    )
 
     command("list", "every managed subscription, its state and the next action")
     report = command("report", "write a self-contained HTML page of the same, with a timeline")
@@ -64,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     forget = command("forget", "stop managing a subscription")
     forget.add_argument("name_or_key")
     forget.add_argument("--delete", action="store_true", help="also delete it at Google")
+    checkup = command("doctor", "check a deployment's prerequisites, one line per check")
+    checkup.add_argument(
+        "--service-account",
+        help="the functions' runtime service account (default: deploy.sh's keeper-runtime@PROJECT)",
+    )
     return parser
 
 
@@ -71,23 +90,76 @@ def main(
     argv: Sequence[str] | None = None,
     context: Callable[[], Context] | None = None,
     out: TextIO = sys.stdout,
+    control_plane: Callable[[], doctor.ControlPlane | None] = doctor.control_plane_for,
+    err: TextIO | None = None,
+    log_stream: TextIO | None = None,
 ) -> int:
+    """Output for people (or `--json`) on `out`; errors and progress (on a terminal only) on
+    `err`. `log_stream`: where the keeper's JSON log lines go (`python -m keeper`: stderr),
+    errors only unless `--verbose`. `control_plane`: what `doctor` reads (None: the local
+    stack)."""
     args = _parser().parse_args(argv)
+    err = sys.stderr if err is None else err  # read now: tests and callers replace sys.stderr
+    if log_stream is not None:
+        logs.configure(logging.INFO if args.verbose else logging.ERROR, stream=log_stream)
     if context is None:
         from keeper.runtime import context as runtime_context  # noqa: PLC0415
 
         context = runtime_context
+    args.control_plane = control_plane
+    args.progress = _Progress(err)
+    args.err = err
     handler = _COMMANDS[args.command]
     try:
         result = handler(context(), args)
     except (CliError, WorkspaceEventsError, ValueError) as error:
-        sys.stderr.write(f"error: {error}\n")
+        err.write(f"error: {error}\n")
         return 1
     if args.json:
         out.write(json.dumps(result["json"], indent=2, default=str) + "\n")
     else:
         out.write(result["text"].rstrip("\n") + "\n")
-    return int(result.get("status", 0))
+    status: int = result.get("status", 0)
+    return status
+
+
+class _Progress:
+    """A one-line status on a terminal (`err` a TTY) while a long command works; nothing
+    otherwise, so pipes and logs never see it."""
+
+    def __init__(self, err: TextIO) -> None:
+        self._err = err
+        self._label = ""
+
+    def step(self, label: str) -> None:
+        self._label = label
+
+    @contextmanager
+    def running(self, label: str) -> Iterator[_Progress]:
+        self._label = label
+        if not self._err.isatty():
+            yield self
+            return
+        done = threading.Event()
+        started = time.monotonic()
+
+        def draw() -> None:
+            while True:
+                elapsed = time.monotonic() - started
+                self._err.write(f"\r\033[K{self._label} ... {elapsed:.0f} s")
+                self._err.flush()
+                if done.wait(0.5):
+                    return
+
+        painter = threading.Thread(target=draw, daemon=True)
+        painter.start()
+        try:
+            yield self
+        finally:
+            done.set()
+            painter.join()
+            self._err.write("\r\033[K")
+            self._err.flush()
 
 
 Result = dict[str, Any]
@@ -103,26 +175,88 @@ def _register(ctx: Context, args: argparse.Namespace) -> Result:
         ttl=args.ttl,
     )
     _refuse_if_managed(ctx, args.auth, spec.target_resource)
-    api, adopted = create_or_adopt(ctx.client_for(args.auth, spec.event_types), spec)
-    how = "adopted (it already existed)" if adopted else "created"
+    _refuse_missing_topic(ctx, spec)
+    client = ctx.client_for(args.auth, spec.event_types)
+    api, calls = create_or_adopt(client, spec, ctx.clock())
+    _refuse_other_authority(api, args.auth)
+    how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
     return _manage(ctx, ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock()), api, how)
 
 
-# Reading a subscription needs a scope for one of its types, unknown before the read: take a
-# type of the app its name suggests (Google's names start chat-, meet-, drive- [unverified]).
+def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
+    """A subscription on a missing topic is a suspension waiting to happen."""
+    from google.api_core import exceptions  # noqa: PLC0415  (heavy; the CLI only)
+
+    member = push_service_account(spec.event_types, ctx.config.chat_push_service_account)
+    try:
+        status = ctx.endpoints.inspect(spec.pubsub_topic, member)
+    except exceptions.PermissionDenied:
+        raise CliError(
+            f"cannot check that topic {spec.pubsub_topic} exists: permission denied "
+            "(pubsub.topics.get is needed); nothing was created"
+        ) from None
+    if not status.topic_exists:
+        raise CliError(
+            f"topic {spec.pubsub_topic} does not exist: create it first (Google would suspend "
+            "the subscription with ENDPOINT_NOT_FOUND); nothing was created"
+        )
+
+
+def _refuse_other_authority(api: Subscription, auth: str) -> None:
+    mismatch = authority_mismatch(api, auth)
+    if mismatch:
+        raise CliError(f"{mismatch}; nothing was stored")
+
+
+# Reading a subscription needs a scope for one of its types, unknown before the read: try a
+# type of each scope family of the app its name suggests (Google's names start chat-, meet-,
+# drive- [unverified]), narrowest token first; a 403 means that scope did not cover it.
 _PROBE_TYPES = {
-    "meet": "google.workspace.meet.conference.v2.started",
-    "drive": "google.workspace.drive.file.v3.contentChanged",
+    "chat": (
+        "google.workspace.chat.message.v1.created",
+        "google.workspace.chat.membership.v1.created",
+        "google.workspace.chat.space.v1.updated",
+        "google.workspace.chat.spaceReadState.v1.updated",
+        "google.workspace.chat.availability.v1.updated",
+    ),
+    "meet": ("google.workspace.meet.conference.v2.started",),
+    "drive": ("google.workspace.drive.file.v3.contentChanged",),
 }
 
 
 def _adopt(ctx: Context, args: argparse.Namespace) -> Result:
     app = args.name.removeprefix("subscriptions/").split("-", 1)[0]
-    probe_type = _PROBE_TYPES.get(app, "google.workspace.chat.message.v1.created")
-    api = ctx.client_for(args.auth, [probe_type]).get(args.name)
-    sub = ManagedSubscription.of(api, args.auth, None, ctx.clock())
-    _refuse_if_managed(ctx, args.auth, sub.target_resource)
+    auth = args.auth or "app"
+    api = _read_to_adopt(ctx, args.name, auth, _PROBE_TYPES.get(app, _PROBE_TYPES["chat"]))
+    if api is None:
+        if args.auth is None:
+            raise CliError(
+                f"{args.name} is not visible to the Chat app: if a user authorized it, name "
+                "them with --auth delegated:EMAIL or --auth user-secret:SECRET; nothing was "
+                "stored"
+            )
+        raise CliError(
+            f"{args.name} is not visible under --auth {auth}: it does not exist, or another "
+            "principal authorized it; nothing was stored"
+        )
+    _refuse_other_authority(api, auth)
+    sub = ManagedSubscription.of(api, auth, None, ctx.clock())
+    _refuse_if_managed(ctx, auth, sub.target_resource)
     return _manage(ctx, sub, api, "adopted")
+
+
+def _read_to_adopt(
+    ctx: Context, name: str, auth: str, probes: Sequence[str]
+) -> Subscription | None:
+    """`get` under `auth` with the scopes of each probe type in turn; None: not visible."""
+    for probe in probes if auth != "app" else probes[:1]:  # the app reads with chat.bot
+        try:
+            return ctx.client_for(auth, [probe]).get(name)
+        except NotFound:
+            return None
+        except PermissionDenied:
+            continue  # not this scope (or, as Google may answer, not there at all)
+    return None
 
 
 def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:
@@ -178,19 +312,23 @@ def _list(ctx: Context, args: argparse.Namespace) -> Result:
 
 
 def _report(ctx: Context, args: argparse.Namespace) -> Result:
-    subs = list(ctx.store.all())
+    with args.progress.running("reading the managed subscriptions"):
+        subs = list(ctx.store.all())
     args.html.write_text(render_html(subs, ctx.clock(), ctx.config.project), encoding="utf-8")
     return {
         "json": {"file": str(args.html), "subscriptions": len(subs)},
-        "text": f"wrote {args.html} ({len(subs)} subscriptions)",
+        "text": f"wrote {args.html} ({plural(len(subs), 'subscription')})",
     }
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> Result:
     found = _find(ctx, args.name_or_key)
     history = ctx.store.history(found.sub.key)
-    lines = [f"{field}: {value}" for field, value in _as_json(found.sub).items()]
-    lines.append("history:")
+    doc = found.sub.to_doc()
+    doc.pop("lease", None)
+    width = max(len(field) for field in doc)
+    lines = [f"{field + ':':<{width + 1}} {_human(value)}" for field, value in doc.items()]
+    lines.append(f"history ({plural(len(history), 'entry', 'entries')}):")
     lines += [
         f"  {h.at:%Y-%m-%d %H:%M:%S} {h.actor:<5} {h.action:<10} {h.outcome:<8} {h.reason}"
         + (f" [{h.api_call}: {h.api_result}]" if h.api_call else "")
@@ -202,13 +340,29 @@ def _show(ctx: Context, args: argparse.Namespace) -> Result:
     }
 
 
+def _human(value: Any) -> str:
+    """A field's value as a person reads it: no Python reprs."""
+    if value is None or value in ([], ()):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    if isinstance(value, list | tuple):
+        return ", ".join(_human(item) for item in value)
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
 def _sweep(ctx: Context, args: argparse.Namespace) -> Result:
     status = 0
     try:
-        items = sweep.run(ctx, dry_run=args.dry_run)
+        with args.progress.running("sweeping" + (" (dry run)" if args.dry_run else "")):
+            items = sweep.run(ctx, dry_run=args.dry_run)
     except sweep.SweepFailed as failed:
         items, status = failed.items, 1
-        sys.stderr.write(f"error: the sweep failed: {failed}\n")
+        args.err.write(f"error: the sweep failed: {failed}\n")
     text = "\n".join(sweep.describe(items)) or "nothing due"
     return {
         "json": [
@@ -285,6 +439,23 @@ def _forget(ctx: Context, args: argparse.Namespace) -> Result:
     }
 
 
+def _doctor(ctx: Context, args: argparse.Namespace) -> Result:
+    with args.progress.running("checking") as progress:
+        findings = doctor.run(
+            ctx,
+            args.control_plane(),
+            args.service_account,
+            lambda check: progress.step(f"checking {check}"),
+        )
+    failed = sum(1 for f in findings if f.status is doctor.Status.FAIL)
+    summary = f"{failed} of {len(findings)} checks failed" if failed else "all checks passed"
+    return {
+        "json": [f.to_json() for f in findings],
+        "text": "\n".join([*doctor.describe(findings), summary]),
+        "status": 1 if failed else 0,
+    }
+
+
 _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Result]] = {
     "register": _register,
     "adopt": _adopt,
@@ -294,6 +465,7 @@ _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Result]] = {
     "sweep": _sweep,
     "forget": _forget,
     "dead-letters": _dead_letters,
+    "doctor": _doctor,
 }
 
 

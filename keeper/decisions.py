@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from keeper.models import Action, ManagedSubscription, State
+from keeper.observe import Seen, View, classify
+from workspace_client.models import Subscription
 
 # Reminders come at T-12h and T-1h; renewing on either is right, so anything expiring within
 # this window is due. Beyond it a reminder is stale, duplicated or forged.
@@ -21,6 +23,11 @@ RENEW_WINDOW = timedelta(hours=13)
 SWEEP_RENEW_LEAD = timedelta(hours=11)
 SWEEP_RENEW_LEAD_SHORT = timedelta(minutes=50)
 SWEEP_JITTER = timedelta(minutes=10)
+
+# A subscription that expires within the reminders' window (a 4-hour one always does) is
+# checked against Google's view this often, whatever the sweep's regular schedule: a silent
+# (endpoint) suspension or an expiry shortened elsewhere is found within its lifetime.
+SHORT_LIVED_VERIFY_EVERY = timedelta(hours=1)
 
 REACTIVATE_FIRST_BACKOFF = timedelta(minutes=5)
 REACTIVATE_MAX_BACKOFF = timedelta(hours=6)
@@ -100,32 +107,87 @@ class Plan:
     reason: str
     check_endpoint: bool = False
     advice: str | None = None
+    # Google's view the plan was decided on, when it was read: a write acts on that version
+    # (its etag), and a plan of nothing brings the record in line with it.
+    view: Subscription | None = None
 
     @property
     def writes(self) -> bool:
         return self.action in (Action.RENEW, Action.REACTIVATE, Action.RECREATE)
 
 
-def nothing(reason: str) -> Plan:
-    return Plan(Action.NOTHING, reason)
+def nothing(reason: str, view: Subscription | None = None) -> Plan:
+    return Plan(Action.NOTHING, reason, view=view)
 
 
 def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f} h"
 
 
+def _at(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S}" if moment else "?"
+
+
+def renewal_due(expiry: datetime | None, now: datetime) -> bool:
+    """Within the reminders' window (or unknown): renewing now is right."""
+    return expiry is None or expiry - now <= RENEW_WINDOW
+
+
+def reminder_conflict(
+    sub: ManagedSubscription, reminded_name: str, payload: Subscription
+) -> str | None:
+    """Why a reminder contradicts the record (None: it agrees). Only a reminder that agrees
+    is decided on the record; any other is decided on Google's view (one `get`)."""
+    if reminded_name != sub.name:
+        return f"the reminder is for {reminded_name}, the record holds {sub.name}"
+    if sub.state not in (State.ACTIVE, State.SUSPENDED):
+        return f"the keeper has it {sub.state}"
+    if payload.expire_time is None or sub.expire_time is None:
+        return "the reminder or the record names no expiry"
+    if payload.expire_time != sub.expire_time:
+        return (
+            f"the reminder is for an expiry at {_at(payload.expire_time)}, the record has "
+            f"{_at(sub.expire_time)}"
+        )
+    if payload.state in ("ACTIVE", "SUSPENDED") and payload.state != sub.state.value:
+        return f"the reminder says {payload.state}, the record {sub.state}"
+    return None
+
+
 def decide_reminder(
-    sub: ManagedSubscription, reminded_expiry: datetime | None, now: datetime
+    sub: ManagedSubscription, view: View | None, now: datetime, conflict: str | None = None
 ) -> Plan:
-    """An expirationReminder: renew once per expiry, whatever number of copies arrive."""
-    if sub.state is State.EXPIRED:
-        return nothing("already expired; recreation is planned")
-    if sub.expire_time and reminded_expiry and sub.expire_time > reminded_expiry:
-        return nothing(f"already renewed past the reminded expiry (now {sub.expire_time})")
-    expiry = sub.expire_time or reminded_expiry
-    if expiry is not None and expiry - now > RENEW_WINDOW:
-        return nothing(f"expiry is {_hours(expiry - now)} away: not due")
-    return Plan(Action.RENEW, f"expires at {expiry}" if expiry else "expiry unknown")
+    """An expirationReminder. `view` is None when the reminder agrees with the record (the
+    record decides); otherwise it is Google's view, read because of `conflict`, and decides."""
+    if view is not None and conflict:
+        plan = decide_reminder(sub, view, now)
+        return replace(plan, reason=f"{conflict}; {plan.reason}")
+    if view is None:
+        expiry = sub.expire_time
+        if not renewal_due(expiry, now):
+            assert expiry is not None
+            return nothing(f"expiry is {_hours(expiry - now)} away: not due")
+        return Plan(Action.RENEW, f"expires at {_at(expiry)}")
+    if view.missing:
+        return Plan(Action.RECREATE, f"reminded, but {_gone(view)}")
+    api = view.api
+    assert api is not None
+    if view.seen is Seen.UNKNOWN:
+        return nothing(f"the API reports state {api.state}")
+    if not renewal_due(api.expire_time, now):
+        assert api.expire_time is not None
+        return nothing(f"Google's expireTime is {_hours(api.expire_time - now)} away: not due", api)
+    return Plan(Action.RENEW, f"Google's expireTime is {_at(api.expire_time)}", view=api)
+
+
+def _gone(view: View) -> str:
+    if view.seen is Seen.EXPIRED:
+        assert view.api is not None
+        return f"Google's expireTime {_at(view.api.expire_time)} has passed"
+    if view.seen is Seen.GONE:
+        assert view.api is not None
+        return f"Google reports state {view.api.state}"
+    return "Google no longer has it" + (" (403)" if view.seen is Seen.DENIED else "")
 
 
 def reactivate_backoff(attempts: int) -> timedelta:
@@ -136,22 +198,28 @@ def reactivate_backoff(attempts: int) -> timedelta:
     return min(backoff, REACTIVATE_MAX_BACKOFF)
 
 
-def decide_suspended(
-    sub: ManagedSubscription, api_state: str, api_reason: str | None, now: datetime
-) -> Plan:
-    """A suspension, judged on the API's own view (`get`), never on the event payload alone."""
-    if api_state == "ACTIVE":
-        return nothing("the API reports the subscription ACTIVE")
-    if api_state != "SUSPENDED":
-        return nothing(f"the API reports state {api_state}")
-    policy = suspension_policy(api_reason)
+def decide_suspended(sub: ManagedSubscription, view: View, now: datetime) -> Plan:
+    """A suspension, judged on Google's view (`get`), never on the event payload alone."""
+    api = view.api
+    if view.missing:
+        # Gone at Google: an `expired` event or the sweep recreates it; a suspension is no
+        # reason to.
+        return nothing(f"{_gone(view)}: not a suspension to remedy")
+    assert api is not None
+    if view.seen is Seen.ACTIVE:
+        return nothing("the API reports the subscription ACTIVE", api)
+    if view.seen is Seen.UNKNOWN:
+        return nothing(f"the API reports state {api.state}")
+    policy = suspension_policy(api.suspension_reason)
+    reason = f"suspended: {api.suspension_reason}"
     if policy.remedy is Remedy.PERSON:
-        return Plan(Action.FLAG, f"suspended: {api_reason}", advice=policy.advice)
+        return Plan(Action.FLAG, reason, advice=policy.advice, view=api)
     if sub.attempts >= MAX_REACTIVATE_ATTEMPTS:
         return Plan(
             Action.FLAG,
-            f"suspended: {api_reason}; reactivation failed {sub.attempts} times",
+            f"{reason}; reactivation failed {sub.attempts} times",
             advice=policy.advice,
+            view=api,
         )
     if (
         sub.next_action is Action.REACTIVATE
@@ -161,24 +229,133 @@ def decide_suspended(
         return nothing(f"backing off: next reactivation attempt at {sub.next_action_at}")
     return Plan(
         Action.REACTIVATE,
-        f"suspended: {api_reason}",
+        reason,
         check_endpoint=policy.remedy is Remedy.ENDPOINT,
         advice=policy.advice,
+        view=api,
     )
 
 
-def decide_expired(sub: ManagedSubscription, expired_name: str, api_state: str | None) -> Plan:
-    """An expired event: recreate once. `api_state` is None when the API no longer has it."""
-    if sub.name != expired_name:
+def decide_expired(sub: ManagedSubscription, expired_name: str, view: View | None) -> Plan:
+    """An expired event: believe it when Google's view agrees (gone) or when the expireTime
+    Google reports has passed. `view` is None when the event is about an earlier name."""
+    if view is None or sub.name != expired_name:
         return nothing(f"already recreated as {sub.name}")
-    if api_state in ("ACTIVE", "SUSPENDED"):
-        return nothing(f"the API still has the subscription ({api_state}): not expired")
-    return Plan(Action.RECREATE, "expired: deleted at Google")
+    if view.missing:
+        return Plan(Action.RECREATE, f"expired: {_gone(view)}")
+    assert view.api is not None
+    return nothing(
+        f"Google still has it {view.seen} until {_at(view.api.expire_time)}: not expired",
+        view.api,
+    )
+
+
+def decide_due(sub: ManagedSubscription, view: View, now: datetime) -> Plan:
+    """The sweep's plan for a subscription, from its record and Google's view. The policy is
+    the lifecycle handlers': a suspension Google reports is judged by `decide_suspended`
+    whether or not its event arrived, and one Google no longer has is recreated as an
+    `expired` event would have it."""
+    api = view.api
+    if sub.state is State.NEEDS_ATTENTION:
+        if view.seen is Seen.ACTIVE:
+            return nothing("ACTIVE again at Google: the cause was fixed", api)
+        return nothing("needs a person: " + (sub.last_problem or "see the history"))
+    if view.missing:
+        if sub.state is State.EXPIRED:
+            return Plan(Action.RECREATE, "interrupted recreation: still gone at Google")
+        return Plan(Action.RECREATE, f"{_gone(view)} without an expired event")
+    assert api is not None
+    if view.seen is Seen.UNKNOWN:
+        return nothing(f"the API reports state {api.state}")
+    if view.seen is Seen.SUSPENDED:
+        plan = decide_suspended(sub, view, now)
+        if sub.state is State.ACTIVE:
+            return replace(plan, reason="suspended without a suspended event: " + plan.reason)
+        return plan
+    if api.expire_time and sub.expire_time and api.expire_time > sub.expire_time:
+        return nothing(f"renewed elsewhere: expires at {api.expire_time:%Y-%m-%d %H:%M}", api)
+    if sub.next_action is Action.RENEW and sub.next_action_at and sub.next_action_at <= now:
+        # The watchdog: the record was due after the reminder should have renewed it.
+        expiry = api.expire_time or sub.expire_time
+        return Plan(
+            Action.RENEW,
+            f"missed reminder: not renewed by {sub.next_action_at:%Y-%m-%d %H:%M}, "
+            f"expires at {expiry:%Y-%m-%d %H:%M}"
+            if expiry
+            else "missed reminder: expiry unknown",
+            view=api,
+        )
+    if api.expire_time and sub.expire_time and api.expire_time < sub.expire_time:
+        return nothing(f"shortened elsewhere: expires at {api.expire_time:%Y-%m-%d %H:%M}", api)
+    if sub.state is not State.ACTIVE:
+        return nothing(f"ACTIVE at Google (the keeper had it {sub.state})", api)
+    return nothing("ACTIVE, as the keeper has it", api)
+
+
+def adopts_api_view(sub: ManagedSubscription, api: Subscription | None, plan: Plan) -> bool:
+    """Whether a plan of nothing should bring the record in line with the API's view: when the
+    API has it ACTIVE and the record differs (state or expiry). Otherwise only the time of
+    the check is recorded, so a backoff or the renewal schedule is left as it is."""
+    if plan.action is not Action.NOTHING or api is None or api.state != "ACTIVE":
+        return False
+    return sub.state is not State.ACTIVE or api.expire_time != sub.expire_time
+
+
+def adoptable(
+    api: Subscription, target_resource: str, principal: str | None, now: datetime
+) -> str | None:
+    """Why an existing subscription (ALREADY_EXISTS) cannot be adopted; None when it can: it
+    is on the target, authorized by the same principal (when known), and live at Google."""
+    if api.target_resource != target_resource:
+        return f"its target is {api.target_resource}"
+    authorized_by = api.authority or api.service_account_authority
+    if principal is not None and authorized_by != principal:
+        return f"authorized by {authorized_by}, not {principal}"
+    view = classify(api, now)
+    if not view.live:
+        return f"not live at Google ({_gone(view)})"
+    return None
+
+
+def authority_mismatch(api: Subscription, auth: str) -> str | None:
+    """Why `auth` cannot keep `api` (None: it fits). Writes act as the authorizing principal
+    (reference §9): nothing lets a Chat app renew what a user authorized, nor a user what the
+    app authorized, so the first renewal would be refused."""
+    by_app = bool(api.service_account_authority) and not api.user_authority
+    user = api.user_authority or api.authority
+    if auth == "app" and not by_app:
+        return (
+            f"{api.name} was authorized by a user ({user or 'unknown'}), but --auth app is Chat "
+            "app authentication: use --auth delegated:EMAIL or --auth user-secret:SECRET of "
+            "that user"
+        )
+    if auth != "app" and by_app:
+        return (
+            f"{api.name} was authorized by the Chat app ({api.service_account_authority}), but "
+            f"--auth {auth} is a user: use --auth app"
+        )
+    return None
 
 
 def renew_after_reactivate(expire_time: datetime | None, now: datetime) -> bool:
     """Reactivation keeps the old expiry: renew too when it is near."""
-    return expire_time is None or expire_time - now <= RENEW_WINDOW
+    return renewal_due(expire_time, now)
+
+
+def renew_after_aborted(view: View, now: datetime) -> bool:
+    """A conditional renewal was refused (ABORTED: the subscription changed since the keeper
+    saw it) and Google's view was read again: renew that version only if it is still due,
+    so a renewal someone else made is not repeated."""
+    api = view.api
+    return view.live and api is not None and renewal_due(api.expire_time, now)
+
+
+def verify_at(expire_time: datetime | None, now: datetime) -> datetime | None:
+    """When the sweep checks a subscription verified at `now` again, if sooner than its
+    regular schedule: within the hour for one that expires within the reminders' window."""
+    if expire_time is None or expire_time - now > RENEW_WINDOW:
+        return None
+    return now + SHORT_LIVED_VERIFY_EVERY
 
 
 def sweep_renewal_at(key: str, expire_time: datetime, lifetime: timedelta | None) -> datetime:

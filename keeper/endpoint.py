@@ -4,6 +4,7 @@ account publish to it, and (only when the operator enabled it) grant that permis
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -11,20 +12,26 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 PUBLISHER_ROLE = "roles/pubsub.publisher"
-# Reference §5: the service account each Workspace app publishes events with.
+# Reference §5 and §9: the service account each Workspace app publishes events with, by the
+# family of the event types (`google.workspace.<app>.…`), whatever the target's form.
 _PUSH_ACCOUNTS = {
-    "//meet.googleapis.com/": "meet-api-event-push@system.gserviceaccount.com",
-    "//drive.googleapis.com/": "drive-api-event-push@system.gserviceaccount.com",
+    "meet": "meet-api-event-push@system.gserviceaccount.com",
+    "drive": "drive-api-event-push@system.gserviceaccount.com",
 }
 
 
-def push_service_account(target_resource: str, chat_account: str) -> str:
-    """Chat (and user targets, which are Chat or Meet; Chat is the common case) default to
-    the Chat account, which a Workspace add-on replaces through configuration."""
-    for prefix, account in _PUSH_ACCOUNTS.items():
-        if target_resource.startswith(prefix):
-            return account
-    return chat_account
+def event_family(event_type: str) -> str:
+    """`google.workspace.meet.conference.v2.started` -> `meet`."""
+    parts = event_type.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["google", "workspace"] else ""
+
+
+def push_service_account(event_types: Sequence[str], chat_account: str) -> str:
+    """Meet and Drive events come from their own accounts; Chat events from the Chat account,
+    which a Workspace add-on replaces through configuration. One subscription serves one app,
+    so its first type decides."""
+    family = event_family(event_types[0]) if event_types else ""
+    return _PUSH_ACCOUNTS.get(family, chat_account)
 
 
 class Grant(StrEnum):

@@ -20,10 +20,17 @@ from keeper import transitions
 from keeper.alerts import Alert, AlertSink
 from keeper.clock import Clock
 from keeper.config import Config
-from keeper.decisions import Plan, renew_after_reactivate
+from keeper.decisions import (
+    Plan,
+    adoptable,
+    adopts_api_view,
+    renew_after_aborted,
+    renew_after_reactivate,
+)
 from keeper.endpoint import EndpointInspector, Grant, push_service_account
-from keeper.errors import LeaseBusy
+from keeper.errors import LeaseBusy, TransientFailure
 from keeper.models import HistoryEntry, ManagedSubscription, State
+from keeper.observe import observe
 from keeper.outcomes import Action
 from keeper.outcomes import Outcome as Outcome  # re-exported for the engine's callers
 from keeper.store import LedgerEntry, Store, Versioned
@@ -88,6 +95,17 @@ def act(
     sub = current.sub
     now = now or ctx.clock()
     if plan.action is Action.NOTHING:
+        if adopts_api_view(sub, plan.view, plan) and not _leased(sub, now):
+            # Google's view was read and differs from the record: correct the cache.
+            assert plan.view is not None
+            synced = transitions.synced(sub, plan.view, now)
+            ctx.store.commit(
+                current,
+                synced,
+                _history(trigger, plan, sub, synced, "synced", now),
+                _ledger(trigger, synced, "synced", plan.reason, now),
+            )
+            return Outcome(plan.action, "synced", plan.reason, sub.key, synced.name)
         return Outcome(plan.action, "skipped", plan.reason, sub.key, sub.name)
     if plan.action is Action.FLAG:
         updated = transitions.flagged(sub, plan.reason, plan.advice, now)
@@ -103,7 +121,8 @@ def act(
         _alert_once(ctx, flagged, trigger, now)
         return Outcome(plan.action, "flagged", plan.reason, sub.key, sub.name)
 
-    if sub.lease and sub.lease.held_at(now):
+    if _leased(sub, now):
+        assert sub.lease is not None
         raise LeaseBusy(f"{sub.key}: {sub.lease.action} in progress by {sub.lease.owner}")
     claimed = ctx.store.claim(current, ctx.instance, plan.action, now, LEASE_FOR)
     try:
@@ -124,6 +143,16 @@ def act(
     )
     _alert_once(ctx, recorded, trigger, now)
     return Outcome(plan.action, applied.result, applied.api_result, sub.key, applied.sub.name)
+
+
+class ExistingNotAdoptable(TransientFailure):
+    """ALREADY_EXISTS, and the existing subscription cannot be adopted yet (Google still shows
+    an expired one, or it could not be found): a live subscription for the target may exist,
+    so the keeper never gives up; the event is redelivered."""
+
+
+def _leased(sub: ManagedSubscription, now: datetime) -> bool:
+    return sub.lease is not None and sub.lease.held_at(now)
 
 
 def _alert_once(ctx: Context, current: Versioned, trigger: Trigger, now: datetime) -> None:
@@ -168,8 +197,12 @@ def _alert_once(ctx: Context, current: Versioned, trigger: Trigger, now: datetim
 def _apply(ctx: Context, sub: ManagedSubscription, plan: Plan, now: datetime) -> Applied:
     client = ctx.client(sub)
     if plan.action is Action.RENEW:
-        assert sub.name is not None  # every managed subscription was stored with its name
-        api = _renew(client, sub.name, sub.renewal_ttl, sub.etag)
+        # On the version Google showed when the plan was decided on its view; else on the
+        # version the keeper last saw.
+        name = plan.view.name if plan.view else sub.name
+        etag = plan.view.etag if plan.view else sub.etag
+        assert name is not None  # every managed subscription was stored with its name
+        api = _renew(client, name, sub.renewal_ttl, etag, now)
         return Applied(transitions.synced(sub, api, now), "patch ttl", _summary(api))
     if plan.action is Action.REACTIVATE:
         return _reactivate(ctx, client, sub, plan, now)
@@ -178,18 +211,26 @@ def _apply(ctx: Context, sub: ManagedSubscription, plan: Plan, now: datetime) ->
     raise ValueError(f"no API write for {plan.action}")
 
 
-def _renew(client: WorkspaceEventsClient, name: str, ttl: str, etag: str | None) -> Subscription:
+def _renew(
+    client: WorkspaceEventsClient, name: str, ttl: str, etag: str | None, now: datetime
+) -> Subscription:
     """`patch` ttl, conditional on the version the keeper last saw. When the subscription
-    changed since (someone else patched or reactivated it: ABORTED), renew once more on the
-    version the API holds now; a concurrent renewal by the keeper itself is excluded by its
-    lease, so this never renews twice for one expiry."""
+    changed since (someone else patched or reactivated it: ABORTED), read Google's view and
+    renew that version if it is still due; a concurrent renewal by the keeper itself is
+    excluded by its lease, so this never renews twice for one expiry."""
     try:
         return client.renew(name, ttl=ttl, etag=etag)
     except Aborted:
         if etag is None:
             raise
+        view = observe(client, name, now)
+        if view.api is None or not view.live:
+            raise
+        if not renew_after_aborted(view, now):
+            log.info("%s was renewed elsewhere since the keeper last saw it", name)
+            return view.api
         log.info("%s changed since the keeper last saw it; renewing its current version", name)
-        return client.renew(name, ttl=ttl, etag=client.get(name).etag)
+        return client.renew(name, ttl=ttl, etag=view.api.etag)
 
 
 def _reactivate(
@@ -204,7 +245,7 @@ def _reactivate(
     api = client.reactivate(sub.name)
     calls = "reactivate"
     if renew_after_reactivate(api.expire_time, now):
-        api = _renew(client, sub.name, sub.renewal_ttl, api.etag)
+        api = _renew(client, sub.name, sub.renewal_ttl, api.etag, now)
         calls = "reactivate + patch ttl"
     return Applied(transitions.synced(sub, api, now), calls, _summary(api))
 
@@ -212,7 +253,7 @@ def _reactivate(
 def _endpoint_blocker(ctx: Context, sub: ManagedSubscription) -> str | None:
     """Why reactivating cannot work yet, or None. Grants the publisher role only when the
     operator enabled KEEPER_FIX_TOPIC_IAM."""
-    member = push_service_account(sub.target_resource, ctx.config.chat_push_service_account)
+    member = push_service_account(sub.event_types, ctx.config.chat_push_service_account)
     status = ctx.endpoints.inspect(sub.pubsub_topic, member)
     if not status.topic_exists:
         return f"topic {sub.pubsub_topic} does not exist"
@@ -225,27 +266,66 @@ def _endpoint_blocker(ctx: Context, sub: ManagedSubscription) -> str | None:
 
 
 def _recreate(client: WorkspaceEventsClient, sub: ManagedSubscription, now: datetime) -> Applied:
-    api, adopted = create_or_adopt(client, sub.spec)
+    api, how = create_or_adopt(client, sub.spec, now, principal=sub.authority)
     recreated = transitions.recreated(sub, api, now)
-    if adopted:
-        return Applied(recreated, "create -> adopt", _summary(api), result="adopted")
-    return Applied(recreated, "create", _summary(api))
+    if how != "create":
+        return Applied(recreated, how, _summary(api), result="adopted")
+    return Applied(recreated, how, _summary(api))
 
 
 def create_or_adopt(
-    client: WorkspaceEventsClient, spec: SubscriptionSpec
-) -> tuple[Subscription, bool]:
+    client: WorkspaceEventsClient,
+    spec: SubscriptionSpec,
+    now: datetime,
+    principal: str | None = None,
+) -> tuple[Subscription, str]:
     """Create the subscription; if the principal already has one on the target (an earlier
-    attempt that crashed before recording it, or someone else's), find it with a filtered
-    `list` under the same credentials and adopt it. Returns (subscription, adopted)."""
+    attempt that crashed before recording it, someone else's tool, or the same subscription
+    under its deterministic name), adopt it: the one Google's error names, read with `get`
+    under the same credentials; a filtered `list` only when the error names none. Returns
+    (subscription, the API calls made, for the history)."""
     try:
-        return client.create(spec), False
-    except AlreadyExists:
-        listed = client.list(list_filter(spec.event_types, spec.target_resource))
-        found = next((s for s in listed if s.target_resource == spec.target_resource), None)
-        if found is None:
-            raise
-        return found, True
+        return client.create(spec), "create"
+    except AlreadyExists as error:
+        existing, calls = _existing(client, spec, error, principal, now)
+    missing = [t for t in spec.event_types if t not in existing.event_types]
+    if not missing:
+        return existing, calls
+    # It lacks event types the keeper was asked for: add them, and keep the types it already
+    # has, since someone relies on them.
+    kept = ", ".join(existing.event_types) or "none"
+    updated = client.set_event_types(
+        existing.name, (*existing.event_types, *missing), existing.etag
+    )
+    return updated, f"{calls} + patch event_types (added {', '.join(missing)}; kept {kept})"
+
+
+def _existing(
+    client: WorkspaceEventsClient,
+    spec: SubscriptionSpec,
+    error: AlreadyExists,
+    principal: str | None,
+    now: datetime,
+) -> tuple[Subscription, str]:
+    named = error.current_subscription
+    problems: list[str] = []
+    if named is not None:
+        view = observe(client, named, now)
+        if view.api is not None:
+            problem = adoptable(view.api, spec.target_resource, principal, now)
+            if problem is None:
+                return view.api, "create -> get -> adopt"
+            problems.append(f"{named}: {problem}")
+        else:
+            problems.append(f"{named}: {view.seen}")
+    else:
+        for api in client.list(list_filter(spec.event_types, spec.target_resource)):
+            problem = adoptable(api, spec.target_resource, principal, now)
+            if problem is None:
+                return api, "create -> list -> adopt"
+            problems.append(f"{api.name}: {problem}")
+    found = "; ".join(problems) or "no subscription found by list"
+    raise ExistingNotAdoptable(f"{spec.target_resource}: ALREADY_EXISTS, not adoptable: {found}")
 
 
 def _refused(

@@ -96,6 +96,9 @@ class ManagedSubscription:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     verified_at: datetime | None = None  # when the API's own view last confirmed this record
+    # When a short-lived subscription is due for its next check (keeper.decisions.verify_at);
+    # None: the sweep's regular schedule (KEEPER_SWEEP_VERIFY_MINUTES) is enough.
+    verify_at: datetime | None = None
 
     @property
     def renewal_ttl(self) -> str:
@@ -166,6 +169,7 @@ class ManagedSubscription:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "verified_at": self.verified_at,
+            "verify_at": self.verify_at,
         }
 
     @classmethod
@@ -198,6 +202,7 @@ class ManagedSubscription:
             created_at=doc.get("created_at"),
             updated_at=doc.get("updated_at"),
             verified_at=doc.get("verified_at"),
+            verify_at=doc.get("verify_at"),
         )
 
 

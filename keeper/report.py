@@ -22,20 +22,49 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #dadce0; }
 .state { font-weight: 600; }
 .problem { color: #d93025; }
-svg text { font: 11px system-ui, sans-serif; }
+code { font: 12px ui-monospace, monospace; white-space: nowrap; }
+.who b { font-weight: normal; white-space: nowrap; }
+small { color: #5f6368; }
+th, td:nth-child(n+3):nth-child(-n+5) { white-space: nowrap; }
+.problem { display: block; min-width: 16em; }
+.wide { overflow-x: auto; }
+#timeline { display: block; width: 100%; height: auto; }
+svg text { font: 11px system-ui, sans-serif; fill: #202124; }
+svg .tick { fill: #5f6368; }
 """
 
 
-def time_left(when: datetime | None, now: datetime) -> str:
-    """A person's reading of a deadline: "6d 23h", "3h 12m", "expired", or "-"."""
-    if when is None:
-        return "-"
-    seconds = int((when - now).total_seconds())
-    if seconds < 0:
-        return "expired"
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """Count and noun: 1 subscription, 2 subscriptions (1 entry, 2 entries, with `nouns`)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
+
+
+def span(seconds: float) -> str:
+    """A length of time as a person says it: "6d 23h", "3h 12m", "12 min", "under a minute"."""
+    seconds = int(abs(seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
-    return f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m"
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {rest // 60}m"
+    return f"{rest // 60} min" if rest >= 60 else "under a minute"
+
+
+def time_left(when: datetime | None, now: datetime) -> str:
+    """A deadline: "6d 23h", "3h 12m", "expired 5 min ago", or "-"."""
+    if when is None:
+        return "-"
+    seconds = (when - now).total_seconds()
+    return span(seconds) if seconds >= 0 else f"expired {span(seconds)} ago"
+
+
+def due(when: datetime, now: datetime) -> str:
+    """When something is due: "in 6d 12h", "now", "overdue by 3 min"."""
+    seconds = (when - now).total_seconds()
+    if abs(seconds) < 60:
+        return "now"
+    return f"in {span(seconds)}" if seconds > 0 else f"overdue by {span(seconds)}"
 
 
 def next_step(sub: ManagedSubscription, now: datetime) -> str:
@@ -43,7 +72,7 @@ def next_step(sub: ManagedSubscription, now: datetime) -> str:
         return "a person must act"
     if sub.next_action_at is None or sub.next_action.value == "nothing":
         return "-"
-    return f"{sub.next_action} in {time_left(sub.next_action_at, now)}"
+    return f"{sub.next_action} {due(sub.next_action_at, now)}"
 
 
 def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str) -> str:
@@ -60,21 +89,21 @@ def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str
 <h2>Upcoming expiries (next {TIMELINE_SPAN.days} days)</h2>
 {_timeline(subs, now)}
 <h2>Subscriptions</h2>
-<table id="subscriptions">
-<thead><tr><th>Key</th><th>Name</th><th>Target</th><th>State</th><th>Expires in</th>
-<th>Next action</th><th>Last problem</th></tr></thead>
+<div class="wide"><table id="subscriptions">
+<thead><tr><th>Subscription (target, key)</th><th>Authorized by</th><th>State</th>
+<th>Expires in</th><th>Next action</th><th>Last problem</th></tr></thead>
 <tbody>
 {rows}
-</tbody></table>
+</tbody></table></div>
 </body></html>
 """
 
 
 def _row(sub: ManagedSubscription, now: datetime) -> str:
     cells = [
-        escape(sub.key),
-        escape(sub.name or "-"),
-        escape(sub.target_resource),
+        f"<code>{escape(sub.name or '-')}</code><br><small><code>{escape(sub.target_resource)}"
+        f"</code><br><code>{escape(sub.key)}</code></small>",
+        _authorized_by(sub),
         f'<span class="state" style="color:{_STATE_COLOURS[sub.state]}">{sub.state.value}</span>',
         escape(time_left(sub.expire_time, now)),
         escape(next_step(sub, now)),
@@ -83,27 +112,53 @@ def _row(sub: ManagedSubscription, now: datetime) -> str:
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
+def authorized_by(auth: str) -> tuple[str, str]:
+    """Who authorized a subscription (so who must act when it needs a person), and how."""
+    mode, _, value = auth.partition(":")
+    if mode == "delegated":
+        return value, "domain-wide delegation"
+    if mode == "user-secret":
+        return f"the user of {value.split('/secrets/')[-1].split('/')[0]}", "refresh token secret"
+    return "the Chat app", "an administrator approves its scopes"
+
+
+def _authorized_by(sub: ManagedSubscription) -> str:
+    who, how = authorized_by(sub.auth)
+    title = f' title="{escape(sub.authority)}"' if sub.authority else ""
+    return f'<span class="who"{title}><b>{escape(who)}</b><br><small>{escape(how)}</small></span>'
+
+
 def _timeline(subs: Sequence[ManagedSubscription], now: datetime) -> str:
-    """An SVG: one marker per expiry within the span, on a line from now to now + span."""
-    width, left, right, row = 900, 10, 890, 18
+    """An SVG as wide as the page: a labelled tick per day from now to now + span, and one
+    marker per expiry within the span."""
+    width, left, right, row, axis = 1000, 12, 988, 18, 30
     upcoming = sorted(
         (s for s in subs if s.expire_time and now <= s.expire_time <= now + TIMELINE_SPAN),
         key=lambda s: s.expire_time or now,
     )
-    height = 40 + row * len(upcoming)
+    height = axis + 20 + row * len(upcoming)
     scale = (right - left) / TIMELINE_SPAN.total_seconds()
     parts = [
-        f'<svg id="timeline" width="{width}" height="{height}" role="img" '
-        f'aria-label="{len(upcoming)} expiries in the next {TIMELINE_SPAN.days} days">',
-        f'<line x1="{left}" y1="20" x2="{right}" y2="20" stroke="#5f6368"/>',
+        f'<svg id="timeline" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{plural(len(upcoming), "expiry", "expiries")} in the next '
+        f'{TIMELINE_SPAN.days} days">',
+        f'<line x1="{left}" y1="{axis}" x2="{right}" y2="{axis}" stroke="#5f6368" '
+        'stroke-width="2"/>',
     ]
     for day in range(TIMELINE_SPAN.days + 1):
         x = left + day * 86400 * scale
-        parts.append(f'<text x="{x:.0f}" y="12">+{day}d</text>')
+        anchor = "start" if day == 0 else "end" if day == TIMELINE_SPAN.days else "middle"
+        label = "now" if day == 0 else f"{now + timedelta(days=day):%a %d %b}"
+        parts.append(
+            f'<line x1="{x:.0f}" y1="{axis - 5}" x2="{x:.0f}" y2="{axis + 5}" stroke="#5f6368"/>'
+        )
+        parts.append(
+            f'<text class="tick" x="{x:.0f}" y="{axis - 10}" text-anchor="{anchor}">{label}</text>'
+        )
     for index, sub in enumerate(upcoming):
         assert sub.expire_time is not None
         x = left + (sub.expire_time - now).total_seconds() * scale
-        y = 36 + row * index
+        y = axis + 22 + row * index
         colour = _STATE_COLOURS[sub.state]
         label = f"{sub.name or sub.key} in {time_left(sub.expire_time, now)}"
         parts.append(f'<circle cx="{x:.0f}" cy="{y - 4}" r="4" fill="{colour}"/>')

@@ -151,6 +151,10 @@ class Store:
         sweep's verification schedule; indexed like `due`)."""
         return self._oldest_first("verified_at", before, limit)
 
+    def short_lived_unverified(self, now: datetime, limit: int) -> list[Versioned]:
+        """Short-lived subscriptions whose next check (`verify_at`) is due by `now`."""
+        return self._oldest_first("verify_at", now, limit)
+
     def stale_leases(self, before: datetime, limit: int) -> list[Versioned]:
         """Subscriptions whose lease ran out by `before`: an instance died mid-write."""
         return self._oldest_first("lease.until", before, limit)

@@ -4,7 +4,8 @@ One run:
 1. gathers work with indexed Firestore queries, so its cost follows the work, not the number
    of managed subscriptions: actions due (`next_action_at`: renewals no reminder did,
    reactivations whose backoff passed, recreations), leases that ran out (an instance died
-   mid-write) and subscriptions due for a check against the API (`verified_at`);
+   mid-write) and subscriptions due for a check against the API (`verified_at`, and
+   `verify_at` for short-lived ones, so a 4-hour subscription is checked every hour);
 2. reads the API's own view, cheaply: one filtered `list` per (authorizing principal, event
    type) where several subscriptions share it (100 per page), `get` for a lone one and to
    confirm that one missing from a listing is really gone;
@@ -29,29 +30,21 @@ from itertools import count
 from typing import Any
 
 from keeper import transitions
-from keeper.decisions import Plan, nothing
+from keeper.decisions import Plan, adopts_api_view, decide_due, nothing
 from keeper.endpoint import Grant, push_service_account
 from keeper.engine import Context, Trigger, act
 from keeper.errors import FailureKind, failure_kind
 from keeper.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
 from keeper.logs import labels, log_failure, log_outcome
 from keeper.models import HistoryEntry, ManagedSubscription, State
+from keeper.observe import View, classify, observe
 from keeper.outcomes import Action, Outcome
 from keeper.pacing import Kind, Pacer, Quota
 from keeper.store import Versioned
-from keeper.sweep_plan import (
-    WRITES_PER_ACTION,
-    Shard,
-    adopts_api_view,
-    deadline,
-    decide_due,
-    shards,
-)
+from keeper.sweep_plan import WRITES_PER_ACTION, Shard, deadline, shards
 from workspace_client.errors import (
     CredentialsUnavailable,
-    NotFound,
     PermanentError,
-    PermissionDenied,
     RateLimited,
     WorkspaceEventsError,
 )
@@ -128,6 +121,7 @@ def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) ->
         ctx.store.due(now, limit),
         ctx.store.stale_leases(now, limit),
         ctx.store.unverified(now - verify_every, limit),
+        ctx.store.short_lived_unverified(now, limit),
     ):
         for current in batch:
             found.setdefault(current.sub.key, current)
@@ -196,13 +190,13 @@ class _Run:
 
     # -- the API's view ------------------------------------------------------------------
 
-    def _verify(self, subs: Sequence[ManagedSubscription]) -> dict[str, Subscription | None]:
-        """The API's view per key (None: gone); keys it could not read are left out."""
+    def _verify(self, subs: Sequence[ManagedSubscription]) -> dict[str, View]:
+        """Google's view per key; keys it could not read are left out."""
         groups: dict[tuple[str, str], list[ManagedSubscription]] = defaultdict(list)
-        views: dict[str, Subscription | None] = {}
+        views: dict[str, View] = {}
         for sub in subs:
             if sub.name is None or not sub.event_types:
-                views[sub.key] = None  # nothing at Google to read: recreate from the record
+                views[sub.key] = classify(None, self.now)  # nothing to read: recreate
             else:
                 groups[(sub.auth, min(sub.event_types))].append(sub)
         for (auth, event_type), members in groups.items():
@@ -226,16 +220,17 @@ class _Run:
 
     def _read_group(
         self, event_type: str, members: Sequence[ManagedSubscription]
-    ) -> dict[str, Subscription | None]:
+    ) -> dict[str, View]:
         listed: dict[str, Subscription] = {}
         if len(members) > 1:
             # Never more pages than the gets they replace.
             listed = self._list(event_type, members, max_pages=len(members) - 1)
-        views: dict[str, Subscription | None] = {}
+        views: dict[str, View] = {}
         for sub in members:
             assert sub.name is not None
             # Missing from the listing: gone, or beyond the pages read; `get` tells which.
-            views[sub.key] = listed.get(sub.name) or self._get(sub, sub.name)
+            api = listed.get(sub.name)
+            views[sub.key] = classify(api, self.now) if api else self._get(sub, sub.name)
         return views
 
     def _list(
@@ -261,20 +256,13 @@ class _Run:
                     break
         return found
 
-    def _get(self, sub: ManagedSubscription, name: str) -> Subscription | None:
+    def _get(self, sub: ManagedSubscription, name: str) -> View:
         self.pacer.acquire(Kind.READ, sub.auth)
-        try:
-            return self.ctx.client(sub).get(name)
-        except (NotFound, PermissionDenied):
-            # Google may answer a missing subscription with 403 "(or it may not exist)"
-            # [unverified]: both mean it is not there for this principal.
-            return None
+        return observe(self.ctx.client(sub), name, self.now)
 
     # -- one subscription ----------------------------------------------------------------
 
-    def _one(
-        self, current: Versioned, views: dict[str, Subscription | None], plan: Plan | None
-    ) -> PlannedItem:
+    def _one(self, current: Versioned, views: dict[str, View], plan: Plan | None) -> PlannedItem:
         sub = current.sub
         if plan is None:
             left = nothing("left for the next run: not verified")
@@ -282,7 +270,7 @@ class _Run:
                 error = Outcome(Action.NOTHING, "error", self.unreadable[sub.key], sub.key)
                 return PlannedItem(sub.key, sub.name, left, error)
             return PlannedItem(sub.key, sub.name, left)
-        api = views[sub.key]
+        api = views[sub.key].api
         drift = None
         if plan.action is Action.NOTHING and api is not None and api.state == "ACTIVE":
             drift = self._endpoint(sub)
@@ -354,7 +342,7 @@ class _Run:
             updated = transitions.synced(sub, api, self.now)
             history = self._history(sub, updated, plan, "synced")
         else:
-            updated, history = sub.with_changes(verified_at=self.now), None
+            updated, history = transitions.checked(sub, self.now), None
         if drift and drift.text != sub.last_problem:
             log.warning("%s", drift.text, extra=_labels(sub, plan))
             history = self._history(
@@ -383,7 +371,7 @@ class _Run:
     def _endpoint(self, sub: ManagedSubscription) -> Drift | None:
         """Drift of the subscription's topic, checked once per topic and member per run."""
         config = self.ctx.config
-        member = push_service_account(sub.target_resource, config.chat_push_service_account)
+        member = push_service_account(sub.event_types, config.chat_push_service_account)
         topic = sub.pubsub_topic
         if (topic, member) not in self.endpoints:
             self.endpoints[(topic, member)] = self._inspect(topic, member)

@@ -1,69 +1,19 @@
-"""Pure sweep decisions: what to do with one subscription the sweep picked up, given the API's
-own view, and how to split due work into shards. No I/O; `now` is always passed in.
-
-The policy is the lifecycle handlers' (keeper.decisions): a suspension the API reports is
-judged by `decide_suspended` whether or not its event ever arrived, and a subscription the
-API no longer has is recreated as an `expired` event would have it.
-"""
+"""Pure sweep scheduling: the order of due work and how to split it into shards. No I/O;
+`now` is always passed in. What to do with each subscription is decided with the lifecycle
+handlers' policy, in keeper.decisions (`decide_due`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from keeper.decisions import Plan, decide_suspended, nothing
-from keeper.models import ManagedSubscription, State
+from keeper.models import ManagedSubscription
 from keeper.outcomes import Action
-from workspace_client.models import Subscription
 
 # API calls a plan may make, for pacing: reactivation renews too when the expiry is near.
 WRITES_PER_ACTION = {Action.RENEW: 1, Action.REACTIVATE: 2, Action.RECREATE: 1}
-
-
-def decide_due(sub: ManagedSubscription, api: Subscription | None, now: datetime) -> Plan:
-    """The plan for a subscription, from its record and the API's view (None: the API does
-    not have it, confirmed by `get`)."""
-    if sub.state is State.NEEDS_ATTENTION:
-        if api is not None and api.state == "ACTIVE":
-            return nothing("ACTIVE again at Google: the cause was fixed")
-        return nothing("needs a person: " + (sub.last_problem or "see the history"))
-    if api is None or api.state == "DELETED":
-        if sub.state is State.EXPIRED:
-            return Plan(Action.RECREATE, "interrupted recreation: still gone at Google")
-        return Plan(Action.RECREATE, "deleted at Google without an expired event")
-    if api.state == "SUSPENDED":
-        plan = decide_suspended(sub, api.state, api.suspension_reason, now)
-        if sub.state is State.ACTIVE:
-            return replace(plan, reason="suspended without a suspended event: " + plan.reason)
-        return plan
-    if api.state != "ACTIVE":
-        return nothing(f"the API reports state {api.state}")
-    if api.expire_time and sub.expire_time and api.expire_time > sub.expire_time:
-        return nothing(f"renewed elsewhere: expires at {api.expire_time:%Y-%m-%d %H:%M}")
-    if sub.next_action is Action.RENEW and sub.next_action_at and sub.next_action_at <= now:
-        # The watchdog: the record was due after the reminder should have renewed it.
-        expiry = api.expire_time or sub.expire_time
-        return Plan(
-            Action.RENEW,
-            f"missed reminder: not renewed by {sub.next_action_at:%Y-%m-%d %H:%M}, "
-            f"expires at {expiry:%Y-%m-%d %H:%M}"
-            if expiry
-            else "missed reminder: expiry unknown",
-        )
-    if sub.state is not State.ACTIVE:
-        return nothing(f"ACTIVE at Google (the keeper had it {sub.state})")
-    return nothing("ACTIVE, as the keeper has it")
-
-
-def adopts_api_view(sub: ManagedSubscription, api: Subscription | None, plan: Plan) -> bool:
-    """Whether a plan of nothing should bring the record in line with the API's view: when the
-    API has it ACTIVE and the record differs (state or expiry). Otherwise only the time of
-    the check is recorded, so a backoff or the renewal schedule is left as it is."""
-    if plan.action is not Action.NOTHING or api is None or api.state != "ACTIVE":
-        return False
-    return sub.state is not State.ACTIVE or api.expire_time != sub.expire_time
 
 
 def deadline(sub: ManagedSubscription, verify_every: timedelta) -> datetime | None:
@@ -74,6 +24,7 @@ def deadline(sub: ManagedSubscription, verify_every: timedelta) -> datetime | No
         sub.expire_time,
         sub.lease.until if sub.lease else None,
         sub.verified_at + verify_every if sub.verified_at else None,
+        sub.verify_at,
     ]
     known = [t for t in times if t is not None]
     return min(known) if known else None

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from keeper.decisions import Remedy, reactivate_backoff, suspension_policy, sweep_renewal_at
+from keeper.decisions import (
+    Remedy,
+    reactivate_backoff,
+    suspension_policy,
+    sweep_renewal_at,
+    verify_at,
+)
 from keeper.models import Action, ManagedSubscription, State
 from workspace_client.models import Subscription
 
 
 def synced(sub: ManagedSubscription, api: Subscription, now: datetime) -> ManagedSubscription:
     """Adopt the API's view of the subscription and plan the sweep's next step from it."""
-    base = sub.with_changes(
-        name=api.name,
-        expire_time=api.expire_time or sub.expire_time,
-        authority=api.authority or api.service_account_authority or sub.authority,
-        etag=api.etag,
-        lease=None,
-        updated_at=now,
-        verified_at=now,
+    base = checked(
+        sub.with_changes(
+            name=api.name,
+            expire_time=api.expire_time or sub.expire_time,
+            authority=api.authority or api.service_account_authority or sub.authority,
+            etag=api.etag,
+            lease=None,
+            updated_at=now,
+        ),
+        now,
     )
     if api.state == "SUSPENDED":
         policy = suspension_policy(api.suspension_reason)
@@ -39,6 +47,11 @@ def synced(sub: ManagedSubscription, api: Subscription, now: datetime) -> Manage
         next_action=Action.RENEW if expiry else Action.NOTHING,
         next_action_at=sweep_renewal_at(sub.key, expiry, expiry - now) if expiry else None,
     )
+
+
+def checked(sub: ManagedSubscription, now: datetime) -> ManagedSubscription:
+    """Google's view confirmed the record at `now`: the next check follows from it."""
+    return sub.with_changes(verified_at=now, verify_at=verify_at(sub.expire_time, now))
 
 
 def expired(sub: ManagedSubscription, now: datetime) -> ManagedSubscription:

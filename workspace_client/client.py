@@ -17,7 +17,7 @@ import random as _random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import HTTPException
@@ -256,7 +256,7 @@ class WorkspaceEventsClient:
         """``subscriptions.create``; waits for the operation and returns the subscription.
 
         Raises ``AlreadyExists`` when this principal already has a subscription on the
-        target (the error does not name it: find it with ``list``).
+        target (Google's error names it: ``AlreadyExists.current_subscription``).
         """
         method = "subscriptions.create"
         body = spec.to_api()
@@ -285,6 +285,12 @@ class WorkspaceEventsClient:
         conditional and a concurrent change raises ``Aborted``.
         """
         return self._patch(name, "ttl", {"ttl": ttl}, etag)
+
+    def set_event_types(
+        self, name: str, event_types: Sequence[str], etag: str | None = None
+    ) -> Subscription:
+        """``subscriptions.patch`` with ``updateMask=event_types``: the full new list."""
+        return self._patch(name, "event_types", {"eventTypes": list(event_types)}, etag)
 
     def set_expire_time(
         self, name: str, expire_time: datetime, etag: str | None = None

@@ -141,6 +141,9 @@ _USER_SCOPES: dict[tuple[str, str], str] = {
     ("chat", "reaction"): "chat.messages.reactions.readonly",
     ("chat", "membership"): "chat.memberships.readonly",
     ("chat", "space"): "chat.spaces.readonly",
+    ("chat", "spacereadstate"): "chat.users.readstate.readonly",
+    ("chat", "threadreadstate"): "chat.users.readstate.readonly",
+    ("chat", "availability"): "chat.users.availability.readonly",
     # drive.readonly is documented for every Drive family. drive.metadata.readonly is
     # narrower for comments/replies/etc. but not for files, so one scope keeps it simple.
     **{
@@ -160,6 +163,8 @@ _APP_SCOPES: dict[tuple[str, str], str] = {
     ("chat", "reaction"): "chat.app.messages.readonly",
     ("chat", "membership"): "chat.app.memberships.readonly",
     ("chat", "space"): "chat.app.spaces.readonly",
+    ("chat", "spacereadstate"): "chat.app.all.users.readstate.readonly",
+    ("chat", "threadreadstate"): "chat.app.all.users.readstate.readonly",
 }
 # ...and chat.bot, the only scope discovery accepts from an app for get/list/delete and
 # operations.get. One token carries both, so one client serves every method.
@@ -206,14 +211,16 @@ def is_loopback_endpoint(endpoint: str) -> bool:
 
 
 class EmulatorCredentials(Credentials):
-    """Sends ``Authorization: Bearer emulator:<auth spec>``, which the local emulator maps
-    to the authorizing principal. Never valid against Google: the provider refuses this
-    mode unless the endpoint is loopback.
+    """Sends ``Authorization: Bearer emulator:<auth spec>[;scopes=A,B]``, which the local
+    emulator maps to the authorizing principal holding those scopes (it enforces them as
+    Google does). Never valid against Google: the provider refuses this mode unless the
+    endpoint is loopback.
     """
 
-    def __init__(self, auth: AuthSpec) -> None:
+    def __init__(self, auth: AuthSpec, scopes: Sequence[str] = ()) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self.token = f"emulator:{auth}"
+        granted = ",".join(scope.removeprefix(SCOPE_PREFIX) for scope in scopes)
+        self.token = f"emulator:{auth};scopes={granted}" if granted else f"emulator:{auth}"
 
     def refresh(self, request: Request) -> None:
         """Nothing to refresh: the token never expires (``expiry`` stays None)."""
@@ -335,7 +342,7 @@ class CredentialsProvider:
 
     def _build(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
         if self.mode == "anonymous":
-            return EmulatorCredentials(auth)
+            return EmulatorCredentials(auth, scopes)
         if auth.kind == "user-secret":
             return self._user_credentials(auth, scopes)
         # Delegation impersonates the user (subject); a Chat app acts as itself (no subject).

@@ -137,6 +137,20 @@ class NotFound(PermanentError):
 class AlreadyExists(PermanentError):
     """409 ALREADY_EXISTS: one subscription per (app, principal, target) already exists."""
 
+    @property
+    def current_subscription(self) -> str | None:
+        """The existing subscription's name, from the ErrorInfo's metadata (reference §3:
+        `current_subscription`), or None when Google's answer does not name it."""
+        for detail in self.details:
+            if not str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+                continue
+            metadata = detail.get("metadata")
+            if isinstance(metadata, Mapping):
+                name = metadata.get("current_subscription") or metadata.get("currentSubscription")
+                if isinstance(name, str) and name.startswith("subscriptions/"):
+                    return name
+        return None
+
 
 class FailedPrecondition(PermanentError):
     """FAILED_PRECONDITION, e.g. reactivating while the suspension's cause persists."""

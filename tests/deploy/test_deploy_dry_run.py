@@ -1,5 +1,7 @@
 """deploy/deploy.sh and deploy/teardown.sh in dry run, every printed gcloud command checked
-against the installed Google Cloud CLI's own argument parser.
+against the installed Google Cloud CLI's own argument parser, and every curl command (the
+Cloud Monitoring API, for alert policies, which gcloud has in alpha only) checked against the
+API's URL scheme and the rendered files it sends.
 
 The check runs each command for real, with no account: a fresh CLOUDSDK_CONFIG, prompts off,
 no GCE metadata lookup, the environment's Google credentials removed and every proxy pointed
@@ -189,6 +191,12 @@ class DryRun:
     def argvs(self) -> list[list[str]]:
         return [shlex.split(line) for line in self.lines]
 
+    def gcloud_lines(self) -> list[str]:
+        return [line for line in self.lines if line.startswith("gcloud ")]
+
+    def curls(self) -> list[list[str]]:
+        return [argv for argv in self.argvs() if argv[0] == "curl"]
+
     def matching(self, *words: str) -> list[list[str]]:
         return [argv for argv in self.argvs() if all(w in argv for w in words)]
 
@@ -244,19 +252,51 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DryRun]:
 
 
 def test_every_printed_gcloud_command_parses(runs: dict[str, DryRun]) -> None:
-    lines = [line for run in runs.values() for line in run.lines]
+    lines = [line for run in runs.values() for line in run.gcloud_lines()]
     assert len(lines) > 100
     verdicts = check_commands(lines)
     refused = [f"{v.reason}\n    {v.line}" for v in verdicts if not v.ok]
     assert not refused, "gcloud refused:\n" + "\n".join(refused)
 
 
-def test_every_command_is_gcloud_and_names_the_project(runs: dict[str, DryRun]) -> None:
+def test_every_command_is_gcloud_or_curl_and_names_the_project(runs: dict[str, DryRun]) -> None:
     for name, run in runs.items():
         assert run.lines, name
         for argv in run.argvs():
-            assert argv[0] == "gcloud", argv
-            assert f"--project={PROJECT}" in argv, f"{name}: no explicit project: {argv}"
+            assert argv[0] in ("gcloud", "curl"), argv
+            if argv[0] == "gcloud":
+                assert f"--project={PROJECT}" in argv, f"{name}: no explicit project: {argv}"
+            assert not {"alpha", "beta"} & set(argv[:2]), f"not a GA command: {argv}"
+            assert "Bearer" not in " ".join(argv), "a token on a command line"
+
+
+MONITORING = "https://monitoring.googleapis.com/v3/"
+
+
+def test_every_curl_command_is_a_monitoring_api_call_on_the_project(
+    runs: dict[str, DryRun],
+) -> None:
+    for run in runs.values():
+        for argv in run.curls():
+            url = argv[-1]
+            assert url.startswith(f"{MONITORING}projects/{PROJECT}/alertPolicies"), url
+            assert "--fail-with-body" in argv  # an API error fails the run
+            header = argv[argv.index("-H") + 1]
+            assert header.startswith("@") and header.endswith("/authorization.header")
+            method = argv[argv.index("-X") + 1] if "-X" in argv else "GET"
+            assert method in {"GET", "POST", "PATCH", "DELETE"}, argv
+            if method in {"POST", "PATCH"}:
+                body = Path(argv[argv.index("--data") + 1].removeprefix("@"))
+                policy = json.loads(body.read_text())
+                assert policy["displayName"] and policy["conditions"], body
+            if method == "GET":
+                query = argv[argv.index("--data-urlencode") + 1]
+                assert re.fullmatch(r'filter=display_name="Workspace keeper: [^"]+"', query)
+        # the token is minted by gcloud before the first call
+        if run.curls():
+            first_curl = next(i for i, a in enumerate(run.argvs()) if a[0] == "curl")
+            minted = [a[:3] for a in run.argvs()[:first_curl]]
+            assert ["gcloud", "auth", "print-access-token"] in minted
 
 
 BAD_COMMANDS = {
@@ -526,10 +566,10 @@ def test_monitoring_files_are_rendered_and_applied(runs: dict[str, DryRun]) -> N
     # a sweep run that failed counts as no run: only its completed summary, or an ack
     assert 'labels.action="sweep" AND labels.outcome="completed"' in filters["keeper_sweep_runs"]
     assert 'severity>=ERROR AND labels.failure="keeper"' in filters["keeper_own_errors"]
-    policies = run.matching("alpha", "monitoring", "policies", "create")
+    policies = run.matching("curl", "POST", f"{MONITORING}projects/{PROJECT}/alertPolicies")
     assert len(policies) == 5
     for argv in policies:
-        path = Path(next(a for a in argv if a.startswith("--policy-from-file=")).split("=", 1)[1])
+        path = Path(argv[argv.index("--data") + 1].removeprefix("@"))
         policy = json.loads(path.read_text())
         assert "${" not in path.read_text()
         assert policy["notificationChannels"] == [
@@ -541,6 +581,36 @@ def test_monitoring_files_are_rendered_and_applied(runs: dict[str, DryRun]) -> N
     assert absent["conditions"][0]["conditionAbsent"]["duration"] == "1800s"
     dead = json.loads((run.rendered / "alert-dead-lettered.json").read_text())
     assert "keeper-dead-letter-inbox" in dead["conditions"][0]["conditionThreshold"]["filter"]
+
+
+def test_the_dashboard_charts_the_keepers_metrics(runs: dict[str, DryRun]) -> None:
+    run = runs["topic"]
+    argv = run.one("monitoring", "dashboards", "create")
+    path = Path(next(a for a in argv if a.startswith("--config-from-file=")).split("=", 1)[1])
+    text = path.read_text()
+    assert "${" not in text
+    dashboard = json.loads(text)
+    assert dashboard["displayName"] == f"Workspace subscription keeper ({PROJECT})"
+    filters = [
+        data["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+        for tile in dashboard["mosaicLayout"]["tiles"]
+        for data in tile["widget"]["xyChart"]["dataSets"]
+    ]
+    for metric in ("keeper_needs_attention", "keeper_renew_failed", "keeper_sweep_runs"):
+        assert any(f"logging.googleapis.com/user/{metric}" in f for f in filters), metric
+    assert any('service_name="keeper-events"' in f for f in filters)
+    assert any('subscription_id="keeper-dead-letter-inbox"' in f for f in filters)
+    # tiles stay inside the 48-column grid and do not overlap
+    cells = set()
+    for tile in dashboard["mosaicLayout"]["tiles"]:
+        assert tile["xPos"] + tile["width"] <= dashboard["mosaicLayout"]["columns"]
+        area = {
+            (x, y)
+            for x in range(tile["xPos"], tile["xPos"] + tile["width"])
+            for y in range(tile["yPos"], tile["yPos"] + tile["height"])
+        }
+        assert not cells & area
+        cells |= area
 
 
 def deletions(run: DryRun) -> set[tuple[str, str]]:
@@ -562,7 +632,7 @@ def test_teardown_deletes_what_deploy_made_but_never_the_apps_topic(
         ("functions", "keeper-events"),
         ("scheduler jobs", "keeper-sweep"),
         ("functions", "keeper-sweep"),
-        ("alpha monitoring policies", f"projects/{PROJECT}/alertPolicies/POLICY_ID"),
+        ("monitoring dashboards", f"projects/{PROJECT}/dashboards/DASHBOARD_ID"),
         ("logging metrics", "keeper_needs_attention"),
         ("logging metrics", "keeper_own_errors"),
         ("logging metrics", "keeper_renew_failed"),
@@ -575,7 +645,10 @@ def test_teardown_deletes_what_deploy_made_but_never_the_apps_topic(
         ("iam service-accounts", SA),
         ("iam service-accounts", INVOKER),
     }
-    assert len(run.matching("alpha", "monitoring", "policies", "list")) == 5
+    assert len(run.matching("curl", "-G")) == 5
+    assert [argv[-1] for argv in run.matching("curl", "DELETE")] == [
+        f"{MONITORING}projects/{PROJECT}/alertPolicies/POLICY_ID"
+    ] * 5
     # the app's topic stays, without the keeper's grants on it; the data only on request
     removed = {(argv[1], argv[4]) for argv in run.matching("remove-iam-policy-binding")}
     assert ("pubsub", "workspace-events") in removed
@@ -618,22 +691,42 @@ case "$*" in
   *"value(transport.pubsub.subscription)"*) echo projects/p/subscriptions/eventarc-sub ;;
   *"value(serviceConfig.uri)"*) echo https://keeper-events-abc-ew.a.run.app ;;
   *"value(deleted)"*) [[ $FAKE_STATE == deployed ]] && echo True ;;
-  *"policies list"*) [[ $FAKE_STATE == deployed ]] && echo projects/p/alertPolicies/42 ;;
+  *"print-access-token"*) echo "$FAKE_TOKEN" ;;
+  *"dashboards list"*) [[ $FAKE_STATE == deployed ]] && echo projects/p/dashboards/7 ;;
   *"get-iam-policy"*) [[ $FAKE_STATE == deployed ]] && echo roles/pubsub.admin ;;
   *" describe "*) [[ $FAKE_STATE == deployed ]] || exit 1 ;;
 esac
 exit 0
 """
+FAKE_CURL = r"""#!/usr/bin/env bash
+# Records its arguments and the header file it was given; answers the Monitoring API's list.
+printf 'curl %s\n' "$*" >> "$FAKE_LOG"
+for arg in "$@"; do
+  [[ $arg == @*authorization.header ]] && cat "${arg#@}" >> "$FAKE_LOG.headers"
+done
+if [[ " $* " == *" -G "* && $FAKE_STATE == deployed ]]; then
+  echo '{"alertPolicies": [{"name": "projects/p/alertPolicies/42"}]}'
+else
+  echo '{}'
+fi
+"""
+FAKE_TOKEN = "ya29.fake-access-token"
 
 
 def real_run(tmp: Path, state: str, env: Path, *args: str, script: str = "deploy.sh") -> list[str]:
     fake = tmp / "bin"
     fake.mkdir(exist_ok=True)
-    (fake / "gcloud").write_text(FAKE_GCLOUD)
-    (fake / "gcloud").chmod(0o755)
+    for name, text in (("gcloud", FAKE_GCLOUD), ("curl", FAKE_CURL)):
+        (fake / name).write_text(text)
+        (fake / name).chmod(0o755)
     log = tmp / f"{state}-{script}.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "KEEPER_"))}
-    environ.update(PATH=f"{fake}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_STATE=state)
+    environ.update(
+        PATH=f"{fake}:{os.environ['PATH']}",
+        FAKE_LOG=str(log),
+        FAKE_STATE=state,
+        FAKE_TOKEN=FAKE_TOKEN,
+    )
     result = subprocess.run(
         ["bash", str(DEPLOY / script), "--env-file", str(env), *args],
         capture_output=True,
@@ -643,7 +736,12 @@ def real_run(tmp: Path, state: str, env: Path, *args: str, script: str = "deploy
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return log.read_text().splitlines()
+    calls = log.read_text().splitlines()
+    # the access token reaches curl through the header file only: never an argument or output
+    headers = Path(f"{log}.headers").read_text().splitlines()
+    assert headers and set(headers) == {f"Authorization: Bearer {FAKE_TOKEN}"}
+    assert FAKE_TOKEN not in result.stdout + result.stderr + "\n".join(calls)
+    return calls
 
 
 def test_a_real_run_on_a_fresh_project_creates_and_wires_what_it_looked_up(tmp_path: Path) -> None:
@@ -663,7 +761,8 @@ def test_a_real_run_on_a_fresh_project_creates_and_wires_what_it_looked_up(tmp_p
         and agent in c
         for c in calls
     )
-    assert sum(c.startswith("alpha monitoring policies create") for c in calls) == 5
+    assert sum(c.startswith("curl ") and "-X POST" in c for c in calls) == 5
+    assert any(c.startswith("monitoring dashboards create --config-from-file=") for c in calls)
 
 
 def test_a_second_real_run_updates_instead_of_creating(tmp_path: Path) -> None:
@@ -672,9 +771,10 @@ def test_a_second_real_run_updates_instead_of_creating(tmp_path: Path) -> None:
     assert not any(" create " in f" {c} " for c in calls if not c.startswith("firestore indexes"))
     assert any(c.startswith("scheduler jobs update pubsub keeper-sweep") for c in calls)
     assert any(c.startswith("iam roles undelete keeperTopicInspector") for c in calls)
-    assert any(
-        c.startswith("alpha monitoring policies update projects/p/alertPolicies/42") for c in calls
-    )
+    patches = [c for c in calls if c.startswith("curl ") and "-X PATCH" in c]
+    assert len(patches) == 5
+    assert all(c.endswith(f"{MONITORING}projects/p/alertPolicies/42") for c in patches)
+    assert any(c.startswith("monitoring dashboards update projects/p/dashboards/7") for c in calls)
     assert any(c.startswith("logging metrics update keeper_sweep_runs") for c in calls)
     # the auto-fix was switched off: the earlier topic admin grant is taken back
     assert any(
@@ -710,6 +810,8 @@ def test_a_real_teardown_of_a_deployed_project(tmp_path: Path) -> None:
     calls = real_run(tmp_path, "deployed", TEST_ENV, script="teardown.sh")
     assert any(c.startswith("functions delete keeper-events") for c in calls)
     assert any(
-        c.startswith("alpha monitoring policies delete projects/p/alertPolicies/42") for c in calls
+        c.startswith("curl ") and c.endswith(f"-X DELETE {MONITORING}projects/p/alertPolicies/42")
+        for c in calls
     )
+    assert any(c.startswith("monitoring dashboards delete projects/p/dashboards/7") for c in calls)
     assert any(c.startswith("iam service-accounts delete keeper-runtime@") for c in calls)

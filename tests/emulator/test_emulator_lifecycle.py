@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from emulator.timefmt import parse_time
-from tests.support.workspace_emulator import WorkspaceEmulator, decode_data
+from tests.support.workspace_emulator import WorkspaceEmulator, decode_data, subscription_body
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +64,12 @@ def test_reminders_come_at_minus_12h_and_minus_1h_once_each_then_expired_deletes
         assert_lifecycle_message(message, message["attributes"]["ce-type"], resource["name"])
     data = decode_data(messages[0])
     assert data["subscription"]["name"] == resource["name"]
-    assert data["subscription"]["expireTime"] == resource["expireTime"]
+    assert data["subscription"]["expire_time"] == resource["expireTime"]  # snake_case
     assert data["subscription"]["authority"] == resource["authority"]
+    # AND expiry takes two steps: still returned, its expireTime past, then gone for good
+    status, lingering = workspace_emulator.call("GET", f"/v1/{resource['name']}")
+    assert status == 200 and lingering["expireTime"] == resource["expireTime"]
+    control.advance(60)
     assert workspace_emulator.call("GET", f"/v1/{resource['name']}")[0] == 404
 
 
@@ -104,7 +108,26 @@ def test_suspension_publishes_suspended_with_the_reason(
     assert_lifecycle_message(message, SUSPENDED, resource["name"])
     subscription = decode_data(message)["subscription"]
     assert subscription["state"] == "SUSPENDED"
-    assert subscription["suspensionReason"] == "USER_SCOPE_REVOKED"
+    assert subscription["suspension_reason"] == "USER_SCOPE_REVOKED"
+
+
+@pytest.mark.parametrize("reason", ["ENDPOINT_PERMISSION_DENIED", "ENDPOINT_NOT_FOUND"])
+@pytest.mark.parametrize("mode", ["silent", "announced"])
+def test_endpoint_suspensions_are_silent_unless_announced_is_chosen(
+    workspace_emulator: WorkspaceEmulator, reason: str, mode: str
+) -> None:
+    # GIVEN the emulator's default (silent) or the announced switch
+    if mode == "announced":
+        workspace_emulator.control.configure(endpoint_suspensions="announced")
+    topic, pull = workspace_emulator.new_topic()
+    resource = workspace_emulator.create(topic)
+    # WHEN the endpoint causes a suspension
+    workspace_emulator.control.suspend(resource["name"], reason)
+    # THEN its event is published only when announced; `get` shows it either way
+    messages = workspace_emulator.pubsub.pull(pull, expected=1, timeout=1.0)
+    assert len(messages) == (1 if mode == "announced" else 0)
+    _, current = workspace_emulator.call("GET", f"/v1/{resource['name']}")
+    assert (current["state"], current["suspensionReason"]) == ("SUSPENDED", reason)
 
 
 def test_a_silent_suspension_publishes_nothing_but_get_shows_it(
@@ -141,7 +164,41 @@ def test_the_control_surface_expires_now_and_publishes_expired(
     assert event is not None and event["type"] == EXPIRED
     (message,) = workspace_emulator.pubsub.pull(pull, expected=1)
     assert_lifecycle_message(message, EXPIRED, resource["name"])
+    # the expired subscription is still returned a while (two-step expiry), unrenewable
+    status, lingering = workspace_emulator.call("GET", f"/v1/{resource['name']}")
+    assert status == 200
+    assert parse_time(lingering["expireTime"]) <= workspace_emulator.control.now()
+    status, answer = workspace_emulator.call(
+        "PATCH", f"/v1/{resource['name']}", body={"ttl": "0s"}, query={"updateMask": "ttl"}
+    )
+    assert status == 400 and answer["error"]["details"][0]["reason"] == "SUBSCRIPTION_EXPIRED"
+    workspace_emulator.control.advance(60)
     assert workspace_emulator.call("GET", f"/v1/{resource['name']}")[0] == 404
+
+
+@pytest.mark.parametrize("mode", ["replaces", "already_exists"])
+def test_a_create_over_an_expired_but_visible_subscription_follows_the_switch(
+    workspace_emulator: WorkspaceEmulator, mode: str
+) -> None:
+    # GIVEN an expired subscription still returned by `get`
+    workspace_emulator.control.configure(create_over_expired=mode)
+    topic, _ = workspace_emulator.new_topic()
+    target = "//chat.googleapis.com/spaces/LINGER"
+    resource = workspace_emulator.create(topic, target=target)
+    workspace_emulator.control.expire(resource["name"])
+    # WHEN the same principal creates one on the same target
+    status, answer = workspace_emulator.call(
+        "POST", "/v1/subscriptions", body=subscription_body(topic, target=target)
+    )
+    # THEN it replaces the expired one under the same name, or ALREADY_EXISTS names it
+    if mode == "replaces":
+        assert status == 200 and answer["response"]["name"] == resource["name"]
+        _, current = workspace_emulator.call("GET", f"/v1/{resource['name']}")
+        assert parse_time(current["expireTime"]) > workspace_emulator.control.now()
+    else:
+        assert status == 409
+        metadata = answer["error"]["details"][0]["metadata"]
+        assert metadata["current_subscription"] == resource["name"]
 
 
 def test_a_missing_topic_suspends_silently_and_reactivation_waits_for_the_topic(
@@ -164,17 +221,26 @@ def test_a_missing_topic_suspends_silently_and_reactivation_waits_for_the_topic(
     assert status == 200 and operation["response"]["state"] == "ACTIVE"
 
 
-def test_snake_payload_mode_renames_the_data_fields(workspace_emulator: WorkspaceEmulator) -> None:
-    workspace_emulator.control.configure(payload_case="snake")
+@pytest.mark.parametrize("case", ["snake", "camel"])
+def test_the_payload_case_switch_names_the_data_fields(
+    workspace_emulator: WorkspaceEmulator, case: str
+) -> None:
+    if case == "camel":
+        workspace_emulator.control.configure(payload_case="camel")
     topic, pull = workspace_emulator.new_topic()
     resource = workspace_emulator.create(topic, payloadOptions={"includeResource": True})
     workspace_emulator.control.suspend(resource["name"], "RESOURCE_DELETED")
     (message,) = workspace_emulator.pubsub.pull(pull, expected=1)
     subscription = decode_data(message)["subscription"]
-    assert subscription["suspension_reason"] == "RESOURCE_DELETED"
-    assert subscription["expire_time"] == resource["expireTime"]
-    assert subscription["payload_options"] == {"include_resource": True}
-    assert "expireTime" not in subscription
+    if case == "snake":  # the default, as in every example of Google's
+        assert subscription["suspension_reason"] == "RESOURCE_DELETED"
+        assert subscription["expire_time"] == resource["expireTime"]
+        assert subscription["payload_options"] == {"include_resource": True}
+        assert "expireTime" not in subscription
+    else:
+        assert subscription["suspensionReason"] == "RESOURCE_DELETED"
+        assert subscription["expireTime"] == resource["expireTime"]
+        assert "expire_time" not in subscription
 
 
 def test_the_event_log_keeps_what_was_published(workspace_emulator: WorkspaceEmulator) -> None:
@@ -193,6 +259,7 @@ def test_real_time_passing_expires_a_subscription_without_clock_moves(
 ) -> None:
     # GIVEN a subscription that lives one second
     topic, pull = workspace_emulator.new_topic()
+    workspace_emulator.control.configure(expired_visible_seconds=0)
     resource = workspace_emulator.create(topic, ttl="1s")
     # WHEN real time passes THEN the background ticker publishes expired and deletes it
     (message,) = workspace_emulator.pubsub.pull(pull, expected=1, timeout=10.0)

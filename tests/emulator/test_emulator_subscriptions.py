@@ -40,7 +40,7 @@ def test_create_assigns_name_uid_etag_times_and_authority(
     workspace_emulator: WorkspaceEmulator,
 ) -> None:
     resource = workspace_emulator.create(topic_of(workspace_emulator))
-    assert re.fullmatch(r"subscriptions/chat-spaces-[a-z0-9]+", resource["name"])
+    assert re.fullmatch(r"subscriptions/chat-spaces-[A-Za-z0-9_-]+", resource["name"])
     assert resource["uid"] and resource["uid"] not in resource["name"]
     assert resource["etag"]
     assert resource["state"] == "ACTIVE"
@@ -170,12 +170,40 @@ def test_a_second_subscription_on_the_same_target_by_the_same_principal_is_409(
     body = subscription_body(topic_of(workspace_emulator), target=first["targetResource"])
     status, answer = workspace_emulator.call("POST", "/v1/subscriptions", body=body)
     assert status == 409
+    # Google's answer (reference §3): an ErrorInfo naming the existing subscription
     assert answer["error"]["status"] == "ALREADY_EXISTS"
-    assert first["name"] not in str(answer)  # Google does not name the existing one
+    assert answer["error"]["message"] == "Subscription associated with the resource already exists."
+    (info,) = answer["error"]["details"]
+    assert info == {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "SUBSCRIPTION_ALREADY_EXISTS",
+        "domain": "workspaceevents.googleapis.com",
+        "metadata": {
+            "service": "workspaceevents.googleapis.com",
+            "current_subscription": first["name"],
+        },
+    }
     # another principal may subscribe to the same target
     assert workspace_emulator.create(
         topic_of(workspace_emulator), target=first["targetResource"], token=BOB
     )
+
+
+def test_names_are_deterministic_per_target_and_principal(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN a subscription that is deleted
+    topic = topic_of(workspace_emulator)
+    target = "//chat.googleapis.com/spaces/SAME"
+    first = workspace_emulator.create(topic, target=target)
+    status, _ = workspace_emulator.call("DELETE", f"/v1/{first['name']}")
+    assert status == 200
+    # WHEN the same principal subscribes to the same target again, and Bob does too
+    again = workspace_emulator.create(topic, target=target)
+    bobs = workspace_emulator.create(topic, target=target, token=BOB)
+    # THEN the same name again (a new uid), and another name for another principal
+    assert again["name"] == first["name"] and again["uid"] != first["uid"]
+    assert bobs["name"] != first["name"]
 
 
 # -- who sees what ----------------------------------------------------------------------------
@@ -192,14 +220,40 @@ def test_a_malformed_emulator_token_is_401(workspace_emulator: WorkspaceEmulator
     assert status == 401
 
 
-def test_users_see_only_their_own_subscriptions_and_the_app_sees_all(
+def test_each_principal_reads_and_writes_only_what_it_authorized(
     workspace_emulator: WorkspaceEmulator,
 ) -> None:
-    alices = workspace_emulator.create(topic_of(workspace_emulator))
-    status, _ = workspace_emulator.call("GET", f"/v1/{alices['name']}", token=BOB)
-    assert status == 404
-    status, resource = workspace_emulator.call("GET", f"/v1/{alices['name']}", token=APP)
-    assert status == 200 and resource == alices
+    # GIVEN a subscription Alice authorized and one the Chat app authorized
+    topic = topic_of(workspace_emulator)
+    alices = workspace_emulator.create(topic)
+    apps = workspace_emulator.create(topic, token=APP)
+    renew = {"body": {"ttl": "0s"}, "query": {"updateMask": "ttl"}}
+    # THEN neither Bob nor the app reads or renews Alice's; Alice does not touch the app's
+    for name, stranger in ((alices["name"], BOB), (alices["name"], APP), (apps["name"], ALICE)):
+        assert workspace_emulator.call("GET", f"/v1/{name}", token=stranger)[0] == 404
+        assert workspace_emulator.call("PATCH", f"/v1/{name}", token=stranger, **renew)[0] == 404
+    # AND each owner does
+    assert workspace_emulator.call("GET", f"/v1/{alices['name']}")[1] == alices
+    assert workspace_emulator.call("GET", f"/v1/{apps['name']}", token=APP)[1] == apps
+    # AND the app's listing holds only the app's own
+    _, listed = workspace_emulator.call(
+        "GET", "/v1/subscriptions", token=APP, query={"filter": f'event_types:"{MESSAGE_CREATED}"'}
+    )
+    assert [s["name"] for s in listed["subscriptions"]] == [apps["name"]]
+
+
+def test_reconciling_is_true_while_an_update_is_pending(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    resource = workspace_emulator.create(topic_of(workspace_emulator))
+    workspace_emulator.control.configure(operation_pending_polls=1)
+    status, operation = workspace_emulator.call(
+        "PATCH", f"/v1/{resource['name']}", body={"ttl": "0s"}, query={"updateMask": "ttl"}
+    )
+    assert status == 200 and "done" not in operation
+    assert workspace_emulator.call("GET", f"/v1/{resource['name']}")[1]["reconciling"] is True
+    workspace_emulator.call("GET", f"/v1/{operation['name']}")  # the last pending poll
+    assert "reconciling" not in workspace_emulator.call("GET", f"/v1/{resource['name']}")[1]
 
 
 def test_the_app_principal_has_a_service_account_authority_and_no_user(
@@ -497,3 +551,18 @@ def test_tokens_never_reach_the_request_log_or_the_process_log(
     assert requests[1]["query"] == {"access_token": "<redacted>"}
     for text in (str(requests), workspace_emulator_process.log_tail(1000)):
         assert header_secret not in text and query_secret not in text
+
+
+def test_random_names_when_names_are_not_deterministic(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN the switch for a Google whose names are random after all
+    workspace_emulator.control.configure(deterministic_names=False)
+    topic = topic_of(workspace_emulator)
+    target = "//chat.googleapis.com/spaces/RANDOM"
+    first = workspace_emulator.create(topic, target=target)
+    assert workspace_emulator.call("DELETE", f"/v1/{first['name']}")[0] == 200
+    # WHEN the same principal subscribes to the same target again THEN another name
+    again = workspace_emulator.create(topic, target=target)
+    assert again["name"] != first["name"]
+    assert again["name"].startswith("subscriptions/chat-spaces-")

@@ -176,9 +176,10 @@ def test_a_replay_that_fails_again_keeps_the_event_in_the_inbox(
     assert len(json.loads(cli("dead-letters", "list", "--json")[1])) == 1
 
 
-def test_dead_letters_without_an_inbox_configured_says_which_variable(keeper_stack, capsys):
-    assert cli("dead-letters", "list")[0] == 1
-    assert "KEEPER_DEAD_LETTER_SUBSCRIPTION" in capsys.readouterr().err
+def test_dead_letters_without_an_inbox_configured_says_which_variable(keeper_stack):
+    err = io.StringIO()
+    assert cli_main(["dead-letters", "list"], context=runtime.context, err=err) == 1
+    assert "KEEPER_DEAD_LETTER_SUBSCRIPTION" in err.getvalue()
 
 
 @pytest.mark.parametrize(

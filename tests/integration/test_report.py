@@ -1,16 +1,20 @@
 """`python -m keeper report --html FILE`, rendered by headless Chromium: GIVEN managed
 subscriptions in several states, WHEN the report is written and rendered, THEN the rendered
-page shows each one, its state, and the timeline of upcoming expiries."""
+page shows each one, who authorized it, its state, and the timeline of upcoming expiries,
+which a screenshot shows across the page's width."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from tests.integration.test_cli import register, run
+from tests.support.png import read_png
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -24,18 +28,12 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def render(path, tmp_path) -> str:
-    chromium = shutil.which("chromium")
-    if chromium is None:
+def chromium(*args: str, tmp_path) -> str:
+    binary = shutil.which("chromium")
+    if binary is None:
         pytest.fail("chromium is required (scripts/bootstrap.sh --test-tools installs it)")
     result = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            path.as_uri(),
-        ],
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -44,9 +42,45 @@ def render(path, tmp_path) -> str:
     return result.stdout
 
 
+def render(path, tmp_path) -> str:
+    return chromium("--dump-dom", path.as_uri(), tmp_path=tmp_path)
+
+
+def screenshot(path, tmp_path, width: int = 1280) -> Path:
+    # KEEPER_REPORT_SCREENSHOT: keep the picture there, to look at it.
+    shot = Path(os.environ.get("KEEPER_REPORT_SCREENSHOT", tmp_path / "report.png"))
+    chromium(
+        "--hide-scrollbars",
+        f"--window-size={width},900",
+        f"--screenshot={shot}",
+        path.as_uri(),
+        tmp_path=tmp_path,
+    )
+    return shot
+
+
+def grey(pixel) -> bool:
+    """The axis's grey (#5f6368), give or take anti-aliasing."""
+    return max(pixel) < 200 and max(pixel) - min(pixel) < 30
+
+
+def longest_grey_run(image) -> int:
+    """The longest horizontal run of grey pixels, in any row: the timeline's axis."""
+    best = 0
+    for y in range(image.height):
+        run_length = 0
+        for x in range(image.width):
+            run_length = run_length + 1 if grey(image.pixel(x, y)) else 0
+            best = max(best, run_length)
+    return best
+
+
 def test_the_report_renders_every_subscription_and_the_timeline(keeper_stack, tmp_path):
     healthy = register(keeper_stack, target="//chat.googleapis.com/spaces/HEALTHY")
-    broken = register(keeper_stack, target="//chat.googleapis.com/spaces/BROKEN")
+    broken = register(
+        keeper_stack, target="//chat.googleapis.com/spaces/BROKEN", auth="delegated:bob@example.com"
+    )
+    by_app = register(keeper_stack, target="//chat.googleapis.com/spaces/APP", auth="app")
     keeper_stack.control.suspend(broken["name"], "USER_SCOPE_REVOKED")
     keeper_stack.deliver()
     page = tmp_path / "report.html"
@@ -55,12 +89,35 @@ def test_the_report_renders_every_subscription_and_the_timeline(keeper_stack, tm
 
     assert status == 0
     dom = render(page, tmp_path)
+    screenshot(page, tmp_path)  # to look at (KEEPER_REPORT_SCREENSHOT)
     rows = re.findall(r"<tr><td>(.*?)</td></tr>", dom, flags=re.S)
-    assert len(rows) == 2
-    assert "2 managed: 1 ACTIVE, 1 NEEDS_ATTENTION" in dom
-    assert healthy["name"] in dom and broken["name"] in dom
+    assert len(rows) == 3
+    assert "3 managed: 2 ACTIVE, 1 NEEDS_ATTENTION" in dom
+    assert all(sub["name"] in dom for sub in (healthy, broken, by_app))
     assert "re-consent" in dom
     assert "a person must act" in dom
-    # both expire within the day (ttl 86400s): one marker each on the timeline
-    assert dom.count("<circle") == 2
-    assert len(re.findall(r"<td>23h [0-9]+m</td>", dom)) == 2
+    # who authorized each one, so who must act is named
+    broken_row = next(row for row in rows if broken["name"] in row)
+    assert "bob@example.com" in broken_row and "domain-wide delegation" in broken_row
+    assert "the Chat app" in next(row for row in rows if by_app["name"] in row)
+    # names, keys and targets are kept whole (no break at their hyphens)
+    assert all(f"<code>{sub['name']}</code>" in dom for sub in (healthy, broken, by_app))
+    # all expire within the day (ttl 86400s): one marker each on the timeline
+    assert dom.count("<circle") == 3
+    assert len(re.findall(r"<td>23h [0-9]+m</td>", dom)) == 3
+    # the ticks are labelled: now, then a date per day; none is a bare "+"
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', dom)
+    assert ticks[0] == "now" and len(ticks) == 8
+    assert all(re.fullmatch(r"[A-Z][a-z]{2} \d{2} [A-Z][a-z]{2}", t) for t in ticks[1:])
+
+
+def test_the_timeline_spans_the_page_in_a_screenshot(keeper_stack, tmp_path):
+    register(keeper_stack, target="//chat.googleapis.com/spaces/WIDE")
+    page = tmp_path / "report.html"
+    assert run("report", "--html", str(page))[0] == 0
+
+    image = read_png(screenshot(page, tmp_path).read_bytes())
+
+    # the axis runs across at least 85% of the window (it took 60% of 900 px before)
+    assert image.width == 1280
+    assert longest_grey_run(image) >= 0.85 * image.width

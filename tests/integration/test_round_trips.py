@@ -59,13 +59,18 @@ def test_a_duplicate_costs_one_round_trip_and_no_call(keeper_stack, counted):
     assert (outcome.result, calls, trips) == ("duplicate", [], 1)
 
 
-def test_an_already_satisfied_reminder_costs_one_round_trip_and_no_call(keeper_stack, counted):
+def test_a_reminder_contradicting_the_record_costs_one_get_and_one_round_trip(
+    keeper_stack, counted
+):
+    # GIVEN a subscription renewed on its T-12h reminder
     ctx, counter = counted
     _, reminder = reminder_due(keeper_stack)
     handle(keeper_stack, ctx, counter, reminder)
+    # WHEN another reminder of the old expiry arrives (the record now holds a later one)
     one_hour = keeper_stack.with_new_id(reminder)
     outcome, calls, trips = handle(keeper_stack, ctx, counter, one_hour)
-    assert (outcome.result, calls, trips) == ("skipped", [], 1)
+    # THEN Google's view is read once and, not due, nothing is written
+    assert (outcome.result, calls, trips) == ("skipped", ["subscriptions.get"], 1)
 
 
 def test_reactivation_and_recreation_stay_within_budget(keeper_stack, counted):

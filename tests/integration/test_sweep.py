@@ -21,6 +21,7 @@ from keeper.endpoint import EndpointStatus, Grant
 from keeper.models import State
 from keeper.outcomes import Action
 from tests.support.keeper_stack import WRITE_METHODS, KeeperStack, rest
+from workspace_client.models import parse_timestamp
 
 HOUR = 3600
 VERIFY_DUE = 6 * HOUR + 60  # just past the default KEEPER_SWEEP_VERIFY_MINUTES (360)
@@ -94,8 +95,7 @@ def test_silently_deleted_subscription_is_recreated(keeper_stack):
     assert calls(keeper_stack) == ["subscriptions.create"]
     record = keeper_stack.record(lost.key)
     assert record.state is State.ACTIVE
-    assert record.name != lost.name
-    assert record.lineage == (lost.name,)
+    assert (record.name, record.lineage) == (lost.name, ())  # deterministic names
     outcomes = [(h.action, h.outcome) for h in keeper_stack.store.history(lost.key)[-2:]]
     assert outcomes == [(Action.RECREATE, "found"), (Action.RECREATE, "done")]
     assert keeper_stack.record(kept.key).name == kept.name
@@ -316,4 +316,121 @@ def test_recreation_interrupted_by_a_dead_instance_is_finished_after_its_lease_r
     assert tick(keeper_stack) == 200
     assert calls(keeper_stack) == ["subscriptions.create"]
     record = keeper_stack.record(sub.key)
-    assert (record.state, record.lease, record.lineage) == (State.ACTIVE, None, (sub.name,))
+    assert (record.state, record.lease, record.name) == (State.ACTIVE, None, sub.name)
+
+
+@pytest.mark.parametrize(
+    ("target", "event_type", "account"),
+    [
+        (
+            "//cloudidentity.googleapis.com/users/alice",
+            "google.workspace.meet.conference.v2.started",
+            "meet-api-event-push@system.gserviceaccount.com",
+        ),
+        (
+            "//cloudidentity.googleapis.com/users/alice",
+            "google.workspace.chat.membership.v1.created",
+            "chat-api-push@system.gserviceaccount.com",
+        ),
+        (
+            "//meet.googleapis.com/spaces/M",
+            "google.workspace.meet.participant.v2.joined",
+            "meet-api-event-push@system.gserviceaccount.com",
+        ),
+        (
+            "//drive.googleapis.com/files/F",
+            "google.workspace.drive.file.v3.contentChanged",
+            "drive-api-event-push@system.gserviceaccount.com",
+        ),
+    ],
+    ids=["meet-on-user-target", "chat-on-user-target", "meet-space", "drive-file"],
+)
+def test_the_push_account_checked_follows_the_event_types_family(
+    keeper_stack, target, event_type, account
+):
+    # GIVEN an ACTIVE subscription whose events come from the `account` of its family,
+    # whatever the target's form, on a topic that lacks that account's grant
+    status = cli_main(
+        [
+            "register",
+            "--target",
+            target,
+            "--event-type",
+            event_type,
+            "--topic",
+            keeper_stack.topic,
+            "--auth",
+            ALICE,
+        ],
+        context=runtime.context,
+    )
+    assert status == 0
+    sub = keeper_stack.managed_by_target(target)
+    keeper_stack.control.advance(VERIFY_DUE)
+    inspector = InspectorDouble()
+    # WHEN the sweep checks the endpoint
+    sweep.run(replace(runtime.context(), endpoints=inspector))
+    # THEN the drift names the family's push account
+    (drift,) = [h for h in keeper_stack.store.history(sub.key) if h.outcome == "drift"]
+    assert account in drift.reason
+
+
+def test_the_sweep_corrects_a_record_whose_expiry_was_shortened_elsewhere(keeper_stack):
+    # GIVEN a managed 7-day subscription that another tool shortened to 20 h
+    sub = keeper_stack.register()
+    status, changed = keeper_stack.emulator.call(
+        "PATCH",
+        f"/v1/{sub.name}",
+        body={"ttl": f"{20 * HOUR}s"},
+        query={"updateMask": "ttl"},
+        token="emulator:" + sub.auth,
+    )
+    assert status == 200, changed
+    keeper_stack.control.advance(VERIFY_DUE)
+    keeper_stack.clear_calls()
+    # WHEN the sweep verifies it
+    assert tick(keeper_stack) == 200
+    # THEN no write, and the record follows Google's expiry, its renewal planned before it
+    assert calls(keeper_stack) == []
+    record = keeper_stack.record(sub.key)
+    google_expiry = parse_timestamp(changed["response"]["expireTime"])
+    assert record.expire_time == google_expiry
+    assert record.next_action is Action.RENEW
+    assert record.next_action_at < google_expiry - timedelta(hours=11)
+    assert keeper_stack.store.history(sub.key)[-1].outcome == "synced"
+
+
+def test_a_four_hour_subscription_is_checked_every_hour_and_a_silent_suspension_is_caught(
+    keeper_stack,
+):
+    # GIVEN a managed 4-hour subscription, suspended without an event
+    status = cli_main(
+        [
+            "register",
+            "--target",
+            "//chat.googleapis.com/spaces/SHORT",
+            "--event-type",
+            "google.workspace.chat.message.v1.created",
+            "--topic",
+            keeper_stack.topic,
+            "--auth",
+            ALICE,
+            "--ttl",
+            f"{4 * HOUR}s",
+        ],
+        context=runtime.context,
+    )
+    assert status == 0
+    sub = keeper_stack.managed_by_target("//chat.googleapis.com/spaces/SHORT")
+    assert sub.verify_at is not None and sub.verify_at - sub.verified_at <= timedelta(hours=1)
+    keeper_stack.control.suspend(sub.name, "OTHER", silent=True, cause_fixed=True)
+    # WHEN an hour passes (far less than the regular 6-hour schedule) and the sweep ticks
+    keeper_stack.control.advance(HOUR + 60)
+    keeper_stack.clear_calls()
+    assert tick(keeper_stack) == 200
+    # THEN it was checked, found suspended, reactivated and (its expiry near) renewed, well
+    # before it expires
+    assert calls(keeper_stack) == ["subscriptions.reactivate", "subscriptions.patch"]
+    record = keeper_stack.record(sub.key)
+    assert record.state is State.ACTIVE
+    assert record.verify_at > keeper_stack.control.now()

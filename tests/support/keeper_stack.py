@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ class KeeperStack:
     emulator: Any  # tests.support.workspace_emulator fixture object: .url, .control
     store: Store
     client: Any  # flask test client of main.on_workspace_event
+    casing: str = "snake"  # the emulator's lifecycle payload casing (its default)
 
     @property
     def control(self) -> Any:
@@ -105,6 +107,23 @@ class KeeperStack:
         body = {"message": message, "subscription": f"projects/{self.project}/subscriptions/push"}
         topic_path = "/" + self.topic
         return self.client.post(topic_path, json=body)
+
+    def push_concurrently(self, messages: list[dict[str, Any]]) -> list[int]:
+        """Deliver every message at once, one thread each; returns the HTTP statuses."""
+        statuses: list[int] = []
+        body = {"subscription": "projects/p/subscriptions/push"}
+
+        def deliver(message: dict[str, Any]) -> None:
+            client = self.client.application.test_client()
+            response = client.post("/" + self.topic, json={**body, "message": message})
+            statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=deliver, args=(m,)) for m in messages]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return statuses
 
     def deliver(self) -> list[Any]:
         """Push everything published so far; returns the responses."""

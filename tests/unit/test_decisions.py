@@ -8,16 +8,25 @@ import pytest
 from keeper.decisions import (
     MAX_REACTIVATE_ATTEMPTS,
     SUSPENSION_POLICY,
+    Plan,
     Remedy,
+    adoptable,
+    adopts_api_view,
+    decide_due,
     decide_expired,
     decide_reminder,
     decide_suspended,
     reactivate_backoff,
+    reminder_conflict,
+    renew_after_aborted,
     renew_after_reactivate,
     suspension_policy,
     sweep_renewal_at,
+    verify_at,
 )
 from keeper.models import Action, ManagedSubscription, State
+from keeper.observe import Seen, View, classify
+from workspace_client.models import Subscription
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -30,36 +39,359 @@ def managed(**changes: object) -> ManagedSubscription:
         target_resource="//chat.googleapis.com/spaces/AAA",
         event_types=("google.workspace.chat.message.v1.created",),
         pubsub_topic="projects/p/topics/t",
-        name="subscriptions/chat-spaces-1",
+        name=NAME,
         expire_time=NOW + 12 * H,
+        authority="users/1",
     )
     return base.with_changes(**changes)
 
 
+NAME = "subscriptions/chat-spaces-1"
+TARGET = "//chat.googleapis.com/spaces/AAA"
+
+
+def api(state: str = "ACTIVE", **changes: object) -> Subscription:
+    fields: dict = {
+        "name": NAME,
+        "state": state,
+        "expire_time": NOW + 12 * H,
+        "target_resource": TARGET,
+        "authority": "users/1",
+        "etag": "e2",
+        **changes,
+    }
+    return Subscription(**fields)
+
+
+def seen(state: str = "ACTIVE", **changes: object) -> View:
+    """Google's view of `api(...)`, classified at NOW."""
+    return classify(api(state, **changes), NOW)
+
+
+def suspended(reason: str) -> View:
+    return seen("SUSPENDED", suspension_reason=reason)
+
+
+NOT_FOUND = View(Seen.NOT_FOUND)
+DENIED = View(Seen.DENIED)
+RENEW_DUE = {"next_action": Action.RENEW, "next_action_at": NOW - H, "expire_time": NOW + 10 * H}
+SUSPENDED_RECORD = {
+    "state": State.SUSPENDED,
+    "next_action": Action.REACTIVATE,
+    "next_action_at": NOW - H,
+    "attempts": 1,
+}
+BACKING_OFF = {"attempts": 1, "next_action": Action.REACTIVATE, "next_action_at": NOW + H}
+
+
+# Every decision the keeper takes, one row each: GIVEN the record (and Google's view where it
+# was read) WHEN deciding at NOW THEN the plan's action and (part of) its reason.
+DECISIONS = {
+    # -- expirationReminder: agreeing with the record, decided on the record (no get)
+    "reminder agrees, T-12h: renew": (
+        lambda: decide_reminder(managed(), None, NOW),
+        Action.RENEW,
+        "expires at",
+    ),
+    "reminder agrees, far away (stale or forged): nothing": (
+        lambda: decide_reminder(managed(expire_time=NOW + 5 * 24 * H), None, NOW),
+        Action.NOTHING,
+        "not due",
+    ),
+    # -- contradicting the record: decided on Google's view
+    "expiry shortened elsewhere: Google's expireTime is due: renew on its version": (
+        lambda: decide_reminder(managed(expire_time=NOW + 6 * 24 * H), seen(), NOW, "c"),
+        Action.RENEW,
+        "c; Google's expireTime is",
+    ),
+    "T-1h copy after the T-12h renewal: Google's expiry far: nothing": (
+        lambda: decide_reminder(managed(), seen(expire_time=NOW + 7 * 24 * H), NOW, "c"),
+        Action.NOTHING,
+        "not due",
+    ),
+    "reminder while Google has it suspended and due: renew (it lives until fixed)": (
+        lambda: decide_reminder(managed(), seen("SUSPENDED"), NOW, "c"),
+        Action.RENEW,
+        "Google's expireTime",
+    ),
+    "reminder, Google no longer has it: recreate": (
+        lambda: decide_reminder(managed(), NOT_FOUND, NOW, "c"),
+        Action.RECREATE,
+        "Google no longer has it",
+    ),
+    "reminder, Google's expireTime passed: recreate": (
+        lambda: decide_reminder(managed(), seen(expire_time=NOW - H), NOW, "c"),
+        Action.RECREATE,
+        "has passed",
+    ),
+    "reminder, unknown state at Google: nothing": (
+        lambda: decide_reminder(managed(), seen("STATE_UNSPECIFIED"), NOW, "c"),
+        Action.NOTHING,
+        "the API reports state",
+    ),
+    # -- suspended, judged on Google's view
+    "suspended, person needed: flag": (
+        lambda: decide_suspended(managed(), suspended("USER_SCOPE_REVOKED"), NOW),
+        Action.FLAG,
+        "USER_SCOPE_REVOKED",
+    ),
+    "suspended, app lost access: flag": (
+        lambda: decide_suspended(managed(), suspended("APP_AUTHORIZATION_FAILURE"), NOW),
+        Action.FLAG,
+        "APP_AUTHORIZATION_FAILURE",
+    ),
+    "suspended, endpoint: reactivate after the endpoint check": (
+        lambda: decide_suspended(managed(), suspended("ENDPOINT_NOT_FOUND"), NOW),
+        Action.REACTIVATE,
+        "ENDPOINT_NOT_FOUND",
+    ),
+    "suspended, unknown reason: reactivate": (
+        lambda: decide_suspended(managed(), suspended("NEW"), NOW),
+        Action.REACTIVATE,
+        "NEW",
+    ),
+    "suspended, Google says ACTIVE: nothing (forged or fixed)": (
+        lambda: decide_suspended(managed(), seen(), NOW),
+        Action.NOTHING,
+        "ACTIVE",
+    ),
+    "suspended, Google no longer has it: nothing (expired event or sweep recreates)": (
+        lambda: decide_suspended(managed(), DENIED, NOW),
+        Action.NOTHING,
+        "not a suspension",
+    ),
+    "suspended, backing off after a refused reactivation: nothing": (
+        lambda: decide_suspended(managed(**BACKING_OFF), suspended("OTHER"), NOW),
+        Action.NOTHING,
+        "backing off",
+    ),
+    "suspended, backoff passed: reactivate": (
+        lambda: decide_suspended(managed(**SUSPENDED_RECORD), suspended("OTHER"), NOW),
+        Action.REACTIVATE,
+        "OTHER",
+    ),
+    "suspended, reactivation failed too often: flag": (
+        lambda: decide_suspended(
+            managed(attempts=MAX_REACTIVATE_ATTEMPTS),
+            suspended("OTHER"),
+            NOW,
+        ),
+        Action.FLAG,
+        "failed",
+    ),
+    # -- expired: believed when Google agrees or its expireTime has passed
+    "expired, Google: 404: recreate": (
+        lambda: decide_expired(managed(), NAME, NOT_FOUND),
+        Action.RECREATE,
+        "Google no longer has it",
+    ),
+    "expired, Google: 403 (or it may not exist): recreate": (
+        lambda: decide_expired(managed(), NAME, DENIED),
+        Action.RECREATE,
+        "(403)",
+    ),
+    "expired, Google: DELETED: recreate": (
+        lambda: decide_expired(managed(), NAME, seen("DELETED")),
+        Action.RECREATE,
+        "DELETED",
+    ),
+    "expired, Google still returns it ACTIVE but its expireTime passed: recreate": (
+        lambda: decide_expired(managed(), NAME, seen(expire_time=NOW - timedelta(seconds=1))),
+        Action.RECREATE,
+        "has passed",
+    ),
+    "expired, Google has it ACTIVE until later: nothing (forged or mistaken)": (
+        lambda: decide_expired(managed(), NAME, seen()),
+        Action.NOTHING,
+        "not expired",
+    ),
+    "expired, Google has it SUSPENDED until later: nothing": (
+        lambda: decide_expired(managed(), NAME, seen("SUSPENDED")),
+        Action.NOTHING,
+        "not expired",
+    ),
+    "expired event of an earlier name: already recreated": (
+        lambda: decide_expired(managed(name="subscriptions/new"), NAME, None),
+        Action.NOTHING,
+        "already recreated as subscriptions/new",
+    ),
+    # -- the sweep's due plans
+    "sweep: gone at Google without an expired event: recreate": (
+        lambda: decide_due(managed(), NOT_FOUND, NOW),
+        Action.RECREATE,
+        "without an expired event",
+    ),
+    "sweep: DELETED: recreate": (
+        lambda: decide_due(managed(), seen("DELETED"), NOW),
+        Action.RECREATE,
+        "DELETED",
+    ),
+    "sweep: expired but still visible: recreate": (
+        lambda: decide_due(managed(), seen(expire_time=NOW - H), NOW),
+        Action.RECREATE,
+        "has passed",
+    ),
+    "sweep: interrupted recreation: recreate": (
+        lambda: decide_due(managed(state=State.EXPIRED), NOT_FOUND, NOW),
+        Action.RECREATE,
+        "interrupted recreation",
+    ),
+    "sweep: suspended without its event: the suspension policy": (
+        lambda: decide_due(managed(), suspended("ENDPOINT_PERMISSION_DENIED"), NOW),
+        Action.REACTIVATE,
+        "suspended without a suspended event: suspended: ENDPOINT_PERMISSION_DENIED",
+    ),
+    "sweep: suspended without its event, person needed: flag": (
+        lambda: decide_due(managed(), suspended("USER_SCOPE_REVOKED"), NOW),
+        Action.FLAG,
+        "suspended without a suspended event: suspended: USER_SCOPE_REVOKED",
+    ),
+    "sweep: suspended, backing off: nothing": (
+        lambda: decide_due(
+            managed(**{**SUSPENDED_RECORD, "next_action_at": NOW + H}),
+            suspended("OTHER"),
+            NOW,
+        ),
+        Action.NOTHING,
+        "backing off",
+    ),
+    "sweep: missed reminder: renew": (
+        lambda: decide_due(managed(**RENEW_DUE), seen(expire_time=NOW + 10 * H), NOW),
+        Action.RENEW,
+        "missed reminder: not renewed by",
+    ),
+    "sweep: missed reminder, expiry unknown: renew": (
+        lambda: decide_due(
+            managed(**{**RENEW_DUE, "expire_time": None}), seen(expire_time=None), NOW
+        ),
+        Action.RENEW,
+        "expiry unknown",
+    ),
+    "sweep: renewed elsewhere: nothing": (
+        lambda: decide_due(managed(**RENEW_DUE), seen(expire_time=NOW + 100 * H), NOW),
+        Action.NOTHING,
+        "renewed elsewhere",
+    ),
+    "sweep: shortened elsewhere: nothing now, the record follows Google": (
+        lambda: decide_due(managed(expire_time=NOW + 100 * H), seen(), NOW),
+        Action.NOTHING,
+        "shortened elsewhere",
+    ),
+    "sweep: as the keeper has it: nothing": (
+        lambda: decide_due(managed(), seen(), NOW),
+        Action.NOTHING,
+        "ACTIVE, as the keeper has it",
+    ),
+    "sweep: ACTIVE again while the keeper had it SUSPENDED": (
+        lambda: decide_due(managed(**SUSPENDED_RECORD), seen(), NOW),
+        Action.NOTHING,
+        "ACTIVE at Google (the keeper had it SUSPENDED)",
+    ),
+    "sweep: unknown state: nothing": (
+        lambda: decide_due(managed(), seen("STATE_UNSPECIFIED"), NOW),
+        Action.NOTHING,
+        "the API reports state",
+    ),
+    "sweep: needs a person, still suspended: nothing": (
+        lambda: decide_due(
+            managed(state=State.NEEDS_ATTENTION, last_problem="re-consent"),
+            seen("SUSPENDED"),
+            NOW,
+        ),
+        Action.NOTHING,
+        "needs a person: re-consent",
+    ),
+    "sweep: needs a person, ACTIVE again: nothing, the cause was fixed": (
+        lambda: decide_due(managed(state=State.NEEDS_ATTENTION), seen(), NOW),
+        Action.NOTHING,
+        "the cause was fixed",
+    ),
+}
+
+
+@pytest.mark.parametrize(("decide", "action", "reason"), DECISIONS.values(), ids=DECISIONS.keys())
+def test_every_decision(decide, action, reason):
+    plan = decide()
+    assert plan.action is action
+    assert reason in plan.reason
+
+
 @pytest.mark.parametrize(
-    ("stored_expiry", "reminded_expiry", "state", "expected"),
+    ("record", "name", "payload", "conflict"),
     [
-        # the T-12h reminder of the current expiry: renew
-        (NOW + 12 * H, NOW + 12 * H, State.ACTIVE, Action.RENEW),
-        # the T-1h reminder of the same expiry after the T-12h one renewed: nothing
-        (NOW + 7 * 24 * H, NOW + 1 * H, State.ACTIVE, Action.NOTHING),
-        # a redelivered T-12h reminder after renewal: nothing
-        (NOW + 7 * 24 * H, NOW + 12 * H, State.ACTIVE, Action.NOTHING),
-        # a reminder for an expiry far away (stale or forged): nothing
-        (NOW + 5 * 24 * H, NOW + 5 * 24 * H, State.ACTIVE, Action.NOTHING),
-        # no expiry stored yet: trust the reminder
-        (None, NOW + 1 * H, State.ACTIVE, Action.RENEW),
-        # neither known: renewing is harmless and safe
-        (None, None, State.ACTIVE, Action.RENEW),
-        # suspended subscriptions are renewed too, so they live until their cause is fixed
-        (NOW + 1 * H, NOW + 1 * H, State.SUSPENDED, Action.RENEW),
-        # already expired and waiting for recreation: a reminder cannot help
-        (NOW + 1 * H, NOW + 1 * H, State.EXPIRED, Action.NOTHING),
+        # the T-12h (or T-1h) reminder of the recorded expiry: agrees
+        (managed(), NAME, api(), None),
+        (managed(), NAME, api("STATE_UNSPECIFIED"), None),  # a payload without a state
+        # an earlier expiry than recorded (shortened outside the keeper, or a late copy)
+        (managed(), NAME, api(expire_time=NOW + H), "the reminder is for an expiry at"),
+        # a later one (renewed outside the keeper)
+        (managed(), NAME, api(expire_time=NOW + 20 * H), "the reminder is for an expiry at"),
+        (managed(), NAME, api(expire_time=None), "names no expiry"),
+        (managed(), NAME, api("SUSPENDED"), "the reminder says SUSPENDED"),
+        (managed(state=State.EXPIRED), NAME, api(), "the keeper has it EXPIRED"),
+        (managed(state=State.NEEDS_ATTENTION), NAME, api(), "NEEDS_ATTENTION"),
+        (managed(), "subscriptions/old", api(), "the reminder is for subscriptions/old"),
     ],
 )
-def test_reminder_renews_once_per_expiry(stored_expiry, reminded_expiry, state, expected):
-    plan = decide_reminder(managed(expire_time=stored_expiry, state=state), reminded_expiry, NOW)
-    assert plan.action is expected
+def test_a_reminder_is_decided_on_the_record_only_when_it_agrees(record, name, payload, conflict):
+    found = reminder_conflict(record, name, payload)
+    if conflict is None:
+        assert found is None
+    else:
+        assert found is not None and conflict in found
+
+
+@pytest.mark.parametrize(
+    ("view", "renew"),
+    [
+        (seen(), True),  # changed (reactivated, patched event types) but still due
+        (seen("SUSPENDED"), True),
+        (seen(expire_time=NOW + 7 * 24 * H), False),  # someone else renewed it
+        (NOT_FOUND, False),
+        (seen(expire_time=NOW - H), False),
+    ],
+)
+def test_after_aborted_renews_the_current_version_only_if_still_due(view, renew):
+    assert renew_after_aborted(view, NOW) is renew
+
+
+@pytest.mark.parametrize(
+    ("existing", "principal", "problem"),
+    [
+        (api(), "users/1", None),
+        (api(), None, None),  # register: the same credentials found it
+        (api("SUSPENDED"), "users/1", None),
+        (api(target_resource="//chat.googleapis.com/spaces/B"), "users/1", "its target"),
+        (api(authority="users/2"), "users/1", "authorized by users/2"),
+        (api(expire_time=NOW - H), "users/1", "not live"),
+        (api("DELETED"), "users/1", "not live"),
+    ],
+)
+def test_already_exists_adopts_only_a_live_subscription_of_the_target_and_principal(
+    existing, principal, problem
+):
+    found = adoptable(existing, TARGET, principal, NOW)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+@pytest.mark.parametrize(
+    ("record", "view", "action", "adopts"),
+    [
+        (managed(), api(), Action.NOTHING, False),  # nothing new: keep the renewal schedule
+        (managed(), api(expire_time=NOW + 13 * H), Action.NOTHING, True),
+        (managed(**SUSPENDED_RECORD), api(), Action.NOTHING, True),
+        (managed(**SUSPENDED_RECORD), api("SUSPENDED"), Action.NOTHING, False),  # keep backoff
+        (managed(), None, Action.NOTHING, False),
+        (managed(), api(expire_time=NOW + 13 * H), Action.RENEW, False),  # act() records it
+    ],
+)
+def test_a_check_adopts_the_api_view_only_when_it_is_active_and_differs(
+    record, view, action, adopts
+):
+    assert adopts_api_view(record, view, Plan(action, "why")) is adopts
 
 
 @pytest.mark.parametrize(
@@ -100,65 +432,6 @@ def test_policy_table_covers_every_reason_in_the_discovery_document():
 
 
 @pytest.mark.parametrize(
-    ("api_state", "reason", "record", "expected", "checks_endpoint"),
-    [
-        ("SUSPENDED", "USER_SCOPE_REVOKED", {}, Action.FLAG, False),
-        ("SUSPENDED", "APP_AUTHORIZATION_FAILURE", {}, Action.FLAG, False),
-        ("SUSPENDED", "ENDPOINT_PERMISSION_DENIED", {}, Action.REACTIVATE, True),
-        ("SUSPENDED", "ENDPOINT_NOT_FOUND", {}, Action.REACTIVATE, True),
-        ("SUSPENDED", "ENDPOINT_RESOURCE_EXHAUSTED", {}, Action.REACTIVATE, False),
-        ("SUSPENDED", "OTHER", {}, Action.REACTIVATE, False),
-        ("SUSPENDED", "NEW_REASON", {}, Action.REACTIVATE, False),
-        # the payload said suspended, the API says active: nothing (forged or already fixed)
-        ("ACTIVE", "OTHER", {}, Action.NOTHING, False),
-        # backing off after a failed reactivation: no tight loop
-        (
-            "SUSPENDED",
-            "OTHER",
-            {
-                "attempts": 1,
-                "next_action": Action.REACTIVATE,
-                "next_action_at": NOW + 5 * 60 * H / 60,
-            },
-            Action.NOTHING,
-            False,
-        ),
-        # the backoff has passed: try again
-        (
-            "SUSPENDED",
-            "OTHER",
-            {"attempts": 1, "next_action": Action.REACTIVATE, "next_action_at": NOW - H},
-            Action.REACTIVATE,
-            False,
-        ),
-        # bounded: after MAX attempts a person is asked
-        ("SUSPENDED", "OTHER", {"attempts": MAX_REACTIVATE_ATTEMPTS}, Action.FLAG, False),
-    ],
-)
-def test_suspension_follows_the_policy(api_state, reason, record, expected, checks_endpoint):
-    plan = decide_suspended(managed(**record), api_state, reason, NOW)
-    assert plan.action is expected
-    assert plan.check_endpoint is checks_endpoint
-
-
-@pytest.mark.parametrize(
-    ("stored_name", "api_state", "expected"),
-    [
-        ("subscriptions/old", None, Action.RECREATE),
-        ("subscriptions/old", "DELETED", Action.RECREATE),
-        # already recreated under a new name: a redelivered expired event does nothing
-        ("subscriptions/new", None, Action.NOTHING),
-        # the API still has it: the expired event is forged or mistaken
-        ("subscriptions/old", "ACTIVE", Action.NOTHING),
-        ("subscriptions/old", "SUSPENDED", Action.NOTHING),
-    ],
-)
-def test_expired_recreates_once(stored_name, api_state, expected):
-    plan = decide_expired(managed(name=stored_name), "subscriptions/old", api_state)
-    assert plan.action is expected
-
-
-@pytest.mark.parametrize(
     ("attempts", "backoff"),
     [
         (0, timedelta(0)),
@@ -187,3 +460,16 @@ def test_sweep_renewal_comes_after_the_reminders_and_is_spread_by_key():
     assert len(times) > 40
     short = sweep_renewal_at("k", NOW + 4 * H, 4 * H)
     assert NOW + 3 * H - timedelta(minutes=11) < short < NOW + 4 * H - timedelta(minutes=50)
+
+
+@pytest.mark.parametrize(
+    ("expiry", "next_check"),
+    [
+        (NOW + 4 * H, NOW + H),  # a 4-hour subscription: every hour
+        (NOW + 13 * H, NOW + H),
+        (NOW + 7 * 24 * H, None),  # the sweep's regular schedule is enough
+        (None, None),
+    ],
+)
+def test_short_lived_subscriptions_are_checked_every_hour(expiry, next_check):
+    assert verify_at(expiry, NOW) == next_check

@@ -3,8 +3,8 @@ timeline holds exactly the expiries within its span."""
 
 from datetime import UTC, datetime, timedelta
 
-from keeper.models import ManagedSubscription, State
-from keeper.report import render_html, time_left
+from keeper.models import Action, ManagedSubscription, State
+from keeper.report import next_step, plural, render_html, time_left
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -47,5 +47,60 @@ def test_the_timeline_shows_only_expiries_within_the_week():
 def test_time_left_reads_like_a_person_would_say_it():
     assert [
         time_left(NOW + d, NOW)
-        for d in (timedelta(days=6, hours=23), timedelta(minutes=90), -timedelta(seconds=1))
-    ] + [time_left(None, NOW)] == ["6d 23h", "1h 30m", "expired", "-"]
+        for d in (
+            timedelta(days=6, hours=23),
+            timedelta(minutes=90),
+            timedelta(minutes=12, seconds=30),
+            timedelta(seconds=20),
+            -timedelta(minutes=5),
+        )
+    ] + [time_left(None, NOW)] == [
+        "6d 23h",
+        "1h 30m",
+        "12 min",
+        "under a minute",
+        "expired 5 min ago",
+        "-",
+    ]
+
+
+def test_the_next_action_says_in_now_or_overdue():
+    def step(offset):
+        return next_step(
+            sub("k", NOW, next_action=Action.REACTIVATE, next_action_at=NOW + offset), NOW
+        )
+
+    assert [
+        step(timedelta(hours=6, minutes=5)),
+        step(timedelta(0)),
+        step(-timedelta(minutes=3)),
+    ] == [
+        "reactivate in 6h 5m",
+        "reactivate now",
+        "reactivate overdue by 3 min",
+    ]
+
+
+def test_plurals():
+    assert [plural(n, "subscription") for n in (0, 1, 2)] == [
+        "0 subscriptions",
+        "1 subscription",
+        "2 subscriptions",
+    ]
+
+
+def test_authorized_by_names_who_must_act():
+    from keeper.report import authorized_by
+
+    assert [
+        authorized_by(auth)
+        for auth in (
+            "delegated:alice@example.com",
+            "user-secret:projects/p/secrets/bob-token/versions/2",
+            "app",
+        )
+    ] == [
+        ("alice@example.com", "domain-wide delegation"),
+        ("the user of bob-token", "refresh token secret"),
+        ("the Chat app", "an administrator approves its scopes"),
+    ]

@@ -1,5 +1,5 @@
-"""The sweep's pure decisions as tables: GIVEN a record and the API's view at `NOW`, THEN the
-plan; and how due work is split into shards."""
+"""The sweep's pure scheduling as tables: deadlines, and how due work is split into shards
+(its plans are in tests/unit/test_decisions.py with every other decision)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from keeper.decisions import Plan
 from keeper.fanout import SweepRequest, encode_shard, parse_request
-from keeper.models import Lease, ManagedSubscription, State
+from keeper.models import Lease, ManagedSubscription
 from keeper.outcomes import Action
-from keeper.sweep_plan import Shard, adopts_api_view, deadline, decide_due, shards
+from keeper.sweep_plan import Shard, deadline, shards
 from workspace_client.models import Subscription
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -39,110 +38,6 @@ def managed(**changes: object) -> ManagedSubscription:
 def api(state: str = "ACTIVE", **changes: object) -> Subscription:
     fields: dict = {"name": NAME, "state": state, "expire_time": EXPIRY, **changes}
     return Subscription(**fields)
-
-
-RENEW_DUE = {"next_action_at": NOW - H}
-SUSPENDED_RECORD = {
-    "state": State.SUSPENDED,
-    "next_action": Action.REACTIVATE,
-    "next_action_at": NOW - H,
-    "attempts": 1,
-}
-
-
-@pytest.mark.parametrize(
-    ("record", "view", "action", "reason"),
-    [
-        # the API no longer has it: recreate, whether or not an expired event came
-        (managed(), None, Action.RECREATE, "deleted at Google without an expired event"),
-        (managed(), api("DELETED"), Action.RECREATE, "deleted at Google"),
-        (managed(state=State.EXPIRED), None, Action.RECREATE, "interrupted recreation"),
-        # a suspension the API reports: the lifecycle policy, noting that no event came
-        (
-            managed(),
-            api("SUSPENDED", suspension_reason="ENDPOINT_PERMISSION_DENIED"),
-            Action.REACTIVATE,
-            "suspended without a suspended event: suspended: ENDPOINT_PERMISSION_DENIED",
-        ),
-        (
-            managed(),
-            api("SUSPENDED", suspension_reason="USER_SCOPE_REVOKED"),
-            Action.FLAG,
-            "suspended without a suspended event: suspended: USER_SCOPE_REVOKED",
-        ),
-        (
-            managed(**SUSPENDED_RECORD),
-            api("SUSPENDED", suspension_reason="OTHER"),
-            Action.REACTIVATE,
-            "suspended: OTHER",
-        ),
-        (
-            managed(**{**SUSPENDED_RECORD, "next_action_at": NOW + H}),
-            api("SUSPENDED", suspension_reason="OTHER"),
-            Action.NOTHING,
-            "backing off",
-        ),
-        # the watchdog: due for renewal after the reminder should have done it
-        (managed(**RENEW_DUE), api(), Action.RENEW, "missed reminder: not renewed by"),
-        (
-            managed(**RENEW_DUE, expire_time=None),
-            api(expire_time=None),
-            Action.RENEW,
-            "expiry unknown",
-        ),
-        (managed(), api(), Action.NOTHING, "ACTIVE, as the keeper has it"),
-        (
-            managed(**RENEW_DUE),
-            api(expire_time=EXPIRY + 100 * H),
-            Action.NOTHING,
-            "renewed elsewhere",
-        ),
-        # the keeper's view is behind the API's
-        (
-            managed(**SUSPENDED_RECORD),
-            api(),
-            Action.NOTHING,
-            "ACTIVE at Google (the keeper had it SUSPENDED)",
-        ),
-        (
-            managed(state=State.EXPIRED, next_action=Action.RECREATE),
-            api(),
-            Action.NOTHING,
-            "ACTIVE at Google",
-        ),
-        (managed(), api("STATE_UNSPECIFIED"), Action.NOTHING, "the API reports state"),
-        # only a person can fix it; the sweep only notices when they did
-        (
-            managed(state=State.NEEDS_ATTENTION, last_problem="re-consent"),
-            api("SUSPENDED"),
-            Action.NOTHING,
-            "needs a person: re-consent",
-        ),
-        (managed(state=State.NEEDS_ATTENTION), None, Action.NOTHING, "needs a person"),
-        (managed(state=State.NEEDS_ATTENTION), api(), Action.NOTHING, "the cause was fixed"),
-    ],
-)
-def test_decide_due(record, view, action, reason):
-    plan = decide_due(record, view, NOW)
-    assert plan.action is action
-    assert reason in plan.reason
-
-
-@pytest.mark.parametrize(
-    ("record", "view", "action", "adopts"),
-    [
-        (managed(), api(), Action.NOTHING, False),  # nothing new: keep the renewal schedule
-        (managed(), api(expire_time=EXPIRY + H), Action.NOTHING, True),
-        (managed(**SUSPENDED_RECORD), api(), Action.NOTHING, True),
-        (managed(**SUSPENDED_RECORD), api("SUSPENDED"), Action.NOTHING, False),  # keep backoff
-        (managed(), None, Action.NOTHING, False),
-        (managed(), api(expire_time=EXPIRY + H), Action.RENEW, False),  # act() records it
-    ],
-)
-def test_a_check_adopts_the_api_view_only_when_it_is_active_and_differs(
-    record, view, action, adopts
-):
-    assert adopts_api_view(record, view, Plan(action, "why")) is adopts
 
 
 EVERY = 6 * H

@@ -222,12 +222,13 @@ def test_anonymous_credentials_name_the_principal_for_the_emulator(text: str) ->
     # WHEN credentials are built for a principal
     spec = AuthSpec.parse(text)
     credentials = provider.credentials_for(spec, scopes_for([MESSAGE_CREATED], spec.kind))
-    # THEN they are valid forever and send "Bearer emulator:<spec>"
+    # THEN they are valid forever and send "Bearer emulator:<spec>;scopes=<its scopes>"
     headers: dict[str, str] = {}
     credentials.before_request(None, "GET", "http://127.0.0.1:8089/v1/x", headers)
     assert isinstance(credentials, EmulatorCredentials)
     assert credentials.valid
-    assert headers["authorization"] == f"Bearer emulator:{text}"
+    granted = ",".join(s.removeprefix(AUTH) for s in scopes_for([MESSAGE_CREATED], spec.kind))
+    assert headers["authorization"] == f"Bearer emulator:{text};scopes={granted}"
 
 
 def test_credentials_mode_must_be_auto_or_anonymous() -> None:

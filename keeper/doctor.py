@@ -1,0 +1,497 @@
+"""`python -m keeper doctor`: are a deployment's prerequisites in place? One finding per check.
+
+Two sources of truth are read:
+- what the keeper itself uses (Firestore, Pub/Sub, the Workspace Events API under each
+  managed subscription's credentials), through the keeper's own context, so the same checks
+  run on the local stack's emulators;
+- the Google Cloud control plane (Service Usage, Firestore Admin, Resource Manager, IAM),
+  through `ControlPlane`, which the local stack does not have: there those checks say so.
+
+Nothing is changed, except one test message published to the alerts topic.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from keeper.alerts import Alert
+from keeper.endpoint import PUBLISHER_ROLE, Grant, push_service_account
+from keeper.engine import Context
+from keeper.models import ManagedSubscription
+from keeper.report import plural
+
+# What the functions use at run time (the deploy also enables its build and deploy APIs).
+REQUIRED_APIS = (
+    "workspaceevents.googleapis.com",
+    "firestore.googleapis.com",
+    "pubsub.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "run.googleapis.com",
+    "eventarc.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+)
+SECRET_MANAGER_API = "secretmanager.googleapis.com"
+# Domain restricted sharing: when it lists customer ids only, the Workspace apps' push
+# service accounts (system.gserviceaccount.com) cannot be granted on a topic.
+DOMAIN_RESTRICTION = "constraints/iam.allowedPolicyMemberDomains"
+PROJECT_ROLES = ("roles/datastore.user",)
+TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
+LOCAL = "not on the local stack"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAIL = "FAIL"
+    NOT_HERE = "n/a"  # the check cannot apply where the keeper runs (the local stack)
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        doc = {"check": self.check, "status": self.status.value, "detail": self.detail}
+        return {**doc, "fix": self.fix} if self.fix else doc
+
+
+def ok(check: str, detail: str) -> Finding:
+    return Finding(check, Status.OK, detail)
+
+
+def fail(check: str, detail: str, fix: str) -> Finding:
+    return Finding(check, Status.FAIL, detail, fix)
+
+
+def not_here(check: str, why: str) -> Finding:
+    return Finding(check, Status.NOT_HERE, f"{LOCAL}: {why}")
+
+
+class ControlPlaneError(Exception):
+    """A control-plane read answered with an HTTP error."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class NoControlPlane(ValueError):
+    """No credentials to read the control plane with (the CLI prints it, exit status 1)."""
+
+
+class Session(Protocol):
+    """`google.auth.transport.requests.AuthorizedSession`, or a recorded double of it."""
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any: ...
+
+
+class ControlPlane:
+    """Read-only calls to the Google Cloud REST APIs a deployment depends on."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @classmethod
+    def as_operator(cls, environ: Mapping[str, str] = os.environ) -> ControlPlane:
+        """As the person at the keyboard: their gcloud account (the one that ran deploy.sh),
+        not Application Default Credentials, which usually impersonate the runtime service
+        account (deploy/README.md), and that account may not read IAM policies or enabled
+        services. Without gcloud: Application Default Credentials."""
+        import google.auth  # noqa: PLC0415
+        from google.auth import exceptions as auth_errors  # noqa: PLC0415
+        from google.auth.transport.requests import AuthorizedSession  # noqa: PLC0415
+        from google.oauth2.credentials import Credentials  # noqa: PLC0415
+
+        credentials: Any
+        try:
+            gcloud = shutil.which("gcloud", path=environ.get("PATH"))
+            if gcloud:
+                token = subprocess.run(
+                    [gcloud, "auth", "print-access-token"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=60,
+                    env=dict(environ),
+                ).stdout.strip()
+                credentials = Credentials(token)  # type: ignore[no-untyped-call]
+            else:
+                credentials, _ = google.auth.default(
+                    scopes=["https://www.googleapis.com/auth/cloud-platform"]
+                )
+        except (subprocess.SubprocessError, auth_errors.GoogleAuthError) as error:
+            detail = getattr(error, "stderr", "") or error
+            raise NoControlPlane(
+                f"cannot read Google Cloud as you ({str(detail).strip()}): run `gcloud auth "
+                "login`, or point FIRESTORE_EMULATOR_HOST at the local stack"
+            ) from None
+        return cls(AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
+
+    def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> Any:
+        response = self._session.request(method, url, json=body, timeout=30)
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:200]
+            raise ControlPlaneError(response.status_code, message)
+        return response.json()
+
+    def enabled_services(self, project: str) -> set[str]:
+        names: set[str] = set()
+        token = ""
+        while True:
+            page = self._call(
+                "GET",
+                f"https://serviceusage.googleapis.com/v1/projects/{project}/services"
+                f"?filter=state:ENABLED&pageSize=200&pageToken={token}",
+            )
+            names |= {s["config"]["name"] for s in page.get("services", [])}
+            token = page.get("nextPageToken", "")
+            if not token:
+                return names
+
+    def firestore_database(self, project: str) -> dict[str, Any] | None:
+        try:
+            database: dict[str, Any] = self._call("GET", _firestore(project))
+        except ControlPlaneError as error:
+            if error.status == 404:
+                return None
+            raise
+        return database
+
+    def firestore_indexes(self, project: str) -> list[dict[str, Any]]:
+        page = self._call("GET", _firestore(project, "/collectionGroups/-/indexes"))
+        indexes: list[dict[str, Any]] = page.get("indexes", [])
+        return indexes
+
+    def firestore_field(self, project: str, group: str, field: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call(
+            "GET", _firestore(project, f"/collectionGroups/{group}/fields/{field}")
+        )
+        return found
+
+    def effective_org_policy(self, project: str, constraint: str) -> dict[str, Any]:
+        policy: dict[str, Any] = self._call(
+            "POST",
+            f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}"
+            ":getEffectiveOrgPolicy",
+            {"constraint": constraint},
+        )
+        return policy
+
+    def project_roles(self, project: str, member: str) -> set[str]:
+        policy = self._call(
+            "POST",
+            f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}:getIamPolicy",
+            {},
+        )
+        return _roles_of(policy, member)
+
+    def service_account_roles(self, project: str, account: str, member: str) -> set[str]:
+        policy = self._call(
+            "POST",
+            f"https://iam.googleapis.com/v1/projects/{project}/serviceAccounts/{account}"
+            ":getIamPolicy",
+        )
+        return _roles_of(policy, member)
+
+
+def _firestore(project: str, rest: str = "") -> str:
+    return f"https://firestore.googleapis.com/v1/projects/{project}/databases/(default){rest}"
+
+
+def _roles_of(policy: Mapping[str, Any], member: str) -> set[str]:
+    return {b["role"] for b in policy.get("bindings", []) if member in b.get("members", [])}
+
+
+def run(
+    ctx: Context,
+    control_plane: ControlPlane | None,
+    service_account: str | None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[Finding]:
+    """Every check, in the order a deployment depends on them. `control_plane` None: the
+    local stack (emulators), where the control-plane checks do not apply."""
+    subs = list(ctx.store.all())
+    checks: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
+        ("apis", lambda: [_apis(ctx, control_plane, subs)]),
+        ("firestore", lambda: _firestore_checks(ctx, control_plane)),
+        ("topics", lambda: _topics(ctx, subs)),
+        ("push-publisher", lambda: _push_publishers(ctx, control_plane, subs)),
+        ("runtime-roles", lambda: [_runtime_roles(ctx, control_plane, service_account)]),
+        ("credentials", lambda: _credentials(ctx, subs)),
+        ("alerts-publish", lambda: [_test_publish(ctx)]),
+    ]
+    findings: list[Finding] = []
+    for name, check in checks:
+        progress(name)
+        try:
+            findings += check()
+        except Exception as error:  # a doctor reports; it never stops at the first problem
+            findings.append(
+                fail(name, f"could not check: {error}", "fix what it says, then run doctor again")
+            )
+    return findings
+
+
+def _apis(ctx: Context, cp: ControlPlane | None, subs: Sequence[ManagedSubscription]) -> Finding:
+    if cp is None:
+        return not_here("apis", "the emulators need no API enabled")
+    wanted = set(REQUIRED_APIS)
+    if any(s.auth.startswith("user-secret:") for s in subs):
+        wanted.add(SECRET_MANAGER_API)
+    missing = sorted(wanted - cp.enabled_services(ctx.config.project))
+    if missing:
+        return fail(
+            "apis",
+            f"not enabled: {', '.join(missing)}",
+            f"gcloud services enable {' '.join(missing)} --project={ctx.config.project}",
+        )
+    return ok("apis", f"{plural(len(wanted), 'API')} enabled")
+
+
+def _firestore_checks(ctx: Context, cp: ControlPlane | None) -> list[Finding]:
+    ctx.store.get("doctor-probe")  # one read: the database answers (raises if it does not)
+    if cp is None:
+        return [
+            ok("firestore", "the database answers"),
+            not_here("firestore-indexes", "the emulator needs no indexes or TTL policy"),
+        ]
+    project = ctx.config.project
+    database = cp.firestore_database(project)
+    if database is None:
+        return [
+            fail(
+                "firestore",
+                "no (default) database",
+                f"gcloud firestore databases create --location=REGION --project={project}",
+            )
+        ]
+    findings = [ok("firestore", f"(default) database, {database.get('type', '?')}")]
+    prefix = ctx.config.collection_prefix + "_"
+    building = [
+        index["name"].split("/collectionGroups/")[-1]
+        for index in cp.firestore_indexes(project)
+        if index["name"].split("/collectionGroups/")[-1].startswith(prefix)
+        and index.get("state") != "READY"
+    ]
+    ttl = cp.firestore_field(project, f"{prefix}events", "expire_at").get("ttlConfig", {})
+    if building:
+        findings.append(
+            fail(
+                "firestore-indexes",
+                f"not ready: {', '.join(building)}",
+                "wait for them to build (gcloud firestore indexes composite list)",
+            )
+        )
+    elif ttl.get("state") != "ACTIVE":
+        findings.append(
+            fail(
+                "firestore-indexes",
+                f"TTL policy on {prefix}events.expire_at is {ttl.get('state', 'missing')}",
+                f"gcloud firestore fields ttls update expire_at --collection-group={prefix}events "
+                f"--enable-ttl --project={project}",
+            )
+        )
+    else:
+        findings.append(ok("firestore-indexes", f"indexes ready, TTL on {prefix}events active"))
+    return findings
+
+
+def _topics(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Finding]:
+    topics = {s.pubsub_topic: "events" for s in subs}
+    if ctx.config.alerts_topic:
+        topics[ctx.config.alerts_topic] = "alerts"
+    if ctx.config.sweep_topic:
+        topics[ctx.config.sweep_topic] = "sweep"
+    findings = []
+    for topic, role in sorted(topics.items()):
+        # Any member will do: only the topic's existence is read here.
+        if ctx.endpoints.inspect(topic, ctx.config.chat_push_service_account).topic_exists:
+            findings.append(ok("topic", f"{topic} ({role}) exists"))
+        else:
+            project = topic.split("/")[1]
+            name = topic.rsplit("/", 1)[-1]
+            findings.append(
+                fail(
+                    "topic",
+                    f"{topic} ({role}) does not exist",
+                    f"gcloud pubsub topics create {name} --project={project}",
+                )
+            )
+    return findings or [ok("topic", "no managed subscriptions and no alerts topic: none needed")]
+
+
+def _push_publishers(
+    ctx: Context, cp: ControlPlane | None, subs: Sequence[ManagedSubscription]
+) -> list[Finding]:
+    needed = sorted(
+        {
+            (
+                s.pubsub_topic,
+                push_service_account(s.target_resource, ctx.config.chat_push_service_account),
+            )
+            for s in subs
+        }
+    )
+    restriction = _domain_restriction(ctx, cp) if needed else None
+    findings = []
+    for topic, account in needed:
+        status = ctx.endpoints.inspect(topic, account)
+        what = f"{account} may publish to {topic}"
+        if not status.topic_exists:
+            continue  # reported by the topic check
+        if status.publisher is Grant.GRANTED:
+            findings.append(ok("push-publisher", what))
+        elif status.publisher is Grant.UNKNOWN and cp is None:
+            findings.append(
+                not_here("push-publisher", f"the Pub/Sub emulator has no IAM ({what}?)")
+            )
+        elif status.publisher is Grant.UNKNOWN:
+            findings.append(
+                fail(
+                    "push-publisher",
+                    f"cannot read the IAM policy of {topic}",
+                    "grant the runtime service account the topic inspector role (deploy.sh)",
+                )
+            )
+        else:
+            fix = (
+                f"gcloud pubsub topics add-iam-policy-binding {topic.rsplit('/', 1)[-1]} "
+                f"--member=serviceAccount:{account} --role={PUBLISHER_ROLE} "
+                f"--project={topic.split('/')[1]}"
+            )
+            if restriction:
+                fix = f"{restriction}; then {fix}"
+            findings.append(fail("push-publisher", f"{account} may not publish to {topic}", fix))
+    return findings or [ok("push-publisher", "no managed subscriptions: no grant needed")]
+
+
+def _domain_restriction(ctx: Context, cp: ControlPlane | None) -> str | None:
+    """What the organisation policy says against granting a Google push account, if anything."""
+    if cp is None:
+        return None
+    policy = cp.effective_org_policy(ctx.config.project, DOMAIN_RESTRICTION).get("listPolicy")
+    if not policy or policy.get("allValues") == "ALLOW" or not policy.get("allowedValues"):
+        return None
+    allowed = ", ".join(policy["allowedValues"])
+    return (
+        f"the organisation policy {DOMAIN_RESTRICTION} allows members of {allowed} only, "
+        "which blocks the grant: ask an organisation policy administrator for an exception "
+        "on this project"
+    )
+
+
+def _runtime_roles(ctx: Context, cp: ControlPlane | None, account: str | None) -> Finding:
+    if cp is None:
+        return not_here("runtime-roles", "the emulators check no IAM")
+    project = ctx.config.project
+    account = account or f"keeper-runtime@{project}.iam.gserviceaccount.com"
+    member = f"serviceAccount:{account}"
+    missing = [r for r in PROJECT_ROLES if r not in cp.project_roles(project, member)]
+    if TOKEN_CREATOR not in cp.service_account_roles(project, account, member):
+        missing.append(f"{TOKEN_CREATOR} on itself")
+    if ctx.config.alerts_topic:
+        grant = ctx.endpoints.inspect(ctx.config.alerts_topic, account).publisher
+        if grant is Grant.MISSING:
+            missing.append(f"{PUBLISHER_ROLE} on {ctx.config.alerts_topic}")
+    if missing:
+        return fail(
+            "runtime-roles",
+            f"{account} lacks {', '.join(missing)}",
+            "run deploy/deploy.sh again (it grants each role; deploy/README.md says why)",
+        )
+    return ok("runtime-roles", f"{account} holds its roles")
+
+
+def _credentials(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Finding]:
+    """For each principal the managed subscriptions act as, a token is minted and the API
+    accepts it: one `get` of a subscription it authorized."""
+    by_auth: dict[str, ManagedSubscription] = {}
+    for sub in subs:
+        if sub.name:
+            by_auth.setdefault(sub.auth, sub)
+    findings = []
+    for auth, sub in sorted(by_auth.items()):
+        if ctx.config.credentials == "anonymous":
+            kind = "the emulator's token"  # the local stack: no delegation to check
+        elif auth.startswith("delegated:"):
+            kind = "domain-wide delegation"
+        else:
+            kind = "credentials"
+        try:
+            ctx.client(sub).get(sub.name or "")
+        except Exception as error:
+            findings.append(
+                fail(
+                    "credentials",
+                    f"{auth}: {kind} not usable: {type(error).__name__}: {error}",
+                    _credentials_fix(auth),
+                )
+            )
+        else:
+            findings.append(
+                ok("credentials", f"{auth}: a token minted and accepted ({kind}; read {sub.name})")
+            )
+    return findings or [ok("credentials", "no managed subscriptions: no principal to check")]
+
+
+def _credentials_fix(auth: str) -> str:
+    if auth.startswith("delegated:"):
+        return (
+            "in the Admin console (Security > API controls > Domain-wide delegation), authorize "
+            "the runtime service account's client id for the subscription's scopes"
+        )
+    if auth.startswith("user-secret:"):
+        return "have the user authorize again and store the new refresh token in the secret"
+    return "an administrator approves the Chat app's chat.app.* scopes (one-time approval)"
+
+
+def _test_publish(ctx: Context) -> Finding:
+    topic = ctx.config.alerts_topic
+    if not topic or ctx.alerts is None:
+        return fail(
+            "alerts-publish",
+            "KEEPER_ALERTS_TOPIC is not set: a person is never told",
+            "set KEEPER_ALERTS_TOPIC=projects/P/topics/T (deploy.sh sets it)",
+        )
+    now = ctx.clock().isoformat()
+    test = Alert("doctor", None, "", "", None, "test from python -m keeper doctor", now, "test")
+    try:
+        ctx.alerts.publish(test)
+    except Exception as error:
+        return fail(
+            "alerts-publish",
+            f"publishing to {topic} failed: {type(error).__name__}: {error}",
+            f"create {topic} and let the runtime service account publish to it (deploy.sh)",
+        )
+    return ok("alerts-publish", f"published a test message (kind=test) to {topic}")
+
+
+def describe(findings: Sequence[Finding]) -> list[str]:
+    """One line per finding: status, check, what was found and, when it failed, the fix."""
+    width = max((len(f.check) for f in findings), default=0)
+    return [
+        f"{f.status.value:<4}  {f.check:<{width}}  {f.detail}"
+        + (f" -> fix: {f.fix}" if f.fix else "")
+        for f in findings
+    ]
+
+
+def control_plane_for(environ: Mapping[str, str] = os.environ) -> ControlPlane | None:
+    """None on the local stack (the Firestore emulator stands in for Google Cloud)."""
+    if environ.get("FIRESTORE_EMULATOR_HOST"):
+        return None
+    return ControlPlane.as_operator(environ)

@@ -1,0 +1,60 @@
+"""`python -m devstack.services` (the README's "Test locally with functions-framework"):
+GIVEN nothing running, WHEN it starts, THEN it prints an `export` line whose services answer
+and whose topics exist, and a SIGTERM stops every process it started."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from devstack.processes import REPO_ROOT
+from devstack.stack import pubsub_rest
+
+
+def test_the_services_come_up_with_their_topics_and_stop_together():
+    with subprocess.Popen(
+        [sys.executable, "-m", "devstack.services"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        env = check_while_up(process)
+    # every service it started is gone: nothing answers on their ports
+    addresses = [env["FIRESTORE_EMULATOR_HOST"], env["PUBSUB_EMULATOR_HOST"]]
+    addresses.append(env["WORKSPACE_EVENTS_API_ENDPOINT"].split("//")[1].rstrip("/"))
+    for address in addresses:
+        host, port = address.rsplit(":", 1)
+        with socket.socket() as sock:
+            assert sock.connect_ex((host, int(port))) != 0, f"{address} still answers"
+
+
+def check_while_up(process: subprocess.Popen[str]) -> dict[str, str]:
+    try:
+        exports = ""
+        deadline = time.monotonic() + 120
+        assert process.stdout is not None
+        while time.monotonic() < deadline and not exports:
+            line = process.stdout.readline()
+            assert line, "devstack.services ended before printing its environment"
+            if line.startswith("export "):
+                exports = line
+        env = dict(word.split("=", 1) for word in exports.split()[1:])
+        assert env["GOOGLE_CLOUD_PROJECT"] == "keeper-local"
+        assert env["KEEPER_CREDENTIALS"] == "anonymous"
+        for topic in ("workspace-events", "keeper-alerts"):
+            pubsub_rest(env["PUBSUB_EMULATOR_HOST"], "GET", f"projects/keeper-local/topics/{topic}")
+        assert env["KEEPER_ALERTS_TOPIC"] == "projects/keeper-local/topics/keeper-alerts"
+        with urllib.request.urlopen(f"http://{env['FIRESTORE_EMULATOR_HOST']}/", timeout=5) as r:
+            assert r.read().strip() == b"Ok"
+        with urllib.request.urlopen(env["WORKSPACE_EVENTS_API_ENDPOINT"] + "emulator/clock") as r:
+            assert r.status == 200
+        return env
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
