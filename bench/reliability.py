@@ -6,7 +6,8 @@ test appends its rows to a JSON-lines file once its assertions passed, so a row 
 is a claim a passing test proved; the soak alone writes its end state (what it counted lost and
 doubled) just before asserting that both are zero. The table is Markdown, ready for the
 README. Default sizes are CI's (the fuzzer's 10,000 envelopes; the soak's 100 subscriptions
-for 30 s); `--full` runs the soak with 1,000 subscriptions for 5 minutes.
+for 30 s; the chaos soak's 30 subscriptions for 40 s); `--full` runs the soak with 1,000
+subscriptions and the chaos soak with 200, each for 5 minutes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 FULL = {
     "KEEPER_SOAK_SUBSCRIPTIONS": "1000",
     "KEEPER_SOAK_SECONDS": "300",
+    "KEEPER_CHAOS_SUBSCRIPTIONS": "200",
+    "KEEPER_CHAOS_SECONDS": "300",
 }
 
 
@@ -58,7 +61,9 @@ def table(rows: list[dict[str, object]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__)
     parser.add_argument(
-        "--full", action="store_true", help="the soak at full size: 1,000 subscriptions, 5 min"
+        "--full",
+        action="store_true",
+        help="the soaks at full size: 1,000 (chaos: 200) subscriptions, 5 min each",
     )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k soak)")
     args = parser.parse_args(argv)

@@ -12,12 +12,8 @@ Firestore is back, redelivery renews exactly once and the record converges.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from devstack.processes import free_port
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (
     NO_ANSWER,
@@ -26,24 +22,13 @@ from tests.support.reliability import (
     function_processes,
     push_to,
     record_figure,
+    restartable_firestore_fixture,  # noqa: F401  (this module's own Firestore)
+    restartable_firestore_host_fixture,  # noqa: F401  (keeper_stack uses it)
     writes_on,
 )
 
 ACK_DEADLINE_SECONDS = 10.0  # Pub/Sub push: no answer by then is a failed delivery
 REDELIVERIES = 12
-
-
-@pytest.fixture(scope="module")
-def restartable_firestore() -> Iterator[RestartableFirestore]:
-    firestore = RestartableFirestore(free_port())
-    yield firestore
-    firestore.process.stop()
-
-
-@pytest.fixture
-def firestore_emulator_host(restartable_firestore: RestartableFirestore) -> str:
-    """Overrides the session's emulator for this module: keeper_stack uses this one."""
-    return restartable_firestore.address
 
 
 def test_firestore_restarted_mid_run_means_redelivery_then_one_renewal(

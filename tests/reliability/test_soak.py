@@ -24,7 +24,6 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,8 @@ from tests.support.reliability import (
     RestartableFirestore,
     end_state,
     record_figure,
+    restartable_firestore_fixture,  # noqa: F401  (this module's own Firestore)
+    restartable_firestore_host_fixture,  # noqa: F401  (keeper_stack uses it)
 )
 
 SUBSCRIPTIONS = int(os.environ.get("KEEPER_SOAK_SUBSCRIPTIONS", "100"))
@@ -114,6 +115,12 @@ class Driver:
         self.delivered += [m for m, s in zip(batch, statuses, strict=True) if s < 500]
 
     # -- what happens to the subscriptions ---------------------------------------------------
+
+    def run_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.step()
+            self.deliver()
 
     def step(self) -> None:
         control = self.stack.control
@@ -223,10 +230,7 @@ def test_soak_nothing_lost_nothing_doubled(keeper_stack: KeeperStack):
     driver = Driver(stack, rng)
     stack.pull()
     stack.control.configure(operation_pending_polls=POLLED_ONCE)
-    deadline = time.monotonic() + SECONDS
-    while time.monotonic() < deadline:
-        driver.step()
-        driver.deliver()
+    driver.run_for(SECONDS)
     driver.settle()
 
     # every subscription: ACTIVE at the API and in the record, or flagged with its reason;
@@ -271,19 +275,6 @@ FIRESTORE_RESTARTS = 2
 # What an instance may acknowledge without having called the API: nothing to do, or nothing
 # it could ever do (DESIGN.md's contract).
 NEEDS_NO_API = {"duplicate", "unmanaged", "rejected", "skipped", "ignored"}
-
-
-@pytest.fixture(scope="module")
-def restartable_firestore() -> Iterator[RestartableFirestore]:
-    firestore = RestartableFirestore(free_port())
-    yield firestore
-    firestore.process.stop()
-
-
-@pytest.fixture
-def firestore_emulator_host(restartable_firestore: RestartableFirestore) -> str:
-    """Overrides the session's emulator for this module: keeper_stack uses this one."""
-    return restartable_firestore.address
 
 
 class ChaosDriver(Driver):
@@ -468,10 +459,7 @@ def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
         driver = ChaosDriver(stack, rng, front, instances, restartable_firestore, tmp_path)
         try:
             stack.control.configure(operation_pending_polls=POLLED_ONCE)
-            deadline = time.monotonic() + CHAOS_SECONDS
-            while time.monotonic() < deadline:
-                driver.step()
-                driver.deliver()
+            driver.run_for(CHAOS_SECONDS)
             driver.settle_on_pubsub()
             # the operator replays what was dead-lettered, once the instances are healthy
             dead = dead_letters.listing(inbox)

@@ -445,3 +445,20 @@ class RestartableFirestore:
 
     def start(self, import_data: Path) -> None:
         self.process = start_firestore(LOG_DIR, self.port, import_data=import_data)
+
+
+@pytest.fixture(scope="module", name="restartable_firestore")
+def restartable_firestore_fixture() -> Iterator[RestartableFirestore]:
+    """A module's own Firestore emulator, which its tests may stop and start again."""
+    from devstack.processes import free_port
+
+    firestore = RestartableFirestore(free_port())
+    yield firestore
+    firestore.process.stop()
+
+
+@pytest.fixture(name="firestore_emulator_host")
+def restartable_firestore_host_fixture(restartable_firestore: RestartableFirestore) -> str:
+    """Imported into a module, overrides the session's emulator there: keeper_stack then
+    uses the module's restartable one."""
+    return restartable_firestore.address
