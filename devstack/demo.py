@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
+from keeper import logs
 from keeper.models import Action, HistoryEntry
 
 PROJECT = "keeper-local"
@@ -69,6 +70,11 @@ class Walkthrough:
         assert found is not None and found.sub.name is not None
         return found.sub.name
 
+    def recreated(self) -> bool:
+        """The keeper recreated it (Google's names are deterministic: it may keep its name)."""
+        history = self.ctx.store.history(self.key)[self.seen :]
+        return any(e.action is Action.RECREATE and e.outcome == "done" for e in history)
+
     def wait_for_keeper(self, what: str, done: Callable[[], bool] | None = None) -> None:
         """Wait until the function recorded something new in the history, then print it."""
         deadline = time.monotonic() + 60
@@ -108,9 +114,18 @@ class Walkthrough:
         self.control.advance(left - 12 * HOUR + 1)
         self.wait_for_keeper("the reminder")
 
-        say("\n3. Suspend it with ENDPOINT_PERMISSION_DENIED (the grant is back already)")
+        say(
+            "\n3. Suspend it with ENDPOINT_PERMISSION_DENIED, silently, as Google may (the grant"
+            " is back already)"
+        )
         self.control.suspend(self.name(), "ENDPOINT_PERMISSION_DENIED", cause_fixed=True)
-        self.wait_for_keeper("the suspension")
+        say(
+            "   ... no event comes; within its check interval the sweep reads Google's view "
+            "(python -m keeper sweep)"
+        )
+        self.control.advance(6 * HOUR + 60)
+        say("   " + self.cli("sweep").replace("\n", "\n   "))
+        self.seen = len(self.ctx.store.history(self.key))
 
         say("\n4. Suspend it with OTHER while the cause persists: reactivate is refused")
         self.control.suspend(self.name(), "OTHER", cause_fixed=False)
@@ -129,9 +144,8 @@ class Walkthrough:
         self.wait_for_keeper("the suspension")
 
         say("\n6. Let it expire: Google deletes it for good and sends expired")
-        old = self.name()
-        self.control.expire(old)
-        self.wait_for_keeper("the expiry", done=lambda: self.name() != old)
+        self.control.expire(self.name())
+        self.wait_for_keeper("the expiry", done=self.recreated)
 
         say("\n7. python -m keeper list")
         say(self.cli("list"))
@@ -150,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log_dir = args.logs or Path(tempfile.mkdtemp(prefix="keeper-local-"))
     say(f"Starting the local stack (logs in {log_dir}) ...")
-    with local_stack(PROJECT, log_dir) as stack:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        (log_dir / "walkthrough.log").open("a", encoding="utf-8") as keeper_log,
+        local_stack(PROJECT, log_dir) as stack,
+    ):
+        logs.configure(stream=keeper_log)  # this process's keeper log lines: a file, not here
         function = stack.function("on_workspace_event")
         topic = stack.topic(TOPIC.rsplit("/", 1)[-1])
         stack.subscribe(topic, "keeper-push", push_to=function)

@@ -146,9 +146,10 @@ def must_be_recorded(envelope: dict[str, Any], managed: str) -> bool:
     attributes = message.get("attributes", {})
     if not isinstance(attributes, dict) or attributes.get("ce-type") not in HANDLED:
         return False  # not a lifecycle event the keeper handles: it costs nothing
-    stable_id = any(
-        isinstance(value, str | int) and str(value)
-        for value in (message.get("messageId"), attributes.get("ce-id"))
+    # what handlers.envelope keeps: a messageId that is a string or a number, a ce-id string
+    message_id, ce_id = message.get("messageId"), attributes.get("ce-id")
+    stable_id = bool(isinstance(message_id, str | int) and str(message_id)) or bool(
+        isinstance(ce_id, str) and ce_id
     )
     return stable_id and attributes.get("ce-source") != SOURCE_PREFIX + managed
 

@@ -80,7 +80,9 @@ def test_a_forged_lifecycle_event_writes_nothing(
     if refusal is None:
         assert all(e["outcome"] not in ("done", "flagged") for e in ledger)
     else:
-        entry = next(e for e in ledger if e["event_id"].endswith(message["attributes"]["ce-id"]))
+        # a managed event is in the ledger by its ce-id; a malformed one, by its Pub/Sub message
+        ids = (message["attributes"]["ce-id"], message["messageId"])
+        entry = next(e for e in ledger if e["event_id"].endswith(ids))
         assert entry["outcome"] == refusal
         assert entry["reason"]
     record_figure("forged events", forge.__name__.replace("_", " "), 1, lost=0, note="0 writes")

@@ -1,0 +1,51 @@
+"""The README's first command, `./scripts/local-run.sh`, as a new user runs it: GIVEN a checkout
+with its virtualenv, WHEN the local run starts its own stack and walks a subscription through
+its life, THEN it exits 0 having printed what the keeper did at every step, and nothing of
+the stack outlives it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from devstack.processes import REPO_ROOT
+
+
+def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):
+    # GIVEN the keeper's variables unset (the local run sets its own), no terminal
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KEEPER_", "FIRESTORE_", "PUBSUB_", "WORKSPACE_"))
+    }
+    # WHEN it runs
+    done = subprocess.run(
+        ["bash", "scripts/local-run.sh", "--logs", str(tmp_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # THEN every step says what the keeper did, in order
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    steps = [
+        "keeper (event): renewed (patch ttl)",  # the reminder
+        ": reactivate (suspended without a suspended event",  # the silent suspension: sweep
+        "keeper (event): reactivate -> failed",  # the cause persists
+        ") -> done",  # the sweep retries once it is gone
+        "keeper (event): flag -> flagged: suspended: USER_SCOPE_REVOKED",
+        "keeper (event): recreated (create)",  # the expiry
+        "history (",
+    ]
+    at = 0
+    for step in steps:
+        found = out.find(step, at)
+        assert found >= 0, f"{step!r} not found after position {at} in:\n{out}"
+        at = found + len(step)
+    # AND no log line is mixed into what a person reads
+    assert '"severity"' not in out
+    assert "Stopping the local stack." in out
