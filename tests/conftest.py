@@ -4,6 +4,10 @@ from tests.support.gcloud_emulators import (  # noqa: F401  (fixtures)
     pubsub_emulator_host,
 )
 from tests.support.keeper_stack import keeper_stack  # noqa: F401  (fixture)
+from tests.support.memory_stack import (  # noqa: F401  (fixtures)
+    in_process_workspace_emulator,
+    memory_keeper,
+)
 from tests.support.reliability import fast_api_client  # noqa: F401  (fixture)
 from tests.support.secrets import (  # noqa: F401  (fixtures)
     run_the_whole_suite_check_last,
