@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, types, then pytest (unit, functional, and integration tests on
-# the real Firestore, Pub/Sub and Workspace Events API emulators, which the tests start).
+# The whole test suite: lint, types, then pytest (unit tests first, then the tests that need
+# no Java emulator, then functional and integration tests on the real Firestore, Pub/Sub and
+# Workspace Events API emulators, which the tests start).
+#   ./scripts/test.sh           everything (CI runs this)
+#   ./scripts/test.sh --fast    lint, types and the tests that need no Java emulator
+#                               (pytest -m "not integration": unit, in-memory store, contract)
+# Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=false
+if [ "${1:-}" = "--fast" ]; then
+  fast=true
+  shift
+fi
 bash scripts/bootstrap.sh --test-tools
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+if "$fast"; then
+  .venv/bin/pytest -m "not integration" "$@"
+else
+  .venv/bin/pytest "$@"
+fi

@@ -14,6 +14,7 @@ from tests.support.secrets import (  # noqa: F401  (fixtures)
     scan_firestore_after_each_test,
     secret_scan,
 )
+from tests.support.tiers import mark_and_order_by_tier
 from tests.support.workspace_emulator import (  # noqa: F401  (fixtures)
     workspace_emulator,
     workspace_emulator_process,
@@ -21,4 +22,5 @@ from tests.support.workspace_emulator import (  # noqa: F401  (fixtures)
 
 
 def pytest_collection_modifyitems(items):
+    mark_and_order_by_tier(items)
     run_the_whole_suite_check_last(items)
