@@ -4,7 +4,8 @@
 # Workspace Events API emulators, which the tests start).
 #   ./scripts/test.sh           everything (CI runs this)
 #   ./scripts/test.sh --fast    lint, types and the tests that need no Java emulator
-#                               (pytest -m "not integration": unit, in-memory store, contract)
+#                               (pytest -m "not integration": unit, in-memory store, contract,
+#                               1,000 of the fuzzer's 10,000 envelopes)
 # Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ bash scripts/bootstrap.sh --test-tools
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 if "$fast"; then
-  .venv/bin/pytest -m "not integration" "$@"
+  KEEPER_FUZZ_EXAMPLES="${KEEPER_FUZZ_EXAMPLES:-1000}" .venv/bin/pytest -m "not integration" "$@"
 else
   .venv/bin/pytest "$@"
 fi

@@ -47,13 +47,20 @@ class TopicsExist:
         raise AssertionError("the fast tier never grants IAM")
 
 
+@dataclass(frozen=True)
+class InProcessEmulator:
+    url: str
+    emulator: Emulator  # the same object that serves `url`: its request log is read directly
+
+
 @pytest.fixture(scope="session")
-def in_process_workspace_emulator() -> Iterator[str]:
+def in_process_workspace_emulator() -> Iterator[InProcessEmulator]:
     """The Workspace Events API emulator on a free loopback port, in a thread of this process."""
-    server = build_server(Emulator("memory-project", pubsub_host=None), "127.0.0.1", 0)
+    emulator = Emulator("memory-project", pubsub_host=None)
+    server = build_server(emulator, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
+    yield InProcessEmulator(f"http://127.0.0.1:{server.server_port}/", emulator)
     server.shutdown()
     thread.join()
 
@@ -63,6 +70,7 @@ class MemoryKeeper:
     ctx: Context
     store: InMemoryStore
     control: EmulatorControl
+    emulator: Emulator
 
     def register(self, target: str = "//chat.googleapis.com/spaces/AAAA") -> ManagedSubscription:
         from keeper.cli import main as cli_main
@@ -78,12 +86,20 @@ class MemoryKeeper:
         return found.sub
 
     def deliver(self, message: dict[str, Any]) -> Outcome:
-        """One Pub/Sub message, as `on_workspace_event` hands its data to `dispatch()`."""
-        data = {"message": message, "subscription": "projects/p/subscriptions/push"}
+        """One Pub/Sub message, as the Eventarc CloudEvent's data carries it."""
+        return self.dispatch({"message": message, "subscription": "projects/p/subscriptions/push"})
+
+    def dispatch(self, data: Any) -> Outcome:
+        """What `on_workspace_event` does with its CloudEvent's data, on this context."""
         return dispatch(data, lambda: self.ctx)
 
     def writes(self) -> list[str]:
-        return [r["method"] for r in self.control.requests() if r["method"] in WRITE_METHODS]
+        """The API writes received since the last `clear_calls` (read in-process: no HTTP)."""
+        requests = self.emulator.requests.to_json()
+        return [r["method"] for r in requests if r["method"] in WRITE_METHODS]
+
+    def clear_calls(self) -> None:
+        self.emulator.requests.clear()
 
 
 def message_of(event: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +114,8 @@ def message_of(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def memory_keeper(in_process_workspace_emulator: str) -> MemoryKeeper:
-    url = in_process_workspace_emulator
+def memory_keeper(in_process_workspace_emulator: InProcessEmulator) -> MemoryKeeper:
+    url = in_process_workspace_emulator.url
     control = EmulatorControl(url)
     control.reset()
     config = Config(project="memory-project", api_endpoint=url, credentials="anonymous")
@@ -112,4 +128,4 @@ def memory_keeper(in_process_workspace_emulator: str) -> MemoryKeeper:
         clock=EmulatorClock(url),
         config=config,
     )
-    return MemoryKeeper(ctx, store, control)
+    return MemoryKeeper(ctx, store, control, in_process_workspace_emulator.emulator)
