@@ -72,6 +72,14 @@ class LedgerEntry:
         }
 
 
+def _lease(
+    current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
+) -> tuple[Lease, ManagedSubscription]:
+    """The lease a claim takes, with the next generation, and the record holding it."""
+    lease = Lease(owner, action, now + lease_for, current.sub.generation + 1)
+    return lease, current.sub.with_changes(lease=lease, generation=lease.generation)
+
+
 def _ledger_id(event_id: str) -> str:
     # ce-ids may contain "/" (Chat event ids do); a digest is always a valid document id.
     return hashlib.sha256(event_id.encode()).hexdigest()
@@ -235,8 +243,7 @@ class FirestoreStore:
         self, current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
     ) -> Versioned:
         """Take the lease for an API write; StoreConflict if anyone changed the record since."""
-        lease = Lease(owner, action, now + lease_for, current.sub.generation + 1)
-        claimed = current.sub.with_changes(lease=lease, generation=lease.generation)
+        lease, claimed = _lease(current, owner, action, now, lease_for)
         batch = self._client.batch()
         batch.update(
             self._subs.document(claimed.key),
@@ -422,8 +429,7 @@ class InMemoryStore:
     def claim(
         self, current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
     ) -> Versioned:
-        lease = Lease(owner, action, now + lease_for, current.sub.generation + 1)
-        claimed = current.sub.with_changes(lease=lease, generation=lease.generation)
+        lease, claimed = _lease(current, owner, action, now, lease_for)
         with self._lock:
             doc = self._guarded(current, f"{claimed.key} changed before the lease was taken")
             update_time = self._write(

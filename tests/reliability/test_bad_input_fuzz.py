@@ -202,15 +202,18 @@ def make_ids_unique(envelope: dict[str, Any]) -> None:
 
 
 def fuzz(
+    label: str,
     managed: str,
     examples: int,
     store: Store,
     deliver: Callable[[dict[str, Any]], None],
     writes: Callable[[], list[str]],
-) -> dict[str, int]:
+    clear_calls: Callable[[], None],
+) -> None:
     """Deliver `examples` generated envelopes; after each, no API write, and the refusal in
-    the ledger under the message's own ids. Returns the counts seen."""
+    the ledger under the message's own ids. Records the figure for the README's table."""
     seen = {"examples": 0, "recorded": 0}
+    clear_calls()
 
     @settings(
         max_examples=examples,
@@ -227,6 +230,7 @@ def fuzz(
         before = {i: store.ledger_entry(i) for i in ids}
         deliver(envelope)
         assert writes() == []
+        clear_calls()
         after = {i: store.ledger_entry(i) for i in ids}
         present = [entry for entry in after.values() if entry is not None]
         new = [entry for i, entry in after.items() if entry is not None and entry != before[i]]
@@ -239,7 +243,13 @@ def fuzz(
 
     deliver_one()
     assert seen["examples"] >= examples
-    return seen
+    record_figure(
+        "bad input",
+        f"generated and mutated envelopes, {label}",
+        seen["examples"],
+        lost=0,
+        note=f"{seen['recorded']} rejections recorded with a reason; 0 API writes; 0 failures",
+    )
 
 
 # Huge values are the point: hypothesis may warn that their repr is large when it reports.
@@ -252,26 +262,14 @@ def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(memory_keeper
     keeper = memory_keeper
     managed = keeper.register().name
     assert managed is not None
-    keeper.clear_calls()
 
     def deliver(envelope: dict[str, Any]) -> None:
         data = as_functions_framework_passes_it(envelope)
         if data is not None:
             keeper.dispatch(data)  # raises where the function would ask for a redelivery
 
-    def writes() -> list[str]:
-        found = keeper.writes()
-        keeper.clear_calls()
-        return found
-
-    seen = fuzz(managed, EXAMPLES, keeper.store, deliver, writes)
-    record_figure(
-        "bad input",
-        "generated and mutated envelopes, dispatch() on the in-memory store",
-        seen["examples"],
-        lost=0,
-        note=f"{seen['recorded']} rejections recorded with a reason; 0 API writes; 0 failures",
-    )
+    label = "dispatch() on the in-memory store"
+    fuzz(label, managed, EXAMPLES, keeper.store, deliver, keeper.writes, keeper.clear_calls)
 
 
 @pytest.mark.timeout(120 + E2E_EXAMPLES * 0.15)  # about 30 ms an envelope
@@ -280,22 +278,14 @@ def test_fuzzed_envelopes_pushed_end_to_end_never_get_a_5xx(keeper_stack: Keeper
     stack = keeper_stack
     managed = stack.register().name
     assert managed is not None
-    stack.clear_calls()
 
     def deliver(envelope: dict[str, Any]) -> None:
         response = stack.client.post("/" + stack.topic, json=envelope)
         assert response.status_code < 500, "no retry can fix this input"
 
     def writes() -> list[str]:
-        found = [r["method"] for r in stack.control.requests() if r["method"] in WRITE_METHODS]
-        stack.clear_calls()
-        return found
+        return [r["method"] for r in stack.api_calls(*WRITE_METHODS)]
 
-    seen = fuzz(managed, E2E_EXAMPLES, stack.store, deliver, writes)
-    record_figure(
-        "bad input",
-        "generated and mutated envelopes, pushed end to end",
-        seen["examples"],
-        lost=0,
-        note=f"{seen['recorded']} rejections recorded with a reason; 0 API writes; 0 5xx",
+    fuzz(
+        "pushed end to end", managed, E2E_EXAMPLES, stack.store, deliver, writes, stack.clear_calls
     )
