@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from keeper import sweep
-from keeper.events import EXPIRED, REMINDER
+from keeper.events import EXPIRED, REMINDER, SUSPENDED
 from keeper.models import Action, State
 from tests.support.memory_stack import MemoryKeeper, message_of
 
@@ -93,3 +95,30 @@ def test_an_event_for_an_unmanaged_subscription_is_recorded_and_touches_nothing(
     assert outcome.result == "unmanaged"
     assert keeper.writes() == []
     assert keeper.store.ledger_entry(event["attributes"]["ce-id"])["outcome"] == "unmanaged"
+
+
+@pytest.mark.parametrize(
+    ("reason", "reactivated"), [("OTHER", True), ("USER_SCOPE_REVOKED", False)]
+)
+def test_a_suspension_is_reactivated_or_flagged_as_its_reason_says(
+    memory_keeper, reason, reactivated
+):
+    keeper = memory_keeper
+    # GIVEN a managed subscription Google suspended, the cause gone
+    sub = keeper.register()
+    keeper.control.suspend(sub.name, reason, silent=False, cause_fixed=True)
+    event = next(e for e in keeper.control.events() if e["type"] == SUSPENDED)
+    keeper.control.clear_requests()
+    # WHEN its suspended event is dispatched
+    outcome = keeper.deliver(message_of(event))
+    # THEN a cause the keeper can clear is reactivated once; one a person must fix is flagged
+    record = keeper.record(sub.key)
+    if reactivated:
+        assert outcome.action is Action.REACTIVATE
+        assert keeper.writes() == ["subscriptions.reactivate"]
+        assert (record.state, record.suspension_reason) == (State.ACTIVE, None)
+    else:
+        assert outcome.action is Action.FLAG
+        assert keeper.writes() == []
+        assert record.state is State.NEEDS_ATTENTION
+        assert "re-consent" in record.last_problem
