@@ -362,14 +362,12 @@ class InMemoryStore:
             return self._read(key)
 
     def managing(self, auth: str, target_resource: str) -> Versioned | None:
-        return next(
-            (
-                v
-                for v in self._versions()
-                if v.sub.auth == auth and v.sub.target_resource == target_resource
-            ),
-            None,
+        managed = (
+            v
+            for v in self._versions()
+            if (v.sub.auth, v.sub.target_resource) == (auth, target_resource)
         )
+        return next(managed, None)
 
     def find(self, name_or_key: str) -> Versioned | None:
         if "/" not in name_or_key:
@@ -382,8 +380,7 @@ class InMemoryStore:
             return self._read(key) if key else None
 
     def all(self) -> Iterator[ManagedSubscription]:
-        versions = sorted(self._versions(), key=lambda v: v.sub.key)
-        return iter([v.sub for v in versions])
+        return iter([v.sub for v in self._versions()])
 
     def due(self, before: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("next_action_at", before, limit)
@@ -480,8 +477,9 @@ class InMemoryStore:
         return Versioned(ManagedSubscription.from_doc(copy.deepcopy(doc)), update_time)
 
     def _versions(self) -> list[Versioned]:
+        """Every record, in key order (Firestore's document order)."""
         with self._lock:
-            return [v for v in map(self._read, self._subs) if v is not None]
+            return [v for v in map(self._read, sorted(self._subs)) if v is not None]
 
     def _guarded(self, current: Versioned, conflict: str) -> dict[str, Any]:
         """The stored document, if it is still the version `current` was read at."""
