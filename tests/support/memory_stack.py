@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from keeper.models import ManagedSubscription
 from keeper.outcomes import Outcome
 from keeper.store import InMemoryStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, WRITE_METHODS
+from tests.support.secrets import SecretScan
 from workspace_client.credentials import ClientFactory, CredentialsProvider
 
 TOPIC = "projects/memory-project/topics/workspace-events"
@@ -114,7 +116,9 @@ def message_of(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def memory_keeper(in_process_workspace_emulator: InProcessEmulator) -> MemoryKeeper:
+def memory_keeper(
+    in_process_workspace_emulator: InProcessEmulator, secret_scan: SecretScan
+) -> Iterator[MemoryKeeper]:
     url = in_process_workspace_emulator.url
     control = EmulatorControl(url)
     control.reset()
@@ -128,4 +132,11 @@ def memory_keeper(in_process_workspace_emulator: InProcessEmulator) -> MemoryKee
         clock=EmulatorClock(url),
         config=config,
     )
-    return MemoryKeeper(ctx, store, control, in_process_workspace_emulator.emulator)
+    yield MemoryKeeper(ctx, store, control, in_process_workspace_emulator.emulator)
+    # As for a Firestore project after its test (tests/support/secrets.py): every record,
+    # history entry and ledger entry the test left is searched for secrets.
+    for sub in store.all():
+        documents = [sub.to_doc(), *(h.to_doc() for h in store.history(sub.key))]
+        secret_scan.check(f"in-memory store {sub.key}", json.dumps(documents, default=str))
+    ledger = store.recent_events(limit=sys.maxsize)
+    secret_scan.check("in-memory ledger", json.dumps(ledger, default=str))
