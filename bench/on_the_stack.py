@@ -21,7 +21,7 @@ from emulator.control import EmulatorControl
 from keeper import runtime
 from keeper.cli import main as keeper_cli
 from keeper.engine import Context
-from keeper.store import Store
+from keeper.store import FirestoreStore
 
 CHAT_MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
 HOUR = 3600
@@ -133,7 +133,7 @@ def event_costs(stack: LocalStack, samples: int = 5) -> list[Figure]:
     bench.register(samples, f"cost{uuid.uuid4().hex[:6]}-")
     counter = RoundTripCounter()
     base = runtime.context()
-    store = Store(CountingFirestoreClient(counter, project=stack.project))
+    store = FirestoreStore(CountingFirestoreClient(counter, project=stack.project))
     ctx = Context(store, base.client_for, base.endpoints, base.clock, base.config, base.alerts)
     from handlers import dispatch  # noqa: PLC0415
 

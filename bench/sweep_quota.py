@@ -37,7 +37,7 @@ from keeper import runtime, sweep
 from keeper.models import ManagedSubscription, stable_key
 from keeper.outcomes import Action
 from keeper.pacing import Pacer, Quota
-from keeper.store import Store
+from keeper.store import FirestoreStore
 from workspace_client.models import Subscription
 
 EVENT_TYPE = "google.workspace.chat.message.v1.created"
@@ -159,7 +159,7 @@ def one_run(stack: LocalStack, size: int, users: int) -> Figures:
     config = replace(
         base.config, collection_prefix=prefix, sweep_shard_size=size, sweep_budget_seconds=3600
     )
-    ctx = replace(base, config=config, store=Store(firestore_client, prefix))
+    ctx = replace(base, config=config, store=FirestoreStore(firestore_client, prefix))
     control.configure(quota=QUOTA)
     control.clear_requests()
     emulator_time = EmulatorTime(control)

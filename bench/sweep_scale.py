@@ -35,7 +35,7 @@ from keeper import runtime, sweep
 from keeper.models import ManagedSubscription, stable_key
 from keeper.outcomes import Action
 from keeper.pacing import Pacer, Quota
-from keeper.store import Store
+from keeper.store import FirestoreStore
 
 USERS = 50
 PLANNING_GOAL_SECONDS = 15.0
@@ -88,7 +88,7 @@ def run(stack: LocalStack, managed: int, due_percent: float, plans: int) -> list
     config = replace(
         base.config, collection_prefix=prefix, sweep_shard_size=managed, sweep_budget_seconds=3600
     )
-    store = Store(CountingFirestoreClient(counter, project=base.config.project), prefix)
+    store = FirestoreStore(CountingFirestoreClient(counter, project=base.config.project), prefix)
     ctx = replace(base, config=config, store=store)
     started = time.perf_counter()
     seed(stack, firestore.Client(project=base.config.project), prefix, managed, due)

@@ -14,7 +14,7 @@ from keeper.clock import EmulatorClock, system_clock
 from keeper.config import Config
 from keeper.endpoint import PubSubEndpoints
 from keeper.engine import Context
-from keeper.store import Store
+from keeper.store import FirestoreStore
 
 _lock = threading.Lock()
 
@@ -33,7 +33,7 @@ def _build(config: Config, follow_emulator_clock: bool) -> Context:
         provider, polling=PollPolicy(timeout=float(config.operation_deadline_seconds))
     )
     return Context(
-        store=Store(
+        store=FirestoreStore(
             firestore.Client(project=config.project),
             config.collection_prefix,
             config.ledger_ttl_days,

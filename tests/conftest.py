@@ -4,12 +4,17 @@ from tests.support.gcloud_emulators import (  # noqa: F401  (fixtures)
     pubsub_emulator_host,
 )
 from tests.support.keeper_stack import keeper_stack  # noqa: F401  (fixture)
+from tests.support.memory_stack import (  # noqa: F401  (fixtures)
+    in_process_workspace_emulator,
+    memory_keeper,
+)
 from tests.support.reliability import fast_api_client  # noqa: F401  (fixture)
 from tests.support.secrets import (  # noqa: F401  (fixtures)
     run_the_whole_suite_check_last,
     scan_firestore_after_each_test,
     secret_scan,
 )
+from tests.support.tiers import mark_and_order_by_tier
 from tests.support.workspace_emulator import (  # noqa: F401  (fixtures)
     workspace_emulator,
     workspace_emulator_process,
@@ -17,4 +22,5 @@ from tests.support.workspace_emulator import (  # noqa: F401  (fixtures)
 
 
 def pytest_collection_modifyitems(items):
+    mark_and_order_by_tier(items)
     run_the_whole_suite_check_last(items)

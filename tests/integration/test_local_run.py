@@ -8,7 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from devstack.processes import REPO_ROOT
+
+pytestmark = pytest.mark.integration  # it starts the Java emulators itself
 
 
 def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):

@@ -11,8 +11,12 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from devstack.processes import REPO_ROOT
 from devstack.stack import pubsub_rest
+
+pytestmark = pytest.mark.integration  # it starts the Java emulators itself
 
 
 def test_the_services_come_up_with_their_topics_and_stop_together():

@@ -11,7 +11,7 @@ from devstack.counting import CountingFirestoreClient, RoundTripCounter
 from handlers import dispatch
 from keeper import runtime
 from keeper.engine import Context
-from keeper.store import Store
+from keeper.store import FirestoreStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 HOUR = 3600
@@ -22,7 +22,7 @@ def counted(keeper_stack: KeeperStack):
     """The runtime context with its store on a round-trip-counting Firestore client."""
     counter = RoundTripCounter()
     base = runtime.context()
-    store = Store(CountingFirestoreClient(counter, project=keeper_stack.project))
+    store = FirestoreStore(CountingFirestoreClient(counter, project=keeper_stack.project))
     ctx = Context(store, base.client_for, base.endpoints, base.clock, base.config, base.alerts)
     return ctx, counter
 

@@ -1,14 +1,18 @@
 """Bad input: a property-based fuzzer (hypothesis) throws generated and mutated Pub/Sub messages
-at the function.
+at the keeper.
 
 GIVEN a managed subscription that needs nothing (any genuine lifecycle event about it is a
 no-op), WHEN envelopes with broken attributes, base64, JSON, field types, huge and unicode
-values, and subscription names with `/`, `..`, `%2F`, query strings are pushed, THEN the
-function never answers 5xx (no retry can fix such input), never writes to the API, and every
+values, and subscription names with `/`, `..`, `%2F`, query strings are delivered, THEN the
+keeper never fails (no retry can fix such input), never writes to the API, and every
 rejection is in the ledger with its reason.
 
-Every run (CI included) pushes KEEPER_FUZZ_EXAMPLES envelopes, 10,000 by default (about
-20 ms each); set it lower for a quick local run.
+Two runs of the same generator. KEEPER_FUZZ_EXAMPLES envelopes (10,000 by default) go to
+`dispatch()` on the in-memory store, with the Workspace Events API emulator in-process (the
+fast tier); KEEPER_FUZZ_E2E_EXAMPLES (300 by default) are pushed end to end, through
+functions-framework to Firestore and the emulator, where 5xx is the failure. Each example is
+checked by reading the ledger entries under its own ids, so its cost does not grow with the
+ledger.
 """
 
 from __future__ import annotations
@@ -17,18 +21,25 @@ import base64
 import json
 import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import flask
 import pytest
+from functions_framework.event_conversion import background_event_to_cloud_event
+from functions_framework.exceptions import EventConversionException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers import HANDLERS
 from handlers.envelope import SOURCE_PREFIX
+from keeper.store import Store
 from tests.support.keeper_stack import WRITE_METHODS, KeeperStack
+from tests.support.memory_stack import MemoryKeeper
 from tests.support.reliability import record_figure
 
 EXAMPLES = int(os.environ.get("KEEPER_FUZZ_EXAMPLES", "10000"))
+E2E_EXAMPLES = int(os.environ.get("KEEPER_FUZZ_E2E_EXAMPLES", "300"))
 HANDLED = tuple(HANDLERS)  # the lifecycle types the keeper acts on
 REJECTIONS = {"rejected", "unmanaged"}
 
@@ -142,75 +153,139 @@ def must_be_recorded(envelope: dict[str, Any], managed: str) -> bool:
     """A handled lifecycle event, with an id that survives redelivery, that is not a
     well-formed event about the managed subscription: the keeper must say in the ledger why
     it refused it. Anything without a lifecycle ce-type is no lifecycle event and costs nothing."""
-    message = envelope["message"]
-    attributes = message.get("attributes", {})
+    attributes = envelope["message"].get("attributes", {})
     if not isinstance(attributes, dict) or attributes.get("ce-type") not in HANDLED:
         return False  # not a lifecycle event the keeper handles: it costs nothing
-    # what handlers.envelope keeps: a messageId that is a string or a number, a ce-id string
-    message_id, ce_id = message.get("messageId"), attributes.get("ce-id")
-    stable_id = bool(isinstance(message_id, str | int) and str(message_id)) or bool(
-        isinstance(ce_id, str) and ce_id
-    )
-    return stable_id and attributes.get("ce-source") != SOURCE_PREFIX + managed
+    return bool(ledger_ids(envelope)) and attributes.get("ce-source") != SOURCE_PREFIX + managed
 
 
-def newest_ledger_entry(stack: KeeperStack) -> dict[str, Any] | None:
-    newest = stack.store.recent_events(limit=1)
-    return newest[0] if newest else None
+def ledger_ids(envelope: dict[str, Any]) -> set[str]:
+    """The ledger ids the keeper may record this message under (handlers/__init__.py and
+    handlers/base.py): its ce-id, or `malformed:` and its messageId (else its ce-id). A ce-id
+    counts only as a non-empty string, a messageId as a string or a number; without either
+    nothing stable names the message, and the log line is its only record."""
+    message = envelope["message"]
+    attributes = message.get("attributes")
+    ce_id = attributes.get("ce-id") if isinstance(attributes, dict) else None
+    ce_id = ce_id if isinstance(ce_id, str) and ce_id else None
+    message_id = message.get("messageId")
+    message_id = str(message_id) if isinstance(message_id, str | int) else None
+    ids = {f"malformed:{message_id or ce_id}"} if message_id or ce_id else set()
+    return ids | ({ce_id} if ce_id else set())
 
 
-# Huge values are the point: hypothesis may warn that their repr is large when it reports.
-@pytest.mark.timeout(120 + EXAMPLES * 0.15)  # about 30 ms an envelope; the suite's default is 300 s
-@pytest.mark.filterwarnings(
-    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
-)
-def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(keeper_stack: KeeperStack):
-    stack = keeper_stack
-    managed = stack.register().name
-    assert managed is not None
-    stack.clear_calls()
+_FRAMEWORK = flask.Flask("fuzz")
+
+
+def as_functions_framework_passes_it(envelope: dict[str, Any]) -> Any:
+    """The data `on_workspace_event` gets for this Pub/Sub push body: functions-framework's
+    own conversion of a raw push body into the Eventarc CloudEvent. None when the framework
+    refuses the body (HTTP 400) before the keeper runs."""
+    with _FRAMEWORK.test_request_context(
+        "/projects/p/topics/workspace-events", method="POST", json=envelope
+    ):
+        try:
+            return background_event_to_cloud_event(flask.request).data
+        except EventConversionException:
+            return None
+
+
+def make_ids_unique(envelope: dict[str, Any]) -> None:
+    """Every refusal of this example gets a ledger entry of its own (string ids only: the
+    fuzzed non-string ids keep their values and may share an entry with an earlier example)."""
+    message = envelope["message"]
+    attributes = message.get("attributes")
+    if isinstance(attributes, dict) and isinstance(attributes.get("ce-id"), str):
+        attributes["ce-id"] += f"#{uuid.uuid4()}"
+    if isinstance(message.get("messageId"), str):
+        message["messageId"] += f"#{uuid.uuid4()}"
+
+
+def fuzz(
+    label: str,
+    managed: str,
+    examples: int,
+    store: Store,
+    deliver: Callable[[dict[str, Any]], None],
+    writes: Callable[[], list[str]],
+    clear_calls: Callable[[], None],
+) -> None:
+    """Deliver `examples` generated envelopes; after each, no API write, and the refusal in
+    the ledger under the message's own ids. Records the figure for the README's table."""
     seen = {"examples": 0, "recorded": 0}
-    last = newest_ledger_entry(stack)
+    clear_calls()
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize=True,
         suppress_health_check=list(HealthCheck),
     )
     @given(envelope=envelopes(managed))
-    def push_one(envelope: dict[str, Any]) -> None:
-        nonlocal last
+    def deliver_one(envelope: dict[str, Any]) -> None:
         seen["examples"] += 1
-        # unique ids: every refusal of this example gets a ledger entry of its own
-        message = envelope["message"]
-        attributes = message.get("attributes")
-        if isinstance(attributes, dict) and isinstance(attributes.get("ce-id"), str):
-            attributes["ce-id"] += f"#{uuid.uuid4()}"
-        if isinstance(message.get("messageId"), str):
-            message["messageId"] += f"#{uuid.uuid4()}"
-        response = stack.client.post("/" + stack.topic, json=envelope)
-        assert response.status_code < 500, "no retry can fix this input"
-        writes = [r for r in stack.control.requests() if r["method"] in WRITE_METHODS]
-        assert writes == []
-        stack.clear_calls()
-        newest = newest_ledger_entry(stack)
-        recorded = newest is not None and newest != last
-        if recorded:
-            assert newest["outcome"] in REJECTIONS, newest
-            assert newest["reason"]
-            seen["recorded"] += 1
-            last = newest
+        make_ids_unique(envelope)
+        ids = ledger_ids(envelope)
+        before = {i: store.ledger_entry(i) for i in ids}
+        deliver(envelope)
+        assert writes() == []
+        clear_calls()
+        after = {i: store.ledger_entry(i) for i in ids}
+        present = [entry for entry in after.values() if entry is not None]
+        new = [entry for i, entry in after.items() if entry is not None and entry != before[i]]
+        for entry in present:
+            assert entry["outcome"] in REJECTIONS, entry
+            assert entry["reason"]
+        seen["recorded"] += bool(new)
         if must_be_recorded(envelope, managed):
-            assert recorded, "a refused lifecycle event must be in the ledger with its reason"
+            assert present, "a refused lifecycle event must be in the ledger with its reason"
 
-    push_one()
-    assert seen["examples"] >= EXAMPLES
+    deliver_one()
+    assert seen["examples"] >= examples
     record_figure(
         "bad input",
-        "generated and mutated envelopes",
+        f"generated and mutated envelopes, {label}",
         seen["examples"],
         lost=0,
-        note=f"{seen['recorded']} rejections recorded with a reason; 0 API writes; 0 5xx",
+        note=f"{seen['recorded']} rejections recorded with a reason; 0 API writes; 0 failures",
+    )
+
+
+# Huge values are the point: hypothesis may warn that their repr is large when it reports.
+LARGE_REPR = "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
+
+
+@pytest.mark.timeout(120 + EXAMPLES * 0.02)  # a few ms an envelope; the suite's default is 300 s
+@pytest.mark.filterwarnings(LARGE_REPR)
+def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(memory_keeper: MemoryKeeper):
+    keeper = memory_keeper
+    managed = keeper.register().name
+    assert managed is not None
+
+    def deliver(envelope: dict[str, Any]) -> None:
+        data = as_functions_framework_passes_it(envelope)
+        if data is not None:
+            keeper.dispatch(data)  # raises where the function would ask for a redelivery
+
+    label = "dispatch() on the in-memory store"
+    fuzz(label, managed, EXAMPLES, keeper.store, deliver, keeper.writes, keeper.clear_calls)
+
+
+@pytest.mark.timeout(120 + E2E_EXAMPLES * 0.15)  # about 30 ms an envelope
+@pytest.mark.filterwarnings(LARGE_REPR)
+def test_fuzzed_envelopes_pushed_end_to_end_never_get_a_5xx(keeper_stack: KeeperStack):
+    stack = keeper_stack
+    managed = stack.register().name
+    assert managed is not None
+
+    def deliver(envelope: dict[str, Any]) -> None:
+        response = stack.client.post("/" + stack.topic, json=envelope)
+        assert response.status_code < 500, "no retry can fix this input"
+
+    def writes() -> list[str]:
+        return [r["method"] for r in stack.api_calls(*WRITE_METHODS)]
+
+    fuzz(
+        "pushed end to end", managed, E2E_EXAMPLES, stack.store, deliver, writes, stack.clear_calls
     )

@@ -23,7 +23,7 @@ from devstack.stack import pubsub_rest as rest
 from keeper import runtime
 from keeper.cli import main as cli_main
 from keeper.models import ManagedSubscription
-from keeper.store import Store
+from keeper.store import FirestoreStore
 
 CHAT_MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
 WRITE_METHODS = {
@@ -40,7 +40,7 @@ class KeeperStack:
     topic: str
     pubsub_host: str
     emulator: Any  # tests.support.workspace_emulator fixture object: .url, .control
-    store: Store
+    store: FirestoreStore
     client: Any  # flask test client of main.on_workspace_event
     casing: str = "snake"  # the emulator's lifecycle payload casing (its default)
 
@@ -205,6 +205,6 @@ def keeper_stack(
         topic=topic,
         pubsub_host=pubsub_emulator_host,
         emulator=workspace_emulator,
-        store=Store(firestore.Client(project=project_id)),
+        store=FirestoreStore(firestore.Client(project=project_id)),
         client=app.test_client(),
     )
