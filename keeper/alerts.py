@@ -22,6 +22,9 @@ class Alert:
     problem: str
     at: str
     kind: str = "needs_attention"
+    # The window without delivery that lasts now, if any: the events of that window were not
+    # delivered, so the app may need to resync it.
+    gap: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()

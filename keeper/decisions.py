@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from keeper.models import Action, ManagedSubscription, State
+from keeper.models import Action, GapCause, GapStart, ManagedSubscription, State
 from keeper.observe import Seen, View, classify
 from workspace_client.models import Subscription
 
@@ -365,3 +365,35 @@ def sweep_renewal_at(key: str, expire_time: datetime, lifetime: timedelta | None
         lead = SWEEP_RENEW_LEAD_SHORT
     spread = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return expire_time - lead - SWEEP_JITTER * spread
+
+
+def gap_start(
+    cause: GapCause,
+    sub: ManagedSubscription,
+    api: Subscription | None,
+    now: datetime,
+    event_time: datetime | None = None,
+) -> tuple[datetime, GapStart]:
+    """When delivery stopped, and what dates it, from the most exact date known: a suspension
+    from Google's updateTime of the suspended subscription (its last change is the
+    suspension), then the time of the lifecycle event that announced it; an expiry from the
+    expireTime Google reports, then the `expired` event's time, then the expiry the record
+    holds. Otherwise the earliest moment the keeper can prove, `now`, when it saw the loss.
+    Never in the future."""
+    candidates: list[tuple[datetime | None, GapStart]]
+    if cause is GapCause.SUSPENDED:
+        suspended = api is not None and api.state == "SUSPENDED"
+        candidates = [
+            (api.update_time if api is not None and suspended else None, GapStart.GOOGLE),
+            (event_time, GapStart.EVENT),
+        ]
+    else:
+        candidates = [
+            (api.expire_time if api is not None else None, GapStart.EXPIRY),
+            (event_time, GapStart.EVENT),
+            (sub.expire_time, GapStart.EXPIRY),
+        ]
+    for moment, dated_by in candidates:
+        if moment is not None and moment <= now:
+            return moment, dated_by
+    return now, GapStart.SEEN

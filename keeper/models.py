@@ -22,6 +22,88 @@ class State(StrEnum):
     EXPIRED = "EXPIRED"  # deleted at Google; recreation planned
 
 
+class GapCause(StrEnum):
+    """Why a managed subscription could not deliver."""
+
+    SUSPENDED = "SUSPENDED"  # Google suspended it (detail: the suspensionReason)
+    EXPIRED = "EXPIRED"  # deleted at Google (expired, or gone without an event)
+
+
+class GapStart(StrEnum):
+    """What dates the start of a gap, from the most to the least exact."""
+
+    GOOGLE = "Google's updateTime"  # the suspended subscription's last change, as Google dates it
+    EXPIRY = "expireTime"  # the expiry Google reported (or the keeper recorded)
+    EVENT = "the lifecycle event's time"  # the ce-time of the suspended or expired event
+    SEEN = "first seen"  # the earliest moment the keeper can prove: when it saw the loss
+
+
+class Resumption(StrEnum):
+    """How delivery resumed."""
+
+    REACTIVATED = "reactivated"
+    RECREATED = "recreated"
+    ADOPTED = "adopted"  # recreation met an existing live subscription and adopted it
+    ACTIVE_AGAIN = "active again"  # Google shows it ACTIVE: resumed elsewhere
+
+
+# The record keeps the latest gaps; the history keeps every one.
+GAPS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A window in which the subscription could not deliver: open while `end` is None."""
+
+    start: datetime
+    cause: GapCause
+    dated_by: GapStart
+    detail: str | None = None  # the suspensionReason, for a suspension
+    end: datetime | None = None
+    resumed_by: Resumption | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.end is None
+
+    @property
+    def why(self) -> str:
+        return f"{self.cause.value}: {self.detail}" if self.detail else self.cause.value
+
+    def describe(self) -> str:
+        """One line for people: "since 2026-12-01 10:00:00 UTC (SUSPENDED: OTHER, ...)"."""
+        since = f"{self.start:%Y-%m-%d %H:%M:%S} UTC"
+        if self.end is None:
+            return f"open since {since} ({self.why}; start from {self.dated_by.value})"
+        resumed = self.resumed_by.value if self.resumed_by else "resumed"
+        return (
+            f"{since} to {self.end:%Y-%m-%d %H:%M:%S} UTC ({self.why}; start from "
+            f"{self.dated_by.value}; {resumed})"
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "cause": self.cause.value,
+            "dated_by": self.dated_by.value,
+            "detail": self.detail,
+            "resumed_by": self.resumed_by.value if self.resumed_by else None,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Gap:
+        resumed = doc.get("resumed_by")
+        return cls(
+            start=doc["start"],
+            cause=GapCause(doc["cause"]),
+            dated_by=GapStart(doc["dated_by"]),
+            detail=doc.get("detail"),
+            end=doc.get("end"),
+            resumed_by=Resumption(resumed) if resumed else None,
+        )
+
+
 def subscription_id(name: str) -> str:
     """`subscriptions/abc` -> `abc`."""
     return name.split("/", 1)[1]
@@ -99,6 +181,12 @@ class ManagedSubscription:
     # When a short-lived subscription is due for its next check (keeper.decisions.verify_at);
     # None: the sweep's regular schedule (KEEPER_SWEEP_VERIFY_MINUTES) is enough.
     verify_at: datetime | None = None
+    gaps: tuple[Gap, ...] = ()  # the latest windows without delivery, oldest first
+
+    @property
+    def open_gap(self) -> Gap | None:
+        """The window without delivery that lasts now, if any."""
+        return self.gaps[-1] if self.gaps and self.gaps[-1].open else None
 
     @property
     def renewal_ttl(self) -> str:
@@ -170,6 +258,7 @@ class ManagedSubscription:
             "updated_at": self.updated_at,
             "verified_at": self.verified_at,
             "verify_at": self.verify_at,
+            "gaps": [gap.to_doc() for gap in self.gaps],
         }
 
     @classmethod
@@ -203,6 +292,7 @@ class ManagedSubscription:
             updated_at=doc.get("updated_at"),
             verified_at=doc.get("verified_at"),
             verify_at=doc.get("verify_at"),
+            gaps=tuple(Gap.from_doc(gap) for gap in doc.get("gaps") or ()),
         )
 
 
@@ -222,6 +312,7 @@ class HistoryEntry:
     state_before: State | None = None
     state_after: State | None = None
     name: str | None = None
+    gap: str | None = None  # the window without delivery this transition opened or closed
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -237,6 +328,7 @@ class HistoryEntry:
             "state_before": self.state_before.value if self.state_before else None,
             "state_after": self.state_after.value if self.state_after else None,
             "name": self.name,
+            "gap": self.gap,
         }
 
     @classmethod
@@ -255,4 +347,18 @@ class HistoryEntry:
             state_before=State(before) if before else None,
             state_after=State(after) if after else None,
             name=doc.get("name"),
+            gap=doc.get("gap"),
         )
+
+
+def gap_change(before: ManagedSubscription, after: ManagedSubscription) -> str | None:
+    """What a transition did to delivery, for the history and the logs: the gap it opened
+    ("delivery stopped: ...") or closed ("delivery resumed: ..."), or None."""
+    if not after.gaps or (before.gaps and before.gaps[-1] == after.gaps[-1]):
+        return None
+    latest = after.gaps[-1]
+    if latest.open:
+        return "delivery stopped: " + latest.describe()
+    # closed here: opened earlier, or in this very transition (a suspension seen and
+    # reactivated at once, an expiry recreated at once)
+    return "delivery resumed: " + latest.describe()
