@@ -34,6 +34,12 @@ class CliError(Exception):
 AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (Chat app authentication)"
 
 
+REPLAY_HELP = (
+    "after an outage, republish the Chat events it missed to its topic (marked "
+    "ce-keeperreplay=true); default: KEEPER_REPLAY_DEFAULT (off)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m keeper", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument(
         "--auth", default="app", help=AUTH_HELP + "; default: app, the created one's authority"
     )
+    register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
@@ -62,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
         "the user",
     )
+    adopt.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
     command("list", "every managed subscription, its state and the next action")
     report = command("report", "write a self-contained HTML page of the same, with a timeline")
@@ -180,7 +188,8 @@ def _register(ctx: Context, args: argparse.Namespace) -> Result:
     api, calls = create_or_adopt(client, spec, ctx.clock())
     _refuse_other_authority(api, args.auth)
     how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
-    return _manage(ctx, ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock()), api, how)
+    sub = ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock())
+    return _manage(ctx, _replaying(ctx, sub, args), api, how)
 
 
 def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
@@ -242,7 +251,7 @@ def _adopt(ctx: Context, args: argparse.Namespace) -> Result:
     _refuse_other_authority(api, auth)
     sub = ManagedSubscription.of(api, auth, None, ctx.clock())
     _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "adopted")
+    return _manage(ctx, _replaying(ctx, sub, args), api, "adopted")
 
 
 def _read_to_adopt(
@@ -264,6 +273,13 @@ def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:
     if managed:
         key = managed.sub.key
         raise CliError(f"already managed as {key}; see `python -m keeper show {key}`")
+
+
+def _replaying(
+    ctx: Context, sub: ManagedSubscription, args: argparse.Namespace
+) -> ManagedSubscription:
+    """`--replay`, whatever the default; else the deployment's default (off unless set)."""
+    return sub.with_changes(replay=args.replay or ctx.config.replay_default)
 
 
 def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str) -> Result:

@@ -59,6 +59,9 @@ class Config:
     collection_prefix: str = "keeper"
     # Granting the app's push service account on a topic changes IAM: off unless asked for.
     fix_topic_iam: bool = False
+    # Whether `register`/`adopt` without --replay turn replays on: off, since an app that does
+    # not expect them would see events twice (the overlap) or late.
+    replay_default: bool = False
     chat_push_service_account: str = "chat-api-push@system.gserviceaccount.com"
     ledger_ttl_days: int = 14
     operation_deadline_seconds: int = 20
@@ -122,6 +125,7 @@ class Config:
             credentials=credentials,  # type: ignore[arg-type]  # checked above
             collection_prefix=env.get("KEEPER_COLLECTION_PREFIX", "keeper").strip() or "keeper",
             fix_topic_iam=_flag(env, "KEEPER_FIX_TOPIC_IAM", default=False),
+            replay_default=_flag(env, "KEEPER_REPLAY_DEFAULT", default=False),
             chat_push_service_account=env.get(
                 "KEEPER_CHAT_PUSH_SERVICE_ACCOUNT", cls.chat_push_service_account
             ),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from keeper.models import Action, GapCause, GapStart, ManagedSubscription, State
+from keeper.models import Action, Gap, GapCause, GapStart, ManagedSubscription, Replay, State
 from keeper.observe import Seen, View, classify
 from workspace_client.models import Subscription
 
@@ -397,3 +397,56 @@ def gap_start(
         if moment is not None and moment <= now:
             return moment, dated_by
     return now, GapStart.SEEN
+
+
+# The Chat API lists a space's events this far back (reference §9).
+CHAT_HISTORY = timedelta(days=28)
+# Replays list a little before and after the gap: a gap's start and end are known to the
+# second at best, and Google's delivery of the events at its edges is unknown. Events
+# delivered live inside this overlap are replayed too (under the same ce-id).
+REPLAY_OVERLAP = timedelta(seconds=30)
+CHAT_TARGET = "//chat.googleapis.com/spaces/"
+# The event families spaceEvents.list returns (batch types come with their single types).
+REPLAYABLE_FAMILIES = ("message", "reaction", "membership", "space")
+
+
+def replayable_types(event_types: tuple[str, ...]) -> tuple[str, ...]:
+    """The subscription's Chat event types whose history spaceEvents.list keeps."""
+    return tuple(
+        t
+        for t in event_types
+        if t.startswith("google.workspace.chat.")
+        and t.split(".")[3] in REPLAYABLE_FAMILIES
+        and ".batch" not in t
+    )
+
+
+def replay_after_gap(sub: ManagedSubscription) -> Replay:
+    """What happens to a gap's events once delivery resumes: replayed when the subscription
+    asked for it and its target keeps a history (a Chat space); otherwise nothing can be
+    replayed, and the app must resync the window."""
+    if not sub.replay:
+        return Replay.OFF
+    if sub.target_resource.startswith(CHAT_TARGET) and replayable_types(sub.event_types):
+        return Replay.PENDING
+    return Replay.NO_HISTORY
+
+
+@dataclass(frozen=True)
+class ReplayWindow:
+    start: datetime  # exclusive, as spaceEvents.list's start_time
+    end: datetime  # inclusive
+    lost_before: datetime | None  # the part of the gap older than the history: lost
+
+
+def replay_window(gap: Gap, now: datetime) -> ReplayWindow:
+    """The window to list: the gap with the overlap at both ends, resumed where an earlier
+    run stopped, no further back than the Chat API's history (with a minute's margin so the
+    request is not refused as it travels)."""
+    assert gap.end is not None
+    start = gap.replayed_through or gap.start - REPLAY_OVERLAP
+    oldest = now - CHAT_HISTORY + timedelta(minutes=1)
+    lost_before = None
+    if start < oldest:
+        start, lost_before = oldest, oldest
+    return ReplayWindow(start, min(gap.end + REPLAY_OVERLAP, now), lost_before)

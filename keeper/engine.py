@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from keeper import transitions
 from keeper.alerts import Alert, AlertSink
@@ -36,6 +37,10 @@ from keeper.outcomes import Action
 from keeper.outcomes import Outcome as Outcome  # re-exported for the engine's callers
 from keeper.store import LedgerEntry, Store, Versioned
 from workspace_client.client import WorkspaceEventsClient
+
+if TYPE_CHECKING:
+    from keeper.replay import EventSink
+    from workspace_client.chat import ChatClient
 from workspace_client.errors import (
     Aborted,
     AlreadyExists,
@@ -54,6 +59,7 @@ LEASE_FOR = timedelta(minutes=5)
 
 
 ClientFor = Callable[[str, Sequence[str]], WorkspaceEventsClient]
+ChatFor = Callable[[str, Sequence[str]], "ChatClient"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class Context:
     clock: Clock
     config: Config
     alerts: AlertSink | None = None  # None: no alerts topic configured
+    # Replays of missed Chat events: the Chat API as the subscription's principal, and the
+    # publisher to the subscriptions' own topics. None: no replays from this context.
+    chat_for: ChatFor | None = None
+    events: EventSink | None = None
     instance: str = uuid.uuid4().hex[:12]
 
     def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
@@ -106,6 +116,7 @@ def act(
                 current, synced, history, _ledger(trigger, synced, "synced", plan.reason, now)
             )
             log_gap(log, history, synced)
+            _replay(ctx, synced, trigger)
             return Outcome(plan.action, "synced", plan.reason, sub.key, synced.name)
         return Outcome(plan.action, "skipped", plan.reason, sub.key, sub.name)
     if plan.action is Action.FLAG:
@@ -148,6 +159,7 @@ def act(
     )
     log_gap(log, history, applied.sub)
     _alert_once(ctx, recorded, trigger, now)
+    _replay(ctx, applied.sub, trigger)
     return Outcome(plan.action, applied.result, applied.api_result, sub.key, applied.sub.name)
 
 
@@ -155,6 +167,14 @@ class ExistingNotAdoptable(TransientFailure):
     """ALREADY_EXISTS, and the existing subscription cannot be adopted yet (Google still shows
     an expired one, or it could not be found): a live subscription for the target may exist,
     so the keeper never gives up; the event is redelivered."""
+
+
+def _replay(ctx: Context, sub: ManagedSubscription, trigger: Trigger) -> None:
+    """Delivery resumed: republish what the gap swallowed, now (the sweep finishes the rest)."""
+    if sub.pending_replay is not None:
+        from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
+
+        replay_pending(ctx, sub.key, trigger.actor)
 
 
 def _leased(sub: ManagedSubscription, now: datetime) -> bool:

@@ -47,6 +47,15 @@ class Resumption(StrEnum):
     ACTIVE_AGAIN = "active again"  # Google shows it ACTIVE: resumed elsewhere
 
 
+class Replay(StrEnum):
+    """Where the replay of a gap's events stands."""
+
+    OFF = "off"  # the subscription does not replay (register --replay turns it on)
+    PENDING = "pending"  # delivery resumed: its events are to be republished
+    DONE = "done"
+    NO_HISTORY = "no history"  # the target's API keeps no event history (Meet, Drive): resync
+
+
 # The record keeps the latest gaps; the history keeps every one.
 GAPS_KEPT = 20
 
@@ -61,6 +70,10 @@ class Gap:
     detail: str | None = None  # the suspensionReason, for a suspension
     end: datetime | None = None
     resumed_by: Resumption | None = None
+    replay: Replay = Replay.OFF
+    replayed: int = 0  # events republished so far
+    replayed_through: datetime | None = None  # the event time the replay has reached
+    lost_before: datetime | None = None  # older than the history reaches: not replayable
 
     @property
     def open(self) -> bool:
@@ -76,9 +89,14 @@ class Gap:
         if self.end is None:
             return f"open since {since} ({self.why}; start from {self.dated_by.value})"
         resumed = self.resumed_by.value if self.resumed_by else "resumed"
+        replay = ""
+        if self.replay is not Replay.OFF:
+            replay = f"; replay {self.replay.value}, {self.replayed} republished"
+            if self.lost_before is not None:
+                replay += f", lost before {self.lost_before:%Y-%m-%d %H:%M:%S} UTC"
         return (
             f"{since} to {self.end:%Y-%m-%d %H:%M:%S} UTC ({self.why}; start from "
-            f"{self.dated_by.value}; {resumed})"
+            f"{self.dated_by.value}; {resumed}{replay})"
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -89,6 +107,10 @@ class Gap:
             "dated_by": self.dated_by.value,
             "detail": self.detail,
             "resumed_by": self.resumed_by.value if self.resumed_by else None,
+            "replay": self.replay.value,
+            "replayed": self.replayed,
+            "replayed_through": self.replayed_through,
+            "lost_before": self.lost_before,
         }
 
     @classmethod
@@ -101,6 +123,10 @@ class Gap:
             detail=doc.get("detail"),
             end=doc.get("end"),
             resumed_by=Resumption(resumed) if resumed else None,
+            replay=Replay(doc.get("replay", Replay.OFF.value)),
+            replayed=int(doc.get("replayed", 0)),
+            replayed_through=doc.get("replayed_through"),
+            lost_before=doc.get("lost_before"),
         )
 
 
@@ -182,11 +208,18 @@ class ManagedSubscription:
     # None: the sweep's regular schedule (KEEPER_SWEEP_VERIFY_MINUTES) is enough.
     verify_at: datetime | None = None
     gaps: tuple[Gap, ...] = ()  # the latest windows without delivery, oldest first
+    # Republish the Chat events of each gap once delivery resumes (register --replay).
+    replay: bool = False
 
     @property
     def open_gap(self) -> Gap | None:
         """The window without delivery that lasts now, if any."""
         return self.gaps[-1] if self.gaps and self.gaps[-1].open else None
+
+    @property
+    def pending_replay(self) -> Gap | None:
+        """The oldest closed gap whose events are still to be republished."""
+        return next((g for g in self.gaps if g.replay is Replay.PENDING), None)
 
     @property
     def renewal_ttl(self) -> str:
@@ -259,6 +292,9 @@ class ManagedSubscription:
             "verified_at": self.verified_at,
             "verify_at": self.verify_at,
             "gaps": [gap.to_doc() for gap in self.gaps],
+            "replay": self.replay,
+            # derived, for the sweep's query of unfinished replays
+            "replay_pending": self.pending_replay is not None,
         }
 
     @classmethod
@@ -293,6 +329,7 @@ class ManagedSubscription:
             verified_at=doc.get("verified_at"),
             verify_at=doc.get("verify_at"),
             gaps=tuple(Gap.from_doc(gap) for gap in doc.get("gaps") or ()),
+            replay=bool(doc.get("replay", False)),
         )
 
 

@@ -125,6 +125,26 @@ class Store:
         index = self._names.document(subscription_id(name_or_key)).get()
         return self.get(str(index.get("key"))) if index.exists else None
 
+    def pending_replays(self, limit: int) -> list[Versioned]:
+        """Records with a gap whose events are still to be republished."""
+        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
+
+        query = self._subs.where(filter=FieldFilter("replay_pending", "==", True)).limit(limit)
+        return [_versioned(snapshot) for snapshot in query.stream()]
+
+    # -- the replay ledger: one entry per original event republished -----------------------
+
+    def replayed(self, key: str, event_name: str) -> bool:
+        return bool(self._replays(key).document(_ledger_id(event_name)).get().exists)
+
+    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
+        self._replays(key).document(_ledger_id(event_name)).set(
+            {"event": event_name, "ce_id": ce_id, "at": at}
+        )
+
+    def _replays(self, key: str) -> Any:
+        return self._subs.document(key).collection("replays")
+
     def all(self) -> Iterator[ManagedSubscription]:
         for snapshot in self._subs.order_by("key").stream():
             yield ManagedSubscription.from_doc(snapshot.to_dict() or {})
@@ -241,8 +261,9 @@ class Store:
         for name in (*current.sub.lineage, current.sub.name):
             if name:
                 batch.delete(self._names.document(subscription_id(name)))
-        for snapshot in self._subs.document(key).collection("history").stream():
-            batch.delete(snapshot.reference)
+        for collection in ("history", "replays"):
+            for snapshot in self._subs.document(key).collection(collection).stream():
+                batch.delete(snapshot.reference)
         batch.delete(self._subs.document(key))
         batch.commit()
 

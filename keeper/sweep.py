@@ -111,7 +111,25 @@ def run(
         share = config.sweep_quota_percent / 100
         quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
         pacer = Pacer(quota)
-    return _Run(ctx, pacer, now, dry_run).sweep(work)
+    items = _Run(ctx, pacer, now, dry_run).sweep(work)
+    if not dry_run and shard is None:
+        finish_replays(ctx)
+    return items
+
+
+# Replays the sweep finishes per run (each bounded by MAX_REPLAYED_PER_RUN events).
+REPLAYS_PER_SWEEP = 20
+
+
+def finish_replays(ctx: Context) -> None:
+    """Unfinished replays (a crash, a failure, a window longer than one run): go on."""
+    from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
+
+    for current in ctx.store.pending_replays(REPLAYS_PER_SWEEP):
+        try:
+            replay_pending(ctx, current.sub.key, SWEEP.actor)
+        except Exception as error:
+            log_failure(log, f"replay of {current.sub.key}", error, key=current.sub.key)
 
 
 def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) -> list[Versioned]:

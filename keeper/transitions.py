@@ -9,6 +9,7 @@ from keeper.decisions import (
     Remedy,
     gap_start,
     reactivate_backoff,
+    replay_after_gap,
     suspension_policy,
     sweep_renewal_at,
     verify_at,
@@ -122,7 +123,7 @@ def resumed(sub: ManagedSubscription, how: Resumption, now: datetime) -> Managed
     gap = sub.open_gap
     if gap is None:
         return sub
-    closed = replace(gap, end=max(now, gap.start), resumed_by=how)
+    closed = replace(gap, end=max(now, gap.start), resumed_by=how, replay=replay_after_gap(sub))
     return sub.with_changes(gaps=(*sub.gaps[:-1], closed))
 
 

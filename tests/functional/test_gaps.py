@@ -119,6 +119,10 @@ def test_an_expiry_is_a_gap_from_the_expiry_to_the_recreation(keeper_stack):
             "dated_by": "the lifecycle event's time",
             "detail": None,
             "resumed_by": "recreated",
+            "replay": "off",
+            "replayed": 0,
+            "replayed_through": None,
+            "lost_before": None,
         }
     ]
 

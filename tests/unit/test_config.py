@@ -92,3 +92,9 @@ def test_the_dead_letter_inbox_is_a_subscription_path():
     )
     assert config.dead_letter_subscription == "projects/p/subscriptions/keeper-dead-letter-inbox"
     assert Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).dead_letter_subscription is None
+
+
+def test_replay_is_off_unless_the_deployment_turns_it_on():
+    assert Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).replay_default is False
+    on = Config.from_env({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_REPLAY_DEFAULT": "true"})
+    assert on.replay_default is True

@@ -7,10 +7,13 @@ import pytest
 
 from keeper import transitions
 from keeper.decisions import (
+    CHAT_HISTORY,
     MAX_REACTIVATE_ATTEMPTS,
+    REPLAY_OVERLAP,
     SUSPENSION_POLICY,
     Plan,
     Remedy,
+    ReplayWindow,
     adoptable,
     adopts_api_view,
     decide_due,
@@ -22,6 +25,9 @@ from keeper.decisions import (
     reminder_conflict,
     renew_after_aborted,
     renew_after_reactivate,
+    replay_after_gap,
+    replay_window,
+    replayable_types,
     suspension_policy,
     sweep_renewal_at,
     verify_at,
@@ -33,6 +39,7 @@ from keeper.models import (
     GapCause,
     GapStart,
     ManagedSubscription,
+    Replay,
     Resumption,
     State,
     gap_change,
@@ -641,3 +648,62 @@ def test_the_record_keeps_the_latest_gaps_and_they_survive_firestore():
     assert len(sub.gaps) == GAPS_KEPT
     assert sub.gaps[-1].start == NOW + (GAPS_KEPT + 2) * H
     assert ManagedSubscription.from_doc(sub.to_doc()).gaps == sub.gaps
+
+
+# -- replays ---------------------------------------------------------------------------------
+
+CHAT = "google.workspace.chat."
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, Replay.OFF),  # not asked for: an app that does not expect replays gets none
+        ({"replay": True}, Replay.PENDING),
+        ({"replay": True, "target_resource": "//meet.googleapis.com/spaces/M",
+          "event_types": ("google.workspace.meet.conference.v2.started",)}, Replay.NO_HISTORY),
+        ({"replay": True, "event_types": (CHAT + "spaceReadState.v1.updated",)},
+         Replay.NO_HISTORY),
+    ],
+)  # fmt: skip
+def test_replay_after_gap(changes, expected):
+    assert replay_after_gap(managed(**changes)) == expected
+
+
+def test_replayable_types_are_the_chat_families_space_events_keeps():
+    types = (
+        CHAT + "message.v1.created",
+        CHAT + "message.v1.batchCreated",
+        CHAT + "reaction.v1.created",
+        CHAT + "membership.v1.deleted",
+        CHAT + "space.v1.updated",
+        CHAT + "spaceReadState.v1.updated",
+        "google.workspace.drive.file.v3.created",
+    )
+    assert replayable_types(types) == types[:1] + types[2:5]
+
+
+def closed_gap(start: datetime, end: datetime, **changes: object) -> Gap:
+    return Gap(start, GapCause.SUSPENDED, GapStart.GOOGLE, None, end, Resumption.REACTIVATED,
+               Replay.PENDING, **changes)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("gap", "expected"),
+    [
+        # the gap with the overlap at both ends
+        (closed_gap(NOW - 2 * H, NOW - H), ReplayWindow(
+            NOW - 2 * H - REPLAY_OVERLAP, NOW - H + REPLAY_OVERLAP, None)),
+        # never past now
+        (closed_gap(NOW - H, NOW), ReplayWindow(NOW - H - REPLAY_OVERLAP, NOW, None)),
+        # resumed where the last run stopped
+        (closed_gap(NOW - 2 * H, NOW - H, replayed_through=NOW - 90 * timedelta(minutes=1)),
+         ReplayWindow(NOW - 90 * timedelta(minutes=1), NOW - H + REPLAY_OVERLAP, None)),
+        # longer than the Chat API's 28 days: what still exists, the rest lost
+        (closed_gap(NOW - CHAT_HISTORY - 3 * H, NOW - H), ReplayWindow(
+            NOW - CHAT_HISTORY + timedelta(minutes=1), NOW - H + REPLAY_OVERLAP,
+            NOW - CHAT_HISTORY + timedelta(minutes=1))),
+    ],
+)  # fmt: skip
+def test_replay_window(gap, expected):
+    assert replay_window(gap, NOW) == expected
