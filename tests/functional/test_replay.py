@@ -175,3 +175,26 @@ def test_the_deployments_default_turns_replay_on_without_the_flag(keeper_stack, 
     # THEN its missed messages are replayed after recovery
     recover(stack, sub)
     assert replays(chat_messages(stack)) == expected(missed)
+
+
+def test_live_events_are_replayed_again_only_inside_the_overlap_at_the_gaps_edges(keeper_stack):
+    # GIVEN a subscription with --replay; one message delivered live a minute before its
+    # suspension, one 10 s before (inside the 30 s overlap), one missed during it
+    stack = keeper_stack
+    sub = stack.register("//chat.googleapis.com/" + SPACE, "delegated:alice@example.com",
+                         "--replay")  # fmt: skip
+    (early,) = post(stack, "a minute before")
+    stack.control.advance(49)
+    (edge,) = post(stack, "ten seconds before")
+    assert len(chat_messages(stack)) == 2  # both delivered live
+    stack.control.advance(9)
+    stack.control.suspend(sub.name, "OTHER")
+    (missed,) = post(stack, "during")
+    assert chat_messages(stack) == []
+    # WHEN delivery resumes
+    recover(stack, sub)
+    # THEN the one inside the overlap comes again (same ce-id: the app's deduplication drops
+    # it), the missed one arrives, and the one before the overlap does not
+    arrived = chat_messages(stack)
+    assert [m["attributes"]["ce-id"] for m in arrived] == [e[0] for e in expected([edge, missed])]
+    assert expected([early])[0][0] not in {m["attributes"]["ce-id"] for m in arrived}
