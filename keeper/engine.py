@@ -191,18 +191,7 @@ def _alert_once(ctx: Context, current: Versioned, trigger: Trigger, now: datetim
         or sub.alerted_problem == sub.last_problem
     ):
         return
-    ctx.alerts.publish(
-        Alert(
-            sub.key,
-            sub.name,
-            sub.target_resource,
-            sub.auth,
-            sub.authority,
-            sub.last_problem,
-            now.isoformat(),
-            gap=sub.open_gap.describe() if sub.open_gap else None,
-        )
-    )
+    ctx.alerts.publish(Alert.about(sub, sub.last_problem, now, gap=sub.open_gap))
     ctx.store.commit(
         current,
         sub.with_changes(alerted_problem=sub.last_problem),

@@ -53,7 +53,8 @@ class Replay(StrEnum):
     OFF = "off"  # the subscription does not replay (register --replay turns it on)
     PENDING = "pending"  # delivery resumed: its events are to be republished
     DONE = "done"
-    NO_HISTORY = "no history"  # the target's API keeps no event history (Meet, Drive): resync
+    NO_HISTORY = "no history"  # the target's API keeps no event history (Meet, Drive)...
+    RESYNC_ALERTED = "resync alerted"  # ... and an alert named the window for the app to resync
 
 
 # The record keeps the latest gaps; the history keeps every one.
@@ -218,8 +219,10 @@ class ManagedSubscription:
 
     @property
     def pending_replay(self) -> Gap | None:
-        """The oldest closed gap whose events are still to be republished."""
-        return next((g for g in self.gaps if g.replay is Replay.PENDING), None)
+        """The oldest closed gap whose events are still to be republished, or whose window
+        is still to be named in a resync alert."""
+        waiting = (Replay.PENDING, Replay.NO_HISTORY)
+        return next((g for g in self.gaps if g.replay in waiting), None)
 
     @property
     def renewal_ttl(self) -> str:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from keeper.alerts import Alert
 from keeper.decisions import replay_window, replayable_types
 from keeper.errors import StoreConflict
 from keeper.logs import labels
@@ -84,13 +85,15 @@ def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
     """Republish the events of the record's oldest gap still pending; None if there is none
     (or the context has no Chat client: replays are off for this deployment)."""
     current = ctx.store.get(key)
-    if current is None or ctx.chat_for is None or ctx.events is None:
-        return None
-    sub = current.sub
-    gap = sub.pending_replay
-    if gap is None:
+    gap = current.sub.pending_replay if current is not None else None
+    if current is None or gap is None:
         return None
     now = ctx.clock()
+    if gap.replay is Replay.NO_HISTORY:
+        return _resync_alert(ctx, current, gap, actor, now)
+    if ctx.chat_for is None or ctx.events is None:
+        return None
+    sub = current.sub
     window = replay_window(gap, now)
     chat = ctx.chat_for(sub.auth, sub.event_types)
     space = sub.target_resource.removeprefix(CHAT_SOURCE)
@@ -136,6 +139,23 @@ def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
         extra=labels(subscription=sub.name, key=sub.key, action=Action.REPLAY, outcome=result),
     )
     return Outcome(Action.REPLAY, result, reason, sub.key, sub.name)
+
+
+def _resync_alert(ctx: Context, current: Versioned, gap: Gap, actor: str, now: datetime) -> Outcome:
+    """No event history to replay from: an alert names the window, for the app to resync.
+    Outbox order as for every alert: published first, then noted on the gap."""
+    sub = current.sub
+    assert gap.end is not None
+    reason = (
+        f"the events of {sub.target_resource} from {_window(gap.start, gap.end)} were not "
+        "delivered and its API keeps no event history: resync that window"
+    )
+    if ctx.alerts is not None:
+        ctx.alerts.publish(Alert.about(sub, reason, now, kind="resync", gap=gap))
+    alerted = replace(gap, replay=Replay.RESYNC_ALERTED)
+    _record(ctx, current, gap, alerted, HistoryEntry(now, actor, Action.REPLAY, "alerted", reason))
+    log.warning("%s", reason, extra=labels(subscription=sub.name, key=sub.key, gap_cause=gap.cause))
+    return Outcome(Action.REPLAY, "alerted", reason, sub.key, sub.name)
 
 
 def _window(start: datetime, end: datetime) -> str:

@@ -198,3 +198,27 @@ def test_live_events_are_replayed_again_only_inside_the_overlap_at_the_gaps_edge
     arrived = chat_messages(stack)
     assert [m["attributes"]["ce-id"] for m in arrived] == [e[0] for e in expected([edge, missed])]
     assert expected([early])[0][0] not in {m["attributes"]["ce-id"] for m in arrived}
+
+
+def test_a_target_without_event_history_gets_an_alert_naming_the_window(keeper_stack):
+    # GIVEN a Meet subscription with --replay (Meet keeps no event history to list)
+    stack = keeper_stack
+    target = "//meet.googleapis.com/spaces/MEETING"
+    assert main(["register", "--target", target, "--event-type",
+                 "google.workspace.meet.conference.v2.started", "--topic", stack.topic,
+                 "--auth", "delegated:alice@example.com", "--replay"],
+                context=runtime.context, out=io.StringIO()) == 0  # fmt: skip
+    sub = stack.managed_by_target(target)
+    stack.control.suspend(sub.name, "OTHER")
+    assert chat_messages(stack) == []  # the suspended event, handled
+    # WHEN delivery resumes
+    recover(stack, sub)
+    # THEN one resync alert names the window; the gap says it was alerted
+    (alert,) = [a for a in stack.alerts() if a["kind"] == "resync"]
+    gap = stack.record(sub.key).gaps[-1]
+    assert gap.replay is Replay.RESYNC_ALERTED and gap.end is not None
+    assert f"{gap.start:%Y-%m-%d %H:%M:%S} to {gap.end:%Y-%m-%d %H:%M:%S} UTC" in alert["problem"]
+    assert "resync that window" in alert["problem"]
+    # AND the next sweep alerts no more
+    sweep()
+    assert stack.alerts() == []
