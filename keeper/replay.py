@@ -101,6 +101,7 @@ def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
         chat.space_events(space, replayable_types(sub.event_types), window.start, window.end),
         key=lambda e: (e.event_time, e.name),
     )
+    done = ctx.store.replayed(sub.key, [e.name for e in events])
     published, resume_at = 0, None
     for event in events:
         if published >= MAX_REPLAYED_PER_RUN:
@@ -108,7 +109,7 @@ def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
             # skips what is already out.
             resume_at = event.event_time - timedelta(microseconds=1)
             break
-        if ctx.store.replayed(sub.key, event.name):
+        if event.name in done:
             continue
         data, attributes = replayed_message(sub, event)
         ctx.events.publish(sub.pubsub_topic, data, attributes)

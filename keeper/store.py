@@ -134,8 +134,15 @@ class Store:
 
     # -- the replay ledger: one entry per original event republished -----------------------
 
-    def replayed(self, key: str, event_name: str) -> bool:
-        return bool(self._replays(key).document(_ledger_id(event_name)).get().exists)
+    def replayed(self, key: str, event_names: Sequence[str]) -> set[str]:
+        """Which of these original events the ledger has republished (one read per 300)."""
+        done: set[str] = set()
+        for first in range(0, len(event_names), 300):
+            refs = [
+                self._replays(key).document(_ledger_id(n)) for n in event_names[first : first + 300]
+            ]
+            done.update(str(s.get("event")) for s in self._client.get_all(refs) if s.exists)
+        return done
 
     def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
         self._replays(key).document(_ledger_id(event_name)).set(
