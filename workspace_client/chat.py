@@ -1,4 +1,4 @@
-"""The Chat API client: `spaces.spaceEvents`, the events of a space up to 28 days back, built
+"""The Chat API client: `spaces.spaceEvents.list`, the events of a space up to 28 days back, built
 on the bundled `chat.v1` discovery document (static discovery) like the Workspace Events
 client, and sent through the same request choke point (`GoogleApiClient._execute`)."""
 
@@ -94,11 +94,6 @@ class ChatClient(GoogleApiClient):
             ),
         ):
             yield SpaceEvent.from_api(item)
-
-    def space_event(self, name: str) -> SpaceEvent:
-        """`spaces.spaceEvents.get`."""
-        method = "spaces.spaceEvents.get"
-        return SpaceEvent.from_api(self._execute(method, self._space_events().get(name=name)))
 
     def _space_events(self) -> Any:
         return build_service("chat", "v1", self.endpoint).spaces().spaceEvents()

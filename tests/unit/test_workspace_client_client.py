@@ -864,13 +864,10 @@ def test_space_events_retries_a_503_through_the_shared_choke_point(chat_for: Any
     assert client.calls["spaces.spaceEvents.list"] == 2
 
 
-def test_space_event_get_and_a_refusal(chat_for: Any) -> None:
-    http = ScriptedHttp([ok(space_event(7)), fail(403, "PERMISSION_DENIED")])
-    client = chat_for(http)
-    assert client.space_event("spaces/AAAA/spaceEvents/e7").event_type == MESSAGE_CREATED
-    assert http.sent[0].path == "/v1/spaces/AAAA/spaceEvents/e7"
+def test_space_events_raises_a_refusal_typed(chat_for: Any) -> None:
+    http = ScriptedHttp([fail(403, "PERMISSION_DENIED")])
     with pytest.raises(PermissionDenied):
-        client.space_event("spaces/AAAA/spaceEvents/e8")
+        next(chat_for(http).space_events("spaces/AAAA", [MESSAGE_CREATED]))
 
 
 @pytest.mark.parametrize(
