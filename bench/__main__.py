@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import fast_path, on_the_stack, sweep_scale
+from bench import fast_path, on_the_stack, replay, sweep_scale
 from bench.figures import Figure, merged, table
 from devstack.stack import LocalStack, local_stack
 
@@ -22,6 +22,8 @@ from devstack.stack import LocalStack, local_stack
 def one_run(stack: LocalStack, scale: int, only: str | None = None) -> list[Figure]:
     if only == "event-costs":
         return on_the_stack.event_costs(stack)
+    if only == "replay":
+        return replay.run(stack, events=10_000 // scale)
     return [
         fast_path.cold_import(pairs=15 // (3 if scale > 1 else 1)),
         fast_path.ignored_events(events=20_000 // scale),
@@ -29,6 +31,7 @@ def one_run(stack: LocalStack, scale: int, only: str | None = None) -> list[Figu
         on_the_stack.concurrency(stack, reminders=500 // scale),
         on_the_stack.memory(stack, events=5000 // scale),
         *sweep_scale.run(stack, managed=100_000 // scale, due_percent=1, plans=3),
+        *replay.run(stack, events=10_000 // scale),
     ]
 
 
@@ -38,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="whole runs; medians over all")
     parser.add_argument(
         "--only",
-        choices=["event-costs"],
-        help="only these rows: what one lifecycle event costs (API calls, Firestore round trips)",
+        choices=["event-costs", "replay"],
+        help="only these rows: what one lifecycle event costs (API calls, Firestore round "
+        "trips), or replaying missed events",
     )
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1

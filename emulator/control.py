@@ -138,6 +138,17 @@ class EmulatorControl:
         faults: list[dict[str, Any]] = self._call("POST", "faults", body)["faults"]
         return faults
 
+    def post(self, space: str, event_type: str, **resource: Any) -> dict[str, Any]:
+        """A Chat event in `space` (`spaces/S`) now: a message, reaction or membership change
+        (`event_type`), the resource's fields given override the emulator's. Recorded in the
+        space's history and delivered to its ACTIVE subscriptions of that type; returns
+        `{"spaceEvent": ..., "deliveries": [{"subscription", "outcome", "messageId"}]}`."""
+        space_id = space.removeprefix("spaces/")
+        result: dict[str, Any] = self._call(
+            "POST", f"spaces/{space_id}:post", {"eventType": event_type, "resource": resource}
+        )
+        return result
+
     def faults(self) -> list[dict[str, Any]]:
         faults: list[dict[str, Any]] = self._call("GET", "faults")["faults"]
         return faults

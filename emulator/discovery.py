@@ -17,7 +17,7 @@ from emulator.casing import camel, snake
 from emulator.errors import ApiError, invalid_argument, unknown_name
 from emulator.timefmt import parse_duration, parse_time
 
-_DOCUMENT = ("googleapiclient", "discovery_cache/documents/workspaceevents.v1.json")
+_DOCUMENTS = "discovery_cache/documents/"
 _INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -113,7 +113,7 @@ def _path_regex(
 class DiscoveryDocument:
     """The parsed discovery document: routing table, global parameters and schemas."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, Any], served: str | None = None) -> None:
         self.name: str = document["name"]
         self.schemas: dict[str, Any] = document["schemas"]
         self.global_parameters = {
@@ -121,13 +121,16 @@ class DiscoveryDocument:
         }
         self.methods: list[Method] = []
         self._collect(document.get("resources", {}), document.get("servicePath", ""))
+        if served is not None:  # only the methods whose id starts so (`spaces.spaceEvents.`)
+            self.methods = [m for m in self.methods if m.id.startswith(served)]
 
     @classmethod
-    def bundled(cls) -> DiscoveryDocument:
-        """Load the document installed with google-api-python-client (never the network)."""
-        package, relative = _DOCUMENT
-        text = resources.files(package).joinpath(relative).read_text(encoding="utf-8")
-        return cls(json.loads(text))
+    def bundled(
+        cls, document: str = "workspaceevents.v1", served: str | None = None
+    ) -> DiscoveryDocument:
+        """Load a document installed with google-api-python-client (never the network)."""
+        path = resources.files("googleapiclient").joinpath(f"{_DOCUMENTS}{document}.json")
+        return cls(json.loads(path.read_text(encoding="utf-8")), served)
 
     def _collect(self, tree: dict[str, Any], service_path: str, prefix: str = "") -> None:
         for resource_name, resource in tree.items():

@@ -1,20 +1,24 @@
-"""The `subscriptions.list` filter (reference §2).
+"""The `subscriptions.list` filter (reference §2), and the Chat API's `spaceEvents.list`
+filter (reference §9), one grammar:
 
-    filter     := types [AND target] | target AND types
+    filter     := term (AND term)*
+    term       := types | KEY "=" STRING
     types      := type_term | "(" type_term (OR type_term)* ")" | type_term (OR type_term)*
     type_term  := event_types ":" STRING
-    target     := target_resource "=" STRING
 
-At least one event type is required. A subscription matches when it has any of the types
-(and the target, when given).
+KEY is `target_resource` for subscriptions, `start_time` or `end_time` (RFC 3339) for space
+events; each at most once, and the types once. At least one event type is required. A
+subscription matches when it has any of the types (and the target, when given).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from emulator.errors import invalid_argument
+from emulator.timefmt import parse_time
 
 _TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<word>[A-Za-z_]+)|(?P<op>[():=]))')
 
@@ -44,11 +48,26 @@ def _tokens(text: str) -> list[str]:
     return tokens
 
 
+@dataclass(frozen=True)
+class SpaceEventsFilter:
+    event_types: frozenset[str]
+    start_time: datetime | None  # exclusive
+    end_time: datetime | None  # inclusive
+
+    def matches(self, event_type: str, event_time: datetime) -> bool:
+        if self.start_time is not None and event_time <= self.start_time:
+            return False
+        if self.end_time is not None and event_time > self.end_time:
+            return False
+        return event_type in self.event_types
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, keys: tuple[str, ...]) -> None:
         self.text = text
         self.tokens = _tokens(text)
         self.position = 0
+        self.keys = keys
 
     def peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -66,16 +85,18 @@ class _Parser:
             raise _bad(self.text, f"expected a quoted string, found {token}")
         return re.sub(r"\\(.)", r"\1", token[1:-1])
 
-    def parse(self) -> SubscriptionFilter:
+    def parse(self) -> tuple[frozenset[str], dict[str, str]]:
         types: frozenset[str] | None = None
-        target: str | None = None
+        values: dict[str, str] = {}
         while True:
-            if self.peek() == "target_resource":
-                if target is not None:
-                    raise _bad(self.text, "target_resource given twice")
+            key = self.peek()
+            if key in self.keys:
+                assert key is not None
+                if key in values:
+                    raise _bad(self.text, f"{key} given twice")
                 self.take()
                 self.take("=")
-                target = self.string()
+                values[key] = self.string()
             else:
                 if types is not None:
                     raise _bad(self.text, "event types given twice")
@@ -85,7 +106,7 @@ class _Parser:
             self.take("AND")
         if not types:
             raise _bad(self.text, "at least one event type is required")
-        return SubscriptionFilter(types, target)
+        return types, values
 
     def type_group(self) -> frozenset[str]:
         parenthesised = self.peek() == "("
@@ -105,7 +126,7 @@ class _Parser:
         return self.string()
 
 
-def parse_filter(text: str | None) -> SubscriptionFilter:
+def _required(text: str | None) -> str:
     if not text or not text.strip():
         raise invalid_argument(
             "Filter is required: name at least one event type, e.g. "
@@ -113,7 +134,28 @@ def parse_filter(text: str | None) -> SubscriptionFilter:
             field="filter",
             reason="INVALID_FILTER",
         )
-    return _Parser(text).parse()
+    return text
+
+
+def parse_filter(text: str | None) -> SubscriptionFilter:
+    types, values = _Parser(_required(text), ("target_resource",)).parse()
+    return SubscriptionFilter(types, values.get("target_resource"))
+
+
+def parse_space_events_filter(text: str | None) -> SpaceEventsFilter:
+    """`spaceEvents.list`: batch types are not named (they come with their single types)."""
+    filter_text = _required(text)
+    types, values = _Parser(filter_text, ("start_time", "end_time")).parse()
+    batch = sorted(t for t in types if ".batch" in t)
+    if batch:
+        raise _bad(filter_text, f"omit batch event types ({', '.join(batch)})")
+    times: dict[str, datetime] = {}
+    for key, value in values.items():
+        try:
+            times[key] = parse_time(value)
+        except ValueError:
+            raise _bad(filter_text, f"{key} is not an RFC 3339 timestamp: {value}") from None
+    return SpaceEventsFilter(types, times.get("start_time"), times.get("end_time"))
 
 
 def _bad(text: str, why: str) -> Exception:

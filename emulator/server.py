@@ -62,6 +62,10 @@ def _handlers(workspace: Workspace) -> dict[str, Handler]:
             failure=f,
         ),
         "operations.get": lambda _p, a, _q, _b, _f: workspace.get_operation(a["name"]),
+        "spaces.spaceEvents.list": lambda p, a, q, _b, _f: workspace.list_space_events(
+            p, a["parent"], q.get("filter"), q.get("pageSize"), q.get("pageToken")
+        ),
+        "spaces.spaceEvents.get": lambda p, a, _q, _b, _f: workspace.get_space_event(p, a["name"]),
     }
 
 
@@ -101,6 +105,8 @@ class Emulator:
     def __init__(self, project: str, pubsub_host: str | None) -> None:
         self.project = project
         self.discovery = DiscoveryDocument.bundled()
+        # At the same base URL, the Chat API's spaceEvents (for replays of missed events).
+        self.chat_discovery = DiscoveryDocument.bundled("chat.v1", served="spaces.spaceEvents.")
         self.workspace = Workspace(PubSubPublisher(pubsub_host), project)
         self.faults = FaultBook()
         self.quota = QuotaMeter()
@@ -132,9 +138,10 @@ class Emulator:
             latency = self.workspace.config.latency_seconds
             if latency:
                 time.sleep(latency)
-            route = self.discovery.route(request.method, request.path)
+            document = self._document_for(request.path)
+            route = document.route(request.method, request.path)
             entry.method = route.method.id
-            query = self.discovery.parse_query(
+            query = document.parse_query(
                 route.method, {name: request.args.getlist(name) for name in request.args}
             )
             pretty = query.get("prettyPrint", True)
@@ -161,7 +168,7 @@ class Emulator:
                 self.workspace.config.quota,
                 self.workspace.clock.now(),
             )
-            body = self.discovery.parse_body(route.method, raw)
+            body = document.parse_body(route.method, raw)
             failure = (
                 self.faults.take_operation_error(route.method.id) if route.method.mutating else None
             )
@@ -175,6 +182,11 @@ class Emulator:
         entry.status = status
         _LOG.info("%s %s %s -> %s", entry.method or "-", request.method, request.path, status)
         return _json_response(result, status, pretty=pretty)
+
+    def _document_for(self, path: str) -> DiscoveryDocument:
+        """The Chat API's document for its paths (`/v1/spaces/…`), else the Workspace Events
+        API's."""
+        return self.chat_discovery if path.startswith("/v1/spaces/") else self.discovery
 
     # -- the control surface -------------------------------------------------------------
 
@@ -227,8 +239,19 @@ class Emulator:
 
         return action
 
+    def _post(self, space: str) -> Callable[[dict[str, Any]], Any]:
+        def action(body: dict[str, Any]) -> dict[str, Any]:
+            _only(body, {"eventType", "resource"})
+            resource = body.get("resource") or {}
+            if not isinstance(resource, dict):
+                raise invalid_argument("resource must be an object.")
+            event_type = str(body.get("eventType") or "")
+            return self.workspace.post_chat_event(f"spaces/{space}", event_type, resource)
+
+        return action
+
     def _add_fault(self, body: dict[str, Any]) -> dict[str, Any]:
-        known = {method.id for method in self.discovery.methods}
+        known = {m.id for m in (*self.discovery.methods, *self.chat_discovery.methods)}
         self.faults.add(Fault.from_json(body, known))
         return {"faults": self.faults.to_json()}
 
@@ -262,6 +285,11 @@ class Emulator:
                 "/emulator/subscriptions/<sid>:expire",
                 "POST",
                 lambda sid: control(self._expire(sid)),
+            ),
+            (
+                "/emulator/spaces/<space>:post",
+                "POST",
+                lambda space: control(self._post(space)),
             ),
             ("/emulator/faults", "POST", lambda: control(self._add_fault)),
             (

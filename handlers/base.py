@@ -10,7 +10,7 @@ from keeper.store import LedgerEntry, Versioned
 
 
 def trigger_of(event: LifecycleEvent) -> Trigger:
-    return Trigger("event", event.event_id, event.type)
+    return Trigger("event", event.event_id, event.type, event.time)
 
 
 def load(ctx: Context, event: LifecycleEvent) -> Versioned | Outcome:

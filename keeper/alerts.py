@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from keeper.models import Gap, ManagedSubscription
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,34 @@ class Alert:
     problem: str
     at: str
     kind: str = "needs_attention"
+    # The window without delivery that lasts now, if any: the events of that window were not
+    # delivered, so the app may need to resync it.
+    gap: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def about(
+        cls,
+        sub: ManagedSubscription,
+        problem: str,
+        at: datetime,
+        kind: str = "needs_attention",
+        gap: Gap | None = None,
+    ) -> Alert:
+        """The alert about `sub`: who must act, what, and the window without delivery."""
+        return cls(
+            sub.key,
+            sub.name,
+            sub.target_resource,
+            sub.auth,
+            sub.authority,
+            problem,
+            at.isoformat(),
+            kind=kind,
+            gap=gap.describe() if gap else None,
+        )
 
 
 class AlertSink(Protocol):

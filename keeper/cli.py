@@ -21,7 +21,7 @@ from keeper.endpoint import push_service_account
 from keeper.engine import Context, create_or_adopt
 from keeper.errors import StoreConflict
 from keeper.models import Action, HistoryEntry, ManagedSubscription
-from keeper.report import next_step, plural, render_html, time_left
+from keeper.report import next_step, not_delivering, plural, render_html, time_left
 from keeper.store import Versioned
 from workspace_client.errors import NotFound, PermissionDenied, WorkspaceEventsError
 from workspace_client.models import Subscription, SubscriptionSpec
@@ -32,6 +32,12 @@ class CliError(Exception):
 
 
 AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (Chat app authentication)"
+
+
+REPLAY_HELP = (
+    "after an outage, republish the Chat events it missed to its topic (marked "
+    "ce-keeperreplay=true); default: KEEPER_REPLAY_DEFAULT (off)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument(
         "--auth", default="app", help=AUTH_HELP + "; default: app, the created one's authority"
     )
+    register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
@@ -62,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
         "the user",
     )
+    adopt.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
     command("list", "every managed subscription, its state and the next action")
     report = command("report", "write a self-contained HTML page of the same, with a timeline")
@@ -180,7 +188,8 @@ def _register(ctx: Context, args: argparse.Namespace) -> Result:
     api, calls = create_or_adopt(client, spec, ctx.clock())
     _refuse_other_authority(api, args.auth)
     how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
-    return _manage(ctx, ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock()), api, how)
+    sub = ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock())
+    return _manage(ctx, _replaying(ctx, sub, args), api, how)
 
 
 def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
@@ -242,7 +251,7 @@ def _adopt(ctx: Context, args: argparse.Namespace) -> Result:
     _refuse_other_authority(api, auth)
     sub = ManagedSubscription.of(api, auth, None, ctx.clock())
     _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "adopted")
+    return _manage(ctx, _replaying(ctx, sub, args), api, "adopted")
 
 
 def _read_to_adopt(
@@ -264,6 +273,13 @@ def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:
     if managed:
         key = managed.sub.key
         raise CliError(f"already managed as {key}; see `python -m keeper show {key}`")
+
+
+def _replaying(
+    ctx: Context, sub: ManagedSubscription, args: argparse.Namespace
+) -> ManagedSubscription:
+    """`--replay`, whatever the default; else the deployment's default (off unless set)."""
+    return sub.with_changes(replay=args.replay or ctx.config.replay_default)
 
 
 def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str) -> Result:
@@ -292,7 +308,18 @@ def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str)
 def _list(ctx: Context, args: argparse.Namespace) -> Result:
     now = ctx.clock()
     subs = list(ctx.store.all())
-    rows = [("KEY", "NAME", "STATE", "EXPIRES (UTC)", "IN", "NEXT ACTION", "LAST PROBLEM")]
+    rows = [
+        (
+            "KEY",
+            "NAME",
+            "STATE",
+            "EXPIRES (UTC)",
+            "IN",
+            "NEXT ACTION",
+            "NOT DELIVERING",
+            "LAST PROBLEM",
+        )
+    ]
     rows += [
         (
             s.key,
@@ -301,6 +328,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> Result:
             f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
             time_left(s.expire_time, now),
             next_step(s, now),
+            not_delivering(s, now),
             (s.last_problem or "")[:60],
         )
         for s in subs
@@ -326,16 +354,20 @@ def _show(ctx: Context, args: argparse.Namespace) -> Result:
     history = ctx.store.history(found.sub.key)
     doc = found.sub.to_doc()
     doc.pop("lease", None)
+    doc.pop("gaps")
     width = max(len(field) for field in doc)
     lines = [f"{field + ':':<{width + 1}} {_human(value)}" for field, value in doc.items()]
+    lines.append(f"gaps in delivery ({plural(len(found.sub.gaps), 'gap')}):")
+    lines += [f"  {gap.describe()}" for gap in found.sub.gaps]
     lines.append(f"history ({plural(len(history), 'entry', 'entries')}):")
     lines += [
         f"  {h.at:%Y-%m-%d %H:%M:%S} {h.actor:<5} {h.action:<10} {h.outcome:<8} {h.reason}"
         + (f" [{h.api_call}: {h.api_result}]" if h.api_call else "")
+        + (f" ({h.gap})" if h.gap else "")
         for h in history
     ]
     return {
-        "json": {**_as_json(found.sub), "history": [h.to_doc() for h in history]},
+        "json": {**_as_json(found.sub), "history": [_json_value(h.to_doc()) for h in history]},
         "text": "\n".join(lines),
     }
 
@@ -479,7 +511,19 @@ def _find(ctx: Context, name_or_key: str) -> Versioned:
 def _as_json(sub: ManagedSubscription) -> dict[str, Any]:
     doc = sub.to_doc()
     doc.pop("lease", None)
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in doc.items()}
+    converted: dict[str, Any] = _json_value(doc)
+    return converted
+
+
+def _json_value(value: Any) -> Any:
+    """Times as RFC 3339, inside lists and mappings too."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:

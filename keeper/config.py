@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 DEFAULT_ENDPOINT = "https://workspaceevents.googleapis.com/"
+DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 
 CredentialsMode = Literal["auto", "anonymous"]
 
@@ -52,10 +53,15 @@ def _percent(env: Mapping[str, str], name: str, default: int) -> int:
 class Config:
     project: str
     api_endpoint: str = DEFAULT_ENDPOINT
+    # The Chat API (spaces.spaceEvents, to replay missed Chat events).
+    chat_api_endpoint: str = DEFAULT_CHAT_ENDPOINT
     credentials: CredentialsMode = "auto"
     collection_prefix: str = "keeper"
     # Granting the app's push service account on a topic changes IAM: off unless asked for.
     fix_topic_iam: bool = False
+    # Whether `register`/`adopt` without --replay turn replays on: off, since an app that does
+    # not expect them would see events twice (the overlap) or late.
+    replay_default: bool = False
     chat_push_service_account: str = "chat-api-push@system.gserviceaccount.com"
     ledger_ttl_days: int = 14
     operation_deadline_seconds: int = 20
@@ -100,12 +106,26 @@ class Config:
                 "KEEPER_CREDENTIALS=anonymous, KEEPER_CLOCK=emulator and KEEPER_FAULT_POINT "
                 f"need a loopback WORKSPACE_EVENTS_API_ENDPOINT, not {endpoint!r}"
             )
+        chat = env.get("KEEPER_CHAT_API_ENDPOINT", "").strip()
+        if not chat:
+            # The local stack's emulator serves both APIs at one base URL: local-only modes
+            # never reach Google's Chat API by default.
+            chat = endpoint if local_only else DEFAULT_CHAT_ENDPOINT
+        if not chat.startswith(("http://", "https://")):
+            raise ConfigError(f"KEEPER_CHAT_API_ENDPOINT must be an http(s) URL: {chat!r}")
+        if local_only and not _loopback(chat):
+            raise ConfigError(
+                "KEEPER_CREDENTIALS=anonymous, KEEPER_CLOCK=emulator and KEEPER_FAULT_POINT "
+                f"need a loopback KEEPER_CHAT_API_ENDPOINT, not {chat!r}"
+            )
         return cls(
             project=project,
             api_endpoint=endpoint if endpoint.endswith("/") else endpoint + "/",
+            chat_api_endpoint=chat if chat.endswith("/") else chat + "/",
             credentials=credentials,  # type: ignore[arg-type]  # checked above
             collection_prefix=env.get("KEEPER_COLLECTION_PREFIX", "keeper").strip() or "keeper",
             fix_topic_iam=_flag(env, "KEEPER_FIX_TOPIC_IAM", default=False),
+            replay_default=_flag(env, "KEEPER_REPLAY_DEFAULT", default=False),
             chat_push_service_account=env.get(
                 "KEEPER_CHAT_PUSH_SERVICE_ACCOUNT", cls.chat_push_service_account
             ),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from keeper.models import Action, ManagedSubscription, State
+from keeper.models import Action, Gap, GapCause, GapStart, ManagedSubscription, Replay, State
 from keeper.observe import Seen, View, classify
 from workspace_client.models import Subscription
 
@@ -365,3 +365,88 @@ def sweep_renewal_at(key: str, expire_time: datetime, lifetime: timedelta | None
         lead = SWEEP_RENEW_LEAD_SHORT
     spread = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return expire_time - lead - SWEEP_JITTER * spread
+
+
+def gap_start(
+    cause: GapCause,
+    sub: ManagedSubscription,
+    api: Subscription | None,
+    now: datetime,
+    event_time: datetime | None = None,
+) -> tuple[datetime, GapStart]:
+    """When delivery stopped, and what dates it, from the most exact date known: a suspension
+    from Google's updateTime of the suspended subscription (its last change is the
+    suspension), then the time of the lifecycle event that announced it; an expiry from the
+    expireTime Google reports, then the `expired` event's time, then the expiry the record
+    holds. Otherwise the earliest moment the keeper can prove, `now`, when it saw the loss.
+    Never in the future."""
+    candidates: list[tuple[datetime | None, GapStart]]
+    if cause is GapCause.SUSPENDED:
+        suspended = api is not None and api.state == "SUSPENDED"
+        candidates = [
+            (api.update_time if api is not None and suspended else None, GapStart.GOOGLE),
+            (event_time, GapStart.EVENT),
+        ]
+    else:
+        candidates = [
+            (api.expire_time if api is not None else None, GapStart.EXPIRY),
+            (event_time, GapStart.EVENT),
+            (sub.expire_time, GapStart.EXPIRY),
+        ]
+    for moment, dated_by in candidates:
+        if moment is not None and moment <= now:
+            return moment, dated_by
+    return now, GapStart.SEEN
+
+
+# The Chat API lists a space's events this far back (reference §9).
+CHAT_HISTORY = timedelta(days=28)
+# Replays list a little before and after the gap: a gap's start and end are known to the
+# second at best, and Google's delivery of the events at its edges is unknown. Events
+# delivered live inside this overlap are replayed too (under the same ce-id).
+REPLAY_OVERLAP = timedelta(seconds=30)
+CHAT_TARGET = "//chat.googleapis.com/spaces/"
+# The event families spaceEvents.list returns (batch types come with their single types).
+REPLAYABLE_FAMILIES = ("message", "reaction", "membership", "space")
+
+
+def replayable_types(event_types: tuple[str, ...]) -> tuple[str, ...]:
+    """The subscription's Chat event types whose history spaceEvents.list keeps."""
+    return tuple(
+        t
+        for t in event_types
+        if t.startswith("google.workspace.chat.")
+        and t.split(".")[3] in REPLAYABLE_FAMILIES
+        and ".batch" not in t
+    )
+
+
+def replay_after_gap(sub: ManagedSubscription) -> Replay:
+    """What happens to a gap's events once delivery resumes: replayed when the subscription
+    asked for it and its target keeps a history (a Chat space); otherwise nothing can be
+    replayed, and the app must resync the window."""
+    if not sub.replay:
+        return Replay.OFF
+    if sub.target_resource.startswith(CHAT_TARGET) and replayable_types(sub.event_types):
+        return Replay.PENDING
+    return Replay.NO_HISTORY
+
+
+@dataclass(frozen=True)
+class ReplayWindow:
+    start: datetime  # exclusive, as spaceEvents.list's start_time
+    end: datetime  # inclusive
+    lost_before: datetime | None  # the part of the gap older than the history: lost
+
+
+def replay_window(gap: Gap, now: datetime) -> ReplayWindow:
+    """The window to list: the gap with the overlap at both ends, resumed where an earlier
+    run stopped, no further back than the Chat API's history (with a minute's margin so the
+    request is not refused as it travels)."""
+    assert gap.end is not None
+    start = gap.replayed_through or gap.start - REPLAY_OVERLAP
+    oldest = now - CHAT_HISTORY + timedelta(minutes=1)
+    lost_before = None
+    if start < oldest:
+        start, lost_before = oldest, oldest
+    return ReplayWindow(start, min(gap.end + REPLAY_OVERLAP, now), lost_before)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from keeper import transitions
 from keeper.alerts import Alert, AlertSink
@@ -29,12 +30,17 @@ from keeper.decisions import (
 )
 from keeper.endpoint import EndpointInspector, Grant, push_service_account
 from keeper.errors import LeaseBusy, TransientFailure
-from keeper.models import HistoryEntry, ManagedSubscription, State
+from keeper.logs import log_gap
+from keeper.models import HistoryEntry, ManagedSubscription, Resumption, State, gap_change
 from keeper.observe import observe
 from keeper.outcomes import Action
 from keeper.outcomes import Outcome as Outcome  # re-exported for the engine's callers
 from keeper.store import LedgerEntry, Store, Versioned
 from workspace_client.client import WorkspaceEventsClient
+
+if TYPE_CHECKING:
+    from keeper.replay import EventSink
+    from workspace_client.chat import ChatClient
 from workspace_client.errors import (
     Aborted,
     AlreadyExists,
@@ -53,6 +59,7 @@ LEASE_FOR = timedelta(minutes=5)
 
 
 ClientFor = Callable[[str, Sequence[str]], WorkspaceEventsClient]
+ChatFor = Callable[[str, Sequence[str]], "ChatClient"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,10 @@ class Context:
     clock: Clock
     config: Config
     alerts: AlertSink | None = None  # None: no alerts topic configured
+    # Replays of missed Chat events: the Chat API as the subscription's principal, and the
+    # publisher to the subscriptions' own topics. None: no replays from this context.
+    chat_for: ChatFor | None = None
+    events: EventSink | None = None
     instance: str = uuid.uuid4().hex[:12]
 
     def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
@@ -76,6 +87,7 @@ class Trigger:
     actor: str  # "event", "sweep", "cli"
     event_id: str | None = None
     event_type: str | None = None
+    event_time: datetime | None = None  # the lifecycle event's ce-time: Google's date of it
 
 
 @dataclass(frozen=True)
@@ -99,25 +111,26 @@ def act(
             # Google's view was read and differs from the record: correct the cache.
             assert plan.view is not None
             synced = transitions.synced(sub, plan.view, now)
+            history = _history(trigger, plan, sub, synced, "synced", now)
             ctx.store.commit(
-                current,
-                synced,
-                _history(trigger, plan, sub, synced, "synced", now),
-                _ledger(trigger, synced, "synced", plan.reason, now),
+                current, synced, history, _ledger(trigger, synced, "synced", plan.reason, now)
             )
+            log_gap(log, history, synced)
+            _replay(ctx, synced, trigger)
             return Outcome(plan.action, "synced", plan.reason, sub.key, synced.name)
         return Outcome(plan.action, "skipped", plan.reason, sub.key, sub.name)
     if plan.action is Action.FLAG:
-        updated = transitions.flagged(sub, plan.reason, plan.advice, now)
+        updated = transitions.flagged(
+            transitions.seen(sub, plan.view, now, trigger.event_time), plan.reason, plan.advice, now
+        )
         if sub.state is State.NEEDS_ATTENTION and sub.last_problem == updated.last_problem:
             _alert_once(ctx, current, trigger, now)  # in case the first alert was lost
             return Outcome(plan.action, "skipped", "already flagged: " + plan.reason, sub.key)
+        history = _history(trigger, plan, sub, updated, "flagged", now)
         flagged = ctx.store.commit(
-            current,
-            updated,
-            _history(trigger, plan, sub, updated, "flagged", now),
-            _ledger(trigger, updated, "flagged", plan.reason, now),
+            current, updated, history, _ledger(trigger, updated, "flagged", plan.reason, now)
         )
+        log_gap(log, history, updated)
         _alert_once(ctx, flagged, trigger, now)
         return Outcome(plan.action, "flagged", plan.reason, sub.key, sub.name)
 
@@ -125,23 +138,28 @@ def act(
         assert sub.lease is not None
         raise LeaseBusy(f"{sub.key}: {sub.lease.action} in progress by {sub.lease.owner}")
     claimed = ctx.store.claim(current, ctx.instance, plan.action, now, LEASE_FOR)
+    # Google's view shows delivery stopped: its gap is on the record whatever the write does.
+    lost = transitions.lost(claimed.sub, plan.action, plan.view, now, trigger.event_time)
     try:
-        applied = _apply(ctx, claimed.sub, plan, now)
+        applied = _apply(ctx, lost, plan, now)
     except PermanentError as error:
-        applied = _refused(claimed.sub, plan, error, now)
+        applied = _refused(lost, plan, error, now)
     except BaseException as error:
         _release(ctx, claimed, trigger, plan, error)
         raise
     if ctx.config.crash_after_api_write:
         log.critical("fault point after-api-write: exiting before the record is written")
         os._exit(70)
+    history = _history(trigger, plan, sub, applied.sub, applied.result, now, applied)
     recorded = ctx.store.commit(
         claimed,
         applied.sub,
-        _history(trigger, plan, sub, applied.sub, applied.result, now, applied),
+        history,
         _ledger(trigger, applied.sub, applied.result, plan.reason, now),
     )
+    log_gap(log, history, applied.sub)
     _alert_once(ctx, recorded, trigger, now)
+    _replay(ctx, applied.sub, trigger)
     return Outcome(plan.action, applied.result, applied.api_result, sub.key, applied.sub.name)
 
 
@@ -149,6 +167,14 @@ class ExistingNotAdoptable(TransientFailure):
     """ALREADY_EXISTS, and the existing subscription cannot be adopted yet (Google still shows
     an expired one, or it could not be found): a live subscription for the target may exist,
     so the keeper never gives up; the event is redelivered."""
+
+
+def _replay(ctx: Context, sub: ManagedSubscription, trigger: Trigger) -> None:
+    """Delivery resumed: republish what the gap swallowed, now (the sweep finishes the rest)."""
+    if sub.pending_replay is not None:
+        from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
+
+        replay_pending(ctx, sub.key, trigger.actor)
 
 
 def _leased(sub: ManagedSubscription, now: datetime) -> bool:
@@ -165,17 +191,7 @@ def _alert_once(ctx: Context, current: Versioned, trigger: Trigger, now: datetim
         or sub.alerted_problem == sub.last_problem
     ):
         return
-    ctx.alerts.publish(
-        Alert(
-            sub.key,
-            sub.name,
-            sub.target_resource,
-            sub.auth,
-            sub.authority,
-            sub.last_problem,
-            now.isoformat(),
-        )
-    )
+    ctx.alerts.publish(Alert.about(sub, sub.last_problem, now, gap=sub.open_gap))
     ctx.store.commit(
         current,
         sub.with_changes(alerted_problem=sub.last_problem),
@@ -207,7 +223,7 @@ def _apply(ctx: Context, sub: ManagedSubscription, plan: Plan, now: datetime) ->
     if plan.action is Action.REACTIVATE:
         return _reactivate(ctx, client, sub, plan, now)
     if plan.action is Action.RECREATE:
-        return _recreate(client, sub, now)
+        return _recreate(client, sub, plan.view, now)
     raise ValueError(f"no API write for {plan.action}")
 
 
@@ -247,7 +263,7 @@ def _reactivate(
     if renew_after_reactivate(api.expire_time, now):
         api = _renew(client, sub.name, sub.renewal_ttl, api.etag, now)
         calls = "reactivate + patch ttl"
-    return Applied(transitions.synced(sub, api, now), calls, _summary(api))
+    return Applied(transitions.synced(sub, api, now, Resumption.REACTIVATED), calls, _summary(api))
 
 
 def _endpoint_blocker(ctx: Context, sub: ManagedSubscription) -> str | None:
@@ -265,9 +281,14 @@ def _endpoint_blocker(ctx: Context, sub: ManagedSubscription) -> str | None:
     return None
 
 
-def _recreate(client: WorkspaceEventsClient, sub: ManagedSubscription, now: datetime) -> Applied:
+def _recreate(
+    client: WorkspaceEventsClient,
+    sub: ManagedSubscription,
+    gone: Subscription | None,
+    now: datetime,
+) -> Applied:
     api, how = create_or_adopt(client, sub.spec, now, principal=sub.authority)
-    recreated = transitions.recreated(sub, api, now)
+    recreated = transitions.recreated(sub, api, now, gone, adopted=how != "create")
     if how != "create":
         return Applied(recreated, how, _summary(api), result="adopted")
     return Applied(recreated, how, _summary(api))
@@ -378,6 +399,7 @@ def _history(
         state_before=before.state,
         state_after=after.state,
         name=after.name,
+        gap=gap_change(before, after),
     )
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from keeper.models import HistoryEntry, ManagedSubscription
     from keeper.outcomes import Outcome
 
 LABELS_KEY = "logging.googleapis.com/labels"
@@ -102,3 +103,22 @@ def log_failure(logger: logging.Logger, what: str, error: BaseException, **value
             exc_info=error,
             extra=labels(failure=kind, **values),
         )
+
+
+def log_gap(logger: logging.Logger, entry: HistoryEntry, sub: ManagedSubscription) -> None:
+    """The line that says delivery stopped (a warning) or resumed, when `entry` says so."""
+    if entry.gap is None:
+        return
+    gap = sub.gaps[-1]
+    logger.log(
+        logging.WARNING if gap.open else logging.INFO,
+        "%s",
+        entry.gap,
+        extra=labels(
+            subscription=sub.name,
+            key=sub.key,
+            gap_cause=gap.cause,
+            gap_start=gap.start.isoformat(),
+            gap_end=gap.end.isoformat() if gap.end else None,
+        ),
+    )

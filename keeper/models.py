@@ -22,6 +22,115 @@ class State(StrEnum):
     EXPIRED = "EXPIRED"  # deleted at Google; recreation planned
 
 
+class GapCause(StrEnum):
+    """Why a managed subscription could not deliver."""
+
+    SUSPENDED = "SUSPENDED"  # Google suspended it (detail: the suspensionReason)
+    EXPIRED = "EXPIRED"  # deleted at Google (expired, or gone without an event)
+
+
+class GapStart(StrEnum):
+    """What dates the start of a gap, from the most to the least exact."""
+
+    GOOGLE = "Google's updateTime"  # the suspended subscription's last change, as Google dates it
+    EXPIRY = "expireTime"  # the expiry Google reported (or the keeper recorded)
+    EVENT = "the lifecycle event's time"  # the ce-time of the suspended or expired event
+    SEEN = "first seen"  # the earliest moment the keeper can prove: when it saw the loss
+
+
+class Resumption(StrEnum):
+    """How delivery resumed."""
+
+    REACTIVATED = "reactivated"
+    RECREATED = "recreated"
+    ADOPTED = "adopted"  # recreation met an existing live subscription and adopted it
+    ACTIVE_AGAIN = "active again"  # Google shows it ACTIVE: resumed elsewhere
+
+
+class Replay(StrEnum):
+    """Where the replay of a gap's events stands."""
+
+    OFF = "off"  # the subscription does not replay (register --replay turns it on)
+    PENDING = "pending"  # delivery resumed: its events are to be republished
+    DONE = "done"
+    NO_HISTORY = "no history"  # the target's API keeps no event history (Meet, Drive)...
+    RESYNC_ALERTED = "resync alerted"  # ... and an alert named the window for the app to resync
+
+
+# The record keeps the latest gaps; the history keeps every one.
+GAPS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A window in which the subscription could not deliver: open while `end` is None."""
+
+    start: datetime
+    cause: GapCause
+    dated_by: GapStart
+    detail: str | None = None  # the suspensionReason, for a suspension
+    end: datetime | None = None
+    resumed_by: Resumption | None = None
+    replay: Replay = Replay.OFF
+    replayed: int = 0  # events republished so far
+    replayed_through: datetime | None = None  # the event time the replay has reached
+    lost_before: datetime | None = None  # older than the history reaches: not replayable
+
+    @property
+    def open(self) -> bool:
+        return self.end is None
+
+    @property
+    def why(self) -> str:
+        return f"{self.cause.value}: {self.detail}" if self.detail else self.cause.value
+
+    def describe(self) -> str:
+        """One line for people: "since 2026-12-01 10:00:00 UTC (SUSPENDED: OTHER, ...)"."""
+        since = f"{self.start:%Y-%m-%d %H:%M:%S} UTC"
+        if self.end is None:
+            return f"open since {since} ({self.why}; start from {self.dated_by.value})"
+        resumed = self.resumed_by.value if self.resumed_by else "resumed"
+        replay = ""
+        if self.replay is not Replay.OFF:
+            replay = f"; replay {self.replay.value}, {self.replayed} republished"
+            if self.lost_before is not None:
+                replay += f", lost before {self.lost_before:%Y-%m-%d %H:%M:%S} UTC"
+        return (
+            f"{since} to {self.end:%Y-%m-%d %H:%M:%S} UTC ({self.why}; start from "
+            f"{self.dated_by.value}; {resumed}{replay})"
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "cause": self.cause.value,
+            "dated_by": self.dated_by.value,
+            "detail": self.detail,
+            "resumed_by": self.resumed_by.value if self.resumed_by else None,
+            "replay": self.replay.value,
+            "replayed": self.replayed,
+            "replayed_through": self.replayed_through,
+            "lost_before": self.lost_before,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Gap:
+        resumed = doc.get("resumed_by")
+        return cls(
+            start=doc["start"],
+            cause=GapCause(doc["cause"]),
+            dated_by=GapStart(doc["dated_by"]),
+            detail=doc.get("detail"),
+            end=doc.get("end"),
+            resumed_by=Resumption(resumed) if resumed else None,
+            replay=Replay(doc.get("replay", Replay.OFF.value)),
+            replayed=int(doc.get("replayed", 0)),
+            replayed_through=doc.get("replayed_through"),
+            lost_before=doc.get("lost_before"),
+        )
+
+
 def subscription_id(name: str) -> str:
     """`subscriptions/abc` -> `abc`."""
     return name.split("/", 1)[1]
@@ -99,6 +208,21 @@ class ManagedSubscription:
     # When a short-lived subscription is due for its next check (keeper.decisions.verify_at);
     # None: the sweep's regular schedule (KEEPER_SWEEP_VERIFY_MINUTES) is enough.
     verify_at: datetime | None = None
+    gaps: tuple[Gap, ...] = ()  # the latest windows without delivery, oldest first
+    # Republish the Chat events of each gap once delivery resumes (register --replay).
+    replay: bool = False
+
+    @property
+    def open_gap(self) -> Gap | None:
+        """The window without delivery that lasts now, if any."""
+        return self.gaps[-1] if self.gaps and self.gaps[-1].open else None
+
+    @property
+    def pending_replay(self) -> Gap | None:
+        """The oldest closed gap whose events are still to be republished, or whose window
+        is still to be named in a resync alert."""
+        waiting = (Replay.PENDING, Replay.NO_HISTORY)
+        return next((g for g in self.gaps if g.replay in waiting), None)
 
     @property
     def renewal_ttl(self) -> str:
@@ -170,6 +294,10 @@ class ManagedSubscription:
             "updated_at": self.updated_at,
             "verified_at": self.verified_at,
             "verify_at": self.verify_at,
+            "gaps": [gap.to_doc() for gap in self.gaps],
+            "replay": self.replay,
+            # derived, for the sweep's query of unfinished replays
+            "replay_pending": self.pending_replay is not None,
         }
 
     @classmethod
@@ -203,6 +331,8 @@ class ManagedSubscription:
             updated_at=doc.get("updated_at"),
             verified_at=doc.get("verified_at"),
             verify_at=doc.get("verify_at"),
+            gaps=tuple(Gap.from_doc(gap) for gap in doc.get("gaps") or ()),
+            replay=bool(doc.get("replay", False)),
         )
 
 
@@ -222,6 +352,7 @@ class HistoryEntry:
     state_before: State | None = None
     state_after: State | None = None
     name: str | None = None
+    gap: str | None = None  # the window without delivery this transition opened or closed
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -237,6 +368,7 @@ class HistoryEntry:
             "state_before": self.state_before.value if self.state_before else None,
             "state_after": self.state_after.value if self.state_after else None,
             "name": self.name,
+            "gap": self.gap,
         }
 
     @classmethod
@@ -255,4 +387,18 @@ class HistoryEntry:
             state_before=State(before) if before else None,
             state_after=State(after) if after else None,
             name=doc.get("name"),
+            gap=doc.get("gap"),
         )
+
+
+def gap_change(before: ManagedSubscription, after: ManagedSubscription) -> str | None:
+    """What a transition did to delivery, for the history and the logs: the gap it opened
+    ("delivery stopped: ...") or closed ("delivery resumed: ..."), or None."""
+    if not after.gaps or (before.gaps and before.gaps[-1] == after.gaps[-1]):
+        return None
+    latest = after.gaps[-1]
+    if latest.open:
+        return "delivery stopped: " + latest.describe()
+    # closed here: opened earlier, or in this very transition (a suspension seen and
+    # reactivated at once, an expiry recreated at once)
+    return "delivery resumed: " + latest.describe()

@@ -12,6 +12,7 @@ class Action(StrEnum):
     REACTIVATE = "reactivate"
     RECREATE = "recreate"
     FLAG = "flag"
+    REPLAY = "replay"  # republish the Chat events a gap swallowed
 
 
 @dataclass(frozen=True)

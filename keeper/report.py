@@ -21,7 +21,7 @@ body { font: 14px system-ui, sans-serif; margin: 2em; color: #202124; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #dadce0; }
 .state { font-weight: 600; }
-.problem { color: #d93025; }
+.problem, .gap.open { color: #d93025; }
 code { font: 12px ui-monospace, monospace; white-space: nowrap; }
 .who b { font-weight: normal; white-space: nowrap; }
 small { color: #5f6368; }
@@ -75,6 +75,14 @@ def next_step(sub: ManagedSubscription, now: datetime) -> str:
     return f"{sub.next_action} {due(sub.next_action_at, now)}"
 
 
+def not_delivering(sub: ManagedSubscription, now: datetime) -> str:
+    """The open gap, as a person reads it: "3h 12m (SUSPENDED: OTHER)", or "-"."""
+    gap = sub.open_gap
+    if gap is None:
+        return "-"
+    return f"{span((now - gap.start).total_seconds())} ({gap.why})"
+
+
 def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str) -> str:
     counts = {state: sum(1 for s in subs if s.state is state) for state in State}
     summary = ", ".join(f"{n} {state.value}" for state, n in counts.items() if n) or "none"
@@ -91,7 +99,7 @@ def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str
 <h2>Subscriptions</h2>
 <div class="wide"><table id="subscriptions">
 <thead><tr><th>Subscription (target, key)</th><th>Authorized by</th><th>State</th>
-<th>Expires in</th><th>Next action</th><th>Last problem</th></tr></thead>
+<th>Expires in</th><th>Next action</th><th>Gaps in delivery</th><th>Last problem</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table></div>
@@ -107,9 +115,24 @@ def _row(sub: ManagedSubscription, now: datetime) -> str:
         f'<span class="state" style="color:{_STATE_COLOURS[sub.state]}">{sub.state.value}</span>',
         escape(time_left(sub.expire_time, now)),
         escape(next_step(sub, now)),
+        _gaps(sub, now),
         f'<span class="problem">{escape(sub.last_problem or "")}</span>',
     ]
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _gaps(sub: ManagedSubscription, now: datetime) -> str:
+    """The open gap first (how long it has lasted), then the closed ones, latest first."""
+    parts = []
+    gap = sub.open_gap
+    if gap is not None:
+        parts.append(
+            f'<span class="gap open">not delivering for {escape(not_delivering(sub, now))}'
+            f"</span><br><small>{escape(gap.describe())}</small>"
+        )
+    closed = [g for g in reversed(sub.gaps) if not g.open]
+    parts += [f'<small class="gap">{escape(g.describe())}</small>' for g in closed]
+    return "<br>".join(parts) or "-"
 
 
 def authorized_by(auth: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from keeper.clock import EmulatorClock, system_clock
 from keeper.config import Config
 from keeper.endpoint import PubSubEndpoints
 from keeper.engine import Context
+from keeper.replay import PubSubEvents
 from keeper.store import FirestoreStore
 
 _lock = threading.Lock()
@@ -30,7 +31,9 @@ def _build(config: Config, follow_emulator_clock: bool) -> Context:
         mode=config.credentials, endpoint=config.api_endpoint
     )
     clients = ClientFactory(
-        provider, polling=PollPolicy(timeout=float(config.operation_deadline_seconds))
+        provider,
+        polling=PollPolicy(timeout=float(config.operation_deadline_seconds)),
+        chat_endpoint=config.chat_api_endpoint,
     )
     return Context(
         store=FirestoreStore(
@@ -43,6 +46,8 @@ def _build(config: Config, follow_emulator_clock: bool) -> Context:
         clock=EmulatorClock(config.api_endpoint) if follow_emulator_clock else system_clock,
         config=config,
         alerts=PubSubAlerts(config.alerts_topic) if config.alerts_topic else None,
+        chat_for=clients.chat_for,
+        events=PubSubEvents(),
     )
 
 

@@ -114,6 +114,9 @@ class Store(Protocol):
         ledger: LedgerEntry | None = None,
     ) -> Versioned: ...
     def record_event(self, ledger: LedgerEntry) -> None: ...
+    def pending_replays(self, limit: int) -> list[Versioned]: ...
+    def replayed(self, key: str, event_names: Sequence[str]) -> set[str]: ...
+    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None: ...
     def forget(self, key: str) -> None: ...
 
 
@@ -171,6 +174,33 @@ class FirestoreStore:
             name_or_key = f"subscriptions/{name_or_key}"
         index = self._names.document(subscription_id(name_or_key)).get()
         return self.get(str(index.get("key"))) if index.exists else None
+
+    def pending_replays(self, limit: int) -> list[Versioned]:
+        """Records with a gap whose events are still to be republished."""
+        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
+
+        query = self._subs.where(filter=FieldFilter("replay_pending", "==", True)).limit(limit)
+        return [_versioned(snapshot) for snapshot in query.stream()]
+
+    # -- the replay ledger: one entry per original event republished -----------------------
+
+    def replayed(self, key: str, event_names: Sequence[str]) -> set[str]:
+        """Which of these original events the ledger has republished (one read per 300)."""
+        done: set[str] = set()
+        for first in range(0, len(event_names), 300):
+            refs = [
+                self._replays(key).document(_ledger_id(n)) for n in event_names[first : first + 300]
+            ]
+            done.update(str(s.get("event")) for s in self._client.get_all(refs) if s.exists)
+        return done
+
+    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
+        self._replays(key).document(_ledger_id(event_name)).set(
+            {"event": event_name, "ce_id": ce_id, "at": at}
+        )
+
+    def _replays(self, key: str) -> Any:
+        return self._subs.document(key).collection("replays")
 
     def all(self) -> Iterator[ManagedSubscription]:
         for snapshot in self._subs.order_by("key").stream():
@@ -292,8 +322,9 @@ class FirestoreStore:
         for name in (*current.sub.lineage, current.sub.name):
             if name:
                 batch.delete(self._names.document(subscription_id(name)))
-        for snapshot in self._subs.document(key).collection("history").stream():
-            batch.delete(snapshot.reference)
+        for collection in ("history", "replays"):
+            for snapshot in self._subs.document(key).collection(collection).stream():
+                batch.delete(snapshot.reference)
         batch.delete(self._subs.document(key))
         batch.commit()
 
@@ -343,6 +374,7 @@ class InMemoryStore:
         self._names: dict[str, str] = {}  # subscription id -> key
         self._events: dict[str, dict[str, Any]] = {}  # ledger id -> entry
         self._history: dict[str, list[dict[str, Any]]] = {}
+        self._replays: dict[str, dict[str, dict[str, Any]]] = {}  # key -> event name -> entry
         self._ledger_ttl = timedelta(days=ledger_ttl_days)
 
     # -- reads ---------------------------------------------------------------------------
@@ -397,6 +429,19 @@ class InMemoryStore:
 
     def unverified(self, before: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("verified_at", before, limit)
+
+    def pending_replays(self, limit: int) -> list[Versioned]:
+        return [v for v in self._versions() if v.sub.pending_replay is not None][:limit]
+
+    def replayed(self, key: str, event_names: Sequence[str]) -> set[str]:
+        with self._lock:
+            done = self._replays.get(key, {})
+            return {name for name in event_names if name in done}
+
+    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
+        with self._lock:
+            entry = {"event": event_name, "ce_id": ce_id, "at": at}
+            self._replays.setdefault(key, {})[event_name] = entry
 
     def short_lived_unverified(self, now: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("verify_at", now, limit)
@@ -465,6 +510,7 @@ class InMemoryStore:
                 if name:
                     self._names.pop(subscription_id(name), None)
             self._history.pop(key, None)
+            self._replays.pop(key, None)
             del self._subs[key]
 
     # -- helpers (called with the lock held) ---------------------------------------------

@@ -35,8 +35,8 @@ from keeper.endpoint import Grant, push_service_account
 from keeper.engine import Context, Trigger, act
 from keeper.errors import FailureKind, failure_kind
 from keeper.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
-from keeper.logs import labels, log_failure, log_outcome
-from keeper.models import HistoryEntry, ManagedSubscription, State
+from keeper.logs import labels, log_failure, log_gap, log_outcome
+from keeper.models import HistoryEntry, ManagedSubscription, State, gap_change
 from keeper.observe import View, classify, observe
 from keeper.outcomes import Action, Outcome
 from keeper.pacing import Kind, Pacer, Quota
@@ -111,7 +111,25 @@ def run(
         share = config.sweep_quota_percent / 100
         quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
         pacer = Pacer(quota)
-    return _Run(ctx, pacer, now, dry_run).sweep(work)
+    items = _Run(ctx, pacer, now, dry_run).sweep(work)
+    if not dry_run and shard is None:
+        finish_replays(ctx)
+    return items
+
+
+# Replays the sweep finishes per run (each bounded by MAX_REPLAYED_PER_RUN events).
+REPLAYS_PER_SWEEP = 20
+
+
+def finish_replays(ctx: Context) -> None:
+    """Unfinished replays (a crash, a failure, a window longer than one run): go on."""
+    from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
+
+    for current in ctx.store.pending_replays(REPLAYS_PER_SWEEP):
+        try:
+            replay_pending(ctx, current.sub.key, SWEEP.actor)
+        except Exception as error:
+            log_failure(log, f"replay of {current.sub.key}", error, key=current.sub.key)
 
 
 def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) -> list[Versioned]:
@@ -303,7 +321,7 @@ class _Run:
         if not plan.writes:
             return act(self.ctx, current, plan, SWEEP)
         if plan.action is Action.RECREATE and sub.state is not State.EXPIRED:
-            current = self._mark_expired(current, plan)
+            current = self._mark_expired(current, api, plan)
         requests = WRITES_PER_ACTION[plan.action]
         for _ in range(RATE_LIMIT_RETRIES + 1):
             if self._out_of_time(Kind.WRITE, sub.auth, requests):
@@ -325,12 +343,14 @@ class _Run:
         assert fresh is not None  # only `forget` deletes records
         return fresh
 
-    def _mark_expired(self, current: Versioned, plan: Plan) -> Versioned:
-        """Record the loss first: if the recreation is interrupted, the next run sees the
-        record EXPIRED with the recreation due at once."""
+    def _mark_expired(self, current: Versioned, api: Subscription | None, plan: Plan) -> Versioned:
+        """Record the loss first (its gap opens): if the recreation is interrupted, the next
+        run sees the record EXPIRED with the recreation due at once."""
         sub = current.sub
-        expired = transitions.expired(sub, self.now)
-        self.ctx.store.commit(current, expired, self._history(sub, expired, plan, "found"))
+        expired = transitions.expired(sub, self.now, api)
+        history = self._history(sub, expired, plan, "found")
+        self.ctx.store.commit(current, expired, history)
+        log_gap(log, history, expired)
         return self._reread(current)
 
     def _record_check(
@@ -351,6 +371,8 @@ class _Run:
             if not drift.fixed:
                 updated = updated.with_changes(last_problem=drift.text)
         self.ctx.store.commit(current, updated, history)
+        if history is not None:
+            log_gap(log, history, updated)
 
     def _history(
         self, before: ManagedSubscription, after: ManagedSubscription, plan: Plan, outcome: str
@@ -364,6 +386,7 @@ class _Run:
             state_before=before.state,
             state_after=after.state,
             name=after.name,
+            gap=gap_change(before, after),
         )
 
     # -- the endpoint --------------------------------------------------------------------

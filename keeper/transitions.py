@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from keeper.decisions import (
     Remedy,
+    gap_start,
     reactivate_backoff,
+    replay_after_gap,
     suspension_policy,
     sweep_renewal_at,
     verify_at,
 )
-from keeper.models import Action, ManagedSubscription, State
+from keeper.models import (
+    GAPS_KEPT,
+    Action,
+    Gap,
+    GapCause,
+    ManagedSubscription,
+    Resumption,
+    State,
+)
 from workspace_client.models import Subscription
 
 
-def synced(sub: ManagedSubscription, api: Subscription, now: datetime) -> ManagedSubscription:
-    """Adopt the API's view of the subscription and plan the sweep's next step from it."""
+def synced(
+    sub: ManagedSubscription,
+    api: Subscription,
+    now: datetime,
+    resumed_by: Resumption = Resumption.ACTIVE_AGAIN,
+) -> ManagedSubscription:
+    """Adopt the API's view of the subscription and plan the sweep's next step from it. A
+    suspension opens a gap; an ACTIVE view closes the open one, resumed as `resumed_by`."""
     base = checked(
         sub.with_changes(
             name=api.name,
@@ -29,6 +46,7 @@ def synced(sub: ManagedSubscription, api: Subscription, now: datetime) -> Manage
         now,
     )
     if api.state == "SUSPENDED":
+        base = seen(base, api, now)
         policy = suspension_policy(api.suspension_reason)
         if policy.remedy is Remedy.PERSON:
             return flagged(base, f"suspended: {api.suspension_reason}", policy.advice, now)
@@ -39,7 +57,7 @@ def synced(sub: ManagedSubscription, api: Subscription, now: datetime) -> Manage
             next_action_at=now + reactivate_backoff(base.attempts),
         )
     expiry = base.expire_time
-    return base.with_changes(
+    return resumed(base, resumed_by, now).with_changes(
         state=State.ACTIVE,
         suspension_reason=None,
         attempts=0,
@@ -54,9 +72,66 @@ def checked(sub: ManagedSubscription, now: datetime) -> ManagedSubscription:
     return sub.with_changes(verified_at=now, verify_at=verify_at(sub.expire_time, now))
 
 
-def expired(sub: ManagedSubscription, now: datetime) -> ManagedSubscription:
-    """Deleted at Google: recreation is due at once."""
-    return sub.with_changes(
+def stopped(
+    sub: ManagedSubscription,
+    cause: GapCause,
+    api: Subscription | None,
+    now: datetime,
+    event_time: datetime | None = None,
+) -> ManagedSubscription:
+    """Delivery stopped: open a gap, unless one is open already (a suspended subscription
+    that then expires lost delivery once, at its suspension)."""
+    if sub.open_gap is not None:
+        return sub
+    start, dated_by = gap_start(cause, sub, api, now, event_time)
+    detail = None
+    if cause is GapCause.SUSPENDED:
+        detail = (api.suspension_reason if api is not None else None) or sub.suspension_reason
+    gap = Gap(start, cause, dated_by, detail)
+    return sub.with_changes(gaps=(*sub.gaps, gap)[-GAPS_KEPT:])
+
+
+def seen(
+    sub: ManagedSubscription,
+    api: Subscription | None,
+    now: datetime,
+    event_time: datetime | None = None,
+) -> ManagedSubscription:
+    """Google's view was read: if it shows the subscription suspended, delivery stopped."""
+    if api is None or api.state != "SUSPENDED":
+        return sub
+    return stopped(sub, GapCause.SUSPENDED, api, now, event_time)
+
+
+def lost(
+    sub: ManagedSubscription,
+    action: Action,
+    api: Subscription | None,
+    now: datetime,
+    event_time: datetime | None = None,
+) -> ManagedSubscription:
+    """Before a write: a recreation means the subscription is gone, a view showing it
+    suspended means it is suspended; either way delivery stopped (`event_time`: the time of
+    the lifecycle event that said so, if one did)."""
+    if action is Action.RECREATE:
+        return stopped(sub, GapCause.EXPIRED, api, now, event_time)
+    return seen(sub, api, now, event_time)
+
+
+def resumed(sub: ManagedSubscription, how: Resumption, now: datetime) -> ManagedSubscription:
+    """Delivery resumed at `now`: close the open gap, if any."""
+    gap = sub.open_gap
+    if gap is None:
+        return sub
+    closed = replace(gap, end=max(now, gap.start), resumed_by=how, replay=replay_after_gap(sub))
+    return sub.with_changes(gaps=(*sub.gaps[:-1], closed))
+
+
+def expired(
+    sub: ManagedSubscription, now: datetime, api: Subscription | None = None
+) -> ManagedSubscription:
+    """Deleted at Google: a gap opens at its expiry, and recreation is due at once."""
+    return stopped(sub, GapCause.EXPIRED, api, now).with_changes(
         state=State.EXPIRED,
         next_action=Action.RECREATE,
         next_action_at=now,
@@ -65,12 +140,21 @@ def expired(sub: ManagedSubscription, now: datetime) -> ManagedSubscription:
     )
 
 
-def recreated(sub: ManagedSubscription, api: Subscription, now: datetime) -> ManagedSubscription:
-    """A new Google name for the same managed subscription; the old one joins the lineage."""
+def recreated(
+    sub: ManagedSubscription,
+    api: Subscription,
+    now: datetime,
+    gone: Subscription | None = None,
+    adopted: bool = False,
+) -> ManagedSubscription:
+    """A new Google name for the same managed subscription; the old one joins the lineage.
+    The gap since the old one's expiry (`gone`: Google's last view of it, if any) closes."""
     lineage = sub.lineage
     if sub.name and sub.name != api.name and sub.name not in lineage:
         lineage = (*lineage, sub.name)
-    return synced(sub.with_changes(lineage=lineage, attempts=0), api, now)
+    lost = stopped(sub, GapCause.EXPIRED, gone, now)
+    how = Resumption.ADOPTED if adopted else Resumption.RECREATED
+    return synced(lost.with_changes(lineage=lineage, attempts=0), api, now, how)
 
 
 def flagged(

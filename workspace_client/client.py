@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ENDPOINT",
     "CallCounter",
+    "GoogleApiClient",
     "PollPolicy",
     "RetryPolicy",
     "WorkspaceEventsClient",
@@ -146,20 +147,22 @@ class _Api:
     operations: Any
 
 
+_SERVICES: dict[tuple[str, str, str], Any] = {}
 _APIS: dict[str, _Api] = {}
-_APIS_LOCK = threading.Lock()
+_APIS_LOCK = threading.RLock()
 
 
-def _api_for(endpoint: str) -> _Api:
+def build_service(api: str, version: str, endpoint: str) -> Any:
+    """The discovery-built service of `api` `version` at `endpoint`, once per process."""
     with _APIS_LOCK:
-        api = _APIS.get(endpoint)
-        if api is None:
+        service = _SERVICES.get((api, version, endpoint))
+        if service is None:
             import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
             from googleapiclient.discovery import build  # noqa: PLC0415 - lazy, ~0.3 s
 
             service = build(
-                "workspaceevents",
-                "v1",
+                api,
+                version,
                 # The bundled discovery document: never fetched at run time.
                 static_discovery=True,
                 cache_discovery=False,
@@ -168,6 +171,15 @@ def _api_for(endpoint: str) -> _Api:
                 # request is executed with the calling thread's authorized Http instead.
                 http=httplib2.Http(),
             )
+            _SERVICES[(api, version, endpoint)] = service
+        return service
+
+
+def _api_for(endpoint: str) -> _Api:
+    with _APIS_LOCK:
+        api = _APIS.get(endpoint)
+        if api is None:
+            service = build_service("workspaceevents", "v1", endpoint)
             api = _Api(subscriptions=service.subscriptions(), operations=service.operations())
             _APIS[endpoint] = api
         return api
@@ -211,8 +223,9 @@ def _transport_errors() -> tuple[type[Exception], ...]:
     )
 
 
-class WorkspaceEventsClient:
-    """Calls the Workspace Events API v1 as one principal (one set of credentials).
+class GoogleApiClient:
+    """Calls one Google REST API (built from its bundled discovery document) as one
+    principal: the request choke point shared by the Workspace Events and Chat clients.
 
     ``credentials=None`` sends no Authorization header (tests, loopback emulators).
     ``http_factory`` replaces the per-thread Http (tests pass a scripted fake).
@@ -224,10 +237,9 @@ class WorkspaceEventsClient:
         self,
         credentials: Credentials | None,
         *,
-        endpoint: str = DEFAULT_ENDPOINT,
+        endpoint: str,
         timeout: float = 15.0,
         retry: RetryPolicy = DEFAULT_RETRY,
-        polling: PollPolicy = DEFAULT_POLL,
         calls: CallCounter | None = None,
         http_factory: Callable[[], Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -239,7 +251,6 @@ class WorkspaceEventsClient:
         self._credentials = credentials
         self._timeout = timeout
         self._retry = retry
-        self._polling = polling
         self._http_factory = http_factory or self._authorized_http
         self._sleep = sleep
         self._monotonic = monotonic
@@ -248,7 +259,93 @@ class WorkspaceEventsClient:
         self._local = threading.local()
 
     def __repr__(self) -> str:
-        return f"WorkspaceEventsClient(endpoint={self.endpoint!r})"
+        return f"{type(self).__name__}(endpoint={self.endpoint!r})"
+
+    def _pages(
+        self, method: str, field: str, request_for: Callable[[str | None], Any]
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of `field` in every page of a list method, lazily: `request_for(token)`
+        builds the request of the page after `token` (None: the first)."""
+        page_token: str | None = None
+        while True:
+            page = self._execute(method, request_for(page_token))
+            yield from page.get(field) or ()
+            page_token = page.get("nextPageToken") or None
+            if page_token is None:
+                return
+
+    def _execute(self, method: str, request: Any) -> dict[str, Any]:
+        """Send one request: the only place that retries, counts and maps errors."""
+        from googleapiclient.errors import HttpError  # noqa: PLC0415 - lazy, see module doc
+
+        transport_errors = _transport_errors()
+        http = self._thread_http()
+        attempts = max(1, self._retry.attempts)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls.add(method)
+            error: WorkspaceEventsError
+            try:
+                result = request.execute(http=http)
+            except HttpError as exc:
+                error = from_http_error(exc, method=method)
+                retryable = int(exc.resp.status) in _RETRYABLE_STATUS
+                asked = _retry_after(exc.resp)
+                cause: BaseException = exc
+            except transport_errors as exc:
+                error = from_transport_error(exc, method=method)
+                retryable = isinstance(error, Unavailable)
+                asked = None
+                cause = exc
+            else:
+                return result if isinstance(result, dict) else {}
+            delay = asked if asked is not None else self._retry.backoff(attempt, self._random)
+            if not retryable or attempt == attempts or delay > self._retry.max_backoff:
+                raise error from cause
+            logger.warning(
+                "%s failed (%s), retrying in %.2fs (attempt %d of %d)",
+                method,
+                " ".join(str(part) for part in (error.status_code, error.status) if part)
+                or type(cause).__name__,
+                delay,
+                attempt,
+                attempts,
+            )
+            self._sleep(delay)
+
+    def _thread_http(self) -> Any:
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._http_factory()
+            self._local.http = http
+        return http
+
+    def _authorized_http(self) -> Any:
+        import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
+
+        http = httplib2.Http(timeout=self._timeout)
+        if self._credentials is None:
+            return http
+        import google_auth_httplib2  # noqa: PLC0415 - lazy, as httplib2
+
+        return google_auth_httplib2.AuthorizedHttp(self._credentials, http=http)
+
+
+class WorkspaceEventsClient(GoogleApiClient):
+    """Calls the Workspace Events API v1 as one principal (one set of credentials); see
+    ``GoogleApiClient`` for the arguments. ``polling``: how long operations are awaited."""
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        polling: PollPolicy = DEFAULT_POLL,
+        **options: Any,
+    ) -> None:
+        super().__init__(credentials, endpoint=endpoint, **options)
+        self._polling = polling
 
     # -- subscriptions ------------------------------------------------------------------
 
@@ -330,18 +427,13 @@ class WorkspaceEventsClient:
             raise ValueError("subscriptions.list requires a filter")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100: {page_size}")
-        method = "subscriptions.list"
-        page_token: str | None = None
-        while True:
-            request = self._api().subscriptions.list(
-                filter=filter, pageSize=page_size, pageToken=page_token
-            )
-            page = self._execute(method, request)
-            for item in page.get("subscriptions") or ():
-                yield Subscription.from_api(item)
-            page_token = page.get("nextPageToken") or None
-            if page_token is None:
-                return
+        subscriptions = self._api().subscriptions
+        for item in self._pages(
+            "subscriptions.list",
+            "subscriptions",
+            lambda token: subscriptions.list(filter=filter, pageSize=page_size, pageToken=token),
+        ):
+            yield Subscription.from_api(item)
 
     # -- operations ---------------------------------------------------------------------
 
@@ -390,62 +482,5 @@ class WorkspaceEventsClient:
             raise from_rpc_status(operation.error, method=method)
         return operation
 
-    def _execute(self, method: str, request: Any) -> dict[str, Any]:
-        """Send one request: the only place that retries, counts and maps errors."""
-        from googleapiclient.errors import HttpError  # noqa: PLC0415 - lazy, see module doc
-
-        transport_errors = _transport_errors()
-        http = self._thread_http()
-        attempts = max(1, self._retry.attempts)
-        attempt = 0
-        while True:
-            attempt += 1
-            self.calls.add(method)
-            error: WorkspaceEventsError
-            try:
-                result = request.execute(http=http)
-            except HttpError as exc:
-                error = from_http_error(exc, method=method)
-                retryable = int(exc.resp.status) in _RETRYABLE_STATUS
-                asked = _retry_after(exc.resp)
-                cause: BaseException = exc
-            except transport_errors as exc:
-                error = from_transport_error(exc, method=method)
-                retryable = isinstance(error, Unavailable)
-                asked = None
-                cause = exc
-            else:
-                return result if isinstance(result, dict) else {}
-            delay = asked if asked is not None else self._retry.backoff(attempt, self._random)
-            if not retryable or attempt == attempts or delay > self._retry.max_backoff:
-                raise error from cause
-            logger.warning(
-                "%s failed (%s), retrying in %.2fs (attempt %d of %d)",
-                method,
-                " ".join(str(part) for part in (error.status_code, error.status) if part)
-                or type(cause).__name__,
-                delay,
-                attempt,
-                attempts,
-            )
-            self._sleep(delay)
-
     def _api(self) -> _Api:
         return _api_for(self.endpoint)
-
-    def _thread_http(self) -> Any:
-        http = getattr(self._local, "http", None)
-        if http is None:
-            http = self._http_factory()
-            self._local.http = http
-        return http
-
-    def _authorized_http(self) -> Any:
-        import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
-
-        http = httplib2.Http(timeout=self._timeout)
-        if self._credentials is None:
-            return http
-        import google_auth_httplib2  # noqa: PLC0415 - lazy, as httplib2
-
-        return google_auth_httplib2.AuthorizedHttp(self._credentials, http=http)

@@ -41,6 +41,8 @@ from workspace_client.errors import CredentialsUnavailable, Unavailable, from_tr
 if TYPE_CHECKING:
     from google.auth.transport import Request
 
+    from workspace_client.chat import ChatClient
+
 __all__ = [
     "AnonymousCredentialsRefused",
     "AuthKind",
@@ -466,8 +468,10 @@ class ClientFactory:
         retry: RetryPolicy = DEFAULT_RETRY,
         polling: PollPolicy = DEFAULT_POLL,
         calls: CallCounter | None = None,
+        chat_endpoint: str = "https://chat.googleapis.com/",
     ) -> None:
         self.provider = provider
+        self.chat_endpoint = chat_endpoint
         self.calls = calls if calls is not None else CallCounter()
         self._timeout = timeout
         self._retry = retry
@@ -495,6 +499,21 @@ class ClientFactory:
         )
         with self._lock:
             return self._clients.setdefault(key, client)
+
+    def chat_for(self, auth: AuthSpec | str, event_types: Iterable[str]) -> ChatClient:
+        """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
+        event types need cover ``spaces.spaceEvents``; reference §9)."""
+        from workspace_client.chat import ChatClient  # noqa: PLC0415
+
+        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
+        scopes = scopes_for(event_types, spec.kind)
+        return ChatClient(
+            self.provider.credentials_for(spec, scopes),
+            endpoint=self.chat_endpoint,
+            timeout=self._timeout,
+            retry=self._retry,
+            calls=self.calls,
+        )
 
     def forget(self, auth: AuthSpec | str) -> None:
         """Drop the cached clients and credentials of a principal."""

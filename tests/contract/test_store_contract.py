@@ -3,12 +3,22 @@ store. GIVEN stored records, WHEN two writers race, an event is looked up or wor
 THEN both stores answer the same: exactly one write wins, stale writes raise StoreConflict,
 the ledger answers duplicates, and the sweep's queries return due work in deadline order."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from keeper.errors import StoreConflict
-from keeper.models import Action, HistoryEntry, ManagedSubscription, State
+from keeper.models import (
+    Action,
+    Gap,
+    GapCause,
+    GapStart,
+    HistoryEntry,
+    ManagedSubscription,
+    Replay,
+    State,
+)
 from keeper.store import FirestoreStore, InMemoryStore, LedgerEntry
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -171,3 +181,22 @@ def test_forget_removes_the_record_its_names_and_history(store):
     assert store.get("chat-spaces-1") is None
     assert store.find("subscriptions/chat-spaces-1") is None
     assert store.history("chat-spaces-1") == []
+
+
+def test_the_replay_ledger_says_what_was_republished_and_forget_clears_it(store):
+    # GIVEN one subscription with a closed gap whose events are to be replayed, one without
+    gap = Gap(NOW - timedelta(hours=2), GapCause.SUSPENDED, GapStart.GOOGLE, end=NOW)
+    registered(store, managed(gaps=(replace(gap, replay=Replay.PENDING),)))
+    registered(store, managed("subscriptions/chat-spaces-2", "chat-spaces-2", gaps=(gap,)))
+    # THEN only the first is pending
+    assert [v.sub.key for v in store.pending_replays(10)] == ["chat-spaces-1"]
+    # WHEN two of its events are republished
+    for name in ("spaces/AAA/spaceEvents/1", "spaces/AAA/spaceEvents/2"):
+        store.record_replay("chat-spaces-1", name, f"ce-{name}", NOW)
+    # THEN the ledger knows those, per subscription, and nothing more
+    asked = ["spaces/AAA/spaceEvents/1", "spaces/AAA/spaceEvents/2", "spaces/AAA/spaceEvents/3"]
+    assert store.replayed("chat-spaces-1", asked) == set(asked[:2])
+    assert store.replayed("chat-spaces-2", asked) == set()
+    # AND forgetting the subscription forgets its replays
+    store.forget("chat-spaces-1")
+    assert store.replayed("chat-spaces-1", asked) == set()

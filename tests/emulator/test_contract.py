@@ -10,28 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 
 from emulator.discovery import DiscoveryDocument
 from tests.support.workspace_emulator import (
-    ALICE,
     MESSAGE_CREATED,
     WorkspaceEmulator,
+    google_client,
     subscription_body,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def google_client(url: str, token: str = ALICE) -> Any:
-    return build(
-        "workspaceevents",
-        "v1",
-        static_discovery=True,
-        credentials=Credentials(token=token),
-        client_options={"api_endpoint": url},
-    )
 
 
 def wire(emulator: WorkspaceEmulator) -> list[dict[str, Any]]:

@@ -92,6 +92,20 @@ def subscription_body(
     }
 
 
+def google_client(url: str, token: str = ALICE, api: str = "workspaceevents") -> Any:
+    """Google's own client of `api` v1 (the bundled discovery document) at the emulator."""
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.discovery import build
+
+    return build(
+        api,
+        "v1",
+        static_discovery=True,
+        credentials=Credentials(token=token),
+        client_options={"api_endpoint": url},
+    )
+
+
 def decode_data(message: dict[str, Any]) -> Any:
     return json.loads(base64.b64decode(message["data"]))
 

@@ -3,13 +3,14 @@ variable."""
 
 import pytest
 
-from keeper.config import DEFAULT_ENDPOINT, Config, ConfigError
+from keeper.config import DEFAULT_CHAT_ENDPOINT, DEFAULT_ENDPOINT, Config, ConfigError
 
 
 def test_defaults():
     config = Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"})
     assert config.project == "p"
     assert config.api_endpoint == DEFAULT_ENDPOINT
+    assert config.chat_api_endpoint == DEFAULT_CHAT_ENDPOINT == "https://chat.googleapis.com/"
     assert config.credentials == "auto"
     assert config.fix_topic_iam is False
 
@@ -31,6 +32,19 @@ def test_defaults():
         (
             {"GOOGLE_CLOUD_PROJECT": "p", "WORKSPACE_EVENTS_API_ENDPOINT": "ftp://x"},
             "WORKSPACE_EVENTS_API_ENDPOINT",
+        ),
+        (
+            {"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_CHAT_API_ENDPOINT": "chat.googleapis.com"},
+            "KEEPER_CHAT_API_ENDPOINT must be an http",
+        ),
+        (
+            {
+                "GOOGLE_CLOUD_PROJECT": "p",
+                "KEEPER_CREDENTIALS": "anonymous",
+                "WORKSPACE_EVENTS_API_ENDPOINT": "http://127.0.0.1:8089/",
+                "KEEPER_CHAT_API_ENDPOINT": "https://chat.googleapis.com/",
+            },
+            "loopback KEEPER_CHAT_API_ENDPOINT",
         ),
         ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_FIX_TOPIC_IAM": "maybe"}, "KEEPER_FIX_TOPIC_IAM"),
         ({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_LEDGER_TTL_DAYS": "-1"}, "KEEPER_LEDGER_TTL_DAYS"),
@@ -58,6 +72,15 @@ def test_anonymous_is_allowed_on_loopback(endpoint):
     )
     assert config.credentials == "anonymous"
     assert config.api_endpoint.endswith("/")
+    # the emulator serves the Chat API at the same base URL: the local run's default
+    assert config.chat_api_endpoint == config.api_endpoint
+
+
+def test_the_chat_api_endpoint_is_configurable():
+    config = Config.from_env(
+        {"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_CHAT_API_ENDPOINT": "https://chat.example.test"}
+    )
+    assert config.chat_api_endpoint == "https://chat.example.test/"
 
 
 def test_the_dead_letter_inbox_is_a_subscription_path():
@@ -69,3 +92,9 @@ def test_the_dead_letter_inbox_is_a_subscription_path():
     )
     assert config.dead_letter_subscription == "projects/p/subscriptions/keeper-dead-letter-inbox"
     assert Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).dead_letter_subscription is None
+
+
+def test_replay_is_off_unless_the_deployment_turns_it_on():
+    assert Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).replay_default is False
+    on = Config.from_env({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_REPLAY_DEFAULT": "true"})
+    assert on.replay_default is True

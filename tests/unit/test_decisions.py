@@ -5,26 +5,45 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from keeper import transitions
 from keeper.decisions import (
+    CHAT_HISTORY,
     MAX_REACTIVATE_ATTEMPTS,
+    REPLAY_OVERLAP,
     SUSPENSION_POLICY,
     Plan,
     Remedy,
+    ReplayWindow,
     adoptable,
     adopts_api_view,
     decide_due,
     decide_expired,
     decide_reminder,
     decide_suspended,
+    gap_start,
     reactivate_backoff,
     reminder_conflict,
     renew_after_aborted,
     renew_after_reactivate,
+    replay_after_gap,
+    replay_window,
+    replayable_types,
     suspension_policy,
     sweep_renewal_at,
     verify_at,
 )
-from keeper.models import Action, ManagedSubscription, State
+from keeper.models import (
+    GAPS_KEPT,
+    Action,
+    Gap,
+    GapCause,
+    GapStart,
+    ManagedSubscription,
+    Replay,
+    Resumption,
+    State,
+    gap_change,
+)
 from keeper.observe import Seen, View, classify
 from workspace_client.models import Subscription
 
@@ -473,3 +492,218 @@ def test_sweep_renewal_comes_after_the_reminders_and_is_spread_by_key():
 )
 def test_short_lived_subscriptions_are_checked_every_hour(expiry, next_check):
     assert verify_at(expiry, NOW) == next_check
+
+
+# -- gaps in delivery ------------------------------------------------------------------------
+# GIVEN a record and Google's view, WHEN the keeper learns that delivery stopped or resumed
+# at NOW, THEN the gaps on the record.
+
+
+def expired_record(**changes: object) -> ManagedSubscription:
+    """A record whose recorded expiry passed two hours ago."""
+    return managed(**{"expire_time": NOW - 2 * H, **changes})
+
+
+def google(state: str = "ACTIVE", **changes: object) -> Subscription:
+    """Google's subscription, last changed three hours ago, expiring in 100 hours."""
+    return api(state, **{"expire_time": NOW + 100 * H, "update_time": NOW - 3 * H, **changes})
+
+
+@pytest.mark.parametrize(
+    ("cause", "record", "view", "expected"),
+    [
+        # a suspension is dated by Google's updateTime of the suspended subscription
+        (GapCause.SUSPENDED, expired_record(), google("SUSPENDED"), (NOW - 3 * H, GapStart.GOOGLE)),
+        # ... never in the future (clock skew): then the moment the keeper saw it
+        (
+            GapCause.SUSPENDED,
+            expired_record(),
+            google("SUSPENDED", update_time=NOW + H),
+            (NOW, GapStart.SEEN),
+        ),
+        # ... nor from an ACTIVE view's updateTime, nor without a view
+        (GapCause.SUSPENDED, expired_record(), google("ACTIVE"), (NOW, GapStart.SEEN)),
+        (GapCause.SUSPENDED, expired_record(), None, (NOW, GapStart.SEEN)),
+        # an expiry from the expireTime Google reports, else the one recorded
+        (
+            GapCause.EXPIRED,
+            expired_record(),
+            google("ACTIVE", expire_time=NOW - H),
+            (NOW - H, GapStart.EXPIRY),
+        ),
+        (GapCause.EXPIRED, expired_record(), None, (NOW - 2 * H, GapStart.EXPIRY)),
+        # deleted before its recorded expiry: from when the keeper saw it gone
+        (GapCause.EXPIRED, expired_record(expire_time=NOW + H), None, (NOW, GapStart.SEEN)),
+        (GapCause.EXPIRED, expired_record(expire_time=None), None, (NOW, GapStart.SEEN)),
+    ],
+)
+def test_gap_start(cause, record, view, expected):
+    assert gap_start(cause, record, view, NOW) == expected
+
+
+EVENT_TIME = NOW - 30 * timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("cause", "record", "view", "expected"),
+    [
+        # Google's updateTime of the suspended subscription comes first
+        (GapCause.SUSPENDED, expired_record(), google("SUSPENDED"), (NOW - 3 * H, GapStart.GOOGLE)),
+        # without it, the time of the suspended event
+        (GapCause.SUSPENDED, expired_record(), None, (EVENT_TIME, GapStart.EVENT)),
+        # the expireTime Google reports comes first, then the expired event's time, before
+        # the expiry recorded
+        (
+            GapCause.EXPIRED,
+            expired_record(),
+            google("ACTIVE", expire_time=NOW - H),
+            (NOW - H, GapStart.EXPIRY),
+        ),
+        (GapCause.EXPIRED, expired_record(), None, (EVENT_TIME, GapStart.EVENT)),
+    ],
+)
+def test_gap_start_with_the_lifecycle_events_time(cause, record, view, expected):
+    assert gap_start(cause, record, view, NOW, EVENT_TIME) == expected
+
+
+def test_a_suspension_seen_opens_one_gap_and_reactivation_closes_it():
+    # GIVEN an ACTIVE record WHEN Google's view shows it suspended
+    suspended = transitions.synced(
+        expired_record(),
+        google("SUSPENDED", suspension_reason="OTHER", expire_time=NOW + 9 * H),
+        NOW,
+    )
+    # THEN one open gap from Google's date, with the reason
+    assert suspended.state is State.SUSPENDED
+    assert suspended.gaps == (Gap(NOW - 3 * H, GapCause.SUSPENDED, GapStart.GOOGLE, "OTHER"),)
+    assert gap_change(expired_record(), suspended) == (
+        "delivery stopped: open since 2026-11-23 09:00:00 UTC (SUSPENDED: OTHER; start from "
+        "Google's updateTime)"
+    )
+    # WHEN seen suspended again THEN still that one gap
+    again = transitions.synced(suspended, google("SUSPENDED", update_time=NOW - H), NOW + H)
+    assert again.gaps == suspended.gaps and gap_change(suspended, again) is None
+    # WHEN reactivated THEN the gap closes at that moment, resumed by reactivation
+    active = transitions.synced(again, google("ACTIVE"), NOW + 2 * H, Resumption.REACTIVATED)
+    (gap,) = active.gaps
+    assert (gap.end, gap.resumed_by, active.open_gap) == (
+        NOW + 2 * H,
+        Resumption.REACTIVATED,
+        None,
+    )
+    assert gap_change(again, active).startswith("delivery resumed: 2026-11-23 09:00:00 UTC to ")
+
+
+def test_a_person_fixing_the_cause_leaves_the_gap_open_until_google_shows_it_active():
+    # GIVEN a suspension only a person can fix
+    flagged = transitions.synced(
+        expired_record(), google("SUSPENDED", suspension_reason="USER_SCOPE_REVOKED"), NOW
+    )
+    assert flagged.state is State.NEEDS_ATTENTION and flagged.open_gap is not None
+    # WHEN Google shows it ACTIVE again THEN the gap closes, resumed elsewhere
+    fixed = transitions.synced(flagged, google("ACTIVE"), NOW + H)
+    assert fixed.gaps[-1].resumed_by is Resumption.ACTIVE_AGAIN
+    assert fixed.open_gap is None
+
+
+@pytest.mark.parametrize("adopted", [False, True])
+def test_an_expiry_opens_a_gap_at_the_expiry_and_recreation_closes_it(adopted):
+    # GIVEN a record whose subscription expired two hours ago WHEN marked expired
+    expired = transitions.expired(expired_record(), NOW)
+    assert expired.gaps == (Gap(NOW - 2 * H, GapCause.EXPIRED, GapStart.EXPIRY),)
+    # WHEN recreated (or an existing one adopted) an hour later THEN the gap closes
+    new = google("ACTIVE", name="subscriptions/new")
+    recreated = transitions.recreated(expired, new, NOW + H, adopted=adopted)
+    (gap,) = recreated.gaps
+    assert gap.end == NOW + H
+    assert gap.resumed_by is (Resumption.ADOPTED if adopted else Resumption.RECREATED)
+
+
+def test_a_recreation_without_a_recorded_loss_still_records_the_gap():
+    # GIVEN an expired event recreates at once (the record was never marked EXPIRED)
+    recreated = transitions.recreated(
+        expired_record(), google("ACTIVE", name="subscriptions/new"), NOW, gone=None
+    )
+    # THEN the gap from the recorded expiry to now is on the record
+    assert recreated.gaps == (
+        Gap(NOW - 2 * H, GapCause.EXPIRED, GapStart.EXPIRY, None, NOW, Resumption.RECREATED),
+    )
+
+
+def test_a_suspended_subscription_that_expires_keeps_the_one_gap_of_its_suspension():
+    suspended = transitions.synced(expired_record(), google("SUSPENDED"), NOW)
+    expired = transitions.expired(suspended, NOW + H)
+    assert expired.gaps == suspended.gaps
+
+
+def test_the_record_keeps_the_latest_gaps_and_they_survive_firestore():
+    # GIVEN more closed gaps than the record keeps
+    sub = expired_record()
+    for hour in range(GAPS_KEPT + 3):
+        at = NOW + hour * H
+        sub = transitions.resumed(
+            transitions.stopped(sub, GapCause.SUSPENDED, None, at), Resumption.REACTIVATED, at
+        )
+    # THEN the latest are kept, oldest first, and a document round trip keeps them
+    assert len(sub.gaps) == GAPS_KEPT
+    assert sub.gaps[-1].start == NOW + (GAPS_KEPT + 2) * H
+    assert ManagedSubscription.from_doc(sub.to_doc()).gaps == sub.gaps
+
+
+# -- replays ---------------------------------------------------------------------------------
+
+CHAT = "google.workspace.chat."
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, Replay.OFF),  # not asked for: an app that does not expect replays gets none
+        ({"replay": True}, Replay.PENDING),
+        ({"replay": True, "target_resource": "//meet.googleapis.com/spaces/M",
+          "event_types": ("google.workspace.meet.conference.v2.started",)}, Replay.NO_HISTORY),
+        ({"replay": True, "event_types": (CHAT + "spaceReadState.v1.updated",)},
+         Replay.NO_HISTORY),
+    ],
+)  # fmt: skip
+def test_replay_after_gap(changes, expected):
+    assert replay_after_gap(managed(**changes)) == expected
+
+
+def test_replayable_types_are_the_chat_families_space_events_keeps():
+    types = (
+        CHAT + "message.v1.created",
+        CHAT + "message.v1.batchCreated",
+        CHAT + "reaction.v1.created",
+        CHAT + "membership.v1.deleted",
+        CHAT + "space.v1.updated",
+        CHAT + "spaceReadState.v1.updated",
+        "google.workspace.drive.file.v3.created",
+    )
+    assert replayable_types(types) == types[:1] + types[2:5]
+
+
+def closed_gap(start: datetime, end: datetime, **changes: object) -> Gap:
+    return Gap(start, GapCause.SUSPENDED, GapStart.GOOGLE, None, end, Resumption.REACTIVATED,
+               Replay.PENDING, **changes)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("gap", "expected"),
+    [
+        # the gap with the overlap at both ends
+        (closed_gap(NOW - 2 * H, NOW - H), ReplayWindow(
+            NOW - 2 * H - REPLAY_OVERLAP, NOW - H + REPLAY_OVERLAP, None)),
+        # never past now
+        (closed_gap(NOW - H, NOW), ReplayWindow(NOW - H - REPLAY_OVERLAP, NOW, None)),
+        # resumed where the last run stopped
+        (closed_gap(NOW - 2 * H, NOW - H, replayed_through=NOW - 90 * timedelta(minutes=1)),
+         ReplayWindow(NOW - 90 * timedelta(minutes=1), NOW - H + REPLAY_OVERLAP, None)),
+        # longer than the Chat API's 28 days: what still exists, the rest lost
+        (closed_gap(NOW - CHAT_HISTORY - 3 * H, NOW - H), ReplayWindow(
+            NOW - CHAT_HISTORY + timedelta(minutes=1), NOW - H + REPLAY_OVERLAP,
+            NOW - CHAT_HISTORY + timedelta(minutes=1))),
+    ],
+)  # fmt: skip
+def test_replay_window(gap, expected):
+    assert replay_window(gap, NOW) == expected

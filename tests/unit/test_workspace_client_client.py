@@ -45,6 +45,8 @@ from workspace_client import (
     UnexpectedError,
     WorkspaceEventsClient,
 )
+from workspace_client.chat import ChatClient
+from workspace_client.client import GoogleApiClient
 
 ENDPOINT = "http://127.0.0.1:8089/"
 NAME = "subscriptions/chat-spaces-abc"
@@ -157,9 +159,11 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client_for(clock: FakeClock) -> Any:
-    def make(http: ScriptedHttp, **options: Any) -> WorkspaceEventsClient:
+    def make(
+        http: ScriptedHttp, api: type[GoogleApiClient] = WorkspaceEventsClient, **options: Any
+    ) -> Any:
         options.setdefault("random", lambda: 1.0)  # the top of the jitter range: predictable
-        return WorkspaceEventsClient(
+        return api(
             None,
             endpoint=ENDPOINT,
             http_factory=lambda: http,
@@ -789,3 +793,88 @@ def test_importing_the_package_and_building_a_client_is_cheap() -> None:
     )
     # THEN neither needed googleapiclient, httplib2, credentials or network
     assert result.returncode == 0, result.stderr
+
+
+# -- the Chat API: spaces.spaceEvents ------------------------------------------------------
+
+MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
+REACTION_CREATED = "google.workspace.chat.reaction.v1.created"
+
+
+def space_event(number: int, event_type: str = MESSAGE_CREATED) -> dict[str, Any]:
+    return {
+        "name": f"spaces/AAAA/spaceEvents/e{number}",
+        "eventTime": f"2026-11-23T12:00:{number:02d}Z",
+        "eventType": event_type,
+        "messageCreatedEventData": {"message": {"name": f"spaces/AAAA/messages/m{number}"}},
+    }
+
+
+@pytest.fixture
+def chat_for(client_for: Any) -> Any:
+    return lambda http, **options: client_for(http, ChatClient, **options)
+
+
+def test_space_events_lists_every_page_of_the_window_with_the_same_filter(chat_for: Any) -> None:
+    # GIVEN a space whose events of a window come in two pages
+    http = ScriptedHttp(
+        [
+            ok({"spaceEvents": [space_event(1), space_event(2)], "nextPageToken": "t1"}),
+            ok({"spaceEvents": [space_event(3)]}),
+        ]
+    )
+    start = datetime(2026, 11, 23, 11, 59, tzinfo=UTC)
+    end = datetime(2026, 11, 23, 12, 1, 30, 250000, tzinfo=UTC)
+    # WHEN listing the window's message and reaction events
+    events = list(
+        chat_for(http).space_events(
+            "spaces/AAAA", [MESSAGE_CREATED, REACTION_CREATED], start, end, page_size=2
+        )
+    )
+    # THEN every event, in order, typed, with its one payload field
+    assert [e.name for e in events] == [f"spaces/AAAA/spaceEvents/e{i}" for i in (1, 2, 3)]
+    assert events[0].event_time == datetime(2026, 11, 23, 12, 0, 1, tzinfo=UTC)
+    assert (events[0].event_type, events[0].data_field) == (
+        MESSAGE_CREATED,
+        "messageCreatedEventData",
+    )
+    assert events[0].data == {"message": {"name": "spaces/AAAA/messages/m1"}}
+    # AND the discovery document's path, and each page kept the filter (types OR'ed, the
+    # window's bounds ANDed, RFC 3339)
+    flt = (
+        f'(event_types:"{MESSAGE_CREATED}" OR event_types:"{REACTION_CREATED}") AND '
+        'start_time="2026-11-23T11:59:00Z" AND end_time="2026-11-23T12:01:30.250000Z"'
+    )
+    assert [(sent.method, sent.path) for sent in http.sent] == [
+        ("GET", "/v1/spaces/AAAA/spaceEvents")
+    ] * 2
+    assert [sent.query for sent in http.sent] == [
+        {"filter": flt, "pageSize": "2"},
+        {"filter": flt, "pageSize": "2", "pageToken": "t1"},
+    ]
+
+
+def test_space_events_retries_a_503_through_the_shared_choke_point(chat_for: Any) -> None:
+    http = ScriptedHttp([fail(503, "UNAVAILABLE"), ok({"spaceEvents": [space_event(1)]})])
+    client = chat_for(http)
+    assert [e.name for e in client.space_events("spaces/AAAA", [MESSAGE_CREATED])] == [
+        "spaces/AAAA/spaceEvents/e1"
+    ]
+    assert http.sent[0].query == {"filter": f'event_types:"{MESSAGE_CREATED}"', "pageSize": "1000"}
+    assert client.calls["spaces.spaceEvents.list"] == 2
+
+
+def test_space_events_raises_a_refusal_typed(chat_for: Any) -> None:
+    http = ScriptedHttp([fail(403, "PERMISSION_DENIED")])
+    with pytest.raises(PermissionDenied):
+        next(chat_for(http).space_events("spaces/AAAA", [MESSAGE_CREATED]))
+
+
+@pytest.mark.parametrize(
+    ("event_types", "page_size"), [([], 100), (['a"b'], 100), ([MESSAGE_CREATED], 1001)]
+)
+def test_space_events_refuses_a_bad_filter_or_page_size(
+    chat_for: Any, event_types: list[str], page_size: int
+) -> None:
+    with pytest.raises(ValueError):
+        next(chat_for(ScriptedHttp([])).space_events("spaces/A", event_types, page_size=page_size))

@@ -1,0 +1,224 @@
+"""Replay of missed Chat events (issue 14) on the real local stack: GIVEN a managed Chat
+subscription with `--replay` and messages posted in its space while it could not deliver
+(suspended, or expired until its recreation), WHEN delivery resumes, THEN those messages reach
+the subscription's topic, each once, in event-time order, marked `ce-keeperreplay=true` under
+their SpaceEvent's id; messages delivered live outside the overlap are not replayed again."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import pytest
+
+from keeper import replay, runtime
+from keeper.cli import main
+from keeper.models import Replay
+from keeper.outcomes import Action
+from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
+
+SPACE = "spaces/AAAA"
+MINUTE = 60
+
+
+def sweep() -> None:
+    assert main(["sweep"], context=runtime.context, out=io.StringIO()) == 0
+
+
+def post(stack: KeeperStack, *texts: str) -> list[dict[str, Any]]:
+    """Messages posted in the space, a second apart; returns their SpaceEvents."""
+    events = []
+    for text in texts:
+        events.append(stack.control.post(SPACE, CHAT_MESSAGE_CREATED, text=text)["spaceEvent"])
+        stack.control.advance(1)
+    return events
+
+
+def chat_messages(stack: KeeperStack) -> list[dict[str, Any]]:
+    """The Chat events on the app's topic so far; the lifecycle events among them are
+    delivered to the keeper, as the push subscription does."""
+    chat = []
+    for message in stack.pull():
+        if message["attributes"]["ce-type"] == CHAT_MESSAGE_CREATED:
+            chat.append(message)
+        else:
+            assert stack.push(message).status_code == 200
+    return chat
+
+
+def replays(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(ce-id, ce-time, text) of each replayed message, in the order they arrived."""
+    out = []
+    for message in messages:
+        attributes = message["attributes"]
+        assert attributes["ce-keeperreplay"] == "true"
+        data = json.loads(base64.b64decode(message["data"]))
+        out.append((attributes["ce-id"], attributes["ce-time"], data["message"]["text"]))
+    return out
+
+
+def expected(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [
+        (
+            e["name"].rsplit("/", 1)[1],
+            e["eventTime"],
+            e["messageCreatedEventData"]["message"]["text"],
+        )
+        for e in events
+    ]
+
+
+def suspended_with_missed_messages(stack: KeeperStack, *extra: str) -> tuple[Any, list]:
+    """GIVEN a subscription of the space (with the resource) whose live message was delivered,
+    then suspended while three messages were posted."""
+    sub = stack.register("//chat.googleapis.com/" + SPACE, "delegated:alice@example.com",
+                         "--include-resource", "--ttl", "14400s", *extra)  # fmt: skip
+    (live,) = post(stack, "before")
+    (delivered,) = chat_messages(stack)
+    assert "ce-keeperreplay" not in delivered["attributes"]
+    assert delivered["attributes"]["ce-id"] == expected([live])[0][0]
+    stack.control.advance(5 * MINUTE)
+    stack.control.suspend(sub.name, "OTHER")
+    stack.control.advance(MINUTE)
+    missed = post(stack, "one", "two", "three")
+    assert chat_messages(stack) == []  # not delivered; the suspended event was handled
+    return sub, missed
+
+
+def recover(stack: KeeperStack, sub: Any) -> None:
+    stack.control.fix_cause(sub.name)
+    stack.control.advance(10 * MINUTE)
+    sweep()
+
+
+def test_messages_missed_during_a_suspension_are_replayed_once_in_order(keeper_stack):
+    stack = keeper_stack
+    sub, missed = suspended_with_missed_messages(stack, "--replay")
+    # WHEN the cause goes and the sweep reactivates the subscription
+    recover(stack, sub)
+    # THEN the three missed messages arrive, in order, marked, under their SpaceEvent's id,
+    # with the resource as the subscription asked; the live one is not sent again
+    arrived = chat_messages(stack)
+    assert replays(arrived) == expected(missed)
+    assert arrived[0]["attributes"]["ce-source"] == "//chat.googleapis.com/" + SPACE
+    assert json.loads(base64.b64decode(arrived[0]["data"]))["message"]["sender"]
+    # AND the gap records the replay, and the history says so
+    (gap,) = stack.record(sub.key).gaps
+    assert (gap.replay, gap.replayed) == (Replay.DONE, 3)
+    entry = stack.store.history(sub.key)[-1]
+    assert (entry.action, entry.outcome) == (Action.REPLAY, "done")
+    assert "republished 3 of the gap's Chat events" in entry.reason
+    # AND another sweep republishes nothing
+    sweep()
+    assert chat_messages(stack) == []
+
+
+def test_messages_missed_between_an_expiry_and_the_recreation_are_replayed(keeper_stack):
+    # GIVEN a subscription with --replay that expires, and two messages before its recreation
+    stack = keeper_stack
+    sub = stack.register("//chat.googleapis.com/" + SPACE, "delegated:alice@example.com",
+                         "--replay")  # fmt: skip
+    stack.control.expire(sub.name)
+    stack.control.advance(2 * MINUTE)
+    missed = post(stack, "lost one", "lost two")
+    # WHEN the expired event arrives and the keeper recreates it
+    assert chat_messages(stack) == []
+    # THEN both reach the topic, marked, in order, with only the message's name (the
+    # subscription does not include the resource)
+    arrived = chat_messages(stack)
+    assert [m["attributes"]["ce-id"] for m in arrived] == [e[0] for e in expected(missed)]
+    assert all(m["attributes"]["ce-keeperreplay"] == "true" for m in arrived)
+    assert [json.loads(base64.b64decode(m["data"])) for m in arrived] == [
+        {"message": {"name": e["messageCreatedEventData"]["message"]["name"]}} for e in missed
+    ]
+    assert stack.record(sub.key).gaps[-1].replay is Replay.DONE
+
+
+def test_a_replay_bounded_per_run_is_finished_by_the_sweep_without_a_duplicate(
+    keeper_stack, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN a replay that may publish only two events per run
+    monkeypatch.setattr(replay, "MAX_REPLAYED_PER_RUN", 2)
+    stack = keeper_stack
+    sub, missed = suspended_with_missed_messages(stack, "--replay")
+    # WHEN the sweep reactivates it THEN the replay after the reactivation publishes two and
+    # stops; the sweep's own pass over unfinished replays resumes after them: all three,
+    # in order, none twice
+    recover(stack, sub)
+    assert replays(chat_messages(stack)) == expected(missed)
+    outcomes = [h.outcome for h in stack.store.history(sub.key) if h.action is Action.REPLAY]
+    assert outcomes == ["partial", "done"]
+    gap = stack.record(sub.key).gaps[-1]
+    assert (gap.replay, gap.replayed) == (Replay.DONE, 3)
+    # AND the next sweep has nothing left to replay
+    sweep()
+    assert chat_messages(stack) == []
+
+
+def test_without_replay_the_gap_is_recorded_and_nothing_is_republished(keeper_stack):
+    stack = keeper_stack
+    sub, _ = suspended_with_missed_messages(stack)
+    recover(stack, sub)
+    assert chat_messages(stack) == []
+    (gap,) = stack.record(sub.key).gaps
+    assert gap.replay is Replay.OFF and gap.end is not None
+
+
+def test_the_deployments_default_turns_replay_on_without_the_flag(keeper_stack, monkeypatch):
+    # GIVEN KEEPER_REPLAY_DEFAULT=true WHEN a subscription is registered without --replay
+    monkeypatch.setenv("KEEPER_REPLAY_DEFAULT", "true")
+    stack = keeper_stack
+    sub, missed = suspended_with_missed_messages(stack)
+    assert stack.record(sub.key).replay is True
+    # THEN its missed messages are replayed after recovery
+    recover(stack, sub)
+    assert replays(chat_messages(stack)) == expected(missed)
+
+
+def test_live_events_are_replayed_again_only_inside_the_overlap_at_the_gaps_edges(keeper_stack):
+    # GIVEN a subscription with --replay; one message delivered live a minute before its
+    # suspension, one 10 s before (inside the 30 s overlap), one missed during it
+    stack = keeper_stack
+    sub = stack.register("//chat.googleapis.com/" + SPACE, "delegated:alice@example.com",
+                         "--replay")  # fmt: skip
+    (early,) = post(stack, "a minute before")
+    stack.control.advance(49)
+    (edge,) = post(stack, "ten seconds before")
+    assert len(chat_messages(stack)) == 2  # both delivered live
+    stack.control.advance(9)
+    stack.control.suspend(sub.name, "OTHER")
+    (missed,) = post(stack, "during")
+    assert chat_messages(stack) == []
+    # WHEN delivery resumes
+    recover(stack, sub)
+    # THEN the one inside the overlap comes again (same ce-id: the app's deduplication drops
+    # it), the missed one arrives, and the one before the overlap does not
+    arrived = chat_messages(stack)
+    assert [m["attributes"]["ce-id"] for m in arrived] == [e[0] for e in expected([edge, missed])]
+    assert expected([early])[0][0] not in {m["attributes"]["ce-id"] for m in arrived}
+
+
+def test_a_target_without_event_history_gets_an_alert_naming_the_window(keeper_stack):
+    # GIVEN a Meet subscription with --replay (Meet keeps no event history to list)
+    stack = keeper_stack
+    target = "//meet.googleapis.com/spaces/MEETING"
+    assert main(["register", "--target", target, "--event-type",
+                 "google.workspace.meet.conference.v2.started", "--topic", stack.topic,
+                 "--auth", "delegated:alice@example.com", "--replay"],
+                context=runtime.context, out=io.StringIO()) == 0  # fmt: skip
+    sub = stack.managed_by_target(target)
+    stack.control.suspend(sub.name, "OTHER")
+    assert chat_messages(stack) == []  # the suspended event, handled
+    # WHEN delivery resumes
+    recover(stack, sub)
+    # THEN one resync alert names the window; the gap says it was alerted
+    (alert,) = [a for a in stack.alerts() if a["kind"] == "resync"]
+    gap = stack.record(sub.key).gaps[-1]
+    assert gap.replay is Replay.RESYNC_ALERTED and gap.end is not None
+    assert f"{gap.start:%Y-%m-%d %H:%M:%S} to {gap.end:%Y-%m-%d %H:%M:%S} UTC" in alert["problem"]
+    assert "resync that window" in alert["problem"]
+    # AND the next sweep alerts no more
+    sweep()
+    assert stack.alerts() == []

@@ -1,0 +1,99 @@
+"""The Chat API client: `spaces.spaceEvents.list`, the events of a space up to 28 days back, built
+on the bundled `chat.v1` discovery document (static discovery) like the Workspace Events
+client, and sent through the same request choke point (`GoogleApiClient._execute`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workspace_client.client import GoogleApiClient, build_service
+from workspace_client.models import format_timestamp, parse_timestamp
+
+__all__ = ["DEFAULT_CHAT_ENDPOINT", "ChatClient", "SpaceEvent", "space_events_filter"]
+
+DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
+# The discovery document's maximum page size for spaceEvents.list.
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class SpaceEvent:
+    """One `SpaceEvent`: its name (`spaces/S/spaceEvents/E`), when and what happened, and the
+    one `*EventData` field holding the resource as the Chat API returns it."""
+
+    name: str
+    event_time: datetime
+    event_type: str
+    data_field: str  # e.g. "messageCreatedEventData"
+    data: Mapping[str, Any]
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> SpaceEvent:
+        payloads = [(key, value) for key, value in item.items() if key.endswith("EventData")]
+        if len(payloads) != 1 or not isinstance(payloads[0][1], Mapping):
+            raise ValueError(f"{item.get('name')}: expected one *EventData field")
+        field, data = payloads[0]
+        return cls(
+            name=str(item["name"]),
+            event_time=parse_timestamp(str(item["eventTime"])),
+            event_type=str(item["eventType"]),
+            data_field=field,
+            data=data,
+        )
+
+
+def space_events_filter(
+    event_types: Iterable[str], start_time: datetime | None = None, end_time: datetime | None = None
+) -> str:
+    """A `spaceEvents.list` filter: `event_types` (required, `:` with `OR` between types),
+    `start_time` (exclusive) and `end_time` (inclusive) in RFC 3339 (reference §9)."""
+    types = list(dict.fromkeys(event_types))
+    if not types:
+        raise ValueError("spaceEvents.list needs at least one event type")
+    for event_type in types:
+        if not event_type or '"' in event_type or "\\" in event_type:
+            raise ValueError(f"cannot be used in a filter: {event_type!r}")
+    by_type = " OR ".join(f'event_types:"{event_type}"' for event_type in types)
+    parts = [f"({by_type})" if len(types) > 1 else by_type]
+    if start_time is not None:
+        parts.append(f'start_time="{format_timestamp(start_time)}"')
+    if end_time is not None:
+        parts.append(f'end_time="{format_timestamp(end_time)}"')
+    return " AND ".join(parts)
+
+
+class ChatClient(GoogleApiClient):
+    """Reads a space's events as one principal; see `GoogleApiClient` for the arguments."""
+
+    def __init__(
+        self, credentials: Any, *, endpoint: str = DEFAULT_CHAT_ENDPOINT, **options: Any
+    ) -> None:
+        super().__init__(credentials, endpoint=endpoint, **options)
+
+    def space_events(
+        self,
+        space: str,
+        event_types: Iterable[str],
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[SpaceEvent]:
+        """`spaces.spaceEvents.list` of `space` (`spaces/S`), every page, lazily."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
+        flt = space_events_filter(event_types, start_time, end_time)
+        resource = self._space_events()
+        for item in self._pages(
+            "spaces.spaceEvents.list",
+            "spaceEvents",
+            lambda token: resource.list(
+                parent=space, filter=flt, pageSize=page_size, pageToken=token
+            ),
+        ):
+            yield SpaceEvent.from_api(item)
+
+    def _space_events(self) -> Any:
+        return build_service("chat", "v1", self.endpoint).spaces().spaceEvents()
