@@ -143,7 +143,7 @@ class Walkthrough:
         self.control.suspend(self.name(), "USER_SCOPE_REVOKED", cause_fixed=False)
         self.wait_for_keeper("the suspension")
 
-        say("\n6. Let it expire: Google deletes it for good and sends expired")
+        say("\n6. Let it expire: Google sends expired, then deletes it for good")
         self.control.expire(self.name())
         self.wait_for_keeper("the expiry", done=self.recreated)
 

@@ -379,7 +379,8 @@ def gap_start(
     suspension), then the time of the lifecycle event that announced it; an expiry from the
     expireTime Google reports, then the `expired` event's time, then the expiry the record
     holds. Otherwise the earliest moment the keeper can prove, `now`, when it saw the loss.
-    Never in the future."""
+    Never in the future, and never before Google's view last showed it ACTIVE (a stale or
+    replayed event's time cannot date a loss the keeper saw did not happen yet)."""
     candidates: list[tuple[datetime | None, GapStart]]
     if cause is GapCause.SUSPENDED:
         suspended = api is not None and api.state == "SUSPENDED"
@@ -393,8 +394,11 @@ def gap_start(
             (event_time, GapStart.EVENT),
             (sub.expire_time, GapStart.EXPIRY),
         ]
+    alive = sub.verified_at if sub.state is State.ACTIVE else None
     for moment, dated_by in candidates:
         if moment is not None and moment <= now:
+            if alive is not None and moment < alive < now:  # (a view read now is this one)
+                return alive, GapStart.ALIVE
             return moment, dated_by
     return now, GapStart.SEEN
 

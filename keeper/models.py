@@ -36,6 +36,7 @@ class GapStart(StrEnum):
     EXPIRY = "expireTime"  # the expiry Google reported (or the keeper recorded)
     EVENT = "the lifecycle event's time"  # the ce-time of the suspended or expired event
     SEEN = "first seen"  # the earliest moment the keeper can prove: when it saw the loss
+    ALIVE = "last seen ACTIVE"  # no earlier than Google's view last showed it delivering
 
 
 class Resumption(StrEnum):

@@ -560,6 +560,27 @@ EVENT_TIME = NOW - 30 * timedelta(minutes=1)
             (NOW - H, GapStart.EXPIRY),
         ),
         (GapCause.EXPIRED, expired_record(), None, (EVENT_TIME, GapStart.EVENT)),
+        # an event dated before Google's view last showed the subscription ACTIVE: the gap
+        # starts no earlier than that view
+        (
+            GapCause.EXPIRED,
+            expired_record(state=State.ACTIVE, verified_at=NOW - 10 * timedelta(minutes=1)),
+            None,
+            (NOW - 10 * timedelta(minutes=1), GapStart.ALIVE),
+        ),
+        (
+            GapCause.SUSPENDED,
+            managed(state=State.ACTIVE, verified_at=NOW - H),
+            google("SUSPENDED"),
+            (NOW - H, GapStart.ALIVE),
+        ),
+        # ... which a record already known to be down does not bound
+        (
+            GapCause.EXPIRED,
+            expired_record(state=State.SUSPENDED, verified_at=NOW - 10 * timedelta(minutes=1)),
+            None,
+            (EVENT_TIME, GapStart.EVENT),
+        ),
     ],
 )
 def test_gap_start_with_the_lifecycle_events_time(cause, record, view, expected):
