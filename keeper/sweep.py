@@ -113,7 +113,9 @@ def run(
         pacer = Pacer(quota)
     items = _Run(ctx, pacer, now, dry_run).sweep(work)
     if not dry_run and shard is None:
-        finish_replays(ctx)
+        failed = finish_replays(ctx)
+        if failed:
+            raise SweepFailed([*items, *failed], failed)
     return items
 
 
@@ -121,15 +123,30 @@ def run(
 REPLAYS_PER_SWEEP = 20
 
 
-def finish_replays(ctx: Context) -> None:
-    """Unfinished replays (a crash, a failure, a window longer than one run): go on."""
+def finish_replays(ctx: Context) -> list[PlannedItem]:
+    """Unfinished replays (a crash, a failure, a window longer than one run): go on. Each
+    failure leaves its gap pending for the next run; those that are the keeper's own are
+    returned, so the run fails as it does for an item (SweepFailed)."""
     from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
 
+    failed: list[PlannedItem] = []
     for current in ctx.store.pending_replays(REPLAYS_PER_SWEEP):
+        sub = current.sub
         try:
-            replay_pending(ctx, current.sub.key, SWEEP.actor)
+            replay_pending(ctx, sub.key, SWEEP.actor)
         except Exception as error:
-            log_failure(log, f"replay of {current.sub.key}", error, key=current.sub.key)
+            log_failure(log, f"replay of {sub.key}", error, key=sub.key)
+            if _keepers_own(error):
+                error_outcome = Outcome(Action.NOTHING, "error", repr(error), sub.key, sub.name)
+                plan = nothing("replay of the events its gap missed")
+                failed.append(PlannedItem(sub.key, sub.name, plan, error_outcome))
+    return failed
+
+
+def _keepers_own(error: BaseException) -> bool:
+    """The keeper's own failure (credentials, configuration, a bug), unlike an API's answer
+    (transient, or a refusal): it fails the sweep's run once the rest is done."""
+    return failure_kind(error) is FailureKind.KEEPER and not isinstance(error, PermanentError)
 
 
 def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) -> list[Versioned]:
@@ -300,11 +317,8 @@ class _Run:
             # One subscription's trouble must not stop the sweep; the item stays due. The
             # keeper's own failures (credentials, configuration, a bug), unlike an API's
             # answer, also fail the run once the others are done (SweepFailed).
-            own = failure_kind(error) is FailureKind.KEEPER and not isinstance(
-                error, PermanentError
-            )
             log_failure(log, f"sweep item {sub.key}", error, **_labels(sub, plan)["labels"])
-            result = "error" if own else "deferred"
+            result = "error" if _keepers_own(error) else "deferred"
             outcome = Outcome(plan.action, result, repr(error), sub.key, sub.name)
         else:
             if outcome.action is not Action.NOTHING:

@@ -222,3 +222,36 @@ def test_a_target_without_event_history_gets_an_alert_naming_the_window(keeper_s
     # AND the next sweep alerts no more
     sweep()
     assert stack.alerts() == []
+
+
+def test_a_replay_the_keeper_cannot_do_fails_the_sweep_and_the_next_one_finishes_it(
+    keeper_stack,
+):
+    # GIVEN missed messages, and a sweep instance that cannot obtain Chat credentials
+    from dataclasses import replace
+
+    from workspace_client.errors import CredentialsUnavailable
+
+    def no_credentials(auth: str, event_types: Any) -> Any:
+        raise CredentialsUnavailable(f"no credentials for {auth}")
+
+    stack = keeper_stack
+    sub, missed = suspended_with_missed_messages(stack, "--replay")
+    broken = replace(runtime.context(), chat_for=no_credentials)
+    stack.control.fix_cause(sub.name)
+    stack.control.advance(10 * MINUTE)
+
+    def broken_sweep() -> int:
+        return main(["sweep"], context=lambda: broken, out=io.StringIO(), err=io.StringIO())
+
+    # WHEN it sweeps: the reactivation succeeds, its replay cannot start, so the tick fails
+    assert broken_sweep() == 1
+    # AND a later tick on the same instance, with only the unfinished replay left, fails too
+    assert broken_sweep() == 1
+    assert chat_messages(stack) == []
+    assert stack.record(sub.key).gaps[-1].replay is Replay.PENDING
+    # THEN a healthy instance's sweep replays all three, once, in order
+    sweep()
+    assert replays(chat_messages(stack)) == expected(missed)
+    sweep()
+    assert chat_messages(stack) == []
