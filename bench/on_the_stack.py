@@ -15,13 +15,13 @@ from typing import Any
 
 from bench.fast_path import ignored_event
 from bench.figures import Figure
+from devstack.context import local_context
 from devstack.counting import CountingFirestoreClient, RoundTripCounter
 from devstack.stack import LocalStack, pubsub_rest
 from emulator.control import EmulatorControl
-from keeper import runtime
-from keeper.cli import main as keeper_cli
-from keeper.engine import Context
-from keeper.store import FirestoreStore
+from keeper.engine.act import Context
+from keeper.operator.cli import main as keeper_cli
+from keeper.store.firestore import FirestoreStore
 
 CHAT_MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
 HOUR = 3600
@@ -41,7 +41,7 @@ class Bench:
         return cls(stack, EmulatorControl(stack.emulator.url), topic, pull)
 
     def register(self, count: int, prefix: str) -> None:
-        ctx = runtime.context()
+        ctx = local_context()
         for index in range(count):
             status = keeper_cli(
                 [
@@ -132,7 +132,7 @@ def event_costs(stack: LocalStack, samples: int = 5) -> list[Figure]:
     bench = Bench.on(stack)
     bench.register(samples, f"cost{uuid.uuid4().hex[:6]}-")
     counter = RoundTripCounter()
-    base = runtime.context()
+    base = local_context()
     store = FirestoreStore(CountingFirestoreClient(counter, project=stack.project))
     ctx = Context(store, base.client_for, base.endpoints, base.clock, base.config, base.alerts)
     from handlers import dispatch  # noqa: PLC0415

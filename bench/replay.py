@@ -16,12 +16,12 @@ import uuid
 from datetime import timedelta
 
 from bench.figures import Figure
+from devstack.context import local_context
 from devstack.stack import LocalStack
 from emulator.control import EmulatorControl
-from keeper import runtime
-from keeper.cli import main as keeper_cli
-from keeper.models import Gap, GapCause, GapStart, Replay, Resumption
-from keeper.replay import replay_pending
+from keeper.domain.models import Gap, GapCause, GapStart, Replay, Resumption
+from keeper.engine.replay import replay_pending
+from keeper.operator.cli import main as keeper_cli
 
 MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
 # The Chat API's usage limits: reads are 900 per 60 s per space, shared by every app acting
@@ -33,13 +33,13 @@ GOAL_EVENTS_PER_SECOND = 50.0
 def run(stack: LocalStack, events: int = 10_000) -> list[Figure]:
     control = EmulatorControl(stack.emulator.url)
     control.reset()
-    ctx = runtime.context()
+    ctx = local_context()
     space = f"spaces/R{uuid.uuid4().hex[:10]}"
     topic = stack.topic(f"replay-{uuid.uuid4().hex[:8]}")
     args = ["register", "--target", f"//chat.googleapis.com/{space}", "--event-type",
             MESSAGE_CREATED, "--topic", topic, "--auth", "delegated:bench@example.com",
             "--include-resource", "--replay"]  # fmt: skip
-    assert keeper_cli(args, context=runtime.context, out=io.StringIO()) == 0
+    assert keeper_cli(args, context=local_context, out=io.StringIO()) == 0
     current = next(
         v for v in (ctx.store.find(s.key) for s in ctx.store.all()) if v and v.sub.replay
     )

@@ -31,13 +31,14 @@ from typing import Any
 
 from google.cloud import firestore
 
+from devstack.context import local_context
 from devstack.stack import LocalStack, local_stack
 from emulator.control import EmulatorControl
-from keeper import runtime, sweep
-from keeper.models import ManagedSubscription, stable_key
-from keeper.outcomes import Action
-from keeper.pacing import Pacer, Quota
-from keeper.store import FirestoreStore
+from keeper.domain.models import ManagedSubscription, stable_key
+from keeper.domain.outcomes import Action
+from keeper.store.firestore import FirestoreStore
+from keeper.sweep import run as sweep
+from keeper.sweep.pacing import Pacer, Quota
 from workspace_client.models import Subscription
 
 EVENT_TYPE = "google.workspace.chat.message.v1.created"
@@ -152,7 +153,7 @@ def seed(stack: LocalStack, store_client: Any, prefix: str, size: int, users: in
 def one_run(stack: LocalStack, size: int, users: int) -> Figures:
     control = EmulatorControl(stack.emulator.url)
     control.reset()
-    base = runtime.context()
+    base = local_context()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     firestore_client = firestore.Client(project=base.config.project)
     seed(stack, firestore_client, prefix, size, users)
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as logs, local_stack("bench-sweep", Path(logs)) as stack:
         if args.quota_percent:
             os.environ["KEEPER_SWEEP_QUOTA_PERCENT"] = str(args.quota_percent)
-        share = runtime.context().config.sweep_quota_percent
+        share = local_context().config.sweep_quota_percent
         most_by_one_user = -(-args.subscriptions // args.users)
         floor = Quota().seconds_for(args.subscriptions, most_by_one_user)
         floor_at_share = floor * 100 / share

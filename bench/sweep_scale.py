@@ -27,15 +27,16 @@ from google.cloud import firestore
 
 from bench.figures import Figure, table
 from bench.sweep_quota import EVENT_TYPE, EmulatorTime, create_at_api, renewal_record, write_records
+from devstack.context import local_context
 from devstack.counting import CountingFirestoreClient, RoundTripCounter
 from devstack.processes import clear_firestore
 from devstack.stack import LocalStack, local_stack
 from emulator.control import EmulatorControl
-from keeper import runtime, sweep
-from keeper.models import ManagedSubscription, stable_key
-from keeper.outcomes import Action
-from keeper.pacing import Pacer, Quota
-from keeper.store import FirestoreStore
+from keeper.domain.models import ManagedSubscription, stable_key
+from keeper.domain.outcomes import Action
+from keeper.store.firestore import FirestoreStore
+from keeper.sweep import run as sweep
+from keeper.sweep.pacing import Pacer, Quota
 
 USERS = 50
 PLANNING_GOAL_SECONDS = 15.0
@@ -82,7 +83,7 @@ def run(stack: LocalStack, managed: int, due_percent: float, plans: int) -> list
     due = round(managed * due_percent / 100)
     control = EmulatorControl(stack.emulator.url)
     control.reset()
-    base = runtime.context()
+    base = local_context()
     prefix = f"scale{uuid.uuid4().hex[:8]}"
     counter = RoundTripCounter()
     config = replace(

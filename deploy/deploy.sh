@@ -66,7 +66,7 @@ member() {
   printf 'serviceAccount:%s' "$1"
 }
 
-# The function's environment (keeper/config.py reads it once at start).
+# The function's environment (keeper/runtime/config.py reads it once at start).
 env_vars() {
   local vars=(
     "GOOGLE_CLOUD_PROJECT=$PROJECT_ID"
@@ -104,7 +104,7 @@ ensure_service_account() {
   fi
 }
 
-# Least privilege for the endpoint check (keeper/endpoint.py): read the topic and its IAM
+# Least privilege for the endpoint check (keeper/engine/endpoint.py): read the topic and its IAM
 # policy. roles/pubsub.viewer has pubsub.topics.get but not pubsub.topics.getIamPolicy.
 ensure_topic_inspector_role() {
   local role=$TOPIC_INSPECTOR_ROLE

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
-from keeper import logs
-from keeper.models import Action, HistoryEntry
+from keeper.domain.models import Action, HistoryEntry
+from keeper.runtime import logs
 
 PROJECT = "keeper-local"
 TOPIC = f"projects/{PROJECT}/topics/workspace-events"
@@ -48,16 +48,16 @@ def narrate(entry: HistoryEntry) -> str:
 
 class Walkthrough:
     def __init__(self, emulator_url: str) -> None:
+        from devstack.context import local_context  # noqa: PLC0415
         from emulator.control import EmulatorControl  # noqa: PLC0415
-        from keeper import runtime  # noqa: PLC0415
 
         self.control = EmulatorControl(emulator_url)
-        self.ctx = runtime.context()
+        self.ctx = local_context()
         self.key = ""
         self.seen = 0
 
     def cli(self, *args: str) -> str:
-        from keeper.cli import main  # noqa: PLC0415
+        from keeper.operator.cli import main  # noqa: PLC0415
 
         out = io.StringIO()
         status = main(list(args), context=lambda: self.ctx, out=out)

@@ -82,6 +82,11 @@ class ManagedProcess:
         self._signal_group(signal.SIGKILL)  # whatever of the group outlived a graceful stop
         self.process.wait(timeout=timeout)
 
+    def kill(self) -> None:
+        """Die at once, as an instance does when its host is lost: SIGKILL to the group."""
+        self._signal_group(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
     def _signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signum)
@@ -223,14 +228,24 @@ def start_workspace_emulator(
     )
 
 
+PRODUCT_FUNCTION = REPO_ROOT / "main.py"
+LOCAL_FUNCTION = REPO_ROOT / "devstack" / "function.py"  # main.py's, on the emulator's clock
+
+
 def start_function(
-    target: str, log_dir: Path, env: Mapping[str, str], port: int | None = None
+    target: str,
+    log_dir: Path,
+    env: Mapping[str, str],
+    port: int | None = None,
+    source: Path = LOCAL_FUNCTION,
 ) -> ManagedProcess:
-    """functions-framework serving `target` from main.py, as Cloud Run would."""
+    """functions-framework serving `target` from `source`, as Cloud Run would."""
     port = port or free_port()
     framework = Path(sys.executable).parent / "functions-framework"
     argv = [
         str(framework),
+        "--source",
+        str(source),
         "--target",
         target,
         "--signature-type",
@@ -245,7 +260,8 @@ def start_function(
         argv,
         port=port,
         log_dir=log_dir,
-        env=env,
+        # functions-framework puts only the source's folder on the path, not the project's
+        env={"PYTHONPATH": str(REPO_ROOT), **env},
         ready=_port_open,
     )
 

@@ -3,7 +3,8 @@
 `python -m devstack.services` starts the Firestore and Pub/Sub emulators and the Workspace
 Events API emulator, creates the events and alerts topics of project `keeper-local`, prints
 the `export` line of the keeper's environment on them, and keeps them up until Ctrl-C.
-Nothing is subscribed to the events topic: start `functions-framework` yourself and send it
+Nothing is subscribed to the events topic: start `functions-framework --source
+devstack/function.py` yourself (main.py's entry points on the emulator's clock) and send it
 events (README, "Test locally with functions-framework").
 """
 
@@ -14,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from devstack.processes import REPO_ROOT
 from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
 
 PROJECT = "keeper-local"
@@ -30,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     with local_stack(PROJECT, log_dir) as stack:
         events = stack.topic(EVENTS_TOPIC)
         alerts = stack.topic(ALERTS_TOPIC)
-        env = {**stack.env, "KEEPER_ALERTS_TOPIC": alerts}
+        # PYTHONPATH: functions-framework puts only devstack/function.py's folder on the path
+        env = {**stack.env, "KEEPER_ALERTS_TOPIC": alerts, "PYTHONPATH": str(REPO_ROOT)}
         say("\n".join(stack.describe()))
         say(f"  topics                    {events}, {alerts}")
         say("\nThe keeper's environment on them (paste it into each shell you use):")

@@ -58,7 +58,6 @@ class LocalStack:
             "PUBSUB_EMULATOR_HOST": self.pubsub.address,
             "WORKSPACE_EVENTS_API_ENDPOINT": self.emulator.url,
             "KEEPER_CREDENTIALS": "anonymous",
-            "KEEPER_CLOCK": "emulator",
         }
 
     def describe(self) -> list[str]:

@@ -117,12 +117,14 @@ class EmulatorControl:
         delay_seconds: float = 0.0,
         drop_connection: bool = False,
         operation_error: dict[str, Any] | None = None,
+        answer_delay_seconds: float = 0.0,
     ) -> list[dict[str, Any]]:
         """Make the next `count` calls of `method` ("subscriptions.patch", "*") fail.
 
         `status` (HTTP code or canonical name) answers with Google's error JSON;
         `delay_seconds` stalls; `drop_connection` closes without an answer;
-        `operation_error` ({"code": 13, "message": …}) lets the mutation's Operation fail.
+        `operation_error` ({"code": 13, "message": …}) lets the mutation's Operation fail;
+        `answer_delay_seconds` carries the call out and holds its answer back.
         """
         body: dict[str, Any] = {"method": method, "count": count}
         if status is not None:
@@ -135,6 +137,8 @@ class EmulatorControl:
             body["dropConnection"] = True
         if operation_error is not None:
             body["operationError"] = operation_error
+        if answer_delay_seconds:
+            body["answerDelaySeconds"] = answer_delay_seconds
         faults: list[dict[str, Any]] = self._call("POST", "faults", body)["faults"]
         return faults
 

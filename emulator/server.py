@@ -134,6 +134,7 @@ class Emulator:
             )
         )
         pretty = True
+        fault = None
         try:
             latency = self.workspace.config.latency_seconds
             if latency:
@@ -181,6 +182,8 @@ class Emulator:
             status, result = error.http_code, error.to_body()
         entry.status = status
         _LOG.info("%s %s %s -> %s", entry.method or "-", request.method, request.path, status)
+        if fault is not None and fault.answer_delay_seconds:
+            time.sleep(fault.answer_delay_seconds)  # done, and logged; the caller waits
         return _json_response(result, status, pretty=pretty)
 
     def _document_for(self, path: str) -> DiscoveryDocument:

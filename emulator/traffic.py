@@ -54,8 +54,9 @@ def _operation_error(spec: Any) -> ApiError:
 
 @dataclass
 class Fault:
-    """The next `remaining` matching calls fail, stall, lose their connection, or produce a
-    failed Operation (`operation_error`)."""
+    """The next `remaining` matching calls fail, stall, lose their connection, produce a
+    failed Operation (`operation_error`), or are carried out with their answer held back
+    (`answer_delay_seconds`: the write is done; the caller has not heard yet)."""
 
     method: str
     remaining: int
@@ -63,12 +64,13 @@ class Fault:
     delay_seconds: float = 0.0
     drop_connection: bool = False
     operation_error: ApiError | None = None
+    answer_delay_seconds: float = 0.0
 
     @classmethod
     def from_json(cls, body: dict[str, Any], known_methods: set[str]) -> Fault:
         allowed = {
             "method", "count", "status", "message", "reason", "delaySeconds",
-            "dropConnection", "operationError",
+            "dropConnection", "operationError", "answerDelaySeconds",
         }  # fmt: skip
         unknown = set(body) - allowed
         if unknown:
@@ -77,16 +79,14 @@ class Fault:
         if method not in known_methods | {"*", _OPERATION_ALIAS}:
             raise ValueError(f"unknown method {method!r}")
         count = body.get("count", 1)
-        delay = body.get("delaySeconds", 0)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise ValueError("count must be a positive integer")
-        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
-            raise ValueError("delaySeconds must be a non-negative number")
         fault = cls(
             method="*" if method == _OPERATION_ALIAS else method,
             remaining=count,
-            delay_seconds=float(delay),
+            delay_seconds=_seconds(body, "delaySeconds"),
             drop_connection=bool(body.get("dropConnection", False)),
+            answer_delay_seconds=_seconds(body, "answerDelaySeconds"),
         )
         if "operationError" in body:
             if "status" in body or fault.drop_connection or fault.delay_seconds:
@@ -98,8 +98,11 @@ class Fault:
             fault.error = ApiError(name, str(message), reason=str(body.get("reason", name)))
         elif method == _OPERATION_ALIAS:
             raise ValueError('method "operation" needs operationError')
-        elif not (fault.drop_connection or fault.delay_seconds):
-            raise ValueError("a fault needs status, delaySeconds, dropConnection or operationError")
+        elif not (fault.drop_connection or fault.delay_seconds or fault.answer_delay_seconds):
+            raise ValueError(
+                "a fault needs status, delaySeconds, answerDelaySeconds, dropConnection or "
+                "operationError"
+            )
         return fault
 
     def to_json(self) -> dict[str, Any]:
@@ -110,7 +113,15 @@ class Fault:
             "delaySeconds": self.delay_seconds,
             "dropConnection": self.drop_connection,
             "operationError": self.operation_error.to_status() if self.operation_error else None,
+            "answerDelaySeconds": self.answer_delay_seconds,
         }
+
+
+def _seconds(body: dict[str, Any], name: str) -> float:
+    value = body.get(name, 0)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number")
+    return float(value)
 
 
 class FaultBook:

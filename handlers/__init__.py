@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from handlers.envelope import MalformedEvent, WorkspaceEvent, parse_envelope, parse_lifecycle
-from keeper.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.logs import log_failure, log_outcome
-from keeper.outcomes import Action, Outcome
+from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
+from keeper.domain.outcomes import Action, Outcome
+from keeper.runtime.logs import log_failure, log_outcome
 
 if TYPE_CHECKING:
     from handlers.envelope import LifecycleEvent
-    from keeper.engine import Context
+    from keeper.engine.act import Context
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def dispatch(data: Any, context: Callable[[], Context]) -> Outcome:
 def _malformed(event: WorkspaceEvent, reason: str, context: Callable[[], Context]) -> Outcome:
     """A lifecycle event no retry can fix: acknowledged, and recorded once per Pub/Sub message
     (a redelivery overwrites the same ledger entry)."""
-    from keeper.store import LedgerEntry  # noqa: PLC0415
+    from keeper.store.protocol import LedgerEntry  # noqa: PLC0415
 
     outcome = Outcome(Action.NOTHING, "rejected", reason)
     message = event.message_id or event.event_id

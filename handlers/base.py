@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from handlers.envelope import LifecycleEvent
-from keeper.engine import Context, Trigger
-from keeper.models import stable_key
-from keeper.outcomes import Action, Outcome
-from keeper.store import LedgerEntry, Versioned
+from keeper.domain.models import stable_key
+from keeper.domain.outcomes import Action, Outcome
+from keeper.engine.act import Context, Trigger
+from keeper.store.protocol import LedgerEntry, Versioned
 
 
 def trigger_of(event: LifecycleEvent) -> Trigger:

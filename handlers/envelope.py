@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from keeper.events import LIFECYCLE_PREFIX
+from keeper.domain.events import LIFECYCLE_PREFIX
 
 if TYPE_CHECKING:
     from workspace_client.models import Subscription

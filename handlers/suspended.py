@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from handlers.base import load, trigger_of
 from handlers.envelope import LifecycleEvent
-from keeper.decisions import decide_suspended
-from keeper.engine import Context, act
-from keeper.observe import observe
-from keeper.outcomes import Outcome
+from keeper.domain.decisions import decide_suspended
+from keeper.domain.outcomes import Outcome
+from keeper.engine.act import Context, act
+from keeper.engine.observe import observe
 
 
 def handle(ctx: Context, event: LifecycleEvent) -> Outcome:

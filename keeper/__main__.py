@@ -1,6 +1,6 @@
 import sys
 
-from keeper.cli import main
+from keeper.operator.cli import main
 
 # Output is for the operator on stdout; log lines go to stderr (errors only unless --verbose).
 sys.exit(main(log_stream=sys.stderr))

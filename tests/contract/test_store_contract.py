@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from keeper.errors import StoreConflict
-from keeper.models import (
+from keeper.domain.errors import StoreConflict
+from keeper.domain.models import (
     Action,
     Gap,
     GapCause,
@@ -19,7 +19,9 @@ from keeper.models import (
     Replay,
     State,
 )
-from keeper.store import FirestoreStore, InMemoryStore, LedgerEntry
+from keeper.store.firestore import FirestoreStore
+from keeper.store.memory import InMemoryStore
+from keeper.store.protocol import LedgerEntry
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -1,8 +1,8 @@
 """Alerts to humans: GIVEN a subscription that only a person can fix, WHEN the keeper learns
 of it (once or many times), THEN exactly one alert per problem reaches the alerts topic."""
 
-from keeper.events import SUSPENDED
-from keeper.models import Action, State
+from keeper.domain.events import SUSPENDED
+from keeper.domain.models import Action, State
 
 
 def test_a_revoked_scope_alerts_a_person_once(keeper_stack):
@@ -30,14 +30,14 @@ def test_a_revoked_scope_alerts_a_person_once(keeper_stack):
 
 
 def test_a_new_problem_alerts_again(keeper_stack):
-    from keeper import runtime
+    from devstack.context import local_context
 
     sub = keeper_stack.register()
     keeper_stack.control.suspend(sub.name, "USER_SCOPE_REVOKED")
     keeper_stack.deliver()
     # GIVEN the user re-consented and an operator reactivated it by hand
     keeper_stack.control.fix_cause(sub.name)
-    runtime.context().client_for(sub.auth, sub.event_types).reactivate(sub.name)
+    local_context().client_for(sub.auth, sub.event_types).reactivate(sub.name)
     # WHEN it is suspended again, for another reason a person must fix
     keeper_stack.control.suspend(sub.name, "RESOURCE_DELETED")
     keeper_stack.deliver()

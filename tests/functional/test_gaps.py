@@ -11,10 +11,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from devstack.context import local_context
 from emulator.timefmt import parse_time
-from keeper import runtime
-from keeper.cli import main
-from keeper.models import GapCause, GapStart, Resumption, State
+from keeper.domain.models import GapCause, GapStart, Resumption, State
+from keeper.operator.cli import main
 from tests.support.keeper_stack import KeeperStack
 
 MINUTE = 60
@@ -23,7 +23,7 @@ SWEEP_VERIFIES_AFTER = 6 * 3600 + 60  # just past the default KEEPER_SWEEP_VERIF
 
 def run(*args: str) -> str:
     out = io.StringIO()
-    assert main(list(args), context=runtime.context, out=out) == 0
+    assert main(list(args), context=local_context, out=out) == 0
     return out.getvalue()
 
 
@@ -136,7 +136,7 @@ def test_a_silent_expiry_found_by_the_sweep_is_a_gap_open_until_the_recreation(k
     stack.control.advance(SWEEP_VERIFIES_AFTER)
     stack.control.add_fault("subscriptions.create", count=4, status=503)
     # WHEN the sweep finds it gone
-    main(["sweep"], context=runtime.context, out=io.StringIO())
+    main(["sweep"], context=local_context, out=io.StringIO())
     # THEN a gap is open, from Google's expireTime if Google still shows it, else from the
     # moment the sweep found it gone
     record = stack.record(sub.key)

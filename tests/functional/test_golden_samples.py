@@ -13,9 +13,9 @@ import pytest
 
 from devstack.samples import SAMPLES, load, payload, retarget
 from handlers.envelope import parse_envelope, parse_lifecycle
-from keeper.decisions import SUSPENSION_POLICY, Remedy
-from keeper.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.models import Action, State
+from keeper.domain.decisions import SUSPENSION_POLICY, Remedy
+from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
+from keeper.domain.models import Action, State
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 SAMPLE_TARGET = "//chat.googleapis.com/spaces/AAAAsample"

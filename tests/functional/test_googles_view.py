@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from emulator.casing import rename_keys, snake
-from keeper.events import EXPIRED, REMINDER
-from keeper.models import Action, State
+from keeper.domain.events import EXPIRED, REMINDER
+from keeper.domain.models import Action, State
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 HOUR = 3600

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from keeper.decisions import SUSPENSION_POLICY, Remedy
-from keeper.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.models import Action, State
+from keeper.domain.decisions import SUSPENSION_POLICY, Remedy
+from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
+from keeper.domain.models import Action, State
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 DAY = 86400

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from keeper import replay, runtime
-from keeper.cli import main
-from keeper.models import Replay
-from keeper.outcomes import Action
+from devstack.context import local_context
+from keeper.domain.models import Replay
+from keeper.domain.outcomes import Action
+from keeper.engine import replay
+from keeper.operator.cli import main
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 SPACE = "spaces/AAAA"
@@ -24,7 +25,7 @@ MINUTE = 60
 
 
 def sweep() -> None:
-    assert main(["sweep"], context=runtime.context, out=io.StringIO()) == 0
+    assert main(["sweep"], context=local_context, out=io.StringIO()) == 0
 
 
 def post(stack: KeeperStack, *texts: str) -> list[dict[str, Any]]:
@@ -207,7 +208,7 @@ def test_a_target_without_event_history_gets_an_alert_naming_the_window(keeper_s
     assert main(["register", "--target", target, "--event-type",
                  "google.workspace.meet.conference.v2.started", "--topic", stack.topic,
                  "--auth", "delegated:alice@example.com", "--replay"],
-                context=runtime.context, out=io.StringIO()) == 0  # fmt: skip
+                context=local_context, out=io.StringIO()) == 0  # fmt: skip
     sub = stack.managed_by_target(target)
     stack.control.suspend(sub.name, "OTHER")
     assert chat_messages(stack) == []  # the suspended event, handled
@@ -237,7 +238,7 @@ def test_a_replay_the_keeper_cannot_do_fails_the_sweep_and_the_next_one_finishes
 
     stack = keeper_stack
     sub, missed = suspended_with_missed_messages(stack, "--replay")
-    broken = replace(runtime.context(), chat_for=no_credentials)
+    broken = replace(local_context(), chat_for=no_credentials)
     stack.control.fix_cause(sub.name)
     stack.control.advance(10 * MINUTE)
 

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from keeper import runtime
-from keeper.cli import main
-from keeper.models import State
+from devstack.context import local_context
+from keeper.domain.models import State
+from keeper.operator.cli import main
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED
 
 TARGET = "//chat.googleapis.com/spaces/CLI"
@@ -21,7 +21,7 @@ TARGET = "//chat.googleapis.com/spaces/CLI"
 
 def run(*args: str) -> tuple[int, str]:
     out = io.StringIO()
-    status = main(list(args), context=runtime.context, out=out)
+    status = main(list(args), context=local_context, out=out)
     return status, out.getvalue()
 
 
@@ -172,8 +172,8 @@ class Terminal(io.StringIO):
 def test_progress_shows_on_a_terminal_only(keeper_stack):
     register(keeper_stack)
     terminal, pipe = Terminal(), io.StringIO()
-    assert main(["sweep", "--dry-run"], context=runtime.context, err=terminal) == 0
-    assert main(["sweep", "--dry-run"], context=runtime.context, err=pipe) == 0
+    assert main(["sweep", "--dry-run"], context=local_context, err=terminal) == 0
+    assert main(["sweep", "--dry-run"], context=local_context, err=pipe) == 0
     assert "sweeping (dry run) ... " in terminal.getvalue()
     assert terminal.getvalue().endswith("\r\033[K")  # the line is cleared when done
     assert pipe.getvalue() == ""
@@ -250,7 +250,7 @@ class TopicsUnreadable:
 def test_register_says_plainly_when_it_cannot_check_the_topic(keeper_stack, capsys):
     from dataclasses import replace
 
-    ctx = replace(runtime.context(), endpoints=TopicsUnreadable())
+    ctx = replace(local_context(), endpoints=TopicsUnreadable())
     status = main(register_args(keeper_stack.topic), context=lambda: ctx, out=io.StringIO())
     assert status == 1
     assert "pubsub.topics.get is needed" in capsys.readouterr().err

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from devstack.context import local_context
 from devstack.stack import pubsub_rest as rest
-from keeper import runtime
-from keeper.cli import main
-from keeper.doctor import REQUIRED_APIS, ControlPlane, control_plane_for
-from keeper.endpoint import EndpointStatus, Grant
+from keeper.engine.endpoint import EndpointStatus, Grant
+from keeper.operator.cli import main
+from keeper.operator.doctor import REQUIRED_APIS, ControlPlane, control_plane_for
 
 RUNTIME = "keeper-runtime@{project}.iam.gserviceaccount.com"
 CHAT_PUSH = "chat-api-push@system.gserviceaccount.com"
@@ -123,7 +123,7 @@ class TopicIam:
         raise AssertionError("doctor changes no IAM")
 
 
-def doctor(*args: str, control_plane=None, context=runtime.context) -> tuple[int, Any]:
+def doctor(*args: str, control_plane=None, context=local_context) -> tuple[int, Any]:
     out = io.StringIO()
     status = main(
         ["doctor", *args, "--json"], context=context, out=out, control_plane=lambda: control_plane
@@ -145,7 +145,7 @@ def on_google_cloud(stack, responses, publishers=None):
     alerts = f"projects/{stack.project}/topics/keeper-alerts"
     if publishers is None:
         publishers = {(stack.topic, CHAT_PUSH), (alerts, account)}
-    ctx = runtime.context()
+    ctx = local_context()
     iam = TopicIam(publishers, ctx.endpoints)
     return ControlPlane(RecordedSession(responses)), lambda: dataclasses.replace(ctx, endpoints=iam)
 
@@ -223,7 +223,7 @@ def test_no_alerts_topic_configured_fails(keeper_stack, monkeypatch):
 def test_the_human_output_is_one_line_per_check_and_a_summary(keeper_stack):
     keeper_stack.register()
     out = io.StringIO()
-    assert main(["doctor"], context=runtime.context, out=out, control_plane=lambda: None) == 0
+    assert main(["doctor"], context=local_context, out=out, control_plane=lambda: None) == 0
     lines = out.getvalue().splitlines()
     assert lines[-1] == "all checks passed"
     assert all(line.split()[0] in {"ok", "n/a"} for line in lines[:-1])
@@ -437,7 +437,7 @@ def test_without_a_gcloud_login_doctor_says_so_instead_of_a_traceback(keeper_sta
     # WHEN doctor runs
     status = main(
         ["doctor"],
-        context=runtime.context,
+        context=local_context,
         out=io.StringIO(),
         err=err,
         control_plane=lambda: control_plane_for(environ),

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack.processes import StackError, free_port, start_function
-from keeper import runtime
-from keeper.cli import main as cli_main
-from keeper.events import REMINDER
+from devstack.context import local_context
+from devstack.processes import PRODUCT_FUNCTION, StackError, free_port, start_function
+from keeper.domain.events import REMINDER
+from keeper.operator.cli import main as cli_main
 from tests.support.keeper_stack import KeeperStack, rest
 
 HOUR = 3600
@@ -32,7 +32,6 @@ KEEPER_ENV = (
     "FIRESTORE_EMULATOR_HOST",
     "PUBSUB_EMULATOR_HOST",
     "WORKSPACE_EVENTS_API_ENDPOINT",
-    "KEEPER_CLOCK",
 )
 MAX_DELIVERY_ATTEMPTS = 5  # Pub/Sub's minimum; the deploy uses 10
 
@@ -99,7 +98,7 @@ def push_to(stack: KeeperStack, url: str, name: str) -> None:
 
 def cli(*args: str) -> tuple[int, str]:
     out = io.StringIO()
-    status = cli_main(list(args), context=runtime.context, out=out)
+    status = cli_main(list(args), context=local_context, out=out)
     return status, out.getvalue()
 
 
@@ -178,7 +177,7 @@ def test_a_replay_that_fails_again_keeps_the_event_in_the_inbox(
 
 def test_dead_letters_without_an_inbox_configured_says_which_variable(keeper_stack):
     err = io.StringIO()
-    assert cli_main(["dead-letters", "list"], context=runtime.context, err=err) == 1
+    assert cli_main(["dead-letters", "list"], context=local_context, err=err) == 1
     assert "KEEPER_DEAD_LETTER_SUBSCRIPTION" in err.getvalue()
 
 
@@ -199,7 +198,7 @@ def test_an_instance_with_a_bad_configuration_never_starts_and_names_the_variabl
     env = healthy_env() | change
     # WHEN the instance starts THEN it exits instead of serving, naming the variable
     with pytest.raises(StackError, match="exited early") as raised:
-        start_function(target, tmp_path, env)
+        start_function(target, tmp_path, env, source=PRODUCT_FUNCTION)
     assert f"invalid configuration, the instance cannot start: {variable}" in str(raised.value)
 
 

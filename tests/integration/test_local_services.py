@@ -4,6 +4,7 @@ and whose topics exist, and a SIGTERM stops every process it started."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -58,6 +59,16 @@ def check_while_up(process: subprocess.Popen[str]) -> dict[str, str]:
             assert r.read().strip() == b"Ok"
         with urllib.request.urlopen(env["WORKSPACE_EVENTS_API_ENDPOINT"] + "emulator/clock") as r:
             assert r.status == 200
+        # the keeper's CLI on the local stack's clock answers on them (nothing managed yet)
+        listed = subprocess.run(
+            [sys.executable, "-m", "devstack.cli", "list", "--json"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
         return env
     finally:
         process.send_signal(signal.SIGTERM)

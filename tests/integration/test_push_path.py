@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devstack.processes import start_function
-from keeper.models import State
+from keeper.domain.models import State
 from tests.support.keeper_stack import KeeperStack, rest
 
 HOUR = 3600
@@ -31,7 +31,6 @@ def two_functions(keeper_stack: KeeperStack, tmp_path: Path, monkeypatch) -> Ite
             "PUBSUB_EMULATOR_HOST",
             "WORKSPACE_EVENTS_API_ENDPOINT",
             "KEEPER_CREDENTIALS",
-            "KEEPER_CLOCK",
         )
     }
     processes = [start_function("on_workspace_event", tmp_path, env) for _ in range(2)]

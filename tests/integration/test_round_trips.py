@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.context import local_context
 from devstack.counting import CountingFirestoreClient, RoundTripCounter
 from handlers import dispatch
-from keeper import runtime
-from keeper.engine import Context
-from keeper.store import FirestoreStore
+from keeper.engine.act import Context
+from keeper.store.firestore import FirestoreStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 HOUR = 3600
@@ -21,7 +21,7 @@ HOUR = 3600
 def counted(keeper_stack: KeeperStack):
     """The runtime context with its store on a round-trip-counting Firestore client."""
     counter = RoundTripCounter()
-    base = runtime.context()
+    base = local_context()
     store = FirestoreStore(CountingFirestoreClient(counter, project=keeper_stack.project))
     ctx = Context(store, base.client_for, base.endpoints, base.clock, base.config, base.alerts)
     return ctx, counter

@@ -15,11 +15,12 @@ from datetime import timedelta
 import functions_framework
 import pytest
 
-from keeper import runtime, sweep
-from keeper.cli import main as cli_main
-from keeper.endpoint import EndpointStatus, Grant
-from keeper.models import State
-from keeper.outcomes import Action
+from devstack.context import local_context
+from keeper.domain.models import State
+from keeper.domain.outcomes import Action
+from keeper.engine.endpoint import EndpointStatus, Grant
+from keeper.operator.cli import main as cli_main
+from keeper.sweep import run as sweep
 from tests.support.keeper_stack import WRITE_METHODS, KeeperStack, rest
 from workspace_client.models import parse_timestamp
 
@@ -32,7 +33,7 @@ ALICE = "delegated:alice@example.com"
 def tick(stack: KeeperStack, body: dict | None = None) -> int:
     """One sweep message pushed to `on_sweep`, as Pub/Sub push delivers it."""
     app = functions_framework.create_app(
-        target="on_sweep", source="main.py", signature_type="cloudevent"
+        target="on_sweep", source="devstack/function.py", signature_type="cloudevent"
     )
     data = base64.b64encode(json.dumps(body or {}).encode()).decode()
     push = {
@@ -140,7 +141,7 @@ def test_topic_iam_drift_is_reported_before_google_suspends(keeper_stack, fix_to
     # GIVEN an ACTIVE subscription whose topic lost the Chat push account's publisher grant
     sub = keeper_stack.register()
     keeper_stack.control.advance(VERIFY_DUE)
-    base = runtime.context()
+    base = local_context()
     inspector = InspectorDouble()
     ctx = replace(
         base, endpoints=inspector, config=replace(base.config, fix_topic_iam=fix_topic_iam)
@@ -204,7 +205,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(keeper_stack):
     keeper_stack.clear_calls()
     # WHEN an operator runs `python -m keeper sweep --dry-run`
     out = io.StringIO()
-    assert cli_main(["sweep", "--dry-run"], context=runtime.context, out=out) == 0
+    assert cli_main(["sweep", "--dry-run"], context=local_context, out=out) == 0
     # THEN the plan is printed, nothing was written at Google or in Firestore
     text = out.getvalue()
     assert text.startswith("dry run: nothing changed")
@@ -362,14 +363,14 @@ def test_the_push_account_checked_follows_the_event_types_family(
             "--auth",
             ALICE,
         ],
-        context=runtime.context,
+        context=local_context,
     )
     assert status == 0
     sub = keeper_stack.managed_by_target(target)
     keeper_stack.control.advance(VERIFY_DUE)
     inspector = InspectorDouble()
     # WHEN the sweep checks the endpoint
-    sweep.run(replace(runtime.context(), endpoints=inspector))
+    sweep.run(replace(local_context(), endpoints=inspector))
     # THEN the drift names the family's push account
     (drift,) = [h for h in keeper_stack.store.history(sub.key) if h.outcome == "drift"]
     assert account in drift.reason
@@ -418,7 +419,7 @@ def test_a_four_hour_subscription_is_checked_every_hour_and_a_silent_suspension_
             "--ttl",
             f"{4 * HOUR}s",
         ],
-        context=runtime.context,
+        context=local_context,
     )
     assert status == 0
     sub = keeper_stack.managed_by_target("//chat.googleapis.com/spaces/SHORT")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from keeper import sweep
-from keeper.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.models import Action, State
+from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
+from keeper.domain.models import Action, State
+from keeper.sweep import run as sweep
 from tests.support.memory_stack import MemoryKeeper, message_of
 
 HOUR = 3600

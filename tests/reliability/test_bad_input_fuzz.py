@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from handlers import HANDLERS
 from handlers.envelope import SOURCE_PREFIX
-from keeper.store import Store
+from keeper.store.protocol import Store
 from tests.support.keeper_stack import WRITE_METHODS, KeeperStack
 from tests.support.memory_stack import MemoryKeeper
 from tests.support.reliability import record_figure

@@ -1,8 +1,9 @@
 """Crash recovery: a function instance dies between the API write and the Firestore record.
 
-The process runs with the test-only fault point KEEPER_FAULT_POINT=after-api-write, which makes
-its worker exit right after the API answered and before the outcome is committed. What it leaves behind
-is the worst case: the API changed, the record did not, and the record carries the lease of a
+The emulator carries the write out and holds its answer back (a fault, `answerDelaySeconds`);
+once its request log shows the write done, the instance is killed (SIGKILL to its process
+group), so it dies after the API changed and before the outcome is committed. What it leaves
+behind is the worst case: the API changed, the record did not, and the record carries the lease of a
 process that no longer exists. GIVEN that, WHEN Pub/Sub redelivers the event to a healthy
 instance, THEN it is refused (transient: LeaseBusy) while the 5-minute lease holds (unless the
 API's own view already shows nothing to do), and then the state converges: no second
@@ -11,12 +12,15 @@ subscription created, no metadata lost.
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from keeper import runtime, sweep
-from keeper.engine import LEASE_FOR
+from devstack.context import local_context
+from keeper.engine.act import LEASE_FOR
+from keeper.sweep import run as sweep
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (
     EXPIRY,
@@ -43,9 +47,16 @@ def test_a_crash_between_the_api_write_and_its_record_converges_on_redelivery(
     stack.clear_calls()
 
     # GIVEN an instance that dies right after its API write
-    with function_processes(1, tmp_path, KEEPER_FAULT_POINT="after-api-write") as [doomed]:
-        # the worker exits (status 70) without answering; Pub/Sub will deliver again
-        assert push_to(doomed, stack, message) == NO_ANSWER
+    stack.control.add_fault(situation.write, answer_delay_seconds=120)
+    with function_processes(1, tmp_path) as [doomed], ThreadPoolExecutor(1) as pool:
+        delivery = pool.submit(push_to, doomed, stack, message)
+        deadline = time.monotonic() + 60
+        while not [w for w in writes_on(stack, before) if w["status"] == 200]:
+            assert time.monotonic() < deadline, "the write never reached the API"
+            time.sleep(0.05)
+        doomed.kill()
+        # no answer; Pub/Sub will deliver again
+        assert delivery.result() == NO_ANSWER
     done_at_the_api = [w["method"] for w in writes_on(stack, before) if w["status"] == 200]
     assert done_at_the_api == [situation.write]
     orphaned = stack.record(before.key)
@@ -60,7 +71,7 @@ def test_a_crash_between_the_api_write_and_its_record_converges_on_redelivery(
         stack.control.advance(LEASE_FOR.total_seconds() + 60)  # the orphaned lease runs out
         if situation is EXPIRY:
             # the sweep finds the lease run out and brings the record in line with Google
-            sweep.run(runtime.context())
+            sweep.run(local_context())
     else:
         # refused while the dead instance's lease holds...
         assert stack.push(message).status_code == 500

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from keeper import runtime, sweep
-from keeper.models import ManagedSubscription
+from devstack.context import local_context
+from keeper.domain.models import ManagedSubscription
+from keeper.sweep import run as sweep
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (
     EXPIRY,
@@ -133,7 +134,7 @@ def test_the_sweep_and_the_handler_racing_on_a_subscription_write_once(
         except BaseException as error:
             failures.append(error)
 
-    tasks = [lambda: sweep.run(runtime.context())] + [
+    tasks = [lambda: sweep.run(local_context())] + [
         (lambda m=m: redeliver_until_acknowledged(stack, m, attempts=20)) for m in messages
     ]
     threads = [threading.Thread(target=run, args=(task,)) for task in tasks]
@@ -146,7 +147,7 @@ def test_the_sweep_and_the_handler_racing_on_a_subscription_write_once(
     # THEN one write per subscription, and a later sweep finds nothing left to do
     one_write_each(stack, situation, subs)
     writes = len(stack.api_calls())
-    sweep.run(runtime.context())
+    sweep.run(local_context())
     assert len(stack.api_calls()) == writes
     if situation is EXPIRY:  # recreated under the same deterministic name
         assert all(stack.record(s.key).name == s.name for s in subs)

@@ -22,9 +22,10 @@ from enum import StrEnum
 
 import pytest
 
+from devstack.context import local_context
 from emulator.control import EmulatorControl
-from keeper import runtime, sweep
-from keeper.decisions import REACTIVATE_FIRST_BACKOFF
+from keeper.domain.decisions import REACTIVATE_FIRST_BACKOFF
+from keeper.sweep import run as sweep
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (
     CLIENT_TIMEOUT_SECONDS,
@@ -207,7 +208,7 @@ def test_fault_is_survived_and_the_subscription_converges(keeper_stack: KeeperSt
         assert len(stack.api_calls()) == writes
         # the sweep tries again once the backoff has passed
         stack.control.advance(REACTIVATE_FIRST_BACKOFF.total_seconds() + 1)
-        sweep.run(runtime.context())
+        sweep.run(local_context())
 
     # AND the subscription converges
     situation.assert_converged(stack, before)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from keeper.models import ManagedSubscription
+from keeper.domain.models import ManagedSubscription
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import LIFECYCLE, record_figure
 from tests.support.workspace_emulator import BOB

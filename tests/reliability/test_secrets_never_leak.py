@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulator.auth import Principal
-from keeper.models import ManagedSubscription, State
+from keeper.domain.models import ManagedSubscription, State
 from tests.support.gcloud_emulators import LOG_DIR
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (

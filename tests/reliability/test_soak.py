@@ -21,7 +21,6 @@ import io
 import json
 import os
 import random
-import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -30,14 +29,22 @@ from typing import Any
 
 import pytest
 
-from devstack.processes import ManagedProcess, StackError, free_port, start_function
-from keeper import dead_letters, runtime, sweep
-from keeper.cli import main as cli_main
-from keeper.dead_letters import DeadLetterInbox
-from keeper.decisions import SUSPENSION_POLICY
-from keeper.events import LIFECYCLE_PREFIX
-from keeper.logs import LABELS_KEY
-from keeper.models import State
+from devstack.context import local_context
+from devstack.processes import (
+    PRODUCT_FUNCTION,
+    ManagedProcess,
+    StackError,
+    free_port,
+    start_function,
+)
+from keeper.domain.decisions import SUSPENSION_POLICY
+from keeper.domain.events import LIFECYCLE_PREFIX
+from keeper.domain.models import State
+from keeper.operator import dead_letters
+from keeper.operator.cli import main as cli_main
+from keeper.operator.dead_letters import DeadLetterInbox
+from keeper.runtime.logs import LABELS_KEY
+from keeper.sweep import run as sweep
 from tests.support.balancer import Balancer, balancer
 from tests.support.keeper_stack import KeeperStack, rest
 from tests.support.reliability import (
@@ -153,7 +160,7 @@ class Driver:
         elif action == "fault":
             self.inject_fault()
         else:
-            sweep.run(runtime.context())
+            sweep.run(local_context())
             self.injected["sweep run"] += 1
 
     def inject_fault(self) -> None:
@@ -206,7 +213,7 @@ class Driver:
         self.drain_faults()
         for _ in range(SETTLING_ROUNDS):
             self.deliver()
-            sweep.run(runtime.context())
+            sweep.run(local_context())
             self.deliver()
             if not self.pending and self.converged():
                 return
@@ -312,8 +319,7 @@ class ChaosDriver(Driver):
     def kill_an_instance(self) -> None:
         label = self.rng.choice(sorted(self.instances))
         dead = self.instances[label]
-        os.killpg(dead.process.pid, signal.SIGKILL)
-        dead.process.wait()
+        dead.kill()
         self.injected["function instance killed (SIGKILL)"] += 1
         replacement = start_function("on_workspace_event", self.log_dir, healthy_env())
         self.instances[label] = replacement
@@ -346,7 +352,7 @@ class ChaosDriver(Driver):
         and every event is acknowledged or dead-lettered."""
         self.drain_faults()
         for _ in range(SETTLING_ROUNDS):
-            sweep.run(runtime.context())
+            sweep.run(local_context())
             self.wait_for_pubsub()
             if not self.unresolved() and self.converged():
                 return
@@ -426,7 +432,9 @@ def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
             f"healthy-{i}": start_function("on_workspace_event", tmp_path, healthy_env())
             for i in range(HEALTHY_INSTANCES)
         }
-        uncredentialed = start_function("on_workspace_event", tmp_path, no_credentials)
+        uncredentialed = start_function(
+            "on_workspace_event", tmp_path, no_credentials, source=PRODUCT_FUNCTION
+        )
         broken_port = free_port()
         with pytest.raises(StackError, match="KEEPER_SWEEP_QUOTA_PERCENT"):
             start_function(
@@ -434,6 +442,7 @@ def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
                 tmp_path,
                 healthy_env() | {"KEEPER_SWEEP_QUOTA_PERCENT": "abc"},
                 port=broken_port,
+                source=PRODUCT_FUNCTION,
             )
         for label, process in instances.items():
             front.set_backend(label, process.url)
@@ -463,9 +472,7 @@ def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
             driver.settle_on_pubsub()
             # the operator replays what was dead-lettered, once the instances are healthy
             dead = dead_letters.listing(inbox)
-            status = cli_main(
-                ["dead-letters", "replay"], context=runtime.context, out=io.StringIO()
-            )
+            status = cli_main(["dead-letters", "replay"], context=local_context, out=io.StringIO())
             driver.settle()
         finally:
             uncredentialed.stop()

@@ -19,11 +19,11 @@ import functions_framework
 import pytest
 from google.cloud import firestore
 
+from devstack.context import local_context
 from devstack.stack import pubsub_rest as rest
-from keeper import runtime
-from keeper.cli import main as cli_main
-from keeper.models import ManagedSubscription
-from keeper.store import FirestoreStore
+from keeper.domain.models import ManagedSubscription
+from keeper.operator.cli import main as cli_main
+from keeper.store.firestore import FirestoreStore
 
 CHAT_MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
 WRITE_METHODS = {
@@ -66,7 +66,7 @@ class KeeperStack:
             auth,
             *extra,
         ]
-        assert cli_main(args, context=runtime.context) == 0
+        assert cli_main(args, context=local_context) == 0
         return self.managed_by_target(target)
 
     def managed_by_target(self, target: str) -> ManagedSubscription:
@@ -177,7 +177,6 @@ def keeper_stack(
         "PUBSUB_EMULATOR_HOST": pubsub_emulator_host,
         "WORKSPACE_EVENTS_API_ENDPOINT": workspace_emulator.url,
         "KEEPER_CREDENTIALS": "anonymous",
-        "KEEPER_CLOCK": "emulator",
         "KEEPER_ALERTS_TOPIC": f"projects/{project_id}/topics/keeper-alerts",
     }
     for name, value in env.items():
@@ -198,7 +197,7 @@ def keeper_stack(
         {"topic": topic, "enableMessageOrdering": True},
     )
     app = functions_framework.create_app(
-        target="on_workspace_event", source="main.py", signature_type="cloudevent"
+        target="on_workspace_event", source="devstack/function.py", signature_type="cloudevent"
     )
     return KeeperStack(
         project=project_id,

@@ -21,16 +21,16 @@ from typing import Any
 
 import pytest
 
+from devstack.clock import EmulatorClock
 from emulator.control import EmulatorControl
 from emulator.server import Emulator, build_server
 from handlers import dispatch
-from keeper.clock import EmulatorClock
-from keeper.config import Config
-from keeper.endpoint import EndpointStatus, Grant
-from keeper.engine import Context
-from keeper.models import ManagedSubscription
-from keeper.outcomes import Outcome
-from keeper.store import InMemoryStore
+from keeper.domain.models import ManagedSubscription
+from keeper.domain.outcomes import Outcome
+from keeper.engine.act import Context
+from keeper.engine.endpoint import EndpointStatus, Grant
+from keeper.runtime.config import Config
+from keeper.store.memory import InMemoryStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, WRITE_METHODS
 from tests.support.secrets import SecretScan
 from workspace_client.credentials import ClientFactory, CredentialsProvider
@@ -75,7 +75,7 @@ class MemoryKeeper:
     emulator: Emulator
 
     def register(self, target: str = "//chat.googleapis.com/spaces/AAAA") -> ManagedSubscription:
-        from keeper.cli import main as cli_main
+        from keeper.operator.cli import main as cli_main
 
         args = ["register", "--target", target, "--event-type", CHAT_MESSAGE_CREATED]
         args += ["--topic", TOPIC, "--auth", "delegated:alice@example.com"]

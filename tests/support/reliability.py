@@ -25,7 +25,7 @@ import pytest
 
 from devstack.processes import ManagedProcess, start_firestore, start_function
 from handlers.envelope import SOURCE_PREFIX
-from keeper.models import ManagedSubscription, State
+from keeper.domain.models import ManagedSubscription, State
 from tests.support.gcloud_emulators import LOG_DIR
 from tests.support.keeper_stack import KeeperStack
 from tests.support.workspace_emulator import ALICE
@@ -45,7 +45,7 @@ OPERATION_DEADLINE_SECONDS = 3  # above the client timeout, as in production (20
 def fast_api_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """Build the keeper's API clients with the short timeout and backoff above, and wait at
     most OPERATION_DEADLINE_SECONDS for an operation. In-process only (the function under the
-    functions-framework test client): `keeper.runtime` builds its ClientFactory on first use."""
+    functions-framework test client): `keeper.local_context` builds its ClientFactory on first use."""
     from workspace_client import credentials
     from workspace_client.client import RetryPolicy
 
@@ -289,7 +289,6 @@ KEEPER_ENV = (
     "PUBSUB_EMULATOR_HOST",
     "WORKSPACE_EVENTS_API_ENDPOINT",
     "KEEPER_CREDENTIALS",
-    "KEEPER_CLOCK",
 )
 
 

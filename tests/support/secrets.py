@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from keeper.logs import JsonFormatter
+from keeper.runtime.logs import JsonFormatter
 
 PATTERNS = {
     "OAuth access token": re.compile(r"ya29\.[0-9A-Za-z_\-]{8,}"),

@@ -3,7 +3,7 @@ variable."""
 
 import pytest
 
-from keeper.config import DEFAULT_CHAT_ENDPOINT, DEFAULT_ENDPOINT, Config, ConfigError
+from keeper.runtime.config import DEFAULT_CHAT_ENDPOINT, DEFAULT_ENDPOINT, Config, ConfigError
 
 
 def test_defaults():

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from keeper import transitions
-from keeper.decisions import (
+from keeper.domain import transitions
+from keeper.domain.decisions import (
     CHAT_HISTORY,
     MAX_REACTIVATE_ATTEMPTS,
     REPLAY_OVERLAP,
@@ -32,7 +32,7 @@ from keeper.decisions import (
     sweep_renewal_at,
     verify_at,
 )
-from keeper.models import (
+from keeper.domain.models import (
     GAPS_KEPT,
     Action,
     Gap,
@@ -44,7 +44,7 @@ from keeper.models import (
     State,
     gap_change,
 )
-from keeper.observe import Seen, View, classify
+from keeper.engine.observe import Seen, View, classify
 from workspace_client.models import Subscription
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

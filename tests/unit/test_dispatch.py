@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from handlers import HANDLERS, dispatch
-from keeper.events import REMINDER
-from keeper.logs import LABELS_KEY, JsonFormatter
-from keeper.outcomes import Action, Outcome
+from keeper.domain.events import REMINDER
+from keeper.domain.outcomes import Action, Outcome
+from keeper.runtime.logs import LABELS_KEY, JsonFormatter
 
 SOURCE = "//workspaceevents.googleapis.com/subscriptions/chat-spaces-abc"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from handlers.envelope import MalformedEvent, parse_envelope, parse_lifecycle
-from keeper.events import REMINDER, SUSPENDED
+from keeper.domain.events import REMINDER, SUSPENDED
 
 SOURCE = "//workspaceevents.googleapis.com/subscriptions/chat-spaces-abc"
 

@@ -3,8 +3,8 @@ timeline holds exactly the expiries within its span."""
 
 from datetime import UTC, datetime, timedelta
 
-from keeper.models import Action, ManagedSubscription, State
-from keeper.report import next_step, plural, render_html, time_left
+from keeper.domain.models import Action, ManagedSubscription, State
+from keeper.operator.report import next_step, plural, render_html, time_left
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -90,7 +90,7 @@ def test_plurals():
 
 
 def test_authorized_by_names_who_must_act():
-    from keeper.report import authorized_by
+    from keeper.operator.report import authorized_by
 
     assert [
         authorized_by(auth)

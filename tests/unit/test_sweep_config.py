@@ -3,7 +3,7 @@ variable."""
 
 import pytest
 
-from keeper.config import Config, ConfigError
+from keeper.runtime.config import Config, ConfigError
 
 BASE = {"GOOGLE_CLOUD_PROJECT": "p"}
 

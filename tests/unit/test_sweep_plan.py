@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from keeper.fanout import SweepRequest, encode_shard, parse_request
-from keeper.models import Lease, ManagedSubscription
-from keeper.outcomes import Action
-from keeper.sweep_plan import Shard, deadline, shards
+from keeper.domain.models import Lease, ManagedSubscription
+from keeper.domain.outcomes import Action
+from keeper.sweep.fanout import SweepRequest, encode_shard, parse_request
+from keeper.sweep.plan import Shard, deadline, shards
 from workspace_client.models import Subscription
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

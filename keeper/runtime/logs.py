@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from keeper.models import HistoryEntry, ManagedSubscription
-    from keeper.outcomes import Outcome
+    from keeper.domain.models import HistoryEntry, ManagedSubscription
+    from keeper.domain.outcomes import Outcome
 
 LABELS_KEY = "logging.googleapis.com/labels"
 
@@ -84,7 +84,7 @@ def log_failure(logger: logging.Logger, what: str, error: BaseException, **value
     """An event or run the keeper could not finish; it raises next, so Pub/Sub redelivers.
     Transient failures are a warning; the keeper's own are an error with the stack, and the
     `failure=keeper` label is what the deploy's "keeper errors" alert counts."""
-    from keeper.errors import FailureKind, failure_kind  # noqa: PLC0415
+    from keeper.domain.errors import FailureKind, failure_kind  # noqa: PLC0415
 
     kind = failure_kind(error)
     if kind is FailureKind.TRANSIENT:

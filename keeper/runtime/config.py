@@ -67,12 +67,7 @@ class Config:
     operation_deadline_seconds: int = 20
     # Where alerts for a person go (projects/P/topics/T); None: logged and recorded only.
     alerts_topic: str | None = None
-    # Tests only (loopback endpoints): "after-api-write" kills the process between an API
-    # write and its Firestore record, to prove that a redelivery converges.
-    crash_after_api_write: bool = False
-    # Local stack only: take "now" from the Workspace Events API emulator's movable clock.
-    follow_emulator_clock: bool = False
-    # The sweep (keeper/sweep.py): where it fans out shards of due work (None: no fan-out),
+    # The sweep (keeper/sweep/run.py): where it fans out shards of due work (None: no fan-out),
     # how long one invocation works, how many subscriptions one invocation takes on, how
     # often each subscription is checked against the API, and its share of the API quota
     # (the rest is left for the lifecycle handler).
@@ -96,27 +91,23 @@ class Config:
         endpoint = env.get("WORKSPACE_EVENTS_API_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
         if not endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"WORKSPACE_EVENTS_API_ENDPOINT must be an http(s) URL: {endpoint!r}")
-        follow_emulator_clock = env.get("KEEPER_CLOCK", "system").strip() == "emulator"
-        crash = env.get("KEEPER_FAULT_POINT", "").strip()
-        if crash not in ("", "after-api-write"):
-            raise ConfigError(f"KEEPER_FAULT_POINT must be after-api-write, not {crash!r}")
-        local_only = credentials == "anonymous" or follow_emulator_clock or bool(crash)
+        local_only = credentials == "anonymous"
         if local_only and not _loopback(endpoint):
             raise ConfigError(
-                "KEEPER_CREDENTIALS=anonymous, KEEPER_CLOCK=emulator and KEEPER_FAULT_POINT "
-                f"need a loopback WORKSPACE_EVENTS_API_ENDPOINT, not {endpoint!r}"
+                "KEEPER_CREDENTIALS=anonymous needs a loopback WORKSPACE_EVENTS_API_ENDPOINT, "
+                f"not {endpoint!r}"
             )
         chat = env.get("KEEPER_CHAT_API_ENDPOINT", "").strip()
         if not chat:
-            # The local stack's emulator serves both APIs at one base URL: local-only modes
-            # never reach Google's Chat API by default.
+            # The local stack's emulator serves both APIs at one base URL: anonymous
+            # credentials never reach Google's Chat API by default.
             chat = endpoint if local_only else DEFAULT_CHAT_ENDPOINT
         if not chat.startswith(("http://", "https://")):
             raise ConfigError(f"KEEPER_CHAT_API_ENDPOINT must be an http(s) URL: {chat!r}")
         if local_only and not _loopback(chat):
             raise ConfigError(
-                "KEEPER_CREDENTIALS=anonymous, KEEPER_CLOCK=emulator and KEEPER_FAULT_POINT "
-                f"need a loopback KEEPER_CHAT_API_ENDPOINT, not {chat!r}"
+                "KEEPER_CREDENTIALS=anonymous needs a loopback KEEPER_CHAT_API_ENDPOINT, "
+                f"not {chat!r}"
             )
         return cls(
             project=project,
@@ -131,9 +122,7 @@ class Config:
             ),
             ledger_ttl_days=_positive_int(env, "KEEPER_LEDGER_TTL_DAYS", 14),
             operation_deadline_seconds=_positive_int(env, "KEEPER_OPERATION_DEADLINE_SECONDS", 20),
-            follow_emulator_clock=follow_emulator_clock,
             alerts_topic=_topic(env, "KEEPER_ALERTS_TOPIC"),
-            crash_after_api_write=bool(crash),
             sweep_topic=_topic(env, "KEEPER_SWEEP_TOPIC"),
             sweep_budget_seconds=_positive_int(env, "KEEPER_SWEEP_BUDGET_SECONDS", 240),
             sweep_shard_size=_positive_int(env, "KEEPER_SWEEP_SHARD_SIZE", 500),

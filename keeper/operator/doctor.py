@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from keeper.alerts import Alert
-from keeper.endpoint import PUBLISHER_ROLE, Grant, push_service_account
-from keeper.engine import Context
-from keeper.models import ManagedSubscription
-from keeper.report import plural
+from keeper.domain.models import ManagedSubscription
+from keeper.engine.act import Context
+from keeper.engine.alerts import Alert
+from keeper.engine.endpoint import PUBLISHER_ROLE, Grant, push_service_account
+from keeper.operator.report import plural
 
 # What the functions use at run time (the deploy also enables its build and deploy APIs).
 REQUIRED_APIS = (

@@ -15,14 +15,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
-from keeper import dead_letters, doctor, logs, sweep, transitions
-from keeper.decisions import authority_mismatch
-from keeper.endpoint import push_service_account
-from keeper.engine import Context, create_or_adopt
-from keeper.errors import StoreConflict
-from keeper.models import Action, HistoryEntry, ManagedSubscription
-from keeper.report import next_step, not_delivering, plural, render_html, time_left
-from keeper.store import Versioned
+from keeper.domain import transitions
+from keeper.domain.decisions import authority_mismatch
+from keeper.domain.errors import StoreConflict
+from keeper.domain.models import Action, HistoryEntry, ManagedSubscription
+from keeper.engine.act import Context, create_or_adopt
+from keeper.engine.endpoint import push_service_account
+from keeper.operator import dead_letters, doctor
+from keeper.operator.report import next_step, not_delivering, plural, render_html, time_left
+from keeper.runtime import logs
+from keeper.store.protocol import Versioned
+from keeper.sweep import run as sweep
 from workspace_client.errors import NotFound, PermissionDenied, WorkspaceEventsError
 from workspace_client.models import Subscription, SubscriptionSpec
 
@@ -111,9 +114,9 @@ def main(
     if log_stream is not None:
         logs.configure(logging.INFO if args.verbose else logging.ERROR, stream=log_stream)
     if context is None:
-        from keeper.runtime import context as runtime_context  # noqa: PLC0415
+        from keeper.runtime.context import LazyContext  # noqa: PLC0415
 
-        context = runtime_context
+        context = LazyContext()
     args.control_plane = control_plane
     args.progress = _Progress(err)
     args.err = err

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from keeper.outcomes import Action as Action  # re-exported: the domain speaks of it
+from keeper.domain.outcomes import Action as Action  # re-exported: the domain speaks of it
 from workspace_client.models import Subscription, SubscriptionSpec
 
 
@@ -206,7 +206,7 @@ class ManagedSubscription:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     verified_at: datetime | None = None  # when the API's own view last confirmed this record
-    # When a short-lived subscription is due for its next check (keeper.decisions.verify_at);
+    # When a short-lived subscription is due for its next check (keeper.domain.decisions.verify_at);
     # None: the sweep's regular schedule (KEEPER_SWEEP_VERIFY_MINUTES) is enough.
     verify_at: datetime | None = None
     gaps: tuple[Gap, ...] = ()  # the latest windows without delivery, oldest first

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from workspace_client.errors import NotFound, PermissionDenied
 from workspace_client.models import Subscription
 
-if TYPE_CHECKING:  # the pure classification needs no client: keep keeper.decisions light
+if TYPE_CHECKING:  # the pure classification needs no client: keep keeper.domain.decisions light
     from workspace_client.client import WorkspaceEventsClient
 
 

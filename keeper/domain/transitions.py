@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from keeper.decisions import (
+from keeper.domain.decisions import (
     Remedy,
     gap_start,
     reactivate_backoff,
@@ -14,7 +14,7 @@ from keeper.decisions import (
     sweep_renewal_at,
     verify_at,
 )
-from keeper.models import (
+from keeper.domain.models import (
     GAPS_KEPT,
     Action,
     Gap,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from html import escape
 
-from keeper.models import ManagedSubscription, State
+from keeper.domain.models import ManagedSubscription, State
 
 TIMELINE_SPAN = timedelta(days=7)
 _STATE_COLOURS = {

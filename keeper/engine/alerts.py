@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from keeper.models import Gap, ManagedSubscription
+    from keeper.domain.models import Gap, ManagedSubscription
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Pure sweep scheduling: the order of due work and how to split it into shards. No I/O;
 `now` is always passed in. What to do with each subscription is decided with the lifecycle
-handlers' policy, in keeper.decisions (`decide_due`)."""
+handlers' policy, in keeper.domain.decisions (`decide_due`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from keeper.models import ManagedSubscription
-from keeper.outcomes import Action
+from keeper.domain.models import ManagedSubscription
+from keeper.domain.outcomes import Action
 
 # API calls a plan may make, for pacing: reactivation renews too when the expiry is near.
 WRITES_PER_ACTION = {Action.RENEW: 1, Action.REACTIVATE: 2, Action.RECREATE: 1}

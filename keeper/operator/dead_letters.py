@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from keeper.events import LIFECYCLE_PREFIX
-from keeper.outcomes import Outcome
+from keeper.domain.events import LIFECYCLE_PREFIX
+from keeper.domain.outcomes import Outcome
 
 # Attributes Pub/Sub adds when it dead-letters a message.
 _DEAD_LETTER_PREFIX = "CloudPubSubDeadLetter"

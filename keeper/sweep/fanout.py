@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from keeper.sweep_plan import Shard
+from keeper.sweep.plan import Shard
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Load, decide, apply, record: the one path every action takes, from an event, the sweep or
 the CLI.
 
-Decisions are pure (keeper.decisions); this module performs them. An API write happens only
+Decisions are pure (keeper.domain.decisions); this module performs them. An API write happens only
 under a lease claimed with a precondition on the record's update time, and its outcome is
 committed with a precondition on the claim, so two instances, a redelivery or the sweep never
 both write for one decision.
@@ -10,36 +10,35 @@ both write for one decision.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from keeper import transitions
-from keeper.alerts import Alert, AlertSink
-from keeper.clock import Clock
-from keeper.config import Config
-from keeper.decisions import (
+from keeper.domain import transitions
+from keeper.domain.clock import Clock
+from keeper.domain.decisions import (
     Plan,
     adoptable,
     adopts_api_view,
     renew_after_aborted,
     renew_after_reactivate,
 )
-from keeper.endpoint import EndpointInspector, Grant, push_service_account
-from keeper.errors import LeaseBusy, TransientFailure
-from keeper.logs import log_gap
-from keeper.models import HistoryEntry, ManagedSubscription, Resumption, State, gap_change
-from keeper.observe import observe
-from keeper.outcomes import Action
-from keeper.outcomes import Outcome as Outcome  # re-exported for the engine's callers
-from keeper.store import LedgerEntry, Store, Versioned
+from keeper.domain.errors import LeaseBusy, TransientFailure
+from keeper.domain.models import HistoryEntry, ManagedSubscription, Resumption, State, gap_change
+from keeper.domain.outcomes import Action
+from keeper.domain.outcomes import Outcome as Outcome  # re-exported for the engine's callers
+from keeper.engine.alerts import Alert, AlertSink
+from keeper.engine.endpoint import EndpointInspector, Grant, push_service_account
+from keeper.engine.observe import observe
+from keeper.runtime.config import Config
+from keeper.runtime.logs import log_gap
+from keeper.store.protocol import LedgerEntry, Store, Versioned
 from workspace_client.client import WorkspaceEventsClient
 
 if TYPE_CHECKING:
-    from keeper.replay import EventSink
+    from keeper.engine.replay import EventSink
     from workspace_client.chat import ChatClient
 from workspace_client.errors import (
     Aborted,
@@ -147,9 +146,6 @@ def act(
     except BaseException as error:
         _release(ctx, claimed, trigger, plan, error)
         raise
-    if ctx.config.crash_after_api_write:
-        log.critical("fault point after-api-write: exiting before the record is written")
-        os._exit(70)
     history = _history(trigger, plan, sub, applied.sub, applied.result, now, applied)
     recorded = ctx.store.commit(
         claimed,
@@ -172,7 +168,7 @@ class ExistingNotAdoptable(TransientFailure):
 def _replay(ctx: Context, sub: ManagedSubscription, trigger: Trigger) -> None:
     """Delivery resumed: republish what the gap swallowed, now (the sweep finishes the rest)."""
     if sub.pending_replay is not None:
-        from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
+        from keeper.engine.replay import replay_pending  # noqa: PLC0415  (only after an outage)
 
         replay_pending(ctx, sub.key, trigger.actor)
 

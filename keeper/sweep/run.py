@@ -9,12 +9,12 @@ One run:
 2. reads the API's own view, cheaply: one filtered `list` per (authorizing principal, event
    type) where several subscriptions share it (100 per page), `get` for a lone one and to
    confirm that one missing from a listing is really gone;
-3. plans (keeper.sweep_plan) and, unless it is a dry run, acts through the engine's `act()`,
+3. plans (keeper.sweep.plan) and, unless it is a dry run, acts through the engine's `act()`,
    under the same leases as the lifecycle handler, so the two never both write; the plan's
    reason goes into the subscription's history;
-4. paces every API request under its share of the quota (keeper.pacing) and stops at its
+4. paces every API request under its share of the quota (keeper.sweep.pacing) and stops at its
    time budget, leaving the rest, in deadline order, to the next run; with KEEPER_SWEEP_TOPIC
-   set, due work beyond one invocation is fanned out in shards (keeper.fanout);
+   set, due work beyond one invocation is fanned out in shards (keeper.sweep.fanout);
 5. checks the Pub/Sub endpoint of each subscription it verified ACTIVE: drift is reported
    (history and log) before Google suspends, and fixed only with KEEPER_FIX_TOPIC_IAM.
 """
@@ -23,25 +23,25 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
 
-from keeper import transitions
-from keeper.decisions import Plan, adopts_api_view, decide_due, nothing
-from keeper.endpoint import Grant, push_service_account
-from keeper.engine import Context, Trigger, act
-from keeper.errors import FailureKind, failure_kind
-from keeper.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
-from keeper.logs import labels, log_failure, log_gap, log_outcome
-from keeper.models import HistoryEntry, ManagedSubscription, State, gap_change
-from keeper.observe import View, classify, observe
-from keeper.outcomes import Action, Outcome
-from keeper.pacing import Kind, Pacer, Quota
-from keeper.store import Versioned
-from keeper.sweep_plan import WRITES_PER_ACTION, Shard, deadline, shards
+from keeper.domain import transitions
+from keeper.domain.decisions import Plan, adopts_api_view, decide_due, nothing
+from keeper.domain.errors import FailureKind, failure_kind
+from keeper.domain.models import HistoryEntry, ManagedSubscription, State, gap_change
+from keeper.domain.outcomes import Action, Outcome
+from keeper.engine.act import Context, Trigger, act
+from keeper.engine.endpoint import Grant, push_service_account
+from keeper.engine.observe import View, classify, observe
+from keeper.runtime.logs import labels, log_failure, log_gap, log_outcome
+from keeper.store.protocol import Versioned
+from keeper.sweep.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
+from keeper.sweep.pacing import Kind, Pacer, Quota
+from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards
 from workspace_client.errors import (
     CredentialsUnavailable,
     PermanentError,
@@ -127,7 +127,7 @@ def finish_replays(ctx: Context) -> list[PlannedItem]:
     """Unfinished replays (a crash, a failure, a window longer than one run): go on. Each
     failure leaves its gap pending for the next run; those that are the keeper's own are
     returned, so the run fails as it does for an item (SweepFailed)."""
-    from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
+    from keeper.engine.replay import replay_pending  # noqa: PLC0415  (only after an outage)
 
     failed: list[PlannedItem] = []
     for current in ctx.store.pending_replays(REPLAYS_PER_SWEEP):
@@ -462,11 +462,17 @@ def _labels(sub: ManagedSubscription, plan: Plan) -> dict[str, dict[str, object]
     return labels(subscription=sub.name, key=sub.key, actor=SWEEP.actor, action=plan.action)
 
 
-def sweep_from_message(data: Any, ctx: Context) -> list[PlannedItem]:
-    """`on_sweep`: a scheduled tick (`{}` or `{"dryRun": true}`) or a shard of due work."""
-    request = parse_request(data)
-    publisher = PubSubShardPublisher() if ctx.config.sweep_topic else None
-    return run(ctx, dry_run=request.dry_run, shard=request.shard, publisher=publisher)
+def sweep_from_message(data: Any, context: Callable[[], Context]) -> list[PlannedItem]:
+    """`on_sweep`: a scheduled tick (`{}` or `{"dryRun": true}`) or a shard of due work.
+    Raises (the tick is redelivered) when the run failed; every failure is logged here."""
+    try:
+        request = parse_request(data)
+        ctx = context()
+        publisher = PubSubShardPublisher() if ctx.config.sweep_topic else None
+        return run(ctx, dry_run=request.dry_run, shard=request.shard, publisher=publisher)
+    except Exception as error:
+        log_failure(log, "sweep", error, action="sweep", outcome="failed")
+        raise
 
 
 def describe(items: Sequence[PlannedItem]) -> Iterator[str]:

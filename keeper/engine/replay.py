@@ -18,17 +18,17 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from keeper.alerts import Alert
-from keeper.decisions import replay_window, replayable_types
-from keeper.errors import StoreConflict
-from keeper.logs import labels
-from keeper.models import Gap, HistoryEntry, ManagedSubscription, Replay
-from keeper.outcomes import Action, Outcome
+from keeper.domain.decisions import replay_window, replayable_types
+from keeper.domain.errors import StoreConflict
+from keeper.domain.models import Gap, HistoryEntry, ManagedSubscription, Replay
+from keeper.domain.outcomes import Action, Outcome
+from keeper.engine.alerts import Alert
+from keeper.runtime.logs import labels
 from workspace_client.models import format_timestamp
 
 if TYPE_CHECKING:
-    from keeper.engine import Context
-    from keeper.store import Versioned
+    from keeper.engine.act import Context
+    from keeper.store.protocol import Versioned
     from workspace_client.chat import SpaceEvent
 
 log = logging.getLogger(__name__)

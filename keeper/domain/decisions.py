@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from keeper.models import Action, Gap, GapCause, GapStart, ManagedSubscription, Replay, State
-from keeper.observe import Seen, View, classify
+from keeper.domain.models import Action, Gap, GapCause, GapStart, ManagedSubscription, Replay, State
+from keeper.engine.observe import Seen, View, classify
 from workspace_client.models import Subscription
 
 # Reminders come at T-12h and T-1h; renewing on either is right, so anything expiring within

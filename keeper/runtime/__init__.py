@@ -1,0 +1,1 @@
+"""What an instance runs on: the configuration, the composition root and the JSON logs."""

@@ -1,0 +1,90 @@
+"""The composition root: the per-instance context, its clients built lazily, once, on the first
+event that needs them.
+
+`import main` must work with no credentials and no network, and an ignored event must never
+pay for a Firestore or API client, so nothing here runs at import time. `build` takes what the
+product's entry points and the local stack (devstack/function.py) wire differently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from keeper.domain.clock import Clock, system_clock
+from keeper.runtime import logs
+from keeper.runtime.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from keeper.engine.act import Context
+
+
+def start_instance() -> None:
+    """What an instance does when it starts: JSON logs, and the configuration validated, so a
+    bad deploy fails to start with the variable named instead of dropping events one at a
+    time."""
+    logs.configure()
+    try:
+        Config.from_env()
+    except ConfigError as error:
+        logging.getLogger("keeper").critical(
+            "invalid configuration, the instance cannot start: %s", error
+        )
+        raise
+
+
+def build(config: Config, clock: Clock = system_clock) -> Context:
+    """The context of one instance: Firestore, Pub/Sub, the API clients per subscription."""
+    # Imported here, on the first lifecycle event: `import main` stays light (see above).
+    from google.cloud import firestore  # noqa: PLC0415
+
+    from keeper.engine.act import Context  # noqa: PLC0415
+    from keeper.engine.alerts import PubSubAlerts  # noqa: PLC0415
+    from keeper.engine.endpoint import PubSubEndpoints  # noqa: PLC0415
+    from keeper.engine.replay import PubSubEvents  # noqa: PLC0415
+    from keeper.store.firestore import FirestoreStore  # noqa: PLC0415
+    from workspace_client.client import PollPolicy  # noqa: PLC0415
+    from workspace_client.credentials import ClientFactory, CredentialsProvider  # noqa: PLC0415
+
+    provider = CredentialsProvider.from_environ(
+        mode=config.credentials, endpoint=config.api_endpoint
+    )
+    clients = ClientFactory(
+        provider,
+        polling=PollPolicy(timeout=float(config.operation_deadline_seconds)),
+        chat_endpoint=config.chat_api_endpoint,
+    )
+    return Context(
+        store=FirestoreStore(
+            firestore.Client(project=config.project),
+            config.collection_prefix,
+            config.ledger_ttl_days,
+        ),
+        client_for=clients.clients_for,
+        endpoints=PubSubEndpoints(),
+        clock=clock,
+        config=config,
+        alerts=PubSubAlerts(config.alerts_topic) if config.alerts_topic else None,
+        chat_for=clients.chat_for,
+        events=PubSubEvents(),
+    )
+
+
+class LazyContext:
+    """The instance's context, built on first use and kept: one per configuration read from
+    the environment (a test or the local run that changes it gets a fresh one). Thread-safe:
+    functions-framework serves requests concurrently."""
+
+    def __init__(self, build: Callable[[Config], Context] = build) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._built: dict[Config, Context] = {}
+
+    def __call__(self) -> Context:
+        config = Config.from_env()
+        with self._lock:
+            if config not in self._built:
+                self._built[config] = self._build(config)
+            return self._built[config]

@@ -1,0 +1,261 @@
+"""The store in Firestore (production).
+
+Layout (prefix defaults to "keeper"):
+- `{prefix}_subscriptions/{key}`: one per managed subscription (stable key, see models)
+- `{prefix}_subscriptions/{key}/history/{auto}`: one per transition
+- `{prefix}_names/{subscription id}`: Google name -> key, for every name ever held
+- `{prefix}_events/{sha256(ce-id)}`: the event ledger, with `expire_at` for a TTL policy
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from keeper.domain.errors import StoreConflict
+from keeper.domain.models import Action, HistoryEntry, ManagedSubscription, subscription_id
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import Client, DocumentSnapshot
+
+from keeper.store.protocol import LedgerEntry, Lookup, Versioned, ledger_id, next_lease
+
+
+class FirestoreStore:
+    def __init__(self, client: Client, prefix: str = "keeper", ledger_ttl_days: int = 14):
+        self._client = client
+        self._subs = client.collection(f"{prefix}_subscriptions")
+        self._names = client.collection(f"{prefix}_names")
+        self._events = client.collection(f"{prefix}_events")
+        self._ledger_ttl = timedelta(days=ledger_ttl_days)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def lookup(self, name: str, event_id: str | None, key_hint: str | None = None) -> Lookup:
+        """One round trip in the common case: the ledger entry, the name index and the
+        subscription under `key_hint` (the key the event's payload points to). The hint is
+        trusted only if that record holds `name`; otherwise the name index decides."""
+        sub_id = subscription_id(name)
+        refs = [self._subs.document(key_hint or sub_id), self._names.document(sub_id)]
+        if event_id:
+            refs.append(self._events.document(ledger_id(event_id)))
+        snapshots = {snap.reference.path: snap for snap in self._client.get_all(refs)}
+        direct, index = (snapshots[refs[0].path], snapshots[refs[1].path])
+        processed = bool(event_id) and snapshots[refs[2].path].exists
+        if processed:
+            return Lookup(None, already_processed=True)
+        if direct.exists and direct.get("name") == name:
+            return Lookup(_versioned(direct), already_processed=False)
+        if index.exists:
+            return Lookup(self.get(str(index.get("key"))), already_processed=False)
+        return Lookup(None, already_processed=False)
+
+    def get(self, key: str) -> Versioned | None:
+        snapshot = self._subs.document(key).get()
+        return _versioned(snapshot) if snapshot.exists else None
+
+    def managing(self, auth: str, target_resource: str) -> Versioned | None:
+        """The record managing `target_resource` under `auth`, if any (equality filters only:
+        served by single-field indexes)."""
+        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
+
+        query = (
+            self._subs.where(filter=FieldFilter("auth", "==", auth))
+            .where(filter=FieldFilter("target_resource", "==", target_resource))
+            .limit(1)
+        )
+        return next((_versioned(snapshot) for snapshot in query.stream()), None)
+
+    def find(self, name_or_key: str) -> Versioned | None:
+        """By stable key, by full Google name, or by the bare subscription id."""
+        if "/" not in name_or_key:
+            found = self.get(name_or_key)
+            if found:
+                return found
+            name_or_key = f"subscriptions/{name_or_key}"
+        index = self._names.document(subscription_id(name_or_key)).get()
+        return self.get(str(index.get("key"))) if index.exists else None
+
+    def pending_replays(self, limit: int) -> list[Versioned]:
+        """Records with a gap whose events are still to be republished."""
+        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
+
+        query = self._subs.where(filter=FieldFilter("replay_pending", "==", True)).limit(limit)
+        return [_versioned(snapshot) for snapshot in query.stream()]
+
+    # -- the replay ledger: one entry per original event republished -----------------------
+
+    def replayed(self, key: str, event_names: Sequence[str]) -> set[str]:
+        """Which of these original events the ledger has republished (one read per 300)."""
+        done: set[str] = set()
+        for first in range(0, len(event_names), 300):
+            refs = [
+                self._replays(key).document(ledger_id(n)) for n in event_names[first : first + 300]
+            ]
+            done.update(str(s.get("event")) for s in self._client.get_all(refs) if s.exists)
+        return done
+
+    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
+        self._replays(key).document(ledger_id(event_name)).set(
+            {"event": event_name, "ce_id": ce_id, "at": at}
+        )
+
+    def _replays(self, key: str) -> Any:
+        return self._subs.document(key).collection("replays")
+
+    def all(self) -> Iterator[ManagedSubscription]:
+        for snapshot in self._subs.order_by("key").stream():
+            yield ManagedSubscription.from_doc(snapshot.to_dict() or {})
+
+    def due(self, before: datetime, limit: int) -> list[Versioned]:
+        """Work due by `before`, earliest first: an indexed query, so its cost follows the due
+        work, not the number of managed subscriptions."""
+        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
+
+        query = (
+            self._subs.where(filter=FieldFilter("next_action_at", "<=", before))
+            .order_by("next_action_at")
+            .limit(limit)
+        )
+        return [_versioned(snapshot) for snapshot in query.stream()]
+
+    def recent_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ledger entries: what happened to each event, including rejections."""
+        query = self._events.order_by("at", direction="DESCENDING").limit(limit)
+        return [snapshot.to_dict() or {} for snapshot in query.stream()]
+
+    def ledger_entry(self, event_id: str) -> dict[str, Any] | None:
+        """What the ledger says about one event (one read, whatever the ledger's size)."""
+        snapshot = self._events.document(ledger_id(event_id)).get()
+        return snapshot.to_dict() if snapshot.exists else None
+
+    def unverified(self, before: datetime, limit: int) -> list[Versioned]:
+        """Subscriptions whose API view was last confirmed before `before`, oldest first (the
+        sweep's verification schedule; indexed like `due`)."""
+        return self._oldest_first("verified_at", before, limit)
+
+    def short_lived_unverified(self, now: datetime, limit: int) -> list[Versioned]:
+        """Short-lived subscriptions whose next check (`verify_at`) is due by `now`."""
+        return self._oldest_first("verify_at", now, limit)
+
+    def stale_leases(self, before: datetime, limit: int) -> list[Versioned]:
+        """Subscriptions whose lease ran out by `before`: an instance died mid-write."""
+        return self._oldest_first("lease.until", before, limit)
+
+    def get_many(self, keys: Sequence[str]) -> list[Versioned]:
+        """The managed subscriptions among `keys`, in one batched read (a sweep shard)."""
+        refs = [self._subs.document(key) for key in keys]
+        found = {s.id: s for s in self._client.get_all(refs) if s.exists}
+        return [_versioned(found[key]) for key in keys if key in found]
+
+    def _oldest_first(self, field: str, before: datetime, limit: int) -> list[Versioned]:
+        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
+
+        query = (
+            self._subs.where(filter=FieldFilter(field, "<=", before)).order_by(field).limit(limit)
+        )
+        return [_versioned(snapshot) for snapshot in query.stream()]
+
+    def history(self, key: str) -> list[HistoryEntry]:
+        query = self._subs.document(key).collection("history").order_by("recorded_at")
+        return [HistoryEntry.from_doc(s.to_dict() or {}) for s in query.stream()]
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, sub: ManagedSubscription, history: HistoryEntry) -> None:
+        """Store a newly managed subscription; StoreConflict if the key is already managed."""
+        batch = self._client.batch()
+        batch.create(self._subs.document(sub.key), sub.to_doc())
+        self._index_names(batch, sub)
+        self._add_history(batch, sub.key, history)
+        self._commit(batch, f"{sub.key} is already managed")
+
+    def claim(
+        self, current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
+    ) -> Versioned:
+        """Take the lease for an API write; StoreConflict if anyone changed the record since."""
+        lease, claimed = next_lease(current, owner, action, now, lease_for)
+        batch = self._client.batch()
+        batch.update(
+            self._subs.document(claimed.key),
+            {"lease": lease.to_doc(), "generation": lease.generation},
+            option=self._client.write_option(last_update_time=current.update_time),
+        )
+        results = self._commit(batch, f"{claimed.key} changed before the lease was taken")
+        return Versioned(claimed, results[0].update_time)
+
+    def commit(
+        self,
+        current: Versioned,
+        updated: ManagedSubscription,
+        history: HistoryEntry | None,
+        ledger: LedgerEntry | None = None,
+    ) -> Versioned:
+        """Write the outcome (subscription, names, history, ledger) atomically, guarded by the
+        update time of the read (or of the claim) it was decided on; returns the new version."""
+        batch = self._client.batch()
+        batch.update(
+            self._subs.document(updated.key),
+            updated.to_doc(),
+            option=self._client.write_option(last_update_time=current.update_time),
+        )
+        if updated.name != current.sub.name:  # a new Google name (recreation): index it
+            self._index_names(batch, updated)
+        if history:
+            self._add_history(batch, updated.key, history)
+        if ledger:
+            batch.set(
+                self._events.document(ledger_id(ledger.event_id)),
+                ledger.to_doc(self._ledger_ttl),
+            )
+        results = self._commit(batch, f"{updated.key} changed while acting on it")
+        return Versioned(updated, results[0].update_time)
+
+    def record_event(self, ledger: LedgerEntry) -> None:
+        """The ledger entry of an event that changed nothing (ignored, rejected, forged)."""
+        self._events.document(ledger_id(ledger.event_id)).set(ledger.to_doc(self._ledger_ttl))
+
+    def forget(self, key: str) -> None:
+        current = self.get(key)
+        if current is None:
+            return
+        batch = self._client.batch()
+        for name in (*current.sub.lineage, current.sub.name):
+            if name:
+                batch.delete(self._names.document(subscription_id(name)))
+        for collection in ("history", "replays"):
+            for snapshot in self._subs.document(key).collection(collection).stream():
+                batch.delete(snapshot.reference)
+        batch.delete(self._subs.document(key))
+        batch.commit()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _index_names(self, batch: Any, sub: ManagedSubscription) -> None:
+        if sub.name:
+            batch.set(
+                self._names.document(subscription_id(sub.name)),
+                {"key": sub.key, "name": sub.name},
+            )
+
+    def _add_history(self, batch: Any, key: str, entry: HistoryEntry) -> None:
+        from google.cloud.firestore import SERVER_TIMESTAMP  # noqa: PLC0415
+
+        # `at` is the decision's time, shared by the entries of one event; the commit time
+        # orders them as they happened.
+        document = {**entry.to_doc(), "recorded_at": SERVER_TIMESTAMP}
+        batch.set(self._subs.document(key).collection("history").document(), document)
+
+    @staticmethod
+    def _commit(batch: Any, conflict: str) -> Any:
+        from google.api_core import exceptions  # noqa: PLC0415  (heavy; not on the import path)
+
+        try:
+            return batch.commit()
+        except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.Aborted) as error:
+            raise StoreConflict(conflict) from error
+
+
+def _versioned(snapshot: DocumentSnapshot[Any]) -> Versioned:
+    return Versioned(ManagedSubscription.from_doc(snapshot.to_dict() or {}), snapshot.update_time)

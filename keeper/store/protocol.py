@@ -1,0 +1,111 @@
+"""What the keeper reads and writes: managed subscriptions, the name index, the event ledger,
+per-subscription history and the replay ledger. `Store` is what the engine, handlers, sweep and
+CLI use; `FirestoreStore` (keeper/store/firestore.py) keeps it in Firestore (production),
+`InMemoryStore` (keeper/store/memory.py) in one process (fast tests), with the same
+preconditions, leases and ledger semantics (tests/contract/test_store_contract.py holds both to
+one suite).
+
+Concurrency is optimistic: every write of a managed subscription carries a precondition on the
+document's update time, and an API write is done only under a lease claimed that way. Two
+instances, a redelivery or the sweep can read the same state, but only one claim succeeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from keeper.domain.models import Action, HistoryEntry, Lease, ManagedSubscription
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A managed subscription as read, with the update time that guards the next write."""
+
+    sub: ManagedSubscription
+    update_time: Any
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What one batched read knows about a lifecycle event."""
+
+    found: Versioned | None
+    already_processed: bool
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    event_id: str
+    event_type: str
+    subscription: str | None
+    outcome: str
+    reason: str
+    at: datetime
+    key: str | None = None
+
+    def to_doc(self, ttl: timedelta) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "subscription": self.subscription,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "at": self.at,
+            "key": self.key,
+            "expire_at": self.at + ttl,
+        }
+
+
+def next_lease(
+    current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
+) -> tuple[Lease, ManagedSubscription]:
+    """The lease a claim takes, with the next generation, and the record holding it."""
+    lease = Lease(owner, action, now + lease_for, current.sub.generation + 1)
+    return lease, current.sub.with_changes(lease=lease, generation=lease.generation)
+
+
+def ledger_id(event_id: str) -> str:
+    # ce-ids may contain "/" (Chat event ids do); a digest is always a valid document id.
+    return hashlib.sha256(event_id.encode()).hexdigest()
+
+
+class Store(Protocol):
+    """What the keeper reads and writes. Every write of a managed subscription is guarded by
+    the update time of the read it was decided on: StoreConflict when the record changed."""
+
+    def lookup(self, name: str, event_id: str | None, key_hint: str | None = None) -> Lookup: ...
+    def get(self, key: str) -> Versioned | None: ...
+    def managing(self, auth: str, target_resource: str) -> Versioned | None: ...
+    def find(self, name_or_key: str) -> Versioned | None: ...
+    def all(self) -> Iterator[ManagedSubscription]: ...
+    def due(self, before: datetime, limit: int) -> list[Versioned]: ...
+    def recent_events(self, limit: int = 100) -> list[dict[str, Any]]: ...
+    def ledger_entry(self, event_id: str) -> dict[str, Any] | None: ...
+    def unverified(self, before: datetime, limit: int) -> list[Versioned]: ...
+    def short_lived_unverified(self, now: datetime, limit: int) -> list[Versioned]: ...
+    def stale_leases(self, before: datetime, limit: int) -> list[Versioned]: ...
+    def get_many(self, keys: Sequence[str]) -> list[Versioned]: ...
+    def history(self, key: str) -> list[HistoryEntry]: ...
+    def create(self, sub: ManagedSubscription, history: HistoryEntry) -> None: ...
+    def claim(
+        self, current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
+    ) -> Versioned: ...
+    def commit(
+        self,
+        current: Versioned,
+        updated: ManagedSubscription,
+        history: HistoryEntry | None,
+        ledger: LedgerEntry | None = None,
+    ) -> Versioned: ...
+    def record_event(self, ledger: LedgerEntry) -> None: ...
+    def pending_replays(self, limit: int) -> list[Versioned]: ...
+    def replayed(self, key: str, event_names: Sequence[str]) -> set[str]: ...
+    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None: ...
+    def forget(self, key: str) -> None: ...
