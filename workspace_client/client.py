@@ -72,11 +72,18 @@ class RetryPolicy:
     A server that asks (Retry-After) for a longer pause than ``max_backoff`` is not waited
     for: the error is raised at once, and Pub/Sub redelivers later instead of the function
     idling towards its own time limit.
+
+    ``rate_limited=False`` raises a 429 at once, for a caller that paces its requests and owns
+    their retries (the sweep's pacer): one owner per retry, never two stacked.
     """
 
     attempts: int = 4
     initial_backoff: float = 0.5
     max_backoff: float = 8.0
+    rate_limited: bool = True
+
+    def retries(self, status: int) -> bool:
+        return status in _RETRYABLE_STATUS and (status != 429 or self.rate_limited)
 
     def backoff(self, attempt: int, random: Callable[[], float]) -> float:
         """Full-jitter delay after the ``attempt``-th failed attempt (1-based)."""
@@ -290,7 +297,7 @@ class GoogleApiClient:
                 result = request.execute(http=http)
             except HttpError as exc:
                 error = from_http_error(exc, method=method)
-                retryable = int(exc.resp.status) in _RETRYABLE_STATUS
+                retryable = self._retry.retries(int(exc.resp.status))
                 asked = _retry_after(exc.resp)
                 cause: BaseException = exc
             except transport_errors as exc:

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -478,6 +478,19 @@ class ClientFactory:
         self._polling = polling
         self._lock = threading.Lock()
         self._clients: dict[tuple[AuthSpec, tuple[str, ...]], WorkspaceEventsClient] = {}
+
+    def paced(self) -> ClientFactory:
+        """A factory of clients for a caller that paces itself and owns its 429 retries (the
+        sweep): they raise RateLimited at once. Same credentials, same call counter."""
+        paced = ClientFactory(
+            self.provider,
+            timeout=self._timeout,
+            retry=replace(self._retry, rate_limited=False),
+            polling=self._polling,
+            calls=self.calls,
+            chat_endpoint=self.chat_endpoint,
+        )
+        return paced
 
     def clients_for(
         self, auth: AuthSpec | str, event_types: Iterable[str]

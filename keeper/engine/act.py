@@ -74,6 +74,9 @@ class Context:
     chat_for: ChatFor | None = None
     events: EventSink | None = None
     instance: str = uuid.uuid4().hex[:12]
+    # Clients whose 429s are raised at once, for the sweep, whose pacer owns those retries.
+    # None: `client_for`'s (a context whose clients do not retry, as the tests' fakes).
+    paced_client_for: ClientFor | None = None
 
     def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
         return self.client_for(sub.auth, sub.event_types)

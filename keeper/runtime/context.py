@@ -63,6 +63,7 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
             config.ledger_ttl_days,
         ),
         client_for=clients.clients_for,
+        paced_client_for=clients.paced().clients_for,
         endpoints=PubSubEndpoints(),
         clock=clock,
         config=config,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
@@ -111,7 +111,10 @@ def run(
         share = config.sweep_quota_percent / 100
         quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
         pacer = Pacer(quota)
-    items = _Run(ctx, pacer, now, dry_run).sweep(work)
+    # The pacer owns the retries of a 429 (up to RATE_LIMIT_RETRIES per item, each paced);
+    # the clients raise it at once instead of retrying behind the pacer's back.
+    paced = replace(ctx, client_for=ctx.paced_client_for) if ctx.paced_client_for else ctx
+    items = _Run(paced, pacer, now, dry_run).sweep(work)
     if not dry_run and shard is None:
         failed = finish_replays(ctx)
         if failed:

@@ -121,6 +121,39 @@ def test_missed_reminder_is_caught_before_expiry(keeper_stack):
     assert last.reason.startswith("missed reminder")
 
 
+@pytest.mark.parametrize(("refusals", "renewed"), [(2, True), (10, False)])
+def test_a_429_is_retried_by_the_sweeps_pacer_alone(keeper_stack, refusals, renewed):
+    # GIVEN a renewal due, and the API answering its patch 429 `refusals` times
+    sub = keeper_stack.register()
+    advance_past_reminder(keeper_stack, sub.key)
+    keeper_stack.control.add_fault("subscriptions.patch", count=refusals, status=429)
+    keeper_stack.clear_calls()
+    # WHEN the sweep runs (its pacer on a clock its pauses move, not slept: the pauses are
+    # the pacer's own tests)
+    paused: list[float] = []
+    elapsed = [0.0]
+
+    def pause(seconds: float) -> None:
+        paused.append(seconds)
+        elapsed[0] += seconds
+
+    pacer = sweep.Pacer(sweep.Quota(), clock=lambda: elapsed[0], sleep=pause)
+    [item] = sweep.run(local_context(), pacer=pacer)
+    # THEN each 429 was one request, retried by the pacer after a doubling pause, never by the
+    # client behind its back: at most RATE_LIMIT_RETRIES + 1 patches for the item
+    patches = calls(keeper_stack, "subscriptions.patch")
+    attempts = min(refusals + 1, sweep.RATE_LIMIT_RETRIES + 1)
+    assert len(patches) == attempts
+    backoffs = [seconds for seconds in paused if seconds >= 1.0]  # token waits are shorter
+    assert backoffs == [1.0, 2.0, 4.0, 8.0][: min(refusals, sweep.RATE_LIMIT_RETRIES + 1)]
+    # AND a renewal still refused is left, due, for the next run (not dropped)
+    assert item.outcome is not None
+    assert item.outcome.result == ("done" if renewed else "left")
+    record = keeper_stack.record(sub.key)
+    assert (record.expire_time > sub.expire_time) is renewed
+    assert record.lease is None
+
+
 class InspectorDouble:
     """The Pub/Sub emulator has no IAM: this reports the push account's grant as missing
     until granted."""

@@ -363,6 +363,24 @@ def test_a_client_error_is_never_retried(client_for: Any, clock: FakeClock, repl
     assert clock.sleeps == []
 
 
+@pytest.mark.parametrize(("code", "sent"), [(429, 1), (503, 2)])
+def test_a_caller_that_owns_its_rate_limit_retries_gets_a_429_at_once(
+    client_for: Any, clock: FakeClock, code: int, sent: int
+) -> None:
+    # GIVEN a client for a caller that paces itself (the sweep), and one failure then success
+    http = ScriptedHttp([fail(code, "RESOURCE_EXHAUSTED" if code == 429 else "UNAVAILABLE"),
+                         ok(SUBSCRIPTION)])  # fmt: skip
+    client = client_for(http, retry=RetryPolicy(rate_limited=False))
+    # WHEN getting
+    if code == 429:
+        with pytest.raises(RateLimited):
+            client.get(NAME)
+    else:
+        client.get(NAME)
+    # THEN a 429 went out once, for the caller to retry; a 503 is still retried in the call
+    assert len(http.sent) == sent
+
+
 def test_a_403_rate_limit_is_rate_limited_but_not_retried(client_for: Any) -> None:
     # GIVEN a legacy-style 403 whose reason is a rate limit
     body = {
