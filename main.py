@@ -3,7 +3,8 @@
 A thin adapter: hand the event to `handlers` or the sweep, with the instance's context
 (keeper/runtime/context.py, built on first use). Return acknowledges; an exception asks Pub/Sub
 to redeliver (and, after the maximum delivery attempts, to dead-letter). Only what can never
-succeed is acknowledged (DESIGN.md); `handlers` and the sweep log every failure.
+succeed is acknowledged (docs/design.md, Failure behaviour); `handlers` and the sweep log
+every failure.
 
 The configuration is validated when the instance starts. No credentials, no network here.
 """

@@ -1,10 +1,10 @@
-"""`python -m bench.sweep_quota`: the sweep under the API quota (issue 4).
+"""`python -m bench.sweep_quota`: the sweep under the API quota.
 
 GIVEN 2,000 managed subscriptions of 50 authorizing users (`delegated:userN@example.com`),
 all due for renewal (their reminders lost), and the Workspace Events API emulator enforcing
-the quota of reference §3 (600 writes and 600 reads a minute per project, 100 a minute per
-user), WHEN one sweep runs, THEN it makes every renewal with zero 429s, in a time close to the
-floor the quota allows.
+the quota of docs/api-reference.md §3 (600 writes and 600 reads a minute per project, 100
+a minute per user), WHEN one sweep runs, THEN it makes every renewal with zero 429s, in a
+time close to the floor the quota allows.
 
 Time is the emulator's movable clock: the sweep's pacer sleeps by moving that clock (and its
 own clock follows it), so a run that takes minutes of quota time takes a minute of wall time.

@@ -1,5 +1,5 @@
 """`python -m bench.sweep_scale`: the sweep over many managed subscriptions, few of them due
-(issue 6): its cost must follow the due work, not the number of subscriptions.
+its cost must follow the due work, not the number of subscriptions.
 
 GIVEN 100,000 managed subscriptions in Firestore of which 1% are due for renewal (those exist
 at the Workspace Events API emulator; the rest are ACTIVE, recently verified and due in days),

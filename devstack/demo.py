@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
-from keeper.domain.models import Action, HistoryEntry
+from keeper.domain.models import HistoryEntry
+from keeper.domain.outcomes import Action
 from keeper.runtime import logs
 
 PROJECT = "keeper-local"

@@ -206,13 +206,6 @@ def start_pubsub(log_dir: Path, port: int | None = None) -> ManagedProcess:
     )
 
 
-def _log_contains(needle: str) -> Callable[[ManagedProcess], bool]:
-    def ready(process: ManagedProcess) -> bool:
-        return needle in process.log_tail(400)
-
-    return ready
-
-
 def start_workspace_emulator(
     log_dir: Path, env: Mapping[str, str], port: int | None = None
 ) -> ManagedProcess:

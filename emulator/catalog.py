@@ -1,4 +1,5 @@
-"""Supported target resources and event types (reference §7), and the lifetime limits (§3)."""
+"""Supported target resources and event types (docs/api-reference.md §7), and the lifetime
+limits (§3)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _CHAT_SPACE = re.compile(
     r"|space\.v1\.(updated|deleted))$"
 )
 _CHAT_USER = re.compile(r"^google\.workspace\.chat\.membership\.v1\.(created|updated|deleted)$")
-# Reference §9: read state and availability, on user targets and `spaces/-`.
+# docs/api-reference.md §9: read state and availability, on user targets and `spaces/-`.
 _CHAT_READ_STATE = re.compile(
     r"^google\.workspace\.chat\.(spaceReadState|threadReadState)\.v1\.updated$"
 )
@@ -67,7 +68,7 @@ def _kind(
     )
 
 
-# The target x auth x event-type matrix (reference §6, §7, §9): which types each target
+# The target x auth x event-type matrix (docs/api-reference.md §6, §7, §9): which types each target
 # takes, and who may subscribe to it. Chat apps subscribe only to spaces (and, in preview,
 # customers); `spaces/-` and user targets are user authentication only; users cannot
 # subscribe to `customers/*`; Meet and Drive are user authentication only.

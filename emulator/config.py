@@ -12,7 +12,7 @@ PayloadCase = Literal["camel", "snake"]
 
 @dataclass(frozen=True)
 class QuotaConfig:
-    """Per-minute quotas (reference §3); sliding 60 s windows on the emulator clock."""
+    """Per-minute quotas (docs/api-reference.md §3); sliding 60 s windows on the emulator clock."""
 
     enabled: bool = False
     writes_per_minute: int = 600
@@ -40,9 +40,9 @@ class EmulatorConfig:
     # seen in a body captured from the real API [3p]); False leaves the name out.
     already_exists_names_it: bool = True
     # Whether `get` shows a subscription to a principal that did not authorize it [unverified];
-    # writes stay the authorizing principal's either way (reference §9).
+    # writes stay the authorizing principal's either way (docs/api-reference.md §9).
     cross_principal_get: bool = False
-    # Names look deterministic per target and principal [3p inference, reference §3]: a
+    # Names look deterministic per target and principal [3p inference, docs/api-reference.md §3]: a
     # subscription recreated after expiry gets the same name. False: a random name each time.
     deterministic_names: bool = True
     patch_while_suspended: Literal["allow", "reject"] = "allow"  # unverified

@@ -1,5 +1,5 @@
-"""The `subscriptions.list` filter (reference §2), and the Chat API's `spaceEvents.list`
-filter (reference §9), one grammar:
+"""The `subscriptions.list` filter (docs/api-reference.md §2), and the Chat API's `spaceEvents.list`
+filter (docs/api-reference.md §9), one grammar:
 
     filter     := term (AND term)*
     term       := types | KEY "=" STRING

@@ -1,4 +1,5 @@
-"""Lifecycle events as Google publishes them (reference §4): binary-mode CloudEvents on Pub/Sub."""
+"""Lifecycle events as Google publishes them (docs/api-reference.md §4): binary-mode CloudEvents
+on Pub/Sub."""
 
 from __future__ import annotations
 

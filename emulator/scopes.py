@@ -1,4 +1,4 @@
-"""OAuth scopes per event family (reference §6, §9), enforced as Google does.
+"""OAuth scopes per event family (docs/api-reference.md §6, §9), enforced as Google does.
 
 create, patch and reactivate need a scope that supports *each* event type of the
 subscription; get, list and delete a scope that supports *at least one*. A Chat app writes

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.envelope import MalformedEvent, WorkspaceEvent, parse_envelope, parse_lifecycle
 from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.domain.outcomes import Action, Outcome
+from keeper.domain.outcomes import Action, Outcome, Result
 from keeper.runtime.logs import log_failure, log_outcome
 
 if TYPE_CHECKING:
@@ -54,11 +54,11 @@ def dispatch(data: Any, context: Callable[[], Context]) -> Outcome:
     except MalformedEvent as error:
         # Without attributes nothing says it is a lifecycle event: it costs nothing.
         log.warning("ignored a message the keeper cannot read: %s", error)
-        return Outcome(Action.NOTHING, "ignored", str(error))
+        return Outcome(Action.NOTHING, Result.IGNORED, str(error))
     handler = HANDLERS.get(event.type) if event.type else None
     if handler is None:
         log.debug("ignored: %s", event.type or "a message without ce-type")
-        return Outcome(Action.NOTHING, "ignored", f"not handled: {event.type or 'no ce-type'}")
+        return Outcome(Action.NOTHING, Result.IGNORED, f"not handled: {event.type or 'no ce-type'}")
     event_labels = {"event_id": event.event_id, "event_type": event.type}
     try:
         try:
@@ -80,7 +80,7 @@ def _malformed(event: WorkspaceEvent, reason: str, context: Callable[[], Context
     (a redelivery overwrites the same ledger entry)."""
     from keeper.store.protocol import LedgerEntry  # noqa: PLC0415
 
-    outcome = Outcome(Action.NOTHING, "rejected", reason)
+    outcome = Outcome(Action.NOTHING, Result.REJECTED, reason)
     message = event.message_id or event.event_id
     if message is None:
         return outcome  # nothing stable to record it under; the log line is the record

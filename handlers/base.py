@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from handlers.envelope import LifecycleEvent
 from keeper.domain.models import stable_key
-from keeper.domain.outcomes import Action, Outcome
+from keeper.domain.outcomes import Action, Actor, Outcome, Result
 from keeper.engine.act import Context, Trigger
 from keeper.store.protocol import LedgerEntry, Versioned
 
 
 def trigger_of(event: LifecycleEvent) -> Trigger:
-    return Trigger("event", event.event_id, event.type, event.time)
+    return Trigger(Actor.EVENT, event.event_id, event.type, event.time)
 
 
 def load(ctx: Context, event: LifecycleEvent) -> Versioned | Outcome:
@@ -25,17 +25,19 @@ def load(ctx: Context, event: LifecycleEvent) -> Versioned | Outcome:
     )
     lookup = ctx.store.lookup(event.subscription_name, event.event_id, hint)
     if lookup.already_processed:
-        return Outcome(Action.NOTHING, "duplicate", "event already processed")
+        return Outcome(Action.NOTHING, Result.DUPLICATE, "event already processed")
     found = lookup.found
     if found is None:
-        return _reject(ctx, event, "unmanaged", "not a subscription this keeper manages")
+        return _reject(ctx, event, Result.UNMANAGED, "not a subscription this keeper manages")
     target = event.payload.target_resource
     if target is not None and target != found.sub.target_resource:
-        return _reject(ctx, event, "rejected", "the payload's target differs from the stored one")
+        return _reject(
+            ctx, event, Result.REJECTED, "the payload's target differs from the stored one"
+        )
     return found
 
 
-def _reject(ctx: Context, event: LifecycleEvent, result: str, reason: str) -> Outcome:
+def _reject(ctx: Context, event: LifecycleEvent, result: Result, reason: str) -> Outcome:
     ctx.store.record_event(
         LedgerEntry(
             event.event_id, event.type, event.subscription_name, result, reason, ctx.clock()

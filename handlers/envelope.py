@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from keeper.domain.events import LIFECYCLE_PREFIX
-
 if TYPE_CHECKING:
     from workspace_client.models import Subscription
 
@@ -46,10 +44,6 @@ class WorkspaceEvent:
     time: str | None
     message_id: str | None
     raw_data: str | None  # still base64: only lifecycle events are ever decoded
-
-    @property
-    def is_lifecycle(self) -> bool:
-        return self.type.startswith(LIFECYCLE_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Credentials per subscription: act as the principal that authorized it.
 
 A subscription can only be renewed, reactivated or recreated by whoever authorized it
-(reference §6): the user (through domain-wide delegation or the user's own refresh token)
-or the Chat app. ``AuthSpec`` names that principal in the ``--auth`` syntax of DESIGN.md,
+(docs/api-reference.md §6): the user (through domain-wide delegation or the user's own refresh
+token) or the Chat app. ``AuthSpec`` names that principal in the ``--auth`` syntax of the README,
 ``scopes_for`` derives least-privilege scopes from the event types, ``CredentialsProvider``
 builds and caches credentials, and ``ClientFactory`` hands out one cached
 ``WorkspaceEventsClient`` per principal.
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from google.auth.credentials import Credentials
 from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
+from workspace_client.chat import DEFAULT_CHAT_ENDPOINT
 from workspace_client.client import (
     DEFAULT_ENDPOINT,
     DEFAULT_POLL,
@@ -85,7 +86,7 @@ class AnonymousCredentialsRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AuthSpec:
-    """A principal in the DESIGN.md ``--auth`` syntax; ``str(spec)`` gives that text back.
+    """A principal in the README's ``--auth`` syntax; ``str(spec)`` gives that text back.
 
     ``delegated:USER_EMAIL``, ``user-secret:projects/P/secrets/S[/versions/V]``, ``app``.
     """
@@ -136,8 +137,8 @@ class AuthSpec:
 
 # -- scopes -----------------------------------------------------------------------------
 
-# (app, resource family) -> scope, per reference §6. The narrowest documented scope wins:
-# the keeper only manages subscriptions, it never reads or writes the resources.
+# (app, resource family) -> scope, per docs/api-reference.md §6. The narrowest documented scope
+# wins: the keeper only manages subscriptions, it never reads or writes the resources.
 _USER_SCOPES: dict[tuple[str, str], str] = {
     ("chat", "message"): "chat.messages.readonly",
     ("chat", "reaction"): "chat.messages.reactions.readonly",
@@ -468,7 +469,7 @@ class ClientFactory:
         retry: RetryPolicy = DEFAULT_RETRY,
         polling: PollPolicy = DEFAULT_POLL,
         calls: CallCounter | None = None,
-        chat_endpoint: str = "https://chat.googleapis.com/",
+        chat_endpoint: str = DEFAULT_CHAT_ENDPOINT,
     ) -> None:
         self.provider = provider
         self.chat_endpoint = chat_endpoint
@@ -515,7 +516,7 @@ class ClientFactory:
 
     def chat_for(self, auth: AuthSpec | str, event_types: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
-        event types need cover ``spaces.spaceEvents``; reference §9)."""
+        event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9)."""
         from workspace_client.chat import ChatClient  # noqa: PLC0415
 
         spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)

@@ -139,8 +139,9 @@ class AlreadyExists(PermanentError):
 
     @property
     def current_subscription(self) -> str | None:
-        """The existing subscription's name, from the ErrorInfo's metadata (reference §3:
-        `current_subscription`), or None when Google's answer does not name it."""
+        """The existing subscription's name, from the ErrorInfo's metadata
+        (docs/api-reference.md §3: `current_subscription`), or None when Google's answer does
+        not name it."""
         for detail in self.details:
             if not str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
                 continue

@@ -1,8 +1,8 @@
 """Typed views of the Workspace Events API resources, and the wire-format helpers they need.
 
 Responses from the REST API use lowerCamelCase JSON names, but lifecycle event payloads are
-documented with snake_case names (reference §4, [unverified] which one Google really sends),
-so every parser here accepts both spellings.
+documented with snake_case names (docs/api-reference.md §4, [unverified] which one Google
+really sends), so every parser here accepts both spellings.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from keeper.domain.models import Action, Gap, GapCause, GapStart, ManagedSubscription, Replay, State
+from keeper.domain.models import Gap, GapCause, GapStart, ManagedSubscription, Replay, State
+from keeper.domain.outcomes import Action
 from keeper.engine.observe import Seen, View, classify
 from workspace_client.models import Subscription
 
@@ -46,7 +47,7 @@ class SuspensionPolicy:
     advice: str
 
 
-# The reference's remedy table (§5), one row per documented `suspensionReason`.
+# The remedy table of docs/api-reference.md §5, one row per documented `suspensionReason`.
 SUSPENSION_POLICY: Mapping[str, SuspensionPolicy] = {
     "USER_SCOPE_REVOKED": SuspensionPolicy(
         Remedy.PERSON,
@@ -319,8 +320,8 @@ def adoptable(
 
 def authority_mismatch(api: Subscription, auth: str) -> str | None:
     """Why `auth` cannot keep `api` (None: it fits). Writes act as the authorizing principal
-    (reference §9): nothing lets a Chat app renew what a user authorized, nor a user what the
-    app authorized, so the first renewal would be refused."""
+    (docs/api-reference.md §9): nothing lets a Chat app renew what a user authorized, nor a user
+    what the app authorized, so the first renewal would be refused."""
     by_app = bool(api.service_account_authority) and not api.user_authority
     user = api.user_authority or api.authority
     if auth == "app" and not by_app:
@@ -403,7 +404,7 @@ def gap_start(
     return now, GapStart.SEEN
 
 
-# The Chat API lists a space's events this far back (reference §9).
+# The Chat API lists a space's events this far back (docs/api-reference.md §9).
 CHAT_HISTORY = timedelta(days=28)
 # Replays list a little before and after the gap: a gap's start and end are known to the
 # second at best, and Google's delivery of the events at its edges is unknown. Events

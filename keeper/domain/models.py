@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from keeper.domain.outcomes import Action as Action  # re-exported: the domain speaks of it
+from keeper.domain.outcomes import Action, Actor, Result
 from workspace_client.models import Subscription, SubscriptionSpec
 
 
@@ -342,9 +342,9 @@ class HistoryEntry:
     """One transition: what happened, why, and what the API said."""
 
     at: datetime
-    actor: str  # "event", "sweep" or "cli"
+    actor: Actor
     action: Action
-    outcome: str  # "done", "skipped", "failed", "flagged", "adopted"
+    outcome: Result
     reason: str
     event_id: str | None = None
     event_type: str | None = None
@@ -358,9 +358,9 @@ class HistoryEntry:
     def to_doc(self) -> dict[str, Any]:
         return {
             "at": self.at,
-            "actor": self.actor,
+            "actor": self.actor.value,
             "action": self.action.value,
-            "outcome": self.outcome,
+            "outcome": self.outcome.value,
             "reason": self.reason,
             "event_id": self.event_id,
             "event_type": self.event_type,
@@ -377,9 +377,9 @@ class HistoryEntry:
         before, after = doc.get("state_before"), doc.get("state_after")
         return cls(
             at=doc["at"],
-            actor=str(doc["actor"]),
+            actor=Actor(doc["actor"]),
             action=Action(doc["action"]),
-            outcome=str(doc["outcome"]),
+            outcome=Result(doc["outcome"]),
             reason=str(doc["reason"]),
             event_id=doc.get("event_id"),
             event_type=doc.get("event_type"),

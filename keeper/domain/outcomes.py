@@ -15,10 +15,42 @@ class Action(StrEnum):
     REPLAY = "replay"  # republish the Chat events a gap swallowed
 
 
+class Result(StrEnum):
+    """How an action ended: in an event's or a sweep item's outcome, the history and the
+    ledger."""
+
+    DONE = "done"
+    ADOPTED = "adopted"  # an existing subscription at Google taken over instead of a create
+    PARTIAL = "partial"  # a replay that republished part of its window; the rest is pending
+    SYNCED = "synced"  # the record corrected from Google's view, no API write
+    SKIPPED = "skipped"
+    FOUND = "found"  # the sweep found Google no longer has it (recreation follows)
+    FLAGGED = "flagged"  # a person is needed
+    ALERTED = "alerted"
+    DRIFT = "drift"  # the sweep found the Pub/Sub endpoint would make Google suspend
+    FIXED = "fixed"  # ... and fixed it (KEEPER_FIX_TOPIC_IAM)
+    FAILED = "failed"  # a permanent API refusal, recorded
+    DUPLICATE = "duplicate"
+    UNMANAGED = "unmanaged"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
+    LEFT = "left"  # the sweep's time budget or quota ran out: due at the next run
+    DEFERRED = "deferred"  # a transient failure: due at the next run
+    ERROR = "error"  # the keeper's own failure: the run fails
+
+
+class Actor(StrEnum):
+    """Who acted, in the history and the ledger."""
+
+    EVENT = "event"
+    SWEEP = "sweep"
+    CLI = "cli"
+
+
 @dataclass(frozen=True)
 class Outcome:
     action: Action
-    result: str  # done, skipped, flagged, failed, duplicate, unmanaged, rejected, ignored
+    result: Result
     reason: str
     key: str | None = None
     name: str | None = None

@@ -16,13 +16,13 @@ from keeper.domain.decisions import (
 )
 from keeper.domain.models import (
     GAPS_KEPT,
-    Action,
     Gap,
     GapCause,
     ManagedSubscription,
     Resumption,
     State,
 )
+from keeper.domain.outcomes import Action
 from workspace_client.models import Subscription
 
 

@@ -27,8 +27,7 @@ from keeper.domain.decisions import (
 )
 from keeper.domain.errors import LeaseBusy, TransientFailure
 from keeper.domain.models import HistoryEntry, ManagedSubscription, Resumption, State, gap_change
-from keeper.domain.outcomes import Action
-from keeper.domain.outcomes import Outcome as Outcome  # re-exported for the engine's callers
+from keeper.domain.outcomes import Action, Actor, Outcome, Result
 from keeper.engine.alerts import Alert, AlertSink
 from keeper.engine.endpoint import EndpointInspector, Grant, push_service_account
 from keeper.engine.observe import observe
@@ -86,7 +85,7 @@ class Context:
 class Trigger:
     """Who asked: recorded in the history and the ledger."""
 
-    actor: str  # "event", "sweep", "cli"
+    actor: Actor
     event_id: str | None = None
     event_type: str | None = None
     event_time: datetime | None = None  # the lifecycle event's ce-time: Google's date of it
@@ -99,7 +98,7 @@ class Applied:
     sub: ManagedSubscription
     api_call: str
     api_result: str
-    result: str = "done"
+    result: Result = Result.DONE
 
 
 def act(
@@ -113,28 +112,28 @@ def act(
             # Google's view was read and differs from the record: correct the cache.
             assert plan.view is not None
             synced = transitions.synced(sub, plan.view, now)
-            history = _history(trigger, plan, sub, synced, "synced", now)
+            history = _history(trigger, plan, sub, synced, Result.SYNCED, now)
             ctx.store.commit(
-                current, synced, history, _ledger(trigger, synced, "synced", plan.reason, now)
+                current, synced, history, _ledger(trigger, synced, Result.SYNCED, plan.reason, now)
             )
             log_gap(log, history, synced)
             _replay(ctx, synced, trigger)
-            return Outcome(plan.action, "synced", plan.reason, sub.key, synced.name)
-        return Outcome(plan.action, "skipped", plan.reason, sub.key, sub.name)
+            return Outcome(plan.action, Result.SYNCED, plan.reason, sub.key, synced.name)
+        return Outcome(plan.action, Result.SKIPPED, plan.reason, sub.key, sub.name)
     if plan.action is Action.FLAG:
         updated = transitions.flagged(
             transitions.seen(sub, plan.view, now, trigger.event_time), plan.reason, plan.advice, now
         )
         if sub.state is State.NEEDS_ATTENTION and sub.last_problem == updated.last_problem:
             _alert_once(ctx, current, trigger, now)  # in case the first alert was lost
-            return Outcome(plan.action, "skipped", "already flagged: " + plan.reason, sub.key)
-        history = _history(trigger, plan, sub, updated, "flagged", now)
+            return Outcome(plan.action, Result.SKIPPED, "already flagged: " + plan.reason, sub.key)
+        history = _history(trigger, plan, sub, updated, Result.FLAGGED, now)
         flagged = ctx.store.commit(
-            current, updated, history, _ledger(trigger, updated, "flagged", plan.reason, now)
+            current, updated, history, _ledger(trigger, updated, Result.FLAGGED, plan.reason, now)
         )
         log_gap(log, history, updated)
         _alert_once(ctx, flagged, trigger, now)
-        return Outcome(plan.action, "flagged", plan.reason, sub.key, sub.name)
+        return Outcome(plan.action, Result.FLAGGED, plan.reason, sub.key, sub.name)
 
     if _leased(sub, now):
         assert sub.lease is not None
@@ -198,7 +197,7 @@ def _alert_once(ctx: Context, current: Versioned, trigger: Trigger, now: datetim
             now,
             trigger.actor,
             Action.FLAG,
-            "alerted",
+            Result.ALERTED,
             "a person was alerted: " + sub.last_problem,
             event_id=trigger.event_id,
             event_type=trigger.event_type,
@@ -256,7 +255,7 @@ def _reactivate(
         blocked = _endpoint_blocker(ctx, sub)
         if blocked:
             flagged = transitions.flagged(sub, f"{plan.reason}; {blocked}", plan.advice, now)
-            return Applied(flagged, "endpoint check", blocked, result="flagged")
+            return Applied(flagged, "endpoint check", blocked, result=Result.FLAGGED)
     api = client.reactivate(sub.name)
     calls = "reactivate"
     if renew_after_reactivate(api.expire_time, now):
@@ -289,7 +288,7 @@ def _recreate(
     api, how = create_or_adopt(client, sub.spec, now, principal=sub.authority)
     recreated = transitions.recreated(sub, api, now, gone, adopted=how != "create")
     if how != "create":
-        return Applied(recreated, how, _summary(api), result="adopted")
+        return Applied(recreated, how, _summary(api), result=Result.ADOPTED)
     return Applied(recreated, how, _summary(api))
 
 
@@ -356,7 +355,7 @@ def _refused(
     updated = transitions.failed(sub, plan.action, problem, now)
     if plan.action is Action.REACTIVATE:
         updated = updated.with_changes(state=State.SUSPENDED)
-    return Applied(updated, str(plan.action), f"{error.status}: {error.message}", "failed")
+    return Applied(updated, str(plan.action), f"{error.status}: {error.message}", Result.FAILED)
 
 
 def _release(
@@ -381,7 +380,7 @@ def _history(
     plan: Plan,
     before: ManagedSubscription,
     after: ManagedSubscription,
-    result: str,
+    result: Result,
     at: datetime,
     applied: Applied | None = None,
 ) -> HistoryEntry:

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 PUBLISHER_ROLE = "roles/pubsub.publisher"
-# Reference §5 and §9: the service account each Workspace app publishes events with, by the
-# family of the event types (`google.workspace.<app>.…`), whatever the target's form.
+# docs/api-reference.md §5 and §9: the service account each Workspace app publishes events
+# with, by the family of the event types (`google.workspace.<app>.…`), whatever the target's form.
 _PUSH_ACCOUNTS = {
     "meet": "meet-api-event-push@system.gserviceaccount.com",
     "drive": "drive-api-event-push@system.gserviceaccount.com",

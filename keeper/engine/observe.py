@@ -1,6 +1,6 @@
 """Observe: read Google's view of one subscription (`get`) and classify the answer, once, for
 the three lifecycle handlers and the sweep alike. Google's view is the truth; the record is a
-cache of it (DESIGN.md)."""
+cache of it (docs/design.md)."""
 
 from __future__ import annotations
 

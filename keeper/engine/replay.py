@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from keeper.domain.decisions import replay_window, replayable_types
 from keeper.domain.errors import StoreConflict
 from keeper.domain.models import Gap, HistoryEntry, ManagedSubscription, Replay
-from keeper.domain.outcomes import Action, Outcome
+from keeper.domain.outcomes import Action, Actor, Outcome, Result
 from keeper.engine.alerts import Alert
 from keeper.runtime.logs import labels
 from workspace_client.models import format_timestamp
@@ -81,7 +81,7 @@ def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes
     return json.dumps(data, separators=(",", ":")).encode(), attributes
 
 
-def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
+def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     """Republish the events of the record's oldest gap still pending; None if there is none
     (or the context has no Chat client: replays are off for this deployment)."""
     current = ctx.store.get(key)
@@ -122,7 +122,7 @@ def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
         replayed_through=resume_at,
         lost_before=window.lost_before,
     )
-    result = "partial" if resume_at else "done"
+    result = Result.PARTIAL if resume_at else Result.DONE
     reason = (
         f"republished {published} of the gap's Chat events ({_window(window.start, window.end)})"
     )
@@ -142,7 +142,9 @@ def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
     return Outcome(Action.REPLAY, result, reason, sub.key, sub.name)
 
 
-def _resync_alert(ctx: Context, current: Versioned, gap: Gap, actor: str, now: datetime) -> Outcome:
+def _resync_alert(
+    ctx: Context, current: Versioned, gap: Gap, actor: Actor, now: datetime
+) -> Outcome:
     """No event history to replay from: an alert names the window, for the app to resync.
     Outbox order as for every alert: published first, then noted on the gap."""
     sub = current.sub
@@ -154,9 +156,11 @@ def _resync_alert(ctx: Context, current: Versioned, gap: Gap, actor: str, now: d
     if ctx.alerts is not None:
         ctx.alerts.publish(Alert.about(sub, reason, now, kind="resync", gap=gap))
     alerted = replace(gap, replay=Replay.RESYNC_ALERTED)
-    _record(ctx, current, gap, alerted, HistoryEntry(now, actor, Action.REPLAY, "alerted", reason))
+    _record(
+        ctx, current, gap, alerted, HistoryEntry(now, actor, Action.REPLAY, Result.ALERTED, reason)
+    )
     log.warning("%s", reason, extra=labels(subscription=sub.name, key=sub.key, gap_cause=gap.cause))
-    return Outcome(Action.REPLAY, "alerted", reason, sub.key, sub.name)
+    return Outcome(Action.REPLAY, Result.ALERTED, reason, sub.key, sub.name)
 
 
 def _window(start: datetime, end: datetime) -> str:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any, TextIO
 from keeper.domain import transitions
 from keeper.domain.decisions import authority_mismatch
 from keeper.domain.errors import StoreConflict
-from keeper.domain.models import Action, HistoryEntry, ManagedSubscription
+from keeper.domain.models import HistoryEntry, ManagedSubscription
+from keeper.domain.outcomes import Action, Actor, Result
 from keeper.engine.act import Context, create_or_adopt
 from keeper.engine.endpoint import push_service_account
 from keeper.operator import dead_letters, doctor
@@ -127,11 +129,10 @@ def main(
         err.write(f"error: {error}\n")
         return 1
     if args.json:
-        out.write(json.dumps(result["json"], indent=2, default=str) + "\n")
+        out.write(json.dumps(result.json, indent=2, default=str) + "\n")
     else:
-        out.write(result["text"].rstrip("\n") + "\n")
-    status: int = result.get("status", 0)
-    return status
+        out.write(result.text.rstrip("\n") + "\n")
+    return result.status
 
 
 class _Progress:
@@ -173,10 +174,16 @@ class _Progress:
             self._err.flush()
 
 
-Result = dict[str, Any]
+@dataclass(frozen=True)
+class Answer:
+    """What a command answers: `text` for people, `json` for `--json`, the exit status."""
+
+    text: str
+    json: Any
+    status: int = 0
 
 
-def _register(ctx: Context, args: argparse.Namespace) -> Result:
+def _register(ctx: Context, args: argparse.Namespace) -> Answer:
     spec = SubscriptionSpec(
         target_resource=args.target,
         event_types=tuple(args.event_types),
@@ -236,7 +243,7 @@ _PROBE_TYPES = {
 }
 
 
-def _adopt(ctx: Context, args: argparse.Namespace) -> Result:
+def _adopt(ctx: Context, args: argparse.Namespace) -> Answer:
     app = args.name.removeprefix("subscriptions/").split("-", 1)[0]
     auth = args.auth or "app"
     api = _read_to_adopt(ctx, args.name, auth, _PROBE_TYPES.get(app, _PROBE_TYPES["chat"]))
@@ -285,7 +292,7 @@ def _replaying(
     return sub.with_changes(replay=args.replay or ctx.config.replay_default)
 
 
-def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str) -> Result:
+def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str) -> Answer:
     now = ctx.clock()
     managed = transitions.synced(sub, api, now)
     try:
@@ -293,9 +300,9 @@ def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str)
             managed,
             HistoryEntry(
                 now,
-                "cli",
+                Actor.CLI,
                 Action.NOTHING,
-                "done",
+                Result.DONE,
                 f"{how} and put under management",
                 api_call="create" if how == "created" else "get",
                 api_result=f"{api.name} {api.state}",
@@ -305,10 +312,10 @@ def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str)
         )
     except StoreConflict:
         raise CliError(f"already managed as {managed.key}") from None
-    return {"json": _as_json(managed), "text": f"{how}: {api.name} (key {managed.key})"}
+    return Answer(json=_as_json(managed), text=f"{how}: {api.name} (key {managed.key})")
 
 
-def _list(ctx: Context, args: argparse.Namespace) -> Result:
+def _list(ctx: Context, args: argparse.Namespace) -> Answer:
     now = ctx.clock()
     subs = list(ctx.store.all())
     rows = [
@@ -336,23 +343,23 @@ def _list(ctx: Context, args: argparse.Namespace) -> Result:
         )
         for s in subs
     ]
-    return {
-        "json": [_as_json(s) for s in subs],
-        "text": _table(rows) if subs else "no managed subscriptions",
-    }
+    return Answer(
+        json=[_as_json(s) for s in subs],
+        text=_table(rows) if subs else "no managed subscriptions",
+    )
 
 
-def _report(ctx: Context, args: argparse.Namespace) -> Result:
+def _report(ctx: Context, args: argparse.Namespace) -> Answer:
     with args.progress.running("reading the managed subscriptions"):
         subs = list(ctx.store.all())
     args.html.write_text(render_html(subs, ctx.clock(), ctx.config.project), encoding="utf-8")
-    return {
-        "json": {"file": str(args.html), "subscriptions": len(subs)},
-        "text": f"wrote {args.html} ({plural(len(subs), 'subscription')})",
-    }
+    return Answer(
+        json={"file": str(args.html), "subscriptions": len(subs)},
+        text=f"wrote {args.html} ({plural(len(subs), 'subscription')})",
+    )
 
 
-def _show(ctx: Context, args: argparse.Namespace) -> Result:
+def _show(ctx: Context, args: argparse.Namespace) -> Answer:
     found = _find(ctx, args.name_or_key)
     history = ctx.store.history(found.sub.key)
     doc = found.sub.to_doc()
@@ -369,10 +376,10 @@ def _show(ctx: Context, args: argparse.Namespace) -> Result:
         + (f" ({h.gap})" if h.gap else "")
         for h in history
     ]
-    return {
-        "json": {**_as_json(found.sub), "history": [_json_value(h.to_doc()) for h in history]},
-        "text": "\n".join(lines),
-    }
+    return Answer(
+        json={**_as_json(found.sub), "history": [_json_value(h.to_doc()) for h in history]},
+        text="\n".join(lines),
+    )
 
 
 def _human(value: Any) -> str:
@@ -390,7 +397,7 @@ def _human(value: Any) -> str:
     return str(value)
 
 
-def _sweep(ctx: Context, args: argparse.Namespace) -> Result:
+def _sweep(ctx: Context, args: argparse.Namespace) -> Answer:
     status = 0
     try:
         with args.progress.running("sweeping" + (" (dry run)" if args.dry_run else "")):
@@ -399,8 +406,8 @@ def _sweep(ctx: Context, args: argparse.Namespace) -> Result:
         items, status = failed.items, 1
         args.err.write(f"error: the sweep failed: {failed}\n")
     text = "\n".join(sweep.describe(items)) or "nothing due"
-    return {
-        "json": [
+    return Answer(
+        json=[
             {
                 "key": i.key,
                 "name": i.name,
@@ -410,12 +417,12 @@ def _sweep(ctx: Context, args: argparse.Namespace) -> Result:
             }
             for i in items
         ],
-        "text": ("dry run: nothing changed\n" if args.dry_run else "") + text,
-        "status": status,
-    }
+        text=("dry run: nothing changed\n" if args.dry_run else "") + text,
+        status=status,
+    )
 
 
-def _dead_letters(ctx: Context, args: argparse.Namespace) -> Result:
+def _dead_letters(ctx: Context, args: argparse.Namespace) -> Answer:
     from handlers import dispatch  # noqa: PLC0415
 
     if ctx.config.dead_letter_subscription is None:
@@ -442,7 +449,7 @@ def _dead_letters(ctx: Context, args: argparse.Namespace) -> Result:
         text = _table(rows) if letters else "no dead-lettered events"
         if letters:
             text += f"\n{count} event{'s' if count != 1 else ''} in {inbox.subscription}"
-        return {"json": [m.to_json() for m in letters], "text": text}
+        return Answer(json=[m.to_json() for m in letters], text=text)
     results = dead_letters.replay(inbox, lambda body: dispatch(body, lambda: ctx), args.ids)
     failed = [r for r in results if r[1] is dead_letters.ReplayResult.FAILED]
     lines = [
@@ -454,27 +461,27 @@ def _dead_letters(ctx: Context, args: argparse.Namespace) -> Result:
         if results
         else "nothing to replay"
     )
-    return {
-        "json": [{**m.to_json(), "result": r.value, "detail": d} for m, r, d in results],
-        "text": "\n".join(lines),
-        "status": 1 if failed else 0,
-    }
+    return Answer(
+        json=[{**m.to_json(), "result": r.value, "detail": d} for m, r, d in results],
+        text="\n".join(lines),
+        status=1 if failed else 0,
+    )
 
 
-def _forget(ctx: Context, args: argparse.Namespace) -> Result:
+def _forget(ctx: Context, args: argparse.Namespace) -> Answer:
     found = _find(ctx, args.name_or_key)
     sub = found.sub
     if args.delete and sub.name:
         ctx.client(sub).delete(sub.name, allow_missing=True)
     ctx.store.forget(sub.key)
     deleted = " and deleted it at Google" if args.delete else ""
-    return {
-        "json": {"key": sub.key, "name": sub.name, "deleted": bool(args.delete)},
-        "text": f"stopped managing {sub.name} ({sub.key}){deleted}",
-    }
+    return Answer(
+        json={"key": sub.key, "name": sub.name, "deleted": bool(args.delete)},
+        text=f"stopped managing {sub.name} ({sub.key}){deleted}",
+    )
 
 
-def _doctor(ctx: Context, args: argparse.Namespace) -> Result:
+def _doctor(ctx: Context, args: argparse.Namespace) -> Answer:
     with args.progress.running("checking") as progress:
         findings = doctor.run(
             ctx,
@@ -484,14 +491,14 @@ def _doctor(ctx: Context, args: argparse.Namespace) -> Result:
         )
     failed = sum(1 for f in findings if f.status is doctor.Status.FAIL)
     summary = f"{failed} of {len(findings)} checks failed" if failed else "all checks passed"
-    return {
-        "json": [f.to_json() for f in findings],
-        "text": "\n".join([*doctor.describe(findings), summary]),
-        "status": 1 if failed else 0,
-    }
+    return Answer(
+        json=[f.to_json() for f in findings],
+        text="\n".join([*doctor.describe(findings), summary]),
+        status=1 if failed else 0,
+    )
 
 
-_COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Result]] = {
+_COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Answer]] = {
     "register": _register,
     "adopt": _adopt,
     "list": _list,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
-DEFAULT_ENDPOINT = "https://workspaceevents.googleapis.com/"
-DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
+from workspace_client.chat import DEFAULT_CHAT_ENDPOINT
+from workspace_client.client import DEFAULT_ENDPOINT
 
-CredentialsMode = Literal["auto", "anonymous"]
+if TYPE_CHECKING:
+    from workspace_client.credentials import CredentialsMode
 
 
 class ConfigError(ValueError):

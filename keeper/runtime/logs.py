@@ -8,9 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from keeper.domain.outcomes import Outcome, Result
+
 if TYPE_CHECKING:
     from keeper.domain.models import HistoryEntry, ManagedSubscription
-    from keeper.domain.outcomes import Outcome
 
 LABELS_KEY = "logging.googleapis.com/labels"
 
@@ -56,7 +57,9 @@ def labels(**values: object) -> dict[str, dict[str, object]]:
 
 
 # Results a person may want to look at; everything else the keeper decided is routine.
-_NOTEWORTHY = frozenset({"flagged", "failed", "rejected", "deferred", "error"})
+_NOTEWORTHY = frozenset(
+    {Result.FLAGGED, Result.FAILED, Result.REJECTED, Result.DEFERRED, Result.ERROR}
+)
 
 
 def log_outcome(logger: logging.Logger, outcome: Outcome, **values: object) -> None:

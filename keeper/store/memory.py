@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from keeper.domain.errors import StoreConflict
-from keeper.domain.models import Action, HistoryEntry, ManagedSubscription, subscription_id
+from keeper.domain.models import HistoryEntry, ManagedSubscription, subscription_id
+from keeper.domain.outcomes import Action
 
 if TYPE_CHECKING:
     pass

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from keeper.domain.models import Action, HistoryEntry, Lease, ManagedSubscription
+from keeper.domain.models import HistoryEntry, Lease, ManagedSubscription
+from keeper.domain.outcomes import Action
 
 if TYPE_CHECKING:
     pass

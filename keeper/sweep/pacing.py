@@ -1,4 +1,5 @@
-"""Token buckets that keep the sweep under the Workspace Events API quota (reference §3).
+"""Token buckets that keep the sweep under the Workspace Events API quota
+(docs/api-reference.md §3).
 
 Google counts requests per minute, per project and per authorizing user, separately for
 writes (create, patch, delete, reactivate) and reads (get, list), and answers 429 past a
@@ -37,7 +38,7 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Quota:
-    """Requests per minute (reference §3's defaults)."""
+    """Requests per minute (docs/api-reference.md §3's defaults)."""
 
     writes_per_minute: float = 600
     writes_per_user_per_minute: float = 100

@@ -33,7 +33,7 @@ from keeper.domain import transitions
 from keeper.domain.decisions import Plan, adopts_api_view, decide_due, nothing
 from keeper.domain.errors import FailureKind, failure_kind
 from keeper.domain.models import HistoryEntry, ManagedSubscription, State, gap_change
-from keeper.domain.outcomes import Action, Outcome
+from keeper.domain.outcomes import Action, Actor, Outcome, Result
 from keeper.engine.act import Context, Trigger, act
 from keeper.engine.endpoint import Grant, push_service_account
 from keeper.engine.observe import View, classify, observe
@@ -52,7 +52,7 @@ from workspace_client.models import Subscription, list_filter
 
 log = logging.getLogger(__name__)
 
-SWEEP = Trigger("sweep")
+SWEEP = Trigger(Actor.SWEEP)
 PAGE_SIZE = 100
 MAX_SHARDS = 50  # one tick fans out at most this many shards; the next tick takes the rest
 RATE_LIMIT_RETRIES = 3
@@ -140,7 +140,9 @@ def finish_replays(ctx: Context) -> list[PlannedItem]:
         except Exception as error:
             log_failure(log, f"replay of {sub.key}", error, key=sub.key)
             if _keepers_own(error):
-                error_outcome = Outcome(Action.NOTHING, "error", repr(error), sub.key, sub.name)
+                error_outcome = Outcome(
+                    Action.NOTHING, Result.ERROR, repr(error), sub.key, sub.name
+                )
                 plan = nothing("replay of the events its gap missed")
                 failed.append(PlannedItem(sub.key, sub.name, plan, error_outcome))
     return failed
@@ -203,7 +205,7 @@ class _Run:
             current = pending.pop(self._next(pending, plans))
             done[current.sub.key] = self._one(current, views, plans.get(current.sub.key))
         items = [done[current.sub.key] for current in work]
-        failures = [i for i in items if i.outcome and i.outcome.result == "error"]
+        failures = [i for i in items if i.outcome and i.outcome.result == Result.ERROR]
         self._report(items, completed=not failures)
         if failures:
             raise SweepFailed(items, failures)
@@ -305,7 +307,7 @@ class _Run:
         if plan is None:
             left = nothing("left for the next run: not verified")
             if sub.key in self.unreadable:
-                error = Outcome(Action.NOTHING, "error", self.unreadable[sub.key], sub.key)
+                error = Outcome(Action.NOTHING, Result.ERROR, self.unreadable[sub.key], sub.key)
                 return PlannedItem(sub.key, sub.name, left, error)
             return PlannedItem(sub.key, sub.name, left)
         api = views[sub.key].api
@@ -321,7 +323,7 @@ class _Run:
             # keeper's own failures (credentials, configuration, a bug), unlike an API's
             # answer, also fail the run once the others are done (SweepFailed).
             log_failure(log, f"sweep item {sub.key}", error, **_labels(sub, plan)["labels"])
-            result = "error" if _keepers_own(error) else "deferred"
+            result = Result.ERROR if _keepers_own(error) else Result.DEFERRED
             outcome = Outcome(plan.action, result, repr(error), sub.key, sub.name)
         else:
             if outcome.action is not Action.NOTHING:
@@ -334,7 +336,7 @@ class _Run:
         sub = current.sub
         if plan.action is Action.NOTHING:
             self._record_check(current, api, plan, drift)
-            return Outcome(plan.action, "skipped", plan.reason, sub.key, sub.name)
+            return Outcome(plan.action, Result.SKIPPED, plan.reason, sub.key, sub.name)
         if not plan.writes:
             return act(self.ctx, current, plan, SWEEP)
         if plan.action is Action.RECREATE and sub.state is not State.EXPIRED:
@@ -353,7 +355,9 @@ class _Run:
                 continue
             self.pacer.succeeded(Kind.WRITE)
             return outcome
-        return Outcome(plan.action, "left", "left for the next run: time budget spent", sub.key)
+        return Outcome(
+            plan.action, Result.LEFT, "left for the next run: time budget spent", sub.key
+        )
 
     def _reread(self, current: Versioned) -> Versioned:
         fresh = self.ctx.store.get(current.sub.key)
@@ -365,7 +369,7 @@ class _Run:
         run sees the record EXPIRED with the recreation due at once."""
         sub = current.sub
         expired = transitions.expired(sub, self.now, api)
-        history = self._history(sub, expired, plan, "found")
+        history = self._history(sub, expired, plan, Result.FOUND)
         self.ctx.store.commit(current, expired, history)
         log_gap(log, history, expired)
         return self._reread(current)
@@ -377,13 +381,13 @@ class _Run:
         if adopts_api_view(sub, api, plan):
             assert api is not None
             updated = transitions.synced(sub, api, self.now)
-            history = self._history(sub, updated, plan, "synced")
+            history = self._history(sub, updated, plan, Result.SYNCED)
         else:
             updated, history = transitions.checked(sub, self.now), None
         if drift and drift.text != sub.last_problem:
             log.warning("%s", drift.text, extra=_labels(sub, plan))
             history = self._history(
-                sub, updated, nothing(drift.text), "fixed" if drift.fixed else "drift"
+                sub, updated, nothing(drift.text), Result.FIXED if drift.fixed else Result.DRIFT
             )
             if not drift.fixed:
                 updated = updated.with_changes(last_problem=drift.text)
@@ -392,7 +396,7 @@ class _Run:
             log_gap(log, history, updated)
 
     def _history(
-        self, before: ManagedSubscription, after: ManagedSubscription, plan: Plan, outcome: str
+        self, before: ManagedSubscription, after: ManagedSubscription, plan: Plan, outcome: Result
     ) -> HistoryEntry:
         return HistoryEntry(
             at=self.now,
@@ -445,7 +449,9 @@ class _Run:
             for item in items
         )
         left = [
-            i for i in items if not i.outcome or i.outcome.result in ("left", "deferred", "error")
+            i
+            for i in items
+            if not i.outcome or i.outcome.result in (Result.LEFT, Result.DEFERRED, Result.ERROR)
         ]
         # `outcome=completed` is what the deploy's "sweep did not run" alert counts.
         log.info(

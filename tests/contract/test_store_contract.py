@@ -10,7 +10,6 @@ import pytest
 
 from keeper.domain.errors import StoreConflict
 from keeper.domain.models import (
-    Action,
     Gap,
     GapCause,
     GapStart,
@@ -19,6 +18,7 @@ from keeper.domain.models import (
     Replay,
     State,
 )
+from keeper.domain.outcomes import Action, Actor, Result
 from keeper.store.firestore import FirestoreStore
 from keeper.store.memory import InMemoryStore
 from keeper.store.protocol import LedgerEntry
@@ -59,7 +59,7 @@ def managed(name="subscriptions/chat-spaces-1", key="chat-spaces-1", **changes):
 
 
 def registered(store, sub):
-    store.create(sub, HistoryEntry(NOW, "cli", Action.NOTHING, "done", "registered"))
+    store.create(sub, HistoryEntry(NOW, Actor.CLI, Action.NOTHING, Result.DONE, "registered"))
     return store.get(sub.key)
 
 
@@ -97,7 +97,7 @@ def test_commit_is_guarded_by_the_claim_and_writes_history_and_ledger(store):
         registered(store, managed()), "a", Action.RENEW, NOW, timedelta(minutes=2)
     )
     renewed = claimed.sub.with_changes(lease=None, expire_time=NOW + timedelta(days=14))
-    entry = HistoryEntry(NOW, "event", Action.RENEW, "done", "renewed", event_id="e1")
+    entry = HistoryEntry(NOW, Actor.EVENT, Action.RENEW, Result.DONE, "renewed", event_id="e1")
     store.commit(claimed, renewed, entry, ledger("e1"))
     # a second commit on the same (now stale) claim is refused
     with pytest.raises(StoreConflict):

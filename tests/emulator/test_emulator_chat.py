@@ -1,4 +1,4 @@
-"""The emulator's Chat API `spaces.spaceEvents` (reference §9), served at its own base URL as
+"""The emulator's Chat API `spaces.spaceEvents` (docs/api-reference.md §9), served at its own base URL as
 the bundled `chat.v1` discovery document defines it, through Google's own client and the
 keeper's; and the control call that posts Chat events: recorded in the space's history, and
 delivered at once to the space's ACTIVE subscriptions."""

@@ -1,4 +1,4 @@
-"""Lifecycle events (reference §4), read back from the real Pub/Sub emulator."""
+"""Lifecycle events (docs/api-reference.md §4), read back from the real Pub/Sub emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may subscribe to what (reference §6, §7, §9): the target x auth x event-type matrix,
+"""Who may subscribe to what (docs/api-reference.md §6, §7, §9): the target x auth x event-type matrix,
 and the scopes a token carries, enforced as Google does."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The emulator's subscription behaviour (reference §1-§3), over the raw REST surface."""
+"""The emulator's subscription behaviour (docs/api-reference.md §1-§3), over the raw REST surface."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def test_a_second_subscription_on_the_same_target_by_the_same_principal_is_409(
     body = subscription_body(topic_of(workspace_emulator), target=first["targetResource"])
     status, answer = workspace_emulator.call("POST", "/v1/subscriptions", body=body)
     assert status == 409
-    # Google's answer (reference §3): an ErrorInfo naming the existing subscription
+    # Google's answer (docs/api-reference.md §3): an ErrorInfo naming the existing subscription
     assert answer["error"]["status"] == "ALREADY_EXISTS"
     assert answer["error"]["message"] == "Subscription associated with the resource already exists."
     (info,) = answer["error"]["details"]

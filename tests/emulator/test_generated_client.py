@@ -1,5 +1,5 @@
 """The generated `google-apps-events-subscriptions` REST client works against the emulator
-unchanged (DESIGN.md): it sends `$alt=json;enum-encoding=int` on every call, takes enums as
+unchanged (docs/design.md, the emulator): it sends `$alt=json;enum-encoding=int` on every call, takes enums as
 numbers or names, and waits on operations through `operations.get`."""
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 of it (once or many times), THEN exactly one alert per problem reaches the alerts topic."""
 
 from keeper.domain.events import SUSPENDED
-from keeper.domain.models import Action, State
+from keeper.domain.models import State
+from keeper.domain.outcomes import Action
 
 
 def test_a_revoked_scope_alerts_a_person_once(keeper_stack):

@@ -1,4 +1,4 @@
-"""Gaps in delivery (issue 14) on the real local stack: GIVEN a managed subscription that
+"""Gaps in delivery on the real local stack: GIVEN a managed subscription that
 stops delivering (suspended, expired), WHEN the keeper learns of it and restores delivery,
 THEN the window without delivery is on the record with its cause, from the moment Google dates
 to the moment delivery resumed; open while it lasts; shown by `list`, `show`, `--json`, the

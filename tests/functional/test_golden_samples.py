@@ -12,10 +12,12 @@ from datetime import timedelta
 import pytest
 
 from devstack.samples import SAMPLES, load, payload, retarget
+from handlers import HANDLERS
 from handlers.envelope import parse_envelope, parse_lifecycle
 from keeper.domain.decisions import SUSPENSION_POLICY, Remedy
 from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.domain.models import Action, State
+from keeper.domain.models import State
+from keeper.domain.outcomes import Action
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 SAMPLE_TARGET = "//chat.googleapis.com/spaces/AAAAsample"
@@ -51,7 +53,7 @@ def test_each_sample_is_a_pubsub_push_body_in_googles_shape(sample):
     assert attributes["ce-datacontenttype"] == "application/json"
     assert body["message"]["messageId"] == body["message"]["message_id"]
     assert body["subscription"].startswith("projects/")
-    if event.is_lifecycle:
+    if event.type in HANDLERS:
         lifecycle = parse_lifecycle(event)
         data = payload(body)["subscription"]
         assert lifecycle.subscription_name == data["name"]

@@ -1,4 +1,4 @@
-"""Google's view is the truth, the record a cache (issue 11), on the real local stack: the
+"""Google's view is the truth, the record a cache, on the real local stack: the
 emulator publishes to the Pub/Sub emulator, the function handles the push; each case runs with
 the lifecycle payload in snake_case (the emulator's default) and in camelCase."""
 
@@ -11,7 +11,8 @@ import pytest
 
 from emulator.casing import rename_keys, snake
 from keeper.domain.events import EXPIRED, REMINDER
-from keeper.domain.models import Action, State
+from keeper.domain.models import State
+from keeper.domain.outcomes import Action
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 HOUR = 3600

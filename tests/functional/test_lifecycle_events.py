@@ -12,7 +12,8 @@ import pytest
 
 from keeper.domain.decisions import SUSPENSION_POLICY, Remedy
 from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.domain.models import Action, State
+from keeper.domain.models import State
+from keeper.domain.outcomes import Action
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 DAY = 86400

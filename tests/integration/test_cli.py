@@ -137,8 +137,10 @@ def due_for_renewal(stack) -> None:
 
 
 def keeper_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """The keeper's CLI as a command, on the emulator's clock (`python -m devstack.cli`: the
+    same `main` as `python -m keeper`, which the test above runs)."""
     return subprocess.run(
-        [sys.executable, "-m", "keeper", *args],
+        [sys.executable, "-m", "devstack.cli", *args],
         capture_output=True,
         text=True,
         env=os.environ.copy(),

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.domain.models import Action, State
+from keeper.domain.models import State
+from keeper.domain.outcomes import Action
 from keeper.sweep import run as sweep
 from tests.support.memory_stack import MemoryKeeper, message_of
 

@@ -280,7 +280,7 @@ MAX_DELIVERY_ATTEMPTS = 5  # Pub/Sub's minimum, so dead-lettering happens in a s
 ACK_DEADLINE_SECONDS = 10
 FIRESTORE_RESTARTS = 2
 # What an instance may acknowledge without having called the API: nothing to do, or nothing
-# it could ever do (DESIGN.md's contract).
+# it could ever do (docs/design.md, Failure behaviour).
 NEEDS_NO_API = {"duplicate", "unmanaged", "rejected", "skipped", "ignored"}
 
 

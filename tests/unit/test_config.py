@@ -3,7 +3,9 @@ variable."""
 
 import pytest
 
-from keeper.runtime.config import DEFAULT_CHAT_ENDPOINT, DEFAULT_ENDPOINT, Config, ConfigError
+from keeper.runtime.config import Config, ConfigError
+from workspace_client.chat import DEFAULT_CHAT_ENDPOINT
+from workspace_client.client import DEFAULT_ENDPOINT
 
 
 def test_defaults():

@@ -34,7 +34,6 @@ from keeper.domain.decisions import (
 )
 from keeper.domain.models import (
     GAPS_KEPT,
-    Action,
     Gap,
     GapCause,
     GapStart,
@@ -44,6 +43,7 @@ from keeper.domain.models import (
     State,
     gap_change,
 )
+from keeper.domain.outcomes import Action
 from keeper.engine.observe import Seen, View, classify
 from workspace_client.models import Subscription
 

@@ -3,7 +3,8 @@ timeline holds exactly the expiries within its span."""
 
 from datetime import UTC, datetime, timedelta
 
-from keeper.domain.models import Action, ManagedSubscription, State
+from keeper.domain.models import ManagedSubscription, State
+from keeper.domain.outcomes import Action
 from keeper.operator.report import next_step, plural, render_html, time_left
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -23,10 +23,17 @@ from google.auth.exceptions import RefreshError, TransportError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workspace_client import (
+from workspace_client.chat import ChatClient
+from workspace_client.client import (
+    CallCounter,
+    GoogleApiClient,
+    PollPolicy,
+    RetryPolicy,
+    WorkspaceEventsClient,
+)
+from workspace_client.errors import (
     Aborted,
     AlreadyExists,
-    CallCounter,
     CredentialsUnavailable,
     DeadlineExceeded,
     FailedPrecondition,
@@ -35,18 +42,12 @@ from workspace_client import (
     NotFound,
     OperationStillRunning,
     PermissionDenied,
-    PollPolicy,
     RateLimited,
-    RetryPolicy,
-    Subscription,
-    SubscriptionSpec,
     Unauthenticated,
     Unavailable,
     UnexpectedError,
-    WorkspaceEventsClient,
 )
-from workspace_client.chat import ChatClient
-from workspace_client.client import GoogleApiClient
+from workspace_client.models import Subscription, SubscriptionSpec
 
 ENDPOINT = "http://127.0.0.1:8089/"
 NAME = "subscriptions/chat-spaces-abc"
@@ -795,10 +796,10 @@ def test_backoff_stays_within_the_exponential_ceiling_and_the_cap(
 def test_importing_the_package_and_building_a_client_is_cheap() -> None:
     # GIVEN a fresh interpreter
     code = (
-        "import sys, workspace_client\n"
+        "import sys, workspace_client.client\n"
         "heavy = ('googleapiclient', 'httplib2', 'google.oauth2', 'google.cloud.')\n"
         "assert not [m for m in sys.modules if m.startswith(heavy)], 'imported too early'\n"
-        "client = workspace_client.WorkspaceEventsClient(None)\n"
+        "client = workspace_client.client.WorkspaceEventsClient(None)\n"
         "assert 'googleapiclient.discovery' not in sys.modules, 'client built the Resource'\n"
     )
     # WHEN importing workspace_client and constructing a client

@@ -22,7 +22,6 @@ from google.auth.credentials import Credentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
-from workspace_client import CredentialsUnavailable, Unavailable
 from workspace_client.credentials import (
     TOKEN_URI,
     AnonymousCredentialsRefused,
@@ -35,6 +34,7 @@ from workspace_client.credentials import (
     scopes_for,
     service_account_key_file,
 )
+from workspace_client.errors import CredentialsUnavailable, Unavailable
 
 AUTH = "https://www.googleapis.com/auth/"
 MESSAGE_CREATED = "google.workspace.chat.message.v1.created"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workspace_client import (
+from workspace_client.models import (
     Operation,
     Subscription,
     SubscriptionSpec,
