@@ -20,7 +20,14 @@ from keeper.domain.outcomes import Action
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentSnapshot
 
-from keeper.store.protocol import LedgerEntry, Lookup, Versioned, ledger_id, next_lease
+from keeper.store.protocol import (
+    LedgerEntry,
+    Lookup,
+    Versioned,
+    key_or_name,
+    ledger_id,
+    next_lease,
+)
 
 
 class FirestoreStore:
@@ -69,13 +76,10 @@ class FirestoreStore:
         return next((_versioned(snapshot) for snapshot in query.stream()), None)
 
     def find(self, name_or_key: str) -> Versioned | None:
-        """By stable key, by full Google name, or by the bare subscription id."""
-        if "/" not in name_or_key:
-            found = self.get(name_or_key)
-            if found:
-                return found
-            name_or_key = f"subscriptions/{name_or_key}"
-        index = self._names.document(subscription_id(name_or_key)).get()
+        return key_or_name(self.get, self._named, name_or_key)
+
+    def _named(self, subscription: str) -> Versioned | None:
+        index = self._names.document(subscription).get()
         return self.get(str(index.get("key"))) if index.exists else None
 
     def pending_replays(self, limit: int) -> list[Versioned]:

@@ -16,7 +16,14 @@ from keeper.domain.outcomes import Action
 if TYPE_CHECKING:
     pass
 
-from keeper.store.protocol import LedgerEntry, Lookup, Versioned, ledger_id, next_lease
+from keeper.store.protocol import (
+    LedgerEntry,
+    Lookup,
+    Versioned,
+    key_or_name,
+    ledger_id,
+    next_lease,
+)
 
 _LEASE_UNTIL = "lease.until"
 
@@ -61,13 +68,11 @@ class InMemoryStore:
         return next(managed, None)
 
     def find(self, name_or_key: str) -> Versioned | None:
-        if "/" not in name_or_key:
-            found = self.get(name_or_key)
-            if found:
-                return found
-            name_or_key = f"subscriptions/{name_or_key}"
+        return key_or_name(self.get, self._named, name_or_key)
+
+    def _named(self, subscription: str) -> Versioned | None:
         with self._lock:
-            key = self._names.get(subscription_id(name_or_key))
+            key = self._names.get(subscription)
             return self._read(key) if key else None
 
     def all(self) -> Iterator[ManagedSubscription]:

@@ -13,12 +13,12 @@ instances, a redelivery or the sweep can read the same state, but only one claim
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from keeper.domain.models import HistoryEntry, Lease, ManagedSubscription
+from keeper.domain.models import HistoryEntry, Lease, ManagedSubscription, subscription_id
 from keeper.domain.outcomes import Action
 
 if TYPE_CHECKING:
@@ -75,6 +75,21 @@ def next_lease(
 def ledger_id(event_id: str) -> str:
     # ce-ids may contain "/" (Chat event ids do); a digest is always a valid document id.
     return hashlib.sha256(event_id.encode()).hexdigest()
+
+
+def key_or_name(
+    by_key: Callable[[str], Versioned | None],
+    by_subscription_id: Callable[[str], Versioned | None],
+    name_or_key: str,
+) -> Versioned | None:
+    """`Store.find`: by stable key, by full Google name, or by the bare subscription id (the
+    name index holds every name a subscription ever had)."""
+    if "/" not in name_or_key:
+        found = by_key(name_or_key)
+        if found:
+            return found
+        name_or_key = f"subscriptions/{name_or_key}"
+    return by_subscription_id(subscription_id(name_or_key))
 
 
 class Store(Protocol):
