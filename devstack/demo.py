@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stay:
             say("\nThe stack stays up. In another shell, from this folder:")
             say(f"  {export_line(stack.env)}")
-            say("  .venv/bin/python -m keeper list")
+            say("  .venv/bin/python -m devstack.cli list  # the keeper's CLI, emulator's clock")
             say("Ctrl-C stops it.")
             wait_for_ctrl_c()
         say("\nStopping the local stack.")
