@@ -241,12 +241,13 @@ class Emulator:
 
     def _post(self, space: str) -> Callable[[dict[str, Any]], Any]:
         def action(body: dict[str, Any]) -> dict[str, Any]:
-            _only(body, {"eventType", "resource"})
-            resource = body.get("resource") or {}
-            if not isinstance(resource, dict):
-                raise invalid_argument("resource must be an object.")
+            _only(body, {"eventType", "resource", "resources"})
+            # `resources` (several): one event of the type's batch form.
+            resources = body.get("resources") or [body.get("resource") or {}]
+            if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+                raise invalid_argument("resource must be an object, resources a list of them.")
             event_type = str(body.get("eventType") or "")
-            return self.workspace.post_chat_event(f"spaces/{space}", event_type, resource)
+            return self.workspace.post_chat_event(f"spaces/{space}", event_type, resources)
 
         return action
 

@@ -116,7 +116,7 @@ class Store(Protocol):
     def record_event(self, ledger: LedgerEntry) -> None: ...
     def pending_replays(self, limit: int) -> list[Versioned]: ...
     def replayed(self, key: str, event_names: Sequence[str]) -> set[str]: ...
-    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None: ...
+    def record_replays(self, key: str, events: Sequence[tuple[str, str]], at: datetime) -> None: ...
     def forget(self, key: str) -> None: ...
 
 
@@ -194,10 +194,16 @@ class FirestoreStore:
             done.update(str(s.get("event")) for s in self._client.get_all(refs) if s.exists)
         return done
 
-    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
-        self._replays(key).document(_ledger_id(event_name)).set(
-            {"event": event_name, "ce_id": ce_id, "at": at}
-        )
+    def record_replays(self, key: str, events: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Note (event name, ce-id) pairs as republished: one batched write per 500."""
+        for first in range(0, len(events), 500):
+            batch = self._client.batch()
+            for event_name, ce_id in events[first : first + 500]:
+                batch.set(
+                    self._replays(key).document(_ledger_id(event_name)),
+                    {"event": event_name, "ce_id": ce_id, "at": at},
+                )
+            batch.commit()
 
     def _replays(self, key: str) -> Any:
         return self._subs.document(key).collection("replays")
@@ -438,10 +444,11 @@ class InMemoryStore:
             done = self._replays.get(key, {})
             return {name for name in event_names if name in done}
 
-    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
+    def record_replays(self, key: str, events: Sequence[tuple[str, str]], at: datetime) -> None:
         with self._lock:
-            entry = {"event": event_name, "ce_id": ce_id, "at": at}
-            self._replays.setdefault(key, {})[event_name] = entry
+            done = self._replays.setdefault(key, {})
+            for event_name, ce_id in events:
+                done[event_name] = {"event": event_name, "ce_id": ce_id, "at": at}
 
     def short_lived_unverified(self, now: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("verify_at", now, limit)

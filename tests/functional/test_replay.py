@@ -62,7 +62,7 @@ def replays(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 def expected(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [
         (
-            e["name"].rsplit("/", 1)[1],
+            e["name"],
             e["eventTime"],
             e["messageCreatedEventData"]["message"]["text"],
         )
@@ -102,7 +102,8 @@ def test_messages_missed_during_a_suspension_are_replayed_once_in_order(keeper_s
     # with the resource as the subscription asked; the live one is not sent again
     arrived = chat_messages(stack)
     assert replays(arrived) == expected(missed)
-    assert arrived[0]["attributes"]["ce-source"] == "//chat.googleapis.com/" + SPACE
+    assert arrived[0]["attributes"]["ce-source"] == "//workspaceevents.googleapis.com/" + sub.name
+    assert arrived[0]["attributes"]["ce-subject"] == "//chat.googleapis.com/" + SPACE
     assert json.loads(base64.b64decode(arrived[0]["data"]))["message"]["sender"]
     # AND the gap records the replay, and the history says so
     (gap,) = stack.record(sub.key).gaps
