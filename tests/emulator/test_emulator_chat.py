@@ -202,3 +202,35 @@ def test_a_posted_event_reaches_the_active_subscriptions_of_its_space_and_is_rec
         .execute()
     )
     assert listed["spaceEvents"] == [event]
+
+
+def test_changes_posted_together_are_one_batch_event_listed_and_delivered_with_the_single_type(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN a subscription of the space to new messages (with the resource)
+    emulator = workspace_emulator
+    topic, pull = emulator.new_topic()
+    emulator.create(
+        topic, target="//chat.googleapis.com/" + SPACE, payloadOptions={"includeResource": True}
+    )
+    # WHEN two messages are posted at once
+    posted = emulator.control.post_batch(SPACE, MESSAGE_CREATED, [{"text": "a"}, {"text": "b"}])
+    # THEN the space has one batchCreated SpaceEvent holding both (Chat reference's shape)
+    event = posted["spaceEvent"]
+    assert event["eventType"] == "google.workspace.chat.message.v1.batchCreated"
+    batch = event["messageBatchCreatedEventData"]["messages"]
+    assert [item["message"]["text"] for item in batch] == ["a", "b"]
+    # AND listing by the single type returns it (batch types come with their single types)
+    listed = (
+        chat(emulator.url)
+        .spaceEvents()
+        .list(parent=SPACE, filter=f'event_types:"{MESSAGE_CREATED}"')
+        .execute()
+    )
+    assert listed["spaceEvents"] == [event]
+    # AND the subscription to the single type got it live as the batch type, data as the
+    # events-chat page shows a batch: {"messages": [{"message": {...}}, ...]}
+    (delivered,) = emulator.pubsub.pull(pull, 1)
+    assert delivered["attributes"]["ce-type"] == event["eventType"]
+    assert delivered["attributes"]["ce-id"] == event["name"]
+    assert decode_data(delivered) == {"messages": batch}

@@ -17,6 +17,7 @@ from keeper import replay, runtime
 from keeper.cli import main
 from keeper.models import Replay
 from keeper.outcomes import Action
+from keeper.replay import REPLAY_ATTRIBUTE
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 SPACE = "spaces/AAAA"
@@ -41,7 +42,7 @@ def chat_messages(stack: KeeperStack) -> list[dict[str, Any]]:
     delivered to the keeper, as the push subscription does."""
     chat = []
     for message in stack.pull():
-        if message["attributes"]["ce-type"] == CHAT_MESSAGE_CREATED:
+        if message["attributes"]["ce-type"].startswith("google.workspace.chat."):
             chat.append(message)
         else:
             assert stack.push(message).status_code == 200
@@ -199,6 +200,62 @@ def test_live_events_are_replayed_again_only_inside_the_overlap_at_the_gaps_edge
     arrived = chat_messages(stack)
     assert [m["attributes"]["ce-id"] for m in arrived] == [e[0] for e in expected([edge, missed])]
     assert expected([early])[0][0] not in {m["attributes"]["ce-id"] for m in arrived}
+
+
+def decoded(message: dict[str, Any]) -> tuple[dict[str, str], Any]:
+    """(attributes, data) of a pulled message; the subscription-specific attributes (and the
+    replay mark) left out."""
+    attributes = {
+        k: v for k, v in message["attributes"].items() if k not in {"ce-source", REPLAY_ATTRIBUTE}
+    }
+    return attributes, json.loads(base64.b64decode(message["data"]))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        (),
+        ("--include-resource",),
+        ("--include-resource", "--field-mask", "message.sender,message.text"),
+    ],
+    ids=["names-only", "resource", "field-mask"],
+)
+def test_a_replay_is_what_live_delivery_gives_batches_included(keeper_stack, options):
+    # GIVEN two subscriptions of the space with the same payload options: alice's with
+    # --replay, which is suspended, and bob's, which stays active
+    stack = keeper_stack
+    target = "//chat.googleapis.com/" + SPACE
+    alice = stack.register(target, "delegated:alice@example.com", "--replay", *options)
+    stack.register(target, "delegated:bob@example.com", *options)
+    (bob,) = [s for s in stack.store.all() if s.auth == "delegated:bob@example.com"]
+    stack.control.suspend(alice.name, "OTHER")
+    stack.control.advance(MINUTE)
+    # WHEN a message and then two at once (Chat's batch event) are posted, and delivery resumes
+    post(stack, "single")
+    stack.control.post_batch(SPACE, CHAT_MESSAGE_CREATED, [{"text": "first"}, {"text": "second"}])
+    stack.control.advance(1)
+    live = {m["attributes"]["ce-id"]: m for m in chat_messages(stack)}
+    assert {m["attributes"]["ce-source"] for m in live.values()} == {
+        "//workspaceevents.googleapis.com/" + bob.name
+    }
+    recover(stack, alice)
+    # THEN alice gets both events as bob got them live: same ce-id, type (the batch stays one
+    # batchCreated event), time, subject and data shaped by the same payload options
+    replayed = chat_messages(stack)
+    assert [m["attributes"]["ce-type"] for m in replayed] == [
+        CHAT_MESSAGE_CREATED,
+        "google.workspace.chat.message.v1.batchCreated",
+    ]
+    for message in replayed:
+        assert message["attributes"][REPLAY_ATTRIBUTE] == "true"
+        assert (
+            message["attributes"]["ce-source"] == "//workspaceevents.googleapis.com/" + alice.name
+        )
+        assert decoded(message) == decoded(live[message["attributes"]["ce-id"]])
+    batch = decoded(replayed[1])[1]
+    assert len(batch["messages"]) == 2
+    if "--field-mask" in options:
+        assert set(batch["messages"][0]["message"]) == {"sender", "text"}
 
 
 def test_a_target_without_event_history_gets_an_alert_naming_the_window(keeper_stack):
