@@ -167,6 +167,7 @@ class Emulator:
                 quota_user(principal, query.get("quotaUser")),
                 self.workspace.config.quota,
                 self.workspace.clock.now(),
+                space=_space_of(route.path_args),
             )
             body = document.parse_body(route.method, raw)
             failure = (
@@ -350,3 +351,9 @@ class Ticker(threading.Thread):
 
 def build_server(emulator: Emulator, host: str, port: int) -> BaseWSGIServer:
     return make_server(host, port, emulator.app, threaded=True)
+
+
+def _space_of(path_args: dict[str, str]) -> str | None:
+    """The space a Chat API request reads (`spaces/S` of its parent or name), if any."""
+    path = path_args.get("parent") or path_args.get("name") or ""
+    return "/".join(path.split("/")[:2]) if path.startswith("spaces/") else None

@@ -15,8 +15,10 @@ it. Research and figures: docs/replay.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -92,9 +94,21 @@ class PubSubEvents:
             raise
 
 
+@functools.cache
 def chat_pacer() -> Pacer:
-    """One replay's (or one sweep's replays') pace under the Chat API's read quotas."""
+    """The instance's pace under the Chat API's read quotas, shared by all its replays (one
+    bucket per space), built on the first replay."""
     return Pacer(CHAT_READS.scaled(REPLAY_QUOTA_SHARE, REPLAY_QUOTA_SHARE))
+
+
+def _paced_read(space: str) -> None:
+    """Wait for a read of `space` under the shared pace (the pacer is not thread-safe, and
+    waiting in turn is what a shared quota asks for)."""
+    with _PACING:
+        chat_pacer().acquire(Kind.READ, space)
+
+
+_PACING = threading.Lock()
 
 
 def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes, dict[str, str]]:
@@ -155,12 +169,9 @@ def _copy(source: Any, target: dict[str, Any], parts: list[str]) -> None:
         _copy(source[parts[0]], target.setdefault(parts[0], {}), parts[1:])
 
 
-def replay_pending(
-    ctx: Context, key: str, actor: str, pacer: Pacer | None = None
-) -> Outcome | None:
+def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
     """Republish the events of the record's oldest gap still pending; None if there is none
-    (or the context has no Chat client: replays are off for this deployment). `pacer` paces
-    the list calls (the sweep shares one across its replays)."""
+    (or the context has no Chat client: replays are off for this deployment)."""
     current = ctx.store.get(key)
     gap = current.sub.pending_replay if current is not None else None
     if current is None or gap is None:
@@ -176,11 +187,10 @@ def replay_pending(
     pages = ctx.chat_for(sub.auth, sub.event_types).space_event_pages(
         space, replayable_types(sub.event_types), window.start, window.end, page_size=PAGE_SIZE
     )
-    pacer = pacer or chat_pacer()
     published, resume_at, why = 0, None, ""
     through = window.start
     while True:
-        pacer.acquire(Kind.READ, space)
+        _paced_read(space)
         try:
             page = next(pages, None)
         except RateLimited as error:
@@ -190,7 +200,6 @@ def replay_pending(
             break
         if page is None:
             break
-        pacer.succeeded(Kind.READ)
         done = ctx.store.replayed(sub.key, [e.name for e in page])
         fresh = [e for e in page if e.name not in done]
         room = MAX_REPLAYED_PER_RUN - published

@@ -127,14 +127,13 @@ def finish_replays(ctx: Context) -> list[PlannedItem]:
     """Unfinished replays (a crash, a failure, a window longer than one run): go on. Each
     failure leaves its gap pending for the next run; those that are the keeper's own are
     returned, so the run fails as it does for an item (SweepFailed)."""
-    from keeper.replay import chat_pacer, replay_pending  # noqa: PLC0415  (only after an outage)
+    from keeper.replay import replay_pending  # noqa: PLC0415  (only after an outage)
 
     failed: list[PlannedItem] = []
-    pacer = chat_pacer()  # one pace for all of them: several may read the same space
     for current in ctx.store.pending_replays(REPLAYS_PER_SWEEP):
         sub = current.sub
         try:
-            replay_pending(ctx, sub.key, SWEEP.actor, pacer)
+            replay_pending(ctx, sub.key, SWEEP.actor)
         except Exception as error:
             log_failure(log, f"replay of {sub.key}", error, key=sub.key)
             if _keepers_own(error):
