@@ -94,8 +94,12 @@ class Walkthrough:
         texts = [
             json.loads(base64.b64decode(m["data"]))["message"].get("text", "") for m in replays
         ]
+        ids = [m["attributes"]["ce-id"] for m in replays]
+        times = [m["attributes"]["ce-time"] for m in replays]
+        once = "once each" if len(set(ids)) == len(ids) else "SOME TWICE"
+        order = "in order" if times == sorted(times) else "OUT OF ORDER"
         say(f"   the app's topic got {len(replays)} replayed messages (ce-keeperreplay=true), "
-            "once each, in order: " + ", ".join(map(repr, texts)))  # fmt: skip
+            f"{once}, {order}: " + ", ".join(map(repr, texts)))  # fmt: skip
 
     def pause_push(self, paused: bool) -> None:
         """Pub/Sub holding the function's events (unreachable), or delivering them again."""
