@@ -190,6 +190,9 @@ def replay_pending(ctx: Context, key: str, actor: str) -> Outcome | None:
     published, resume_at, why = 0, None, ""
     through = window.start
     while True:
+        if published >= MAX_REPLAYED_PER_RUN:
+            resume_at = through  # the bound: no read of a page this run cannot publish
+            break
         _paced_read(space)
         try:
             page = next(pages, None)
