@@ -41,7 +41,9 @@ def run(stack: LocalStack, events: int = 10_000) -> list[Figure]:
             "--include-resource", "--replay"]  # fmt: skip
     assert keeper_cli(args, context=local_context, out=io.StringIO()) == 0
     current = next(
-        v for v in (ctx.store.find(s.key) for s in ctx.store.all()) if v and v.sub.replay
+        v
+        for v in (ctx.store.find(s.key) for s in ctx.store.all())
+        if v and v.sub.target_resource == f"//chat.googleapis.com/{space}"
     )
     # the gap: suspended, N messages posted, then delivery resumed
     control.suspend(current.sub.name, "OTHER", silent=True)
@@ -67,17 +69,21 @@ def run(stack: LocalStack, events: int = 10_000) -> list[Figure]:
     assert replayed is not None
     published = replayed.sub.gaps[-1].replayed
     rate = published / elapsed
-    per_minute = lists if elapsed <= 60 else lists * 60 / elapsed  # in the busiest minute
-    headroom = 1 - per_minute / SPACE_READS_PER_MINUTE
+    # The documented per-space quota over the run's duration (at least its one-minute window)
+    allowed = SPACE_READS_PER_MINUTE * max(elapsed, 60.0) / 60
+    headroom = 1 - lists / allowed
     size = f"{events:,} missed events"
     return [
         Figure(f"replay ({size}): events per second", f"≥ {GOAL_EVENTS_PER_SECOND:.0f}/s",
                (rate,), "events/s", passed=rate >= GOAL_EVENTS_PER_SECOND and published == events,
                note=f"{published:,} published once each in {elapsed:.1f} s over {runs} runs"),
+        Figure(f"replay ({size}): publishes", "= events", (float(published),), "messages",
+               passed=published == events, note="batched, one ordering key, acknowledged "
+               "before the ledger notes a page"),
         Figure(f"replay ({size}): Chat API list calls (pages)", "≤ events / 1,000 + runs",
                (float(lists),), "calls", passed=lists <= events // 1000 + runs + 1,
-               note=f"quota headroom {headroom:.0%} of {SPACE_READS_PER_MINUTE} reads/min "
-               "per space"),
+               note=f"quota headroom {headroom:.1%}: {lists} of the {allowed:.0f} reads "
+               f"allowed at {SPACE_READS_PER_MINUTE}/min per space over the run"),
         Figure(f"replay ({size}): peak Python memory", "≤ 100 MiB",
                (peak / 2**20,), "MiB", passed=peak / 2**20 <= 100,
                note=str(timedelta(seconds=round(elapsed)))),

@@ -36,9 +36,9 @@ from devstack.stack import LocalStack, local_stack
 from emulator.control import EmulatorControl
 from keeper.domain.models import ManagedSubscription, stable_key
 from keeper.domain.outcomes import Action
+from keeper.engine.pacing import Pacer, Quota
 from keeper.store.firestore import FirestoreStore
 from keeper.sweep import run as sweep
-from keeper.sweep.pacing import Pacer, Quota
 from workspace_client.models import Subscription
 
 EVENT_TYPE = "google.workspace.chat.message.v1.created"

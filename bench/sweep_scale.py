@@ -34,9 +34,9 @@ from devstack.stack import LocalStack, local_stack
 from emulator.control import EmulatorControl
 from keeper.domain.models import ManagedSubscription, stable_key
 from keeper.domain.outcomes import Action
+from keeper.engine.pacing import Pacer, Quota
 from keeper.store.firestore import FirestoreStore
 from keeper.sweep import run as sweep
-from keeper.sweep.pacing import Pacer, Quota
 
 USERS = 50
 PLANNING_GOAL_SECONDS = 15.0

@@ -2,29 +2,35 @@
 
 Starts the Firestore and Pub/Sub emulators, the Workspace Events API emulator and the
 function under functions-framework behind a Pub/Sub push subscription (as Eventarc wires it
-in production), registers a Chat subscription, then moves the emulator's clock and injects
-faults so that a reminder, suspensions and an expiry flow through Pub/Sub to the function.
-Prints what the keeper did at each step, and stops everything it started.
+in production), registers a Chat subscription with replay on, then moves the emulator's clock
+and injects faults so that a reminder, suspensions and an expiry flow through Pub/Sub to the
+function; messages posted in the space while it cannot deliver are replayed to the app's
+topic once delivery resumes. Prints what the keeper did at each step, and stops everything it
+started.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import io
+import json
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from devstack.stack import export_line, local_stack, say, wait_for_ctrl_c
+from devstack.stack import export_line, local_stack, pubsub_rest, say, wait_for_ctrl_c
 from keeper.domain.models import HistoryEntry
 from keeper.domain.outcomes import Action
 from keeper.runtime import logs
 
 PROJECT = "keeper-local"
 TOPIC = f"projects/{PROJECT}/topics/workspace-events"
-TARGET = "//chat.googleapis.com/spaces/AAAAlocalrun"
+SPACE = "spaces/AAAAlocalrun"
+TARGET = "//chat.googleapis.com/" + SPACE
 EVENT_TYPE = "google.workspace.chat.message.v1.created"
 AUTH = "delegated:alice@example.com"
 HOUR = 3600
@@ -48,7 +54,7 @@ def narrate(entry: HistoryEntry) -> str:
 
 
 class Walkthrough:
-    def __init__(self, emulator_url: str) -> None:
+    def __init__(self, emulator_url: str, pubsub: str, app: str, push: str, endpoint: str) -> None:
         from devstack.context import local_context  # noqa: PLC0415
         from emulator.control import EmulatorControl  # noqa: PLC0415
 
@@ -56,6 +62,50 @@ class Walkthrough:
         self.ctx = local_context()
         self.key = ""
         self.seen = 0
+        self.pubsub, self.app, self.push, self.endpoint = pubsub, app, push, endpoint
+
+    def post(self, *texts: str) -> None:
+        """Messages posted in the space (the emulator's control call), a second apart."""
+        for text in texts:
+            self.control.post(SPACE, EVENT_TYPE, text=text)
+            self.control.advance(1)
+        say(f"   ... {len(texts)} messages posted in {SPACE}: " + ", ".join(map(repr, texts)))
+
+    def app_messages(self) -> list[dict[str, Any]]:
+        """What reached the app's own subscription of the topic since the last look."""
+        pulled = pubsub_rest(self.pubsub, "POST", f"{self.app}:pull",
+                             {"maxMessages": 100, "returnImmediately": True})  # fmt: skip
+        received = pulled.get("receivedMessages", [])
+        if received:
+            ids = [r["ackId"] for r in received]
+            pubsub_rest(self.pubsub, "POST", f"{self.app}:acknowledge", {"ackIds": ids})
+        return [r["message"] for r in received]
+
+    def show_replays(self, expected: int) -> None:
+        """Print the replays the app's topic received (waiting for `expected` of them)."""
+        replays: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while len(replays) < expected and time.monotonic() < deadline:
+            replays += [
+                m
+                for m in self.app_messages()
+                if m.get("attributes", {}).get("ce-keeperreplay") == "true"
+            ]
+            time.sleep(0.2)
+        texts = [
+            json.loads(base64.b64decode(m["data"]))["message"].get("text", "") for m in replays
+        ]
+        ids = [m["attributes"]["ce-id"] for m in replays]
+        times = [m["attributes"]["ce-time"] for m in replays]
+        once = "once each" if len(set(ids)) == len(ids) else "SOME TWICE"
+        order = "in order" if times == sorted(times) else "OUT OF ORDER"
+        say(f"   the app's topic got {len(replays)} replayed messages (ce-keeperreplay=true), "
+            f"{once}, {order}: " + ", ".join(map(repr, texts)))  # fmt: skip
+
+    def pause_push(self, paused: bool) -> None:
+        """Pub/Sub holding the function's events (unreachable), or delivering them again."""
+        config = {} if paused else {"pushEndpoint": self.endpoint}
+        pubsub_rest(self.pubsub, "POST", f"{self.push}:modifyPushConfig", {"pushConfig": config})
 
     def cli(self, *args: str) -> str:
         from keeper.operator.cli import main  # noqa: PLC0415
@@ -103,6 +153,8 @@ class Walkthrough:
                 TOPIC,
                 "--auth",
                 AUTH,
+                "--include-resource",
+                "--replay",
             )
         )
         self.key = next(iter(self.ctx.store.all())).key
@@ -131,6 +183,7 @@ class Walkthrough:
         say("\n4. Suspend it with OTHER while the cause persists: reactivate is refused")
         self.control.suspend(self.name(), "OTHER", cause_fixed=False)
         self.wait_for_keeper("the suspension")
+        self.post("while suspended 1", "while suspended 2", "while suspended 3")
         say(
             "   ... the cause goes away; 10 minutes later the sweep retries "
             "(python -m keeper sweep)"
@@ -139,14 +192,23 @@ class Walkthrough:
         self.control.advance(10 * 60)
         say("   " + self.cli("sweep").replace("\n", "\n   "))
         self.seen = len(self.ctx.store.history(self.key))
+        self.show_replays(3)
 
         say("\n5. Suspend it with USER_SCOPE_REVOKED: only the user can fix that")
         self.control.suspend(self.name(), "USER_SCOPE_REVOKED", cause_fixed=False)
         self.wait_for_keeper("the suspension")
 
-        say("\n6. Let it expire: Google sends expired, then deletes it for good")
+        say(
+            "\n6. Let it expire while the function is unreachable (Pub/Sub holds the expired "
+            "event): Google deletes it for good"
+        )
+        self.pause_push(True)
         self.control.expire(self.name())
+        self.post("after the expiry 1", "after the expiry 2")
+        say("   ... the function is reachable again: Pub/Sub delivers the expired event")
+        self.pause_push(False)
         self.wait_for_keeper("the expiry", done=self.recreated)
+        self.show_replays(2)
 
         say("\n7. python -m keeper list")
         say(self.cli("list"))
@@ -173,10 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure(stream=keeper_log)  # this process's keeper log lines: a file, not here
         function = stack.function("on_workspace_event")
         topic = stack.topic(TOPIC.rsplit("/", 1)[-1])
-        stack.subscribe(topic, "keeper-push", push_to=function)
+        push = stack.subscribe(topic, "keeper-push", push_to=function)
+        app = stack.subscribe(topic, "app")  # what the app itself reads from its topic
         say("\n".join(stack.describe()))
         say(f"  on_workspace_event        {function.url} (push from {topic})\n")
-        Walkthrough(stack.emulator.url).run()
+        endpoint = f"{function.url}{topic}"
+        Walkthrough(stack.emulator.url, stack.pubsub.address, app, push, endpoint).run()
         if args.stay:
             say("\nThe stack stays up. In another shell, from this folder:")
             say(f"  {export_line(stack.env)}")

@@ -1,6 +1,6 @@
 """The Chat side of the emulator: the events of Chat spaces, as `spaces.spaceEvents` returns
 them (the bundled `chat.v1` discovery document) and as a subscription delivers them (binary
-CloudEvents on Pub/Sub, data shaped per event type; reference §4, §9).
+CloudEvents on Pub/Sub, data shaped per event type; docs/api-reference.md §4, §9).
 
 Every event the control surface posts is recorded (the space's history, 28 days back); it is
 delivered at once to the space's subscriptions that are ACTIVE and subscribed to its type.
@@ -17,6 +17,7 @@ from typing import Any
 from emulator.errors import invalid_argument
 
 CHAT_SOURCE = "//chat.googleapis.com/"
+EVENTS_SOURCE = "//workspaceevents.googleapis.com/"
 HISTORY = timedelta(days=28)  # how far back spaceEvents.list reaches
 # The families the control surface can post, and the verbs each has (events-chat page).
 VERBS: dict[str, tuple[str, ...]] = {
@@ -24,6 +25,8 @@ VERBS: dict[str, tuple[str, ...]] = {
     "reaction": ("created", "deleted"),
     "membership": ("created", "updated", "deleted"),
 }
+# A batch payload's list field per family: `{"messages": [{"message": {...}}, ...]}`.
+PLURAL = {"message": "messages", "reaction": "reactions", "membership": "memberships"}
 _EVENT_TYPE = re.compile(r"^google\.workspace\.chat\.(?P<family>[a-z]+)\.v1\.(?P<verb>[a-z]+)$")
 _SPACE = re.compile(r"^spaces/[^/]+$")
 
@@ -36,21 +39,62 @@ def parse_event_type(event_type: str) -> tuple[str, str]:
     return match["family"], match["verb"]
 
 
+def batch_type(event_type: str) -> str:
+    """`...message.v1.created` -> `...message.v1.batchCreated` (events-chat page)."""
+    prefix, verb = event_type.rsplit(".", 1)
+    return f"{prefix}.batch{verb.capitalize()}"
+
+
+def single_type(event_type: str) -> str:
+    """The single type a batch type groups (itself for a single type)."""
+    prefix, verb = event_type.rsplit(".", 1)
+    if not verb.startswith("batch"):
+        return event_type
+    return f"{prefix}.{verb[len('batch') :][:1].lower()}{verb[len('batch') + 1 :]}"
+
+
 def check_space(space: str) -> str:
     if not _SPACE.fullmatch(space):
         raise invalid_argument(f"Invalid space name {space!r}: expected spaces/SPACE.")
     return space
 
 
+def masked(resource: dict[str, Any], family: str, field_mask: str | None) -> dict[str, Any]:
+    """The resource as a subscription with `fieldMask` receives it: only the fields the mask
+    names (paths like `message.sender`, relative to the `{"message": ...}` payload; paths of
+    other resources and unknown fields are ignored, docs/api-reference.md §1) [unverified:
+    whether Google keeps `name` when the mask leaves it out; here it follows the mask]."""
+    if not field_mask:
+        return resource
+    kept: dict[str, Any] = {}
+    for path in (p.strip() for p in field_mask.split(",")):
+        head, _, rest = path.partition(".")
+        if head != family or not rest:
+            continue
+        source: Any = resource
+        target = kept
+        parts = rest.split(".")
+        for part in parts[:-1]:
+            if not isinstance(source, dict) or part not in source:
+                break
+            source = source[part]
+            target = target.setdefault(part, {})
+        else:
+            if isinstance(source, dict) and parts[-1] in source:
+                target[parts[-1]] = source[parts[-1]]
+    return kept
+
+
 @dataclass(frozen=True)
 class ChatEvent:
-    """One event of a space: the `SpaceEvent` and the Chat resource it is about."""
+    """One event of a space: the `SpaceEvent` and the Chat resources it is about (one, or
+    several for a batch type)."""
 
     space: str  # spaces/S
     event_id: str
-    event_type: str
+    event_type: str  # as the SpaceEvent names it: a single type or its batch type
     event_time: datetime
-    resource: dict[str, Any]  # the Message, Reaction or Membership, as the Chat API returns it
+    resources: tuple[dict[str, Any], ...]  # Messages, Reactions or Memberships, as Chat returns
     sequence: int  # its position in the emulator's record of every Chat event
 
     @property
@@ -58,13 +102,27 @@ class ChatEvent:
         return f"{self.space}/spaceEvents/{self.event_id}"
 
     @property
+    def single_type(self) -> str:
+        return single_type(self.event_type)
+
+    @property
     def family(self) -> str:
-        return parse_event_type(self.event_type)[0]
+        return parse_event_type(self.single_type)[0]
+
+    @property
+    def batch(self) -> bool:
+        return self.event_type != self.single_type
 
     @property
     def data_field(self) -> str:
-        family, verb = parse_event_type(self.event_type)
-        return f"{family}{verb.capitalize()}EventData"
+        family, verb = parse_event_type(self.single_type)
+        batch = "Batch" if self.batch else ""
+        return f"{family}{batch}{verb.capitalize()}EventData"
+
+    def _payload(self, resources: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.batch:
+            return {PLURAL[self.family]: [{self.family: r} for r in resources]}
+        return {self.family: resources[0]}
 
     def space_event(self, event_time: str) -> dict[str, Any]:
         """The `SpaceEvent` resource (`event_time` formatted by the caller)."""
@@ -72,24 +130,29 @@ class ChatEvent:
             "name": self.name,
             "eventTime": event_time,
             "eventType": self.event_type,
-            self.data_field: {self.family: self.resource},
+            self.data_field: self._payload(list(self.resources)),
         }
 
-    def cloud_event_data(self, include_resource: bool) -> bytes:
-        """The Pub/Sub message data a subscription receives: the resource, or only its name
-        without `includeResource` (a deleted resource has only its name either way)."""
-        resource = self.resource if include_resource else {"name": self.resource["name"]}
-        return json.dumps({self.family: resource}, separators=(",", ":")).encode("utf-8")
+    def cloud_event_data(self, payload_options: dict[str, Any] | None) -> bytes:
+        """The Pub/Sub message data a subscription receives: each resource restricted to the
+        `fieldMask`, or only its name without `includeResource`."""
+        options = payload_options or {}
+        if options.get("includeResource"):
+            mask = options.get("fieldMask")
+            resources = [masked(r, self.family, mask) for r in self.resources]
+        else:
+            resources = [{"name": r["name"]} for r in self.resources]
+        return json.dumps(self._payload(resources), separators=(",", ":")).encode("utf-8")
 
-    def attributes(self, event_time: str) -> dict[str, str]:
-        """The binary CloudEvent attributes. The ce-id of a live delivery is the SpaceEvent's
-        id [unverified: Google's pages show no ce-id of a Chat event], so a replay under the
-        same id is recognised as the same event."""
+    def attributes(self, event_time: str, subscription: str) -> dict[str, str]:
+        """The binary CloudEvent attributes, as the overview page's example of a Chat event
+        shows them: `ce-id` is the SpaceEvent's name, `ce-source` the subscription and
+        `ce-subject` the space."""
         return {
-            "ce-id": self.event_id,
+            "ce-id": self.name,
             "ce-type": self.event_type,
-            "ce-source": CHAT_SOURCE + self.space,
-            "ce-subject": CHAT_SOURCE + self.resource["name"],
+            "ce-source": EVENTS_SOURCE + subscription,
+            "ce-subject": CHAT_SOURCE + self.space,
             "ce-time": event_time,
             "ce-specversion": "1.0",
             "ce-datacontenttype": "application/json",
@@ -97,7 +160,7 @@ class ChatEvent:
 
 
 def resource_for(
-    space: str, family: str, number: int, at: str, given: dict[str, Any]
+    space: str, family: str, number: str, at: str, given: dict[str, Any]
 ) -> dict[str, Any]:
     """A plausible Chat resource of `family`, numbered `number`, with the caller's fields."""
     if family == "message":

@@ -19,6 +19,9 @@ class QuotaConfig:
     writes_per_user_per_minute: int = 100
     reads_per_minute: int = 600
     reads_per_user_per_minute: int = 100
+    # The Chat API's reads (spaceEvents): per project, and per space shared by every app.
+    chat_reads_per_minute: int = 3000
+    chat_space_reads_per_minute: int = 900
 
 
 @dataclass(frozen=True)

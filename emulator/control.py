@@ -147,10 +147,18 @@ class EmulatorControl:
         (`event_type`), the resource's fields given override the emulator's. Recorded in the
         space's history and delivered to its ACTIVE subscriptions of that type; returns
         `{"spaceEvent": ..., "deliveries": [{"subscription", "outcome", "messageId"}]}`."""
+        return self._post(space, {"eventType": event_type, "resource": resource})
+
+    def post_batch(
+        self, space: str, event_type: str, resources: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Several changes of `event_type` at once: one event of its batch form
+        (`...message.v1.created` -> `...message.v1.batchCreated`), as Chat groups them."""
+        return self._post(space, {"eventType": event_type, "resources": resources})
+
+    def _post(self, space: str, body: dict[str, Any]) -> dict[str, Any]:
         space_id = space.removeprefix("spaces/")
-        result: dict[str, Any] = self._call(
-            "POST", f"spaces/{space_id}:post", {"eventType": event_type, "resource": resource}
-        )
+        result: dict[str, Any] = self._call("POST", f"spaces/{space_id}:post", body)
         return result
 
     def faults(self) -> list[dict[str, Any]]:

@@ -168,6 +168,7 @@ class Emulator:
                 quota_user(principal, query.get("quotaUser")),
                 self.workspace.config.quota,
                 self.workspace.clock.now(),
+                space=_space_of(route.path_args),
             )
             body = document.parse_body(route.method, raw)
             failure = (
@@ -244,12 +245,13 @@ class Emulator:
 
     def _post(self, space: str) -> Callable[[dict[str, Any]], Any]:
         def action(body: dict[str, Any]) -> dict[str, Any]:
-            _only(body, {"eventType", "resource"})
-            resource = body.get("resource") or {}
-            if not isinstance(resource, dict):
-                raise invalid_argument("resource must be an object.")
+            _only(body, {"eventType", "resource", "resources"})
+            # `resources` (several): one event of the type's batch form.
+            resources = body.get("resources") or [body.get("resource") or {}]
+            if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+                raise invalid_argument("resource must be an object, resources a list of them.")
             event_type = str(body.get("eventType") or "")
-            return self.workspace.post_chat_event(f"spaces/{space}", event_type, resource)
+            return self.workspace.post_chat_event(f"spaces/{space}", event_type, resources)
 
         return action
 
@@ -352,3 +354,9 @@ class Ticker(threading.Thread):
 
 def build_server(emulator: Emulator, host: str, port: int) -> BaseWSGIServer:
     return make_server(host, port, emulator.app, threaded=True)
+
+
+def _space_of(path_args: dict[str, str]) -> str | None:
+    """The space a Chat API request reads (`spaces/S` of its parent or name), if any."""
+    path = path_args.get("parent") or path_args.get("name") or ""
+    return "/".join(path.split("/")[:2]) if path.startswith("spaces/") else None

@@ -21,8 +21,10 @@ from emulator.casing import camel, snake
 from emulator.catalog import check_event_types, max_lifetime, target_kind
 from emulator.chat import (
     CHAT_SOURCE,
+    EVENTS_SOURCE,
     HISTORY,
     ChatEvent,
+    batch_type,
     check_space,
     parse_event_type,
     resource_for,
@@ -53,7 +55,7 @@ _UPDATABLE = ("event_types", "expire_time", "ttl")
 _IMMUTABLE = ("target_resource", "notification_endpoint", "payload_options", "drive_options")
 _DEFAULT_PAGE_SIZE = 50
 _MAX_PAGE_SIZE = 100
-# spaceEvents.list: 100 when unspecified, larger values are changed to 1,000 (Chat reference).
+# spaceEvents.list: 100 when unspecified, larger values are changed to 1,000 (docs/replay.md).
 _DEFAULT_SPACE_EVENTS_PAGE = 100
 _MAX_SPACE_EVENTS_PAGE = 1000
 
@@ -79,7 +81,7 @@ def _opaque(length: int) -> str:
 
 
 def _deterministic_id(prefix: str, target: str, principal: Principal) -> str:
-    """Names look deterministic at Google (reference §3): unpadded base64 of
+    """Names look deterministic at Google (docs/api-reference.md §3): unpadded base64 of
     `s:<resource id>:<principal id>:<second id>`, so a subscription recreated after expiry gets
     the same name as the one that expired."""
     resource = target.rsplit("/", 1)[-1]
@@ -278,7 +280,7 @@ class Workspace:
 
     def _visible(self, principal: Principal, name: str) -> Subscription:
         """The subscription if the principal authorized it: a user sees only what that user
-        authorized, a Chat app only what the app authorized (reference §9)."""
+        authorized, a Chat app only what the app authorized (docs/api-reference.md §9)."""
         subscription = self._lookup(name)
         if subscription is None or subscription.owner.key != principal.key:
             raise self._missing(name)
@@ -869,22 +871,29 @@ class Workspace:
     # -- Chat spaces -----------------------------------------------------------------------
 
     def post_chat_event(
-        self, space: str, event_type: str, fields: dict[str, Any]
+        self, space: str, event_type: str, fields: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        """A message, reaction or membership change in `space`, now: recorded in the space's
-        history, and delivered to each ACTIVE subscription of the space to its type."""
+        """A message, reaction or membership change in `space`, now (several resources: one
+        event of the type's batch form, as Chat groups simultaneous changes): recorded in the
+        space's history, and delivered to each ACTIVE subscription of the space to its type
+        (a subscription to a type receives its batch form too, events-chat page)."""
         with self.lock:
             check_space(space)
             family, _ = parse_event_type(event_type)
+            if not fields:
+                raise invalid_argument("An event needs at least one resource.")
             now = self.clock.now()
             at = format_time(now)
             number = len(self._store.chat_events) + 1
             event = ChatEvent(
                 space=space,
                 event_id=f"ev{stable_number(f'{space}:{number}')}",
-                event_type=event_type,
+                event_type=event_type if len(fields) == 1 else batch_type(event_type),
                 event_time=now,
-                resource=resource_for(space, family, number, at, fields),
+                resources=tuple(
+                    resource_for(space, family, f"{number}-{i}" if i else str(number), at, given)
+                    for i, given in enumerate(fields)
+                ),
                 sequence=number,
             )
             self._store.chat_events.append(event)
@@ -900,9 +909,9 @@ class Workspace:
                 if delivered:
                     result = self.publisher.publish(
                         subscription.topic,
-                        event.cloud_event_data(subscription.include_resource),
-                        event.attributes(at),
-                        "",
+                        event.cloud_event_data(subscription.payload_options),
+                        event.attributes(at, subscription.name),
+                        EVENTS_SOURCE + subscription.name,
                     )
                     outcome, message_id = result.outcome.value, result.message_id
                 elif subscription.state == "ACTIVE":
@@ -946,7 +955,7 @@ class Workspace:
                 if e.sequence > after
                 and e.space == parent
                 and e.event_time > oldest
-                and query.matches(e.event_type, e.event_time)
+                and query.matches(e.single_type, e.event_time)
             ]
             page = matching[:size]
             response: dict[str, Any] = {}
@@ -962,7 +971,7 @@ class Workspace:
             oldest = self.clock.now() - HISTORY
             for event in self._store.chat_events:
                 if event.name == name and event.event_time > oldest:
-                    check_scopes(principal, [event.event_type], write=True)
+                    check_scopes(principal, [event.single_type], write=True)
                     return event.space_event(format_time(event.event_time))
             raise ApiError("NOT_FOUND", f"Space event '{name}' not found.", reason="NOT_FOUND")
 

@@ -30,6 +30,7 @@ _WRITES = frozenset(
     }
 )
 _READS = frozenset({"subscriptions.get", "subscriptions.list"})
+_CHAT_READS = frozenset({"spaces.spaceEvents.list", "spaces.spaceEvents.get"})
 _WINDOW = timedelta(seconds=60)
 _SERVICE = "workspaceevents.googleapis.com"
 _OPERATION_ALIAS = "operation"  # `{"method": "operation", ...}`: any mutation's operation
@@ -175,17 +176,31 @@ class QuotaMeter:
         user: str,
         quota: QuotaConfig,
         now: datetime,
+        space: str | None = None,
     ) -> None:
-        if not quota.enabled or method_id not in _WRITES | _READS:
+        """Count one request, or answer 429 when a window is full. The Chat API's reads
+        (`space`: the space they read) count per project and per space (Chat usage limits)."""
+        if not quota.enabled:
             return
-        kind = "Write" if method_id in _WRITES else "Read"
-        limits = (
-            ("project", f"{kind} requests per minute", quota.writes_per_minute
-             if kind == "Write" else quota.reads_per_minute),
-            (f"user:{user}", f"{kind} requests per minute per user",
-             quota.writes_per_user_per_minute if kind == "Write"
-             else quota.reads_per_user_per_minute),
-        )  # fmt: skip
+        if method_id in _CHAT_READS:
+            kind, service = "Chat read", "chat.googleapis.com"
+            limits = (
+                ("project", "Read requests per minute", quota.chat_reads_per_minute),
+                (f"space:{space}", "Read requests per minute per space",
+                 quota.chat_space_reads_per_minute),
+            )  # fmt: skip
+        elif method_id in _WRITES | _READS:
+            kind, service = ("Write" if method_id in _WRITES else "Read"), _SERVICE
+            limits = (
+                ("project", f"{kind} requests per minute", quota.writes_per_minute
+                 if kind == "Write" else quota.reads_per_minute),
+                (f"user:{user}", f"{kind} requests per minute per user",
+                 quota.writes_per_user_per_minute if kind == "Write"
+                 else quota.reads_per_user_per_minute),
+            )  # fmt: skip
+        else:
+            return
+        metric = kind.lower().replace(" ", "_")
         with self._lock:
             windows = []
             for scope, limit_name, limit in limits:
@@ -196,11 +211,11 @@ class QuotaMeter:
                     raise ApiError(
                         "RESOURCE_EXHAUSTED",
                         f"Quota exceeded for quota metric '{kind} requests' and limit "
-                        f"'{limit_name}' of service '{_SERVICE}'.",
+                        f"'{limit_name}' of service '{service}'.",
                         reason="RATE_LIMIT_EXCEEDED",
                         metadata={
-                            "service": _SERVICE,
-                            "quota_metric": f"{_SERVICE}/{kind.lower()}_requests",
+                            "service": service,
+                            "quota_metric": f"{service}/{metric}_requests",
                             "quota_limit": limit_name,
                             "quota_limit_value": str(limit),
                         },

@@ -49,7 +49,7 @@ def space_events_filter(
     event_types: Iterable[str], start_time: datetime | None = None, end_time: datetime | None = None
 ) -> str:
     """A `spaceEvents.list` filter: `event_types` (required, `:` with `OR` between types),
-    `start_time` (exclusive) and `end_time` (inclusive) in RFC 3339 (reference §9)."""
+    `start_time` (exclusive) and `end_time` (inclusive) in RFC 3339 (docs/api-reference.md §9)."""
     types = list(dict.fromkeys(event_types))
     if not types:
         raise ValueError("spaceEvents.list needs at least one event type")
@@ -73,27 +73,29 @@ class ChatClient(GoogleApiClient):
     ) -> None:
         super().__init__(credentials, endpoint=endpoint, **options)
 
-    def space_events(
+    def space_event_pages(
         self,
         space: str,
         event_types: Iterable[str],
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[SpaceEvent]:
-        """`spaces.spaceEvents.list` of `space` (`spaces/S`), every page, lazily."""
+    ) -> Iterator[list[SpaceEvent]]:
+        """`spaces.spaceEvents.list` of `space` (`spaces/S`), one list per page, oldest event
+        first (docs/replay.md): each `next()` is one request, so a caller can pace them. Batch
+        types come with the single types the filter names."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
         flt = space_events_filter(event_types, start_time, end_time)
         resource = self._space_events()
-        for item in self._pages(
+        for page in self._page_lists(
             "spaces.spaceEvents.list",
             "spaceEvents",
             lambda token: resource.list(
                 parent=space, filter=flt, pageSize=page_size, pageToken=token
             ),
         ):
-            yield SpaceEvent.from_api(item)
+            yield [SpaceEvent.from_api(item) for item in page]
 
     def _space_events(self) -> Any:
         return build_service("chat", "v1", self.endpoint).spaces().spaceEvents()

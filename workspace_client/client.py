@@ -273,10 +273,17 @@ class GoogleApiClient:
     ) -> Iterator[dict[str, Any]]:
         """Every item of `field` in every page of a list method, lazily: `request_for(token)`
         builds the request of the page after `token` (None: the first)."""
+        for page in self._page_lists(method, field, request_for):
+            yield from page
+
+    def _page_lists(
+        self, method: str, field: str, request_for: Callable[[str | None], Any]
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The items of `field`, one list per page: each `next()` sends one request."""
         page_token: str | None = None
         while True:
             page = self._execute(method, request_for(page_token))
-            yield from page.get(field) or ()
+            yield list(page.get(field) or ())
             page_token = page.get("nextPageToken") or None
             if page_token is None:
                 return

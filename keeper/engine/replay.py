@@ -1,19 +1,25 @@
 """Replay: after delivery resumes, republish the Chat events a gap swallowed.
 
 The gap's window (with `REPLAY_OVERLAP` at both ends) is listed with the Chat API's
-`spaces.spaceEvents.list` under the subscription's own credentials; each `SpaceEvent` becomes
-the CloudEvent the subscription would have delivered, published to its own topic with
-`ce-keeperreplay=true` and a stable `ce-id`, in event-time order. A replay ledger (one
-Firestore entry per original event, written after its publish) makes a second run, a crash
-mid-window or the sweep's retry publish nothing twice: at most the one event in flight at a
-crash goes out again, under the same `ce-id`, so the app's deduplication catches it.
+`spaces.spaceEvents.list` under the subscription's own credentials, page by page (oldest event
+first, pages of the maximum size), each page's read paced under the Chat API's read quotas;
+each `SpaceEvent` becomes the CloudEvent the subscription would have delivered (a batch type
+stays one batch event, as Google delivers it), published to its own topic with
+`ce-keeperreplay=true` and the SpaceEvent's name as `ce-id` (as Google's live deliveries carry
+it), under Google's ordering key, so they arrive in event-time order. A replay ledger (one
+Firestore entry per original event, written once the page's publishes are acknowledged) makes a
+second run, a crash mid-window or the sweep's retry publish nothing twice: at most the page in
+flight at a crash goes out again, under the same `ce-id`, so the app's deduplication catches
+it. Research and figures: docs/replay.md.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +29,10 @@ from keeper.domain.errors import StoreConflict
 from keeper.domain.models import Gap, HistoryEntry, ManagedSubscription, Replay
 from keeper.domain.outcomes import Action, Actor, Outcome, Result
 from keeper.engine.alerts import Alert
+from keeper.engine.pacing import Kind, Pacer, Quota
 from keeper.runtime.logs import labels
+from workspace_client.chat import MAX_PAGE_SIZE
+from workspace_client.errors import RateLimited
 from workspace_client.models import format_timestamp
 
 if TYPE_CHECKING:
@@ -34,51 +43,132 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHAT_SOURCE = "//chat.googleapis.com/"
+EVENTS_SOURCE = "//workspaceevents.googleapis.com/"
 REPLAY_ATTRIBUTE = "ce-keeperreplay"
 # Bounded per invocation: the rest is left for the next run (the sweep finishes it).
 MAX_REPLAYED_PER_RUN = 1000
+PAGE_SIZE = MAX_PAGE_SIZE
 COMMIT_ATTEMPTS = 3
+# Publishes acknowledged before their ledger entries are written: what a crash can re-send.
+LEDGER_EVERY = 100
+# The Chat API's usage limits (docs/replay.md): reads per 60 s, per project (3,000 for each
+# read family) and per space (900, shared by every app acting in the space). Which family
+# spaceEvents.list is charged to is not on the page, so a replay paces under both, taking half
+# of each and leaving the rest to the app. The pacer's per-user bucket is keyed by the space.
+CHAT_READS = Quota(reads_per_minute=3000, reads_per_user_per_minute=900)
+REPLAY_QUOTA_SHARE = 0.5
 
 
 class EventSink(Protocol):
-    def publish(self, topic: str, data: bytes, attributes: Mapping[str, str]) -> None: ...
+    def publish_all(
+        self, topic: str, ordering_key: str, messages: Sequence[tuple[bytes, Mapping[str, str]]]
+    ) -> None:
+        """Publish in order under `ordering_key`; return once every one is acknowledged."""
 
 
 class PubSubEvents:
-    """Publishes to any topic; the client is built on the first replay."""
+    """Publishes to any topic, batched, with message ordering; the client is built on the
+    first replay."""
 
     def __init__(self, publisher: Any | None = None) -> None:
         self._publisher = publisher
 
-    def publish(self, topic: str, data: bytes, attributes: Mapping[str, str]) -> None:
+    def publish_all(
+        self, topic: str, ordering_key: str, messages: Sequence[tuple[bytes, Mapping[str, str]]]
+    ) -> None:
         if self._publisher is None:
             from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
 
-            self._publisher = pubsub_v1.PublisherClient()
-        self._publisher.publish(topic, data, **attributes).result(timeout=30)
+            self._publisher = pubsub_v1.PublisherClient(
+                batch_settings=pubsub_v1.types.BatchSettings(max_messages=1000),
+                publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
+            )
+        futures = [
+            self._publisher.publish(topic, data, ordering_key=ordering_key, **attributes)
+            for data, attributes in messages
+        ]
+        try:
+            for future in futures:
+                future.result(timeout=60)
+        except Exception:
+            # A failed publish pauses its ordering key; the next run starts it again.
+            self._publisher.resume_publish(topic, ordering_key)
+            raise
+
+
+@functools.cache
+def chat_pacer() -> Pacer:
+    """The instance's pace under the Chat API's read quotas, shared by all its replays (one
+    bucket per space), built on the first replay."""
+    return Pacer(CHAT_READS.scaled(REPLAY_QUOTA_SHARE, REPLAY_QUOTA_SHARE))
+
+
+def _paced_read(space: str) -> None:
+    """Wait for a read of `space` under the shared pace (the pacer is not thread-safe, and
+    waiting in turn is what a shared quota asks for)."""
+    with _PACING:
+        chat_pacer().acquire(Kind.READ, space)
+
+
+_PACING = threading.Lock()
 
 
 def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes, dict[str, str]]:
     """The CloudEvent the subscription would have delivered for `event`: the binary-mode
-    attributes Google sets, data `{"message": {...}}` (only the resource's name without
-    `includeResource`), and `ce-keeperreplay`. The ce-id is the SpaceEvent's id, as the
-    emulator delivers live [unverified: Google's pages show no ce-id of a Chat event]."""
-    family = event.event_type.split(".")[3]
-    resource = dict(event.data.get(family) or {})
-    name = str(resource.get("name", ""))
+    attributes as Google's example of a Chat event shows them (ce-id the SpaceEvent's name,
+    ce-source the subscription, ce-subject the space), data as the `*EventData` field holds it
+    shaped by the payload options, and `ce-keeperreplay`."""
+    assert sub.name is not None
     space = event.name.split("/spaceEvents/")[0]
-    data = {family: resource if sub.include_resource else {"name": name}}
     attributes = {
-        "ce-id": event.name.rsplit("/", 1)[1],
+        "ce-id": event.name,
         "ce-type": event.event_type,
-        "ce-source": CHAT_SOURCE + space,
-        "ce-subject": CHAT_SOURCE + name,
+        "ce-source": EVENTS_SOURCE + sub.name,
+        "ce-subject": CHAT_SOURCE + space,
         "ce-time": format_timestamp(event.event_time),
         "ce-specversion": "1.0",
         "ce-datacontenttype": "application/json",
         REPLAY_ATTRIBUTE: "true",
     }
-    return json.dumps(data, separators=(",", ":")).encode(), attributes
+    return json.dumps(delivered_data(sub, event.data), separators=(",", ":")).encode(), attributes
+
+
+def delivered_data(sub: ManagedSubscription, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A SpaceEvent's payload as the subscription receives it: `{"message": {...}}`, or for a
+    batch `{"messages": [{"message": {...}}, ...]}`, each resource reduced to its name without
+    `includeResource`, or to the fields of `fieldMask` (docs/replay.md, Payload options)."""
+    shaped: dict[str, Any] = {}
+    for field, value in data.items():
+        if isinstance(value, list):
+            shaped[field] = [
+                {family: _resource(sub, family, resource) for family, resource in item.items()}
+                for item in value
+            ]
+        else:
+            shaped[field] = _resource(sub, field, value)
+    return shaped
+
+
+def _resource(sub: ManagedSubscription, family: str, resource: Mapping[str, Any]) -> Any:
+    if not sub.include_resource:
+        return {"name": resource.get("name", "")}
+    if not sub.field_mask:
+        return dict(resource)
+    kept: dict[str, Any] = {}
+    for path in sub.field_mask.split(","):
+        head, _, rest = path.strip().partition(".")
+        if head == family and rest:  # paths of other resources, unknown fields: ignored
+            _copy(resource, kept, rest.split("."))
+    return kept
+
+
+def _copy(source: Any, target: dict[str, Any], parts: list[str]) -> None:
+    if not isinstance(source, Mapping) or parts[0] not in source:
+        return
+    if len(parts) == 1:
+        target[parts[0]] = source[parts[0]]
+    else:
+        _copy(source[parts[0]], target.setdefault(parts[0], {}), parts[1:])
 
 
 def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
@@ -95,26 +185,40 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         return None
     sub = current.sub
     window = replay_window(gap, now)
-    chat = ctx.chat_for(sub.auth, sub.event_types)
     space = sub.target_resource.removeprefix(CHAT_SOURCE)
-    events = sorted(
-        chat.space_events(space, replayable_types(sub.event_types), window.start, window.end),
-        key=lambda e: (e.event_time, e.name),
+    pages = ctx.chat_for(sub.auth, sub.event_types).space_event_pages(
+        space, replayable_types(sub.event_types), window.start, window.end, page_size=PAGE_SIZE
     )
-    done = ctx.store.replayed(sub.key, [e.name for e in events])
-    published, resume_at = 0, None
-    for event in events:
+    published, resume_at, why = 0, None, ""
+    through = window.start
+    while True:
         if published >= MAX_REPLAYED_PER_RUN:
-            # Resume just before it: spaceEvents' start_time is exclusive, and the ledger
-            # skips what is already out.
-            resume_at = event.event_time - timedelta(microseconds=1)
+            resume_at = through  # the bound: no read of a page this run cannot publish
             break
-        if event.name in done:
-            continue
-        data, attributes = replayed_message(sub, event)
-        ctx.events.publish(sub.pubsub_topic, data, attributes)
-        ctx.store.record_replay(sub.key, event.name, attributes["ce-id"], now)
-        published += 1
+        _paced_read(space)
+        try:
+            page = next(pages, None)
+        except RateLimited as error:
+            # The client's choke point owns retries (bounded, backing off); past them the run
+            # stops where it is, and the sweep goes on later: no second retry loop here.
+            resume_at, why = through, f"; stopped at the Chat API's rate limit ({error})"
+            break
+        if page is None:
+            break
+        done = ctx.store.replayed(sub.key, [e.name for e in page])
+        fresh = [e for e in page if e.name not in done]
+        room = MAX_REPLAYED_PER_RUN - published
+        if len(fresh) > room:
+            # Resume just before the first one left: spaceEvents' start_time is exclusive,
+            # and the ledger skips what is already out.
+            resume_at = fresh[room].event_time - timedelta(microseconds=1)
+            fresh = fresh[:room]
+        _publish(ctx, sub, fresh, now)
+        published += len(fresh)
+        if resume_at is not None:
+            break
+        if page:
+            through = page[-1].event_time - timedelta(microseconds=1)
     progressed = replace(
         gap,
         replay=Replay.PENDING if resume_at else Replay.DONE,
@@ -125,6 +229,7 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     result = Result.PARTIAL if resume_at else Result.DONE
     reason = (
         f"republished {published} of the gap's Chat events ({_window(window.start, window.end)})"
+        + why
     )
     if window.lost_before is not None:
         reason += (
@@ -140,6 +245,26 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         extra=labels(subscription=sub.name, key=sub.key, action=Action.REPLAY, outcome=result),
     )
     return Outcome(Action.REPLAY, result, reason, sub.key, sub.name)
+
+
+def _publish(
+    ctx: Context, sub: ManagedSubscription, events: Sequence[SpaceEvent], now: datetime
+) -> None:
+    """One page's events, in order, LEDGER_EVERY at a time: published, acknowledged, then
+    noted in the ledger, so a crash re-sends at most LEDGER_EVERY of them (same ce-ids)."""
+    assert ctx.events is not None and sub.name is not None
+    for first in range(0, len(events), LEDGER_EVERY):
+        chunk = events[first : first + LEDGER_EVERY]
+        messages = [replayed_message(sub, event) for event in chunk]
+        ctx.events.publish_all(sub.pubsub_topic, EVENTS_SOURCE + sub.name, messages)
+        ctx.store.record_replays(
+            sub.key,
+            [
+                (e.name, attributes["ce-id"])
+                for e, (_, attributes) in zip(chunk, messages, strict=True)
+            ],
+            now,
+        )
 
 
 def _resync_alert(

@@ -101,10 +101,16 @@ class FirestoreStore:
             done.update(str(s.get("event")) for s in self._client.get_all(refs) if s.exists)
         return done
 
-    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
-        self._replays(key).document(ledger_id(event_name)).set(
-            {"event": event_name, "ce_id": ce_id, "at": at}
-        )
+    def record_replays(self, key: str, events: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Note (event name, ce-id) pairs as republished: one batched write per 500."""
+        for first in range(0, len(events), 500):
+            batch = self._client.batch()
+            for event_name, ce_id in events[first : first + 500]:
+                batch.set(
+                    self._replays(key).document(ledger_id(event_name)),
+                    {"event": event_name, "ce_id": ce_id, "at": at},
+                )
+            batch.commit()
 
     def _replays(self, key: str) -> Any:
         return self._subs.document(key).collection("replays")

@@ -102,10 +102,11 @@ class InMemoryStore:
             done = self._replays.get(key, {})
             return {name for name in event_names if name in done}
 
-    def record_replay(self, key: str, event_name: str, ce_id: str, at: datetime) -> None:
+    def record_replays(self, key: str, events: Sequence[tuple[str, str]], at: datetime) -> None:
         with self._lock:
-            entry = {"event": event_name, "ce_id": ce_id, "at": at}
-            self._replays.setdefault(key, {})[event_name] = entry
+            done = self._replays.setdefault(key, {})
+            for event_name, ce_id in events:
+                done[event_name] = {"event": event_name, "ce_id": ce_id, "at": at}
 
     def short_lived_unverified(self, now: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("verify_at", now, limit)

@@ -12,7 +12,7 @@ One run:
 3. plans (keeper.sweep.plan) and, unless it is a dry run, acts through the engine's `act()`,
    under the same leases as the lifecycle handler, so the two never both write; the plan's
    reason goes into the subscription's history;
-4. paces every API request under its share of the quota (keeper.sweep.pacing) and stops at its
+4. paces every API request under its share of the quota (keeper.engine.pacing) and stops at its
    time budget, leaving the rest, in deadline order, to the next run; with KEEPER_SWEEP_TOPIC
    set, due work beyond one invocation is fanned out in shards (keeper.sweep.fanout);
 5. checks the Pub/Sub endpoint of each subscription it verified ACTIVE: drift is reported
@@ -37,10 +37,10 @@ from keeper.domain.outcomes import Action, Actor, Outcome, Result
 from keeper.engine.act import Context, Trigger, act
 from keeper.engine.endpoint import Grant, push_service_account
 from keeper.engine.observe import View, classify, observe
+from keeper.engine.pacing import Kind, Pacer, Quota
 from keeper.runtime.logs import labels, log_failure, log_gap, log_outcome
 from keeper.store.protocol import Versioned
 from keeper.sweep.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
-from keeper.sweep.pacing import Kind, Pacer, Quota
 from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards
 from workspace_client.errors import (
     CredentialsUnavailable,

@@ -193,8 +193,8 @@ def test_the_replay_ledger_says_what_was_republished_and_forget_clears_it(store)
     # THEN only the first is pending
     assert [v.sub.key for v in store.pending_replays(10)] == ["chat-spaces-1"]
     # WHEN two of its events are republished
-    for name in ("spaces/AAA/spaceEvents/1", "spaces/AAA/spaceEvents/2"):
-        store.record_replay("chat-spaces-1", name, f"ce-{name}", NOW)
+    names = ("spaces/AAA/spaceEvents/1", "spaces/AAA/spaceEvents/2")
+    store.record_replays("chat-spaces-1", [(name, name) for name in names], NOW)
     # THEN the ledger knows those, per subscription, and nothing more
     asked = ["spaces/AAA/spaceEvents/1", "spaces/AAA/spaceEvents/2", "spaces/AAA/spaceEvents/3"]
     assert store.replayed("chat-spaces-1", asked) == set(asked[:2])

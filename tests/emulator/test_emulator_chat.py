@@ -40,6 +40,18 @@ def keeper_client(emulator: WorkspaceEmulator) -> ChatClient:
     return ChatClient(Credentials(token=ALICE), endpoint=emulator.url)
 
 
+def listed_messages(emulator: WorkspaceEmulator) -> list[dict[str, Any]]:
+    """The space's message events, as Google's own client lists them."""
+    listed = (
+        chat(emulator.url)
+        .spaceEvents()
+        .list(parent=SPACE, filter=f'event_types:"{MESSAGE_CREATED}"')
+        .execute()
+    )
+    events: list[dict[str, Any]] = listed["spaceEvents"]
+    return events
+
+
 def post_messages(emulator: WorkspaceEmulator, count: int, space: str = SPACE) -> list[dict]:
     events = []
     for number in range(count):
@@ -82,11 +94,13 @@ def test_list_returns_the_windows_events_oldest_first_on_every_page(
     assert got == event
     # AND the keeper's client reads the same, every page, types OR'ed
     keeper = keeper_client(workspace_emulator)
-    both = list(
-        keeper.space_events(
+    both = [
+        event
+        for page in keeper.space_event_pages(
             SPACE, [MESSAGE_CREATED, REACTION_CREATED], parse_time(times[0]), page_size=2
         )
-    )
+        for event in page
+    ]
     assert [e.name for e in both] == [e["name"] for e in posted[1:]] + [both[-1].name]
     assert (both[-1].event_type, both[-1].data_field) == (
         REACTION_CREATED,
@@ -123,13 +137,14 @@ def test_the_history_reaches_28_days_back(workspace_emulator: WorkspaceEmulator)
     workspace_emulator.control.advance(27 * 86400)
     keeper = keeper_client(workspace_emulator)
     # WHEN listed without a start THEN only the one within 28 days; get of the other is 404
-    assert [e.name for e in keeper.space_events(SPACE, [MESSAGE_CREATED])] == [kept["name"]]
+    (page,) = keeper.space_event_pages(SPACE, [MESSAGE_CREATED])
+    assert [e.name for e in page] == [kept["name"]]
     status, _ = workspace_emulator.call("GET", f"/v1/{old['name']}")
     assert status == 404
     # AND a start more than 28 days back is refused
     now = workspace_emulator.control.now()
     with pytest.raises(InvalidArgument, match="28 days"):
-        list(keeper.space_events(SPACE, [MESSAGE_CREATED], now - timedelta(days=29)))
+        next(keeper.space_event_pages(SPACE, [MESSAGE_CREATED], now - timedelta(days=29)))
 
 
 def test_listing_needs_a_scope_that_reads_the_event_types(
@@ -179,19 +194,43 @@ def test_a_posted_event_reaches_the_active_subscriptions_of_its_space_and_is_rec
     for delivered in messages:
         attributes = delivered["attributes"]
         assert attributes["ce-type"] == MESSAGE_CREATED
-        assert attributes["ce-id"] == event["name"].rsplit("/", 1)[1]
-        assert attributes["ce-source"] == target
-        assert attributes["ce-subject"] == "//chat.googleapis.com/" + message["name"]
+        # as the overview page's example: the SpaceEvent's name, the subscription, the space
+        assert attributes["ce-id"] == event["name"]
+        assert attributes["ce-source"] in {
+            "//workspaceevents.googleapis.com/" + s["name"] for s in (full, names_only)
+        }
+        assert attributes["ce-subject"] == target
         assert attributes["ce-time"] == event["eventTime"]
+        assert delivered["orderingKey"] == attributes["ce-source"]
     assert sorted((decode_data(m) for m in messages), key=lambda d: len(d["message"])) == [
         {"message": {"name": message["name"]}},
         {"message": message},
     ]
     # AND the event is in the space's history whoever received it
-    listed = (
-        chat(emulator.url)
-        .spaceEvents()
-        .list(parent=SPACE, filter=f'event_types:"{MESSAGE_CREATED}"')
-        .execute()
+    assert listed_messages(emulator) == [event]
+
+
+def test_changes_posted_together_are_one_batch_event_listed_and_delivered_with_the_single_type(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN a subscription of the space to new messages (with the resource)
+    emulator = workspace_emulator
+    topic, pull = emulator.new_topic()
+    emulator.create(
+        topic, target="//chat.googleapis.com/" + SPACE, payloadOptions={"includeResource": True}
     )
-    assert listed["spaceEvents"] == [event]
+    # WHEN two messages are posted at once
+    posted = emulator.control.post_batch(SPACE, MESSAGE_CREATED, [{"text": "a"}, {"text": "b"}])
+    # THEN the space has one batchCreated SpaceEvent holding both (Chat reference's shape)
+    event = posted["spaceEvent"]
+    assert event["eventType"] == "google.workspace.chat.message.v1.batchCreated"
+    batch = event["messageBatchCreatedEventData"]["messages"]
+    assert [item["message"]["text"] for item in batch] == ["a", "b"]
+    # AND listing by the single type returns it (batch types come with their single types)
+    assert listed_messages(emulator) == [event]
+    # AND the subscription to the single type got it live as the batch type, data as the
+    # events-chat page shows a batch: {"messages": [{"message": {...}}, ...]}
+    (delivered,) = emulator.pubsub.pull(pull, 1)
+    assert delivered["attributes"]["ce-type"] == event["eventType"]
+    assert delivered["attributes"]["ce-id"] == event["name"]
+    assert decode_data(delivered) == {"messages": batch}

@@ -1,4 +1,4 @@
-"""Replay of missed Chat events (issue 14) on the real local stack: GIVEN a managed Chat
+"""Replay of missed Chat events on the real local stack: GIVEN a managed Chat
 subscription with `--replay` and messages posted in its space while it could not deliver
 (suspended, or expired until its recreation), WHEN delivery resumes, THEN those messages reach
 the subscription's topic, each once, in event-time order, marked `ce-keeperreplay=true` under
@@ -17,6 +17,7 @@ from devstack.context import local_context
 from keeper.domain.models import Replay
 from keeper.domain.outcomes import Action
 from keeper.engine import replay
+from keeper.engine.replay import REPLAY_ATTRIBUTE
 from keeper.operator.cli import main
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
@@ -42,7 +43,7 @@ def chat_messages(stack: KeeperStack) -> list[dict[str, Any]]:
     delivered to the keeper, as the push subscription does."""
     chat = []
     for message in stack.pull():
-        if message["attributes"]["ce-type"] == CHAT_MESSAGE_CREATED:
+        if message["attributes"]["ce-type"].startswith("google.workspace.chat."):
             chat.append(message)
         else:
             assert stack.push(message).status_code == 200
@@ -63,7 +64,7 @@ def replays(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 def expected(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [
         (
-            e["name"].rsplit("/", 1)[1],
+            e["name"],
             e["eventTime"],
             e["messageCreatedEventData"]["message"]["text"],
         )
@@ -103,7 +104,8 @@ def test_messages_missed_during_a_suspension_are_replayed_once_in_order(keeper_s
     # with the resource as the subscription asked; the live one is not sent again
     arrived = chat_messages(stack)
     assert replays(arrived) == expected(missed)
-    assert arrived[0]["attributes"]["ce-source"] == "//chat.googleapis.com/" + SPACE
+    assert arrived[0]["attributes"]["ce-source"] == "//workspaceevents.googleapis.com/" + sub.name
+    assert arrived[0]["attributes"]["ce-subject"] == "//chat.googleapis.com/" + SPACE
     assert json.loads(base64.b64decode(arrived[0]["data"]))["message"]["sender"]
     # AND the gap records the replay, and the history says so
     (gap,) = stack.record(sub.key).gaps
@@ -199,6 +201,62 @@ def test_live_events_are_replayed_again_only_inside_the_overlap_at_the_gaps_edge
     arrived = chat_messages(stack)
     assert [m["attributes"]["ce-id"] for m in arrived] == [e[0] for e in expected([edge, missed])]
     assert expected([early])[0][0] not in {m["attributes"]["ce-id"] for m in arrived}
+
+
+def decoded(message: dict[str, Any]) -> tuple[dict[str, str], Any]:
+    """(attributes, data) of a pulled message; the subscription-specific attributes (and the
+    replay mark) left out."""
+    attributes = {
+        k: v for k, v in message["attributes"].items() if k not in {"ce-source", REPLAY_ATTRIBUTE}
+    }
+    return attributes, json.loads(base64.b64decode(message["data"]))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        (),
+        ("--include-resource",),
+        ("--include-resource", "--field-mask", "message.sender,message.text"),
+    ],
+    ids=["names-only", "resource", "field-mask"],
+)
+def test_a_replay_is_what_live_delivery_gives_batches_included(keeper_stack, options):
+    # GIVEN two subscriptions of the space with the same payload options: alice's with
+    # --replay, which is suspended, and bob's, which stays active
+    stack = keeper_stack
+    target = "//chat.googleapis.com/" + SPACE
+    alice = stack.register(target, "delegated:alice@example.com", "--replay", *options)
+    stack.register(target, "delegated:bob@example.com", *options)
+    (bob,) = [s for s in stack.store.all() if s.auth == "delegated:bob@example.com"]
+    stack.control.suspend(alice.name, "OTHER")
+    stack.control.advance(MINUTE)
+    # WHEN a message and then two at once (Chat's batch event) are posted, and delivery resumes
+    post(stack, "single")
+    stack.control.post_batch(SPACE, CHAT_MESSAGE_CREATED, [{"text": "first"}, {"text": "second"}])
+    stack.control.advance(1)
+    live = {m["attributes"]["ce-id"]: m for m in chat_messages(stack)}
+    assert {m["attributes"]["ce-source"] for m in live.values()} == {
+        "//workspaceevents.googleapis.com/" + bob.name
+    }
+    recover(stack, alice)
+    # THEN alice gets both events as bob got them live: same ce-id, type (the batch stays one
+    # batchCreated event), time, subject and data shaped by the same payload options
+    replayed = chat_messages(stack)
+    assert [m["attributes"]["ce-type"] for m in replayed] == [
+        CHAT_MESSAGE_CREATED,
+        "google.workspace.chat.message.v1.batchCreated",
+    ]
+    for message in replayed:
+        assert message["attributes"][REPLAY_ATTRIBUTE] == "true"
+        assert (
+            message["attributes"]["ce-source"] == "//workspaceevents.googleapis.com/" + alice.name
+        )
+        assert decoded(message) == decoded(live[message["attributes"]["ce-id"]])
+    batch = decoded(replayed[1])[1]
+    assert len(batch["messages"]) == 2
+    if "--field-mask" in options:
+        assert set(batch["messages"][0]["message"]) == {"sender", "text"}
 
 
 def test_a_target_without_event_history_gets_an_alert_naming_the_window(keeper_stack):

@@ -6,6 +6,7 @@ the stack outlives it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -50,6 +51,12 @@ def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):
         found = out.find(step, at)
         assert found >= 0, f"{step!r} not found after position {at} in:\n{out}"
         at = found + len(step)
+    # AND the messages posted while it was suspended, and between its expiry and recreation,
+    # reached the app's topic as replays: as many as were posted, each window
+    posted = [int(n) for n in re.findall(r"\.\.\. (\d+) messages posted", out)]
+    replayed = [int(n) for n in re.findall(r"the app's topic got (\d+) replayed messages", out)]
+    assert posted == replayed == [3, 2]
+    assert out.count("once each, in order: ") == 2
     # AND no log line is mixed into what a person reads
     assert '"severity"' not in out
     assert "Stopping the local stack." in out

@@ -45,7 +45,7 @@ OPERATION_DEADLINE_SECONDS = 3  # above the client timeout, as in production (20
 def fast_api_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """Build the keeper's API clients with the short timeout and backoff above, and wait at
     most OPERATION_DEADLINE_SECONDS for an operation. In-process only (the function under the
-    functions-framework test client): `keeper.local_context` builds its ClientFactory on first use."""
+    functions-framework test client): `keeper.runtime.context` builds its ClientFactory on first use."""
     from workspace_client import credentials
     from workspace_client.client import RetryPolicy
 

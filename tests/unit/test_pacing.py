@@ -8,7 +8,7 @@ from bisect import bisect_left
 
 import pytest
 
-from keeper.sweep.pacing import (
+from keeper.engine.pacing import (
     FIRST_BACKOFF_SECONDS,
     MAX_BACKOFF_SECONDS,
     SLACK_SECONDS,

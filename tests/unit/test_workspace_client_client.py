@@ -845,12 +845,14 @@ def test_space_events_lists_every_page_of_the_window_with_the_same_filter(chat_f
     start = datetime(2026, 11, 23, 11, 59, tzinfo=UTC)
     end = datetime(2026, 11, 23, 12, 1, 30, 250000, tzinfo=UTC)
     # WHEN listing the window's message and reaction events
-    events = list(
-        chat_for(http).space_events(
+    pages = list(
+        chat_for(http).space_event_pages(
             "spaces/AAAA", [MESSAGE_CREATED, REACTION_CREATED], start, end, page_size=2
         )
     )
-    # THEN every event, in order, typed, with its one payload field
+    # THEN every event, in order, page by page, typed, with its one payload field
+    assert [len(page) for page in pages] == [2, 1]
+    events = [event for page in pages for event in page]
     assert [e.name for e in events] == [f"spaces/AAAA/spaceEvents/e{i}" for i in (1, 2, 3)]
     assert events[0].event_time == datetime(2026, 11, 23, 12, 0, 1, tzinfo=UTC)
     assert (events[0].event_type, events[0].data_field) == (
@@ -876,7 +878,7 @@ def test_space_events_lists_every_page_of_the_window_with_the_same_filter(chat_f
 def test_space_events_retries_a_503_through_the_shared_choke_point(chat_for: Any) -> None:
     http = ScriptedHttp([fail(503, "UNAVAILABLE"), ok({"spaceEvents": [space_event(1)]})])
     client = chat_for(http)
-    assert [e.name for e in client.space_events("spaces/AAAA", [MESSAGE_CREATED])] == [
+    assert [e.name for e in next(client.space_event_pages("spaces/AAAA", [MESSAGE_CREATED]))] == [
         "spaces/AAAA/spaceEvents/e1"
     ]
     assert http.sent[0].query == {"filter": f'event_types:"{MESSAGE_CREATED}"', "pageSize": "1000"}
@@ -886,7 +888,7 @@ def test_space_events_retries_a_503_through_the_shared_choke_point(chat_for: Any
 def test_space_events_raises_a_refusal_typed(chat_for: Any) -> None:
     http = ScriptedHttp([fail(403, "PERMISSION_DENIED")])
     with pytest.raises(PermissionDenied):
-        next(chat_for(http).space_events("spaces/AAAA", [MESSAGE_CREATED]))
+        next(chat_for(http).space_event_pages("spaces/AAAA", [MESSAGE_CREATED]))
 
 
 @pytest.mark.parametrize(
@@ -896,4 +898,8 @@ def test_space_events_refuses_a_bad_filter_or_page_size(
     chat_for: Any, event_types: list[str], page_size: int
 ) -> None:
     with pytest.raises(ValueError):
-        next(chat_for(ScriptedHttp([])).space_events("spaces/A", event_types, page_size=page_size))
+        next(
+            chat_for(ScriptedHttp([])).space_event_pages(
+                "spaces/A", event_types, page_size=page_size
+            )
+        )
