@@ -87,7 +87,8 @@ def run(baseline: str, runs: int, test_args: str) -> list[Figure]:
         sides = list(trees) if number % 2 else list(reversed(trees))
         for command in COMMANDS:
             for side in sides:
-                log = work / f"{side}-{len(times[command, side]) + 1}-{command[-6:]}.log"
+                tier = "fast" if "--fast" in command else "full"
+                log = work / f"{side}-{tier}-{len(times[command, side]) + 1}.log"
                 result = timed(command, trees[side], extra, log)
                 times[command, side].append(result)
                 sys.stderr.write(

@@ -262,7 +262,7 @@ def fuzz(
 LARGE_REPR = "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 @pytest.mark.timeout(120 + EXAMPLES * 0.02)  # a few ms an envelope; the suite's default is 300 s
 @pytest.mark.filterwarnings(LARGE_REPR)
 @pytest.mark.parametrize("part", range(FUZZ_SLICES), ids=lambda p: f"slice{p + 1}of{FUZZ_SLICES}")
@@ -284,7 +284,7 @@ def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(
     fuzz(label, managed, examples, store, deliver, writes, clear, run_seed=part)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=10)
 @pytest.mark.timeout(120 + E2E_EXAMPLES * 0.15)  # about 30 ms an envelope
 @pytest.mark.filterwarnings(LARGE_REPR)
 def test_fuzzed_envelopes_pushed_end_to_end_never_get_a_5xx(keeper_stack: KeeperStack):
