@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import fast_path, on_the_stack, replay, sweep_scale
+from bench import fast_path, on_the_stack, replay, sweep_scale, test_times
 from bench.figures import Figure, merged, table
 from devstack.stack import LocalStack, local_stack
 
@@ -41,11 +41,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="whole runs; medians over all")
     parser.add_argument(
         "--only",
-        choices=["event-costs", "replay"],
+        choices=["event-costs", "replay", "test-times"],
         help="only these rows: what one lifecycle event costs (API calls, Firestore round "
-        "trips), or replaying missed events",
+        "trips), replaying missed events, or the test commands' times before and after "
+        "(bench/test_times.py; needs no stack)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=test_times.BASELINE,
+        help="test-times: the git ref to compare HEAD with (default %(default)s)",
+    )
+    parser.add_argument(
+        "--test-args",
+        default="",
+        help="test-times: arguments for both test commands, e.g. a tiny selection for a smoke run",
     )
     args = parser.parse_args(argv)
+    if args.only == "test-times":
+        figures = test_times.run(args.baseline, args.runs, args.test_args)
+        sys.stdout.write(table(figures) + "\n")
+        sys.stdout.write(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores\n")
+        return 0 if all(f.passed for f in figures) else 1
     scale = 10 if args.quick else 1
     log_dir = Path(tempfile.mkdtemp(prefix="keeper-bench-"))
     runs = []

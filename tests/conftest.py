@@ -10,8 +10,7 @@ from tests.support.memory_stack import (  # noqa: F401  (fixtures)
 )
 from tests.support.reliability import fast_api_client  # noqa: F401  (fixture)
 from tests.support.secrets import (  # noqa: F401  (fixtures)
-    run_the_whole_suite_check_last,
-    scan_firestore_after_each_test,
+    no_secret_in_what_each_test_leaves,
     secret_scan,
 )
 from tests.support.tiers import mark_and_order_by_tier
@@ -23,4 +22,3 @@ from tests.support.workspace_emulator import (  # noqa: F401  (fixtures)
 
 def pytest_collection_modifyitems(items):
     mark_and_order_by_tier(items)
-    run_the_whole_suite_check_last(items)

@@ -111,6 +111,7 @@ def function_without_credentials(keeper_stack: KeeperStack, tmp_path: Path) -> I
         process.stop()
 
 
+@pytest.mark.slow(seconds=42)
 def test_an_instance_without_credentials_dead_letters_the_event_and_the_operator_replays_it(
     keeper_stack, dead_letter_inbox, function_without_credentials
 ):
@@ -151,6 +152,7 @@ def test_an_instance_without_credentials_dead_letters_the_event_and_the_operator
     assert cli("dead-letters", "list") == (0, "no dead-lettered events\n")
 
 
+@pytest.mark.slow(seconds=20)
 def test_a_replay_that_fails_again_keeps_the_event_in_the_inbox(
     keeper_stack, dead_letter_inbox, tmp_path, monkeypatch
 ):

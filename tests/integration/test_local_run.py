@@ -16,6 +16,7 @@ from devstack.processes import REPO_ROOT
 pytestmark = pytest.mark.integration  # it starts the Java emulators itself
 
 
+@pytest.mark.slow(seconds=12)
 def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):
     # GIVEN the keeper's variables unset (the local run sets its own), no terminal
     env = {

@@ -12,7 +12,8 @@ Two runs of the same generator. KEEPER_FUZZ_EXAMPLES envelopes (10,000 by defaul
 fast tier); KEEPER_FUZZ_E2E_EXAMPLES (300 by default) are pushed end to end, through
 functions-framework to Firestore and the emulator, where 5xx is the failure. Each example is
 checked by reading the ledger entries under its own ids, so its cost does not grow with the
-ledger.
+ledger. The in-memory run is cut into FUZZ_SLICES slices, each a seeded run of the generator
+with its share of the examples, so that parallel workers (pytest-xdist) share its cost.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import flask
 import pytest
 from functions_framework.event_conversion import background_event_to_cloud_event
 from functions_framework.exceptions import EventConversionException
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from handlers import HANDLERS
@@ -40,6 +41,7 @@ from tests.support.reliability import record_figure
 
 EXAMPLES = int(os.environ.get("KEEPER_FUZZ_EXAMPLES", "10000"))
 E2E_EXAMPLES = int(os.environ.get("KEEPER_FUZZ_E2E_EXAMPLES", "300"))
+FUZZ_SLICES = 4  # the in-memory run's slices: distinct seeds, EXAMPLES in all
 HANDLED = tuple(HANDLERS)  # the lifecycle types the keeper acts on
 REJECTIONS = {"rejected", "unmanaged"}
 
@@ -209,9 +211,12 @@ def fuzz(
     deliver: Callable[[dict[str, Any]], None],
     writes: Callable[[], list[str]],
     clear_calls: Callable[[], None],
+    run_seed: int | None = None,
 ) -> None:
     """Deliver `examples` generated envelopes; after each, no API write, and the refusal in
-    the ledger under the message's own ids. Records the figure for the README's table."""
+    the ledger under the message's own ids. Records the figure for the README's table.
+    `run_seed` picks one seeded sequence of examples; without it the sequence is derived from
+    the test (derandomized), the same on every run."""
     seen = {"examples": 0, "recorded": 0}
     clear_calls()
 
@@ -219,9 +224,10 @@ def fuzz(
         max_examples=examples,
         deadline=None,
         database=None,
-        derandomize=True,
+        derandomize=run_seed is None,
         suppress_health_check=list(HealthCheck),
     )
+    @seed(run_seed)
     @given(envelope=envelopes(managed))
     def deliver_one(envelope: dict[str, Any]) -> None:
         seen["examples"] += 1
@@ -256,9 +262,13 @@ def fuzz(
 LARGE_REPR = "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
 
 
+@pytest.mark.slow(seconds=25)
 @pytest.mark.timeout(120 + EXAMPLES * 0.02)  # a few ms an envelope; the suite's default is 300 s
 @pytest.mark.filterwarnings(LARGE_REPR)
-def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(memory_keeper: MemoryKeeper):
+@pytest.mark.parametrize("part", range(FUZZ_SLICES), ids=lambda p: f"slice{p + 1}of{FUZZ_SLICES}")
+def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(
+    memory_keeper: MemoryKeeper, part: int
+):
     keeper = memory_keeper
     managed = keeper.register().name
     assert managed is not None
@@ -269,9 +279,12 @@ def test_fuzzed_envelopes_are_refused_and_recorded_without_a_write(memory_keeper
             keeper.dispatch(data)  # raises where the function would ask for a redelivery
 
     label = "dispatch() on the in-memory store"
-    fuzz(label, managed, EXAMPLES, keeper.store, deliver, keeper.writes, keeper.clear_calls)
+    examples = len(range(part, EXAMPLES, FUZZ_SLICES))  # the slices add up to EXAMPLES
+    store, writes, clear = keeper.store, keeper.writes, keeper.clear_calls
+    fuzz(label, managed, examples, store, deliver, writes, clear, run_seed=part)
 
 
+@pytest.mark.slow(seconds=10)
 @pytest.mark.timeout(120 + E2E_EXAMPLES * 0.15)  # about 30 ms an envelope
 @pytest.mark.filterwarnings(LARGE_REPR)
 def test_fuzzed_envelopes_pushed_end_to_end_never_get_a_5xx(keeper_stack: KeeperStack):

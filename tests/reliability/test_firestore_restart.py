@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (
     NO_ANSWER,
@@ -31,6 +33,7 @@ ACK_DEADLINE_SECONDS = 10.0  # Pub/Sub push: no answer by then is a failed deliv
 REDELIVERIES = 12
 
 
+@pytest.mark.slow(seconds=22)
 def test_firestore_restarted_mid_run_means_redelivery_then_one_renewal(
     keeper_stack: KeeperStack, restartable_firestore: RestartableFirestore, tmp_path: Path
 ):

@@ -9,9 +9,9 @@ and a `delegated:` one signs with a service-account private key from
 GOOGLE_APPLICATION_CREDENTIALS; both refresh at a local OAuth token endpoint, which answers
 with access tokens the API then receives. The keeper registers, renews, reactivates,
 recreates and fails transiently with them; the planted values are then searched for
-literally, and the session's scan (tests/support/secrets.py) keeps watching for them in
-everything that follows. The last test of the session checks the whole suite's logs and
-documents.
+literally, and the scan (tests/support/secrets.py) keeps watching for them in everything
+that follows: after every test, what it logged, the documents it left and the lines the
+processes' log files gained.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulator.auth import Principal
 from keeper.domain.models import ManagedSubscription, State
-from tests.support.gcloud_emulators import LOG_DIR
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (
     EXPIRY,
@@ -46,7 +45,7 @@ from tests.support.reliability import (
     record_figure,
     redeliver_until_acknowledged,
 )
-from tests.support.secrets import PATTERNS, WHOLE_SUITE_CHECK, SecretScan
+from tests.support.secrets import PATTERNS, SecretScan
 
 PLANTED_REFRESH_TOKEN = "1//0planted-refresh-token-must-never-leak-Zq9"
 PLANTED_CLIENT_SECRET = "GOCSPX-planted-client-secret-Zq9"
@@ -251,21 +250,27 @@ def test_the_scan_finds_what_it_looks_for():
     assert scan.leaks("subscriptions/chat-spaces-abc renewed until 2026-12-01") == []
 
 
-def test_no_secret_in_any_log_or_document_of_the_whole_suite(
-    secret_scan: SecretScan, tmp_path_factory: pytest.TempPathFactory
+def test_each_test_is_scanned_in_its_own_process_as_it_ends(
+    secret_scan: SecretScan, tmp_path: Path
 ):
-    """Runs last (tests/conftest.py): every log record of the session was scanned as it was
-    emitted, every Firestore project after its test; now the processes' log files."""
-    assert test_no_secret_in_any_log_or_document_of_the_whole_suite.__name__ == WHOLE_SUITE_CHECK
-    files = [*LOG_DIR.glob("*.log"), *tmp_path_factory.getbasetemp().rglob("*.log")]
-    secret_scan.scan_files(files, since=secret_scan.started)
-    assert secret_scan.findings == []
-    assert secret_scan.records > 0
-    record_figure(
-        "secrets",
-        "whole-session scan",
-        secret_scan.records + secret_scan.documents + secret_scan.files,
-        lost=0,
-        note=f"{secret_scan.records} log records, {secret_scan.documents} Firestore documents, "
-        f"{secret_scan.files} log files: 0 secrets",
-    )
+    """The check after every test (tests/support/secrets.py) sees this process's log records
+    and reads only what each log file gained since it last looked, so under pytest-xdist every
+    worker checks what its own tests left."""
+    # GIVEN the scan of this process, and a file standing for a process's log (not named
+    # *.log, so that this test's own check does not find the value planted in it)
+    records = secret_scan.records
+    log = tmp_path / "function-log.txt"
+    log.write_text("renewed subscriptions/chat-spaces-abc\n")
+    # WHEN the keeper logs and the file is scanned, then gains a line with a planted value
+    logging.getLogger("keeper").warning("a record for the scan")
+    probe = SecretScan()
+    probe.watch(PLANTED_CLIENT_SECRET)
+    probe.scan_files([log], since=0)
+    with log.open("a") as file:
+        file.write(f"client secret {PLANTED_CLIENT_SECRET}\n")
+    probe.scan_files([log], since=0)
+    probe.scan_files([log], since=0)
+    # THEN the record reached this process's scan, and the leak is found once, in its file
+    assert secret_scan.records > records
+    assert probe.findings == [f"{log}: planted value {PLANTED_CLIENT_SECRET[:12]}..."]
+    assert probe.files == 1

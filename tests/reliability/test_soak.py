@@ -225,6 +225,7 @@ class Driver:
 
 
 # Registration (~0.1 s each), the driven period, and settling (a few times the driven period).
+@pytest.mark.slow(seconds=60)
 @pytest.mark.timeout(300 + SUBSCRIPTIONS * 0.5 + SECONDS * 4)
 @pytest.mark.usefixtures("fast_api_client")
 def test_soak_nothing_lost_nothing_doubled(keeper_stack: KeeperStack):
@@ -387,6 +388,7 @@ def decisions(log: Path) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.slow(seconds=100)
 @pytest.mark.timeout(600 + CHAOS_SUBSCRIPTIONS * 0.5 + CHAOS_SECONDS * 6)
 def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
     keeper_stack: KeeperStack,

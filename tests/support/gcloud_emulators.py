@@ -15,7 +15,11 @@ import pytest
 
 from devstack.processes import ManagedProcess, StackError, start_firestore, start_pubsub
 
-LOG_DIR = Path(os.environ.get("KEEPER_TEST_LOG_DIR", "/tmp/keeper-test-logs"))
+# One folder per pytest-xdist worker (`main` without xdist): each worker's processes log apart,
+# and each worker's secret scan reads its own (tests/support/secrets.py).
+LOG_DIR = Path(os.environ.get("KEEPER_TEST_LOG_DIR", "/tmp/keeper-test-logs")) / os.environ.get(
+    "PYTEST_XDIST_WORKER", "main"
+)
 
 
 def _start_or_fail(starter: Callable[[Path], ManagedProcess], what: str) -> ManagedProcess:

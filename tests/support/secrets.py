@@ -5,6 +5,11 @@ tokens, client secrets and private keys.
 Patterns catch the shapes of Google credentials (and any `Bearer` header, the emulator's
 `emulator:...` tokens included); values planted through the real credential paths
 (tests/reliability/test_secrets_never_leak.py) are watched for literally.
+
+The check runs after every test, in the process that ran it (each pytest-xdist worker has its
+own scan, log folder and emulators): what the test logged, the Firestore project it used, and
+what the processes' log files gained meanwhile. A leak fails that test (an error at its
+teardown), so a parallel run checks every test's output rather than only one worker's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any
 import pytest
 
 from keeper.runtime.logs import JsonFormatter
+from tests.support.gcloud_emulators import LOG_DIR
+from tests.support.reliability import record_figure
 
 PATTERNS = {
     "OAuth access token": re.compile(r"ya29\.[0-9A-Za-z_\-]{8,}"),
@@ -46,6 +53,8 @@ class SecretScan:
     records: int = 0
     documents: int = 0
     files: int = 0
+    reported: int = 0  # findings already reported by a test's check
+    _read: dict[Path, int] = field(default_factory=dict)  # bytes of each log file scanned
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def watch(self, *values: str) -> None:
@@ -77,10 +86,17 @@ class SecretScan:
         return Collector(level=logging.DEBUG)
 
     def scan_files(self, paths: Iterable[Path], since: float) -> None:
+        """What each file (modified since `since`) gained since this scan last read it."""
         for path in paths:
-            if path.is_file() and path.stat().st_mtime >= since:
+            if not path.is_file() or path.stat().st_mtime < since:
+                continue
+            with path.open("rb") as file:
+                file.seek(self._read.get(path, 0))
+                text = file.read()
+            if path not in self._read:
                 self.files += 1
-                self.check(str(path), path.read_text(errors="replace"))
+            self._read[path] = self._read.get(path, 0) + len(text)
+            self.check(str(path), text.decode(errors="replace"))
 
     def scan_firestore(self, host: str, project: str) -> int:
         """Every document of `project`, subcollections included; returns how many."""
@@ -131,37 +147,51 @@ def firestore_documents(host: str, project: str) -> Iterator[tuple[str, dict[str
     client.close()
 
 
-# -- the session's scan, as fixtures (registered by tests/conftest.py) ---------------------
-
-WHOLE_SUITE_CHECK = "test_no_secret_in_any_log_or_document_of_the_whole_suite"
+# -- the scan, as fixtures (registered by tests/conftest.py) --------------------------------
 
 
 @pytest.fixture(scope="session")
-def secret_scan() -> Iterator[SecretScan]:
-    """One scan for the session: a handler on the root logger sees every record."""
+def secret_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretScan]:
+    """One scan for the session (for each xdist worker): a handler on the root logger sees
+    every record. At the end, whatever no test's check saw (the session fixtures' logs, the
+    temporary folders' log files) is checked too."""
     scan = SecretScan(started=time.time())
     handler = scan.handler()
     root = logging.getLogger()
     root.addHandler(handler)
     yield scan
     root.removeHandler(handler)
+    logs = [*LOG_DIR.glob("*.log"), *tmp_path_factory.getbasetemp().rglob("*.log")]
+    scan.scan_files(logs, since=scan.started)
+    assert scan.findings[scan.reported :] == [], "secrets in the session's output"
+    record_figure(
+        "secrets",
+        "whole-session scan",
+        scan.records + scan.documents + scan.files,
+        lost=0,
+        note=f"{scan.records} log records, {scan.documents} Firestore documents, "
+        f"{scan.files} log files: 0 secrets",
+    )
 
 
 @pytest.fixture(autouse=True)
-def scan_firestore_after_each_test(
+def no_secret_in_what_each_test_leaves(
     request: pytest.FixtureRequest, secret_scan: SecretScan
 ) -> Iterator[None]:
-    """After a test that used a Firestore project, scan every document it left there."""
-    if not {"firestore_emulator_host", "project_id"} <= set(request.fixturenames):
-        yield
-        return
+    """After each test: the Firestore project it used (every document), the new lines of the
+    processes' log files (the session's and the test's own), and every log record since the
+    last check. A finding fails the test."""
+    before = len(secret_scan.findings)
+    firestore = {"firestore_emulator_host", "project_id"} <= set(request.fixturenames)
     # Read now: at teardown the function-scoped project id would be made anew.
-    host = request.getfixturevalue("firestore_emulator_host")
-    project = request.getfixturevalue("project_id")
+    host = request.getfixturevalue("firestore_emulator_host") if firestore else ""
+    project = request.getfixturevalue("project_id") if firestore else ""
+    own = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
     yield
-    secret_scan.scan_firestore(host, project)
-
-
-def run_the_whole_suite_check_last(items: list[pytest.Item]) -> None:
-    """For pytest_collection_modifyitems: the whole-suite check runs after every other test."""
-    items.sort(key=lambda item: item.name == WHOLE_SUITE_CHECK)
+    if firestore:
+        secret_scan.scan_firestore(host, project)
+    files = [*LOG_DIR.glob("*.log"), *(own.rglob("*.log") if own else ())]
+    secret_scan.scan_files(files, since=secret_scan.started)
+    found = secret_scan.findings[before:]
+    secret_scan.reported = len(secret_scan.findings)
+    assert found == [], f"secrets in what {request.node.nodeid} left: {found}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -16,7 +15,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +22,8 @@ import pytest
 from devstack.processes import ManagedProcess, StackError, start_workspace_emulator
 from devstack.stack import pubsub_rest
 from emulator.control import EmulatorControl
+from tests.support.gcloud_emulators import LOG_DIR
 
-LOG_DIR = Path(os.environ.get("KEEPER_TEST_LOG_DIR", "/tmp/keeper-test-logs"))
 EMULATOR_PROJECT = "emulator-test-project"
 READY_LINE_PREFIX = "Workspace Events API emulator listening on http://"
 ALICE = "emulator:delegated:alice@example.com"
