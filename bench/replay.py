@@ -20,6 +20,7 @@ from devstack.context import local_context
 from devstack.stack import LocalStack
 from emulator.control import EmulatorControl
 from keeper.domain.models import Gap, GapCause, GapStart, Replay, Resumption
+from keeper.domain.outcomes import Actor
 from keeper.engine.replay import replay_pending
 from keeper.operator.cli import main as keeper_cli
 
@@ -59,7 +60,7 @@ def run(stack: LocalStack, events: int = 10_000) -> list[Figure]:
     tracemalloc.start()
     started = time.perf_counter()
     runs = 0
-    while replay_pending(ctx, current.sub.key, "bench") is not None:
+    while replay_pending(ctx, current.sub.key, Actor.SWEEP) is not None:
         runs += 1
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
