@@ -19,7 +19,7 @@ from devstack.context import local_context
 from devstack.counting import CountingFirestoreClient, RoundTripCounter
 from devstack.stack import LocalStack, pubsub_rest
 from emulator.control import EmulatorControl
-from keeper.engine.act import Context
+from keeper.engine.ports import Context
 from keeper.operator.cli import main as keeper_cli
 from keeper.store.firestore import FirestoreStore
 

@@ -198,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["KEEPER_SWEEP_QUOTA_PERCENT"] = str(args.quota_percent)
         share = local_context().config.sweep_quota_percent
         most_by_one_user = -(-args.subscriptions // args.users)
-        floor = Quota().seconds_for(args.subscriptions, most_by_one_user)
+        # The shortest time the write limits allow: per project and per busiest user.
+        quota = Quota()
+        floor = 60 * max(
+            args.subscriptions / quota.writes_per_minute,
+            most_by_one_user / quota.writes_per_user_per_minute,
+        )
         floor_at_share = floor * 100 / share
         print(
             f"sweep over {args.subscriptions} due renewals of {args.users} users; quota 600 "

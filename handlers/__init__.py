@@ -19,7 +19,7 @@ from keeper.runtime.logs import log_failure, log_outcome
 
 if TYPE_CHECKING:
     from handlers.envelope import LifecycleEvent
-    from keeper.engine.act import Context
+    from keeper.engine.ports import Context
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from handlers.envelope import LifecycleEvent
 from keeper.domain.models import stable_key
-from keeper.domain.outcomes import Action, Actor, Outcome, Result
-from keeper.engine.act import Context, Trigger
+from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
+from keeper.engine.ports import Context
 from keeper.store.protocol import LedgerEntry, Versioned
 
 
@@ -17,7 +17,7 @@ def load(ctx: Context, event: LifecycleEvent) -> Versioned | Outcome:
     """The managed subscription the event is about, or the Outcome that ends its handling:
     a duplicate (already in the ledger), an unmanaged name, or a forged target."""
     payload = event.payload
-    principal = payload.authority or payload.service_account_authority
+    principal = payload.principal
     hint = (
         stable_key(principal, payload.target_resource)
         if principal and payload.target_resource

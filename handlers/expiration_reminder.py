@@ -9,8 +9,9 @@ from handlers.base import load, trigger_of
 from handlers.envelope import LifecycleEvent
 from keeper.domain.decisions import decide_reminder, reminder_conflict
 from keeper.domain.outcomes import Outcome
-from keeper.engine.act import Context, act
+from keeper.engine.act import act
 from keeper.engine.observe import observe
+from keeper.engine.ports import Context
 
 
 def handle(ctx: Context, event: LifecycleEvent) -> Outcome:

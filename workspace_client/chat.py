@@ -73,6 +73,30 @@ class ChatClient(GoogleApiClient):
     ) -> None:
         super().__init__(credentials, endpoint=endpoint, **options)
 
+    def space_events_page(
+        self,
+        space: str,
+        event_types: Iterable[str],
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        page_token: str | None = None,
+    ) -> tuple[list[SpaceEvent], str | None]:
+        """One request of `spaces.spaceEvents.list` of `space` (`spaces/S`): a page, oldest
+        event first (docs/replay.md), and the token of the next (None: the last). Batch types
+        come with the single types the filter names."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
+        request = self._space_events().list(
+            parent=space,
+            filter=space_events_filter(event_types, start_time, end_time),
+            pageSize=page_size,
+            pageToken=page_token,
+        )
+        page = self._execute("spaces.spaceEvents.list", request)
+        events = [SpaceEvent.from_api(item) for item in page.get("spaceEvents") or ()]
+        return events, page.get("nextPageToken") or None
+
     def space_event_pages(
         self,
         space: str,
@@ -81,21 +105,15 @@ class ChatClient(GoogleApiClient):
         end_time: datetime | None = None,
         page_size: int = MAX_PAGE_SIZE,
     ) -> Iterator[list[SpaceEvent]]:
-        """`spaces.spaceEvents.list` of `space` (`spaces/S`), one list per page, oldest event
-        first (docs/replay.md): each `next()` is one request, so a caller can pace them. Batch
-        types come with the single types the filter names."""
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
-        flt = space_events_filter(event_types, start_time, end_time)
-        resource = self._space_events()
-        for page in self._page_lists(
-            "spaces.spaceEvents.list",
-            "spaceEvents",
-            lambda token: resource.list(
-                parent=space, filter=flt, pageSize=page_size, pageToken=token
-            ),
-        ):
-            yield [SpaceEvent.from_api(item) for item in page]
+        """Every page of `space_events_page`, lazily: each `next()` is one request."""
+        token: str | None = None
+        while True:
+            events, token = self.space_events_page(
+                space, event_types, start_time, end_time, page_size, token
+            )
+            yield events
+            if token is None:
+                return
 
     def _space_events(self) -> Any:
         return build_service("chat", "v1", self.endpoint).spaces().spaceEvents()

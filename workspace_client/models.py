@@ -143,6 +143,12 @@ class Subscription:
     reconciling: bool = False
     etag: str | None = None
 
+    @property
+    def principal(self) -> str | None:
+        """Who authorized it: `authority` (a user, or the Chat app), else, where Google sends
+        only that, `serviceAccountAuthority` (Chat app authentication)."""
+        return self.authority or self.service_account_authority
+
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Subscription:
         """Build from a REST response (camelCase) or a lifecycle payload (snake_case).

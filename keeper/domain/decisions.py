@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from keeper.domain.models import Gap, GapCause, GapStart, ManagedSubscription, Replay, State
 from keeper.domain.outcomes import Action
-from keeper.engine.observe import Seen, View, classify
+from keeper.domain.view import Seen, View, view_of
 from workspace_client.models import Subscription
 
 # Reminders come at T-12h and T-1h; renewing on either is right, so anything expiring within
@@ -309,10 +309,10 @@ def adoptable(
     is on the target, authorized by the same principal (when known), and live at Google."""
     if api.target_resource != target_resource:
         return f"its target is {api.target_resource}"
-    authorized_by = api.authority or api.service_account_authority
+    authorized_by = api.principal
     if principal is not None and authorized_by != principal:
         return f"authorized by {authorized_by}, not {principal}"
-    view = classify(api, now)
+    view = view_of(api, now)
     if not view.live:
         return f"not live at Google ({_gone(view)})"
     return None
@@ -336,11 +336,6 @@ def authority_mismatch(api: Subscription, auth: str) -> str | None:
             f"--auth {auth} is a user: use --auth app"
         )
     return None
-
-
-def renew_after_reactivate(expire_time: datetime | None, now: datetime) -> bool:
-    """Reactivation keeps the old expiry: renew too when it is near."""
-    return renewal_due(expire_time, now)
 
 
 def renew_after_aborted(view: View, now: datetime) -> bool:

@@ -1,6 +1,6 @@
 """Retry policy lives in exception types. Whatever the keeper cannot finish raises, so Pub/Sub
 redelivers (and, after the maximum delivery attempts, dead-letters) the event; the kind of
-failure only says whose fault it is, for the log and the alert."""
+failure says whose fault it is, for the log, the alert and the sweep's account."""
 
 from __future__ import annotations
 
@@ -20,35 +20,36 @@ class LeaseBusy(TransientFailure):
 
 
 class FailureKind(StrEnum):
-    """Why an event was not handled. Both redeliver; they differ in who must act."""
+    """Whose failure it is: what the logs, the alerts and the sweep's account tell apart."""
 
-    TRANSIENT = "transient"  # someone else's outage or contention: a redelivery will succeed
+    TRANSIENT = "transient"  # an outage or contention elsewhere: a redelivery will succeed
+    REFUSED = "refused"  # Google refused for good: recorded, and nothing to redeliver
     KEEPER = "keeper"  # the keeper's own: configuration, credentials, a bug; a person must act
 
 
-def failure_kind(error: BaseException) -> FailureKind:
-    return FailureKind.TRANSIENT if is_transient(error) else FailureKind.KEEPER
+def classify(error: BaseException) -> FailureKind:
+    """The one classification of a failure, for `dispatch`, the sweep and the logger.
+    Transient: our own types, the API client's transient errors, Firestore/gRPC unavailability
+    and contention, timeouts and dropped connections."""
+    from google.api_core import exceptions  # noqa: PLC0415  (heavy; loaded on failure only)
 
+    from workspace_client.errors import PermanentError, WorkspaceEventsError  # noqa: PLC0415
 
-def is_transient(error: BaseException) -> bool:
-    """Transient: our own types, the API client's transient errors, Firestore/gRPC
-    unavailability and contention, timeouts and dropped connections."""
-    from workspace_client.errors import WorkspaceEventsError  # noqa: PLC0415
-
-    if isinstance(error, TransientFailure | TimeoutError | ConnectionError):
-        return True
+    if isinstance(error, PermanentError):
+        return FailureKind.REFUSED
     if isinstance(error, WorkspaceEventsError):
-        return error.transient
-    try:
-        from google.api_core import exceptions  # noqa: PLC0415  (heavy; loaded on failure only)
-    except ImportError:  # pragma: no cover - google-api-core is a dependency
-        return False
-    return isinstance(
+        return FailureKind.TRANSIENT if error.transient else FailureKind.KEEPER
+    if isinstance(
         error,
-        exceptions.ServiceUnavailable
+        TransientFailure
+        | TimeoutError
+        | ConnectionError
+        | exceptions.ServiceUnavailable
         | exceptions.DeadlineExceeded
         | exceptions.Aborted
         | exceptions.InternalServerError
         | exceptions.TooManyRequests
         | exceptions.RetryError,
-    )
+    ):
+        return FailureKind.TRANSIENT
+    return FailureKind.KEEPER

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from keeper.domain.outcomes import Action, Actor, Result
+from keeper.domain.outcomes import Action, Actor, Result, Trigger
 from workspace_client.models import Subscription, SubscriptionSpec
 
 
@@ -247,7 +247,7 @@ class ManagedSubscription:
         cls, api: Subscription, auth: str, ttl: str | None, now: datetime
     ) -> ManagedSubscription:
         """A new record for a subscription as the API describes it, authorized by `auth`."""
-        principal = api.authority or api.service_account_authority
+        principal = api.principal
         if not (principal and api.target_resource and api.pubsub_topic and api.event_types):
             raise ValueError(f"{api.name} lacks an authority, target, topic or event types")
         return cls(
@@ -403,3 +403,34 @@ def gap_change(before: ManagedSubscription, after: ManagedSubscription) -> str |
     # closed here: opened earlier, or in this very transition (a suspension seen and
     # reactivated at once, an expiry recreated at once)
     return "delivery resumed: " + latest.describe()
+
+
+def history_entry(
+    trigger: Trigger,
+    action: Action,
+    outcome: Result,
+    reason: str,
+    at: datetime,
+    after: ManagedSubscription,
+    before: ManagedSubscription | None = None,
+    *,
+    api_call: str | None = None,
+    api_result: str | None = None,
+) -> HistoryEntry:
+    """The history's account of a transition from `before` (None: the record is new) to
+    `after`, asked for by `trigger`: the one place that says what an entry holds."""
+    return HistoryEntry(
+        at=at,
+        actor=trigger.actor,
+        action=action,
+        outcome=outcome,
+        reason=reason,
+        event_id=trigger.event_id,
+        event_type=trigger.event_type,
+        api_call=api_call,
+        api_result=api_result,
+        state_before=before.state if before else None,
+        state_after=after.state,
+        name=after.name,
+        gap=gap_change(before, after) if before else None,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -54,3 +55,13 @@ class Outcome:
     reason: str
     key: str | None = None
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Who asked: recorded in the history and the ledger."""
+
+    actor: Actor
+    event_id: str | None = None
+    event_type: str | None = None
+    event_time: datetime | None = None  # the lifecycle event's ce-time: Google's date of it

@@ -38,7 +38,7 @@ def synced(
         sub.with_changes(
             name=api.name,
             expire_time=api.expire_time or sub.expire_time,
-            authority=api.authority or api.service_account_authority or sub.authority,
+            authority=api.principal or sub.authority,
             etag=api.etag,
             lease=None,
             updated_at=now,

@@ -10,35 +10,33 @@ both write for one decision.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from keeper.domain import transitions
-from keeper.domain.clock import Clock
 from keeper.domain.decisions import (
     Plan,
     adoptable,
     adopts_api_view,
     renew_after_aborted,
-    renew_after_reactivate,
+    renewal_due,
 )
 from keeper.domain.errors import LeaseBusy, TransientFailure
-from keeper.domain.models import HistoryEntry, ManagedSubscription, Resumption, State, gap_change
-from keeper.domain.outcomes import Action, Actor, Outcome, Result
-from keeper.engine.alerts import Alert, AlertSink
-from keeper.engine.endpoint import EndpointInspector, Grant, push_service_account
+from keeper.domain.models import (
+    HistoryEntry,
+    ManagedSubscription,
+    Resumption,
+    State,
+    history_entry,
+)
+from keeper.domain.outcomes import Action, Outcome, Result, Trigger
+from keeper.engine.alerts import Alert
+from keeper.engine.endpoint import examine
 from keeper.engine.observe import observe
-from keeper.runtime.config import Config
+from keeper.engine.ports import Context
 from keeper.runtime.logs import log_gap
-from keeper.store.protocol import LedgerEntry, Store, Versioned
+from keeper.store.protocol import LedgerEntry, Versioned
 from workspace_client.client import WorkspaceEventsClient
-
-if TYPE_CHECKING:
-    from keeper.engine.replay import EventSink
-    from workspace_client.chat import ChatClient
 from workspace_client.errors import (
     Aborted,
     AlreadyExists,
@@ -54,41 +52,6 @@ log = logging.getLogger(__name__)
 # operation (about 3 minutes), and the deployed event function times out at 2 minutes. Short
 # enough that a crashed holder delays a retry less than Pub/Sub's longest backoff (10 min).
 LEASE_FOR = timedelta(minutes=5)
-
-
-ClientFor = Callable[[str, Sequence[str]], WorkspaceEventsClient]
-ChatFor = Callable[[str, Sequence[str]], "ChatClient"]
-
-
-@dataclass(frozen=True)
-class Context:
-    store: Store
-    client_for: ClientFor  # (auth spec, event types) -> client acting as that principal
-    endpoints: EndpointInspector
-    clock: Clock
-    config: Config
-    alerts: AlertSink | None = None  # None: no alerts topic configured
-    # Replays of missed Chat events: the Chat API as the subscription's principal, and the
-    # publisher to the subscriptions' own topics. None: no replays from this context.
-    chat_for: ChatFor | None = None
-    events: EventSink | None = None
-    instance: str = uuid.uuid4().hex[:12]
-    # Clients whose 429s are raised at once, for the sweep, whose pacer owns those retries.
-    # None: `client_for`'s (a context whose clients do not retry, as the tests' fakes).
-    paced_client_for: ClientFor | None = None
-
-    def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
-        return self.client_for(sub.auth, sub.event_types)
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """Who asked: recorded in the history and the ledger."""
-
-    actor: Actor
-    event_id: str | None = None
-    event_type: str | None = None
-    event_time: datetime | None = None  # the lifecycle event's ce-time: Google's date of it
 
 
 @dataclass(frozen=True)
@@ -190,21 +153,10 @@ def _alert_once(ctx: Context, current: Versioned, trigger: Trigger, now: datetim
     ):
         return
     ctx.alerts.publish(Alert.about(sub, sub.last_problem, now, gap=sub.open_gap))
+    alerted = sub.with_changes(alerted_problem=sub.last_problem)
+    reason = "a person was alerted: " + sub.last_problem
     ctx.store.commit(
-        current,
-        sub.with_changes(alerted_problem=sub.last_problem),
-        HistoryEntry(
-            now,
-            trigger.actor,
-            Action.FLAG,
-            Result.ALERTED,
-            "a person was alerted: " + sub.last_problem,
-            event_id=trigger.event_id,
-            event_type=trigger.event_type,
-            state_before=sub.state,
-            state_after=sub.state,
-            name=sub.name,
-        ),
+        current, alerted, history_entry(trigger, Action.FLAG, Result.ALERTED, reason, now, sub, sub)
     )
 
 
@@ -258,7 +210,7 @@ def _reactivate(
             return Applied(flagged, "endpoint check", blocked, result=Result.FLAGGED)
     api = client.reactivate(sub.name)
     calls = "reactivate"
-    if renew_after_reactivate(api.expire_time, now):
+    if renewal_due(api.expire_time, now):  # reactivation keeps the old expiry
         api = _renew(client, sub.name, sub.renewal_ttl, api.etag, now)
         calls = "reactivate + patch ttl"
     return Applied(transitions.synced(sub, api, now, Resumption.REACTIVATED), calls, _summary(api))
@@ -267,16 +219,15 @@ def _reactivate(
 def _endpoint_blocker(ctx: Context, sub: ManagedSubscription) -> str | None:
     """Why reactivating cannot work yet, or None. Grants the publisher role only when the
     operator enabled KEEPER_FIX_TOPIC_IAM."""
-    member = push_service_account(sub.event_types, ctx.config.chat_push_service_account)
-    status = ctx.endpoints.inspect(sub.pubsub_topic, member)
-    if not status.topic_exists:
-        return f"topic {sub.pubsub_topic} does not exist"
-    if status.publisher is Grant.MISSING:
-        if not ctx.config.fix_topic_iam:
-            return f"{member} lacks roles/pubsub.publisher on {sub.pubsub_topic}"
-        ctx.endpoints.grant_publisher(sub.pubsub_topic, member)
-        log.warning("granted roles/pubsub.publisher on %s to %s", sub.pubsub_topic, member)
-    return None
+    config = ctx.config
+    verdict = examine(
+        ctx.endpoints,
+        sub.pubsub_topic,
+        sub.event_types,
+        config.chat_push_service_account,
+        fix=config.fix_topic_iam,
+    )
+    return verdict.text if verdict.blocks else None
 
 
 def _recreate(
@@ -384,20 +335,16 @@ def _history(
     at: datetime,
     applied: Applied | None = None,
 ) -> HistoryEntry:
-    return HistoryEntry(
-        at=at,
-        actor=trigger.actor,
-        action=plan.action,
-        outcome=result,
-        reason=plan.reason if not plan.advice else f"{plan.reason}. {plan.advice}",
-        event_id=trigger.event_id,
-        event_type=trigger.event_type,
+    return history_entry(
+        trigger,
+        plan.action,
+        result,
+        plan.reason if not plan.advice else f"{plan.reason}. {plan.advice}",
+        at,
+        after,
+        before,
         api_call=applied.api_call if applied else None,
         api_result=applied.api_result if applied else None,
-        state_before=before.state,
-        state_after=after.state,
-        name=after.name,
-        gap=gap_change(before, after),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from keeper.domain.models import Gap, ManagedSubscription
@@ -54,25 +54,3 @@ class Alert:
             kind=kind,
             gap=gap.describe() if gap else None,
         )
-
-
-class AlertSink(Protocol):
-    def publish(self, alert: Alert) -> None: ...
-
-
-class PubSubAlerts:
-    """Publishes alerts to a Pub/Sub topic; the client is built on the first alert."""
-
-    def __init__(self, topic: str, publisher: Any | None = None) -> None:
-        self.topic = topic
-        self._publisher = publisher
-
-    def publish(self, alert: Alert) -> None:
-        if self._publisher is None:
-            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
-
-            self._publisher = pubsub_v1.PublisherClient()
-        future = self._publisher.publish(
-            self.topic, alert.to_json(), kind=alert.kind, key=alert.key
-        )
-        future.result(timeout=30)

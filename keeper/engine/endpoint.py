@@ -4,10 +4,9 @@ account publish to it, and (only when the operator enabled it) grant that permis
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +25,10 @@ def event_family(event_type: str) -> str:
     return parts[2] if len(parts) > 2 and parts[:2] == ["google", "workspace"] else ""
 
 
-def push_service_account(event_types: Sequence[str], chat_account: str) -> str:
+def push_service_account(event_types: tuple[str, ...], chat_account: str) -> str:
     """Meet and Drive events come from their own accounts; Chat events from the Chat account,
     which a Workspace add-on replaces through configuration. One subscription serves one app,
-    so its first type decides."""
+    so its first type decides. A tuple, so that a lone string cannot pass for the types."""
     family = event_family(event_types[0]) if event_types else ""
     return _PUSH_ACCOUNTS.get(family, chat_account)
 
@@ -52,49 +51,58 @@ class EndpointInspector(Protocol):
     def grant_publisher(self, topic: str, member: str) -> None: ...
 
 
-class PubSubEndpoints:
-    """EndpointInspector on google-cloud-pubsub; the client is built on first use."""
+class EndpointProblem(StrEnum):
+    """What would stop Google delivering to a topic, named by the suspension it leads to."""
 
-    def __init__(self, publisher: Any | None = None) -> None:
-        self._publisher = publisher
+    TOPIC_MISSING = "ENDPOINT_NOT_FOUND"
+    NO_PUBLISHER = "ENDPOINT_PERMISSION_DENIED"
 
-    def _client(self) -> Any:
-        if self._publisher is None:
-            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
 
-            self._publisher = pubsub_v1.PublisherClient()
-        return self._publisher
+@dataclass(frozen=True)
+class Verdict:
+    """The one account of a subscription's Pub/Sub endpoint: what is wrong, for which account,
+    and whether the keeper repaired it."""
 
-    def inspect(self, topic: str, member: str) -> EndpointStatus:
-        from google.api_core import exceptions  # noqa: PLC0415
+    topic: str
+    member: str
+    problem: EndpointProblem | None  # None: fine, or unknowable (no IAM to read)
+    grant: Grant = Grant.UNKNOWN
+    fixed: bool = False
 
-        client = self._client()
-        try:
-            client.get_topic(request={"topic": topic})
-        except exceptions.NotFound:
-            return EndpointStatus(topic_exists=False, publisher=Grant.MISSING)
-        try:
-            policy = client.get_iam_policy(request={"resource": topic})
-        except (exceptions.MethodNotImplemented, exceptions.PermissionDenied) as error:
-            log.warning("cannot read the IAM policy of %s: %s", topic, type(error).__name__)
-            return EndpointStatus(topic_exists=True, publisher=Grant.UNKNOWN)
-        wanted = f"serviceAccount:{member}"
-        granted = any(
-            binding.role == PUBLISHER_ROLE and wanted in binding.members
-            for binding in policy.bindings
-        )
-        return EndpointStatus(True, Grant.GRANTED if granted else Grant.MISSING)
+    @property
+    def text(self) -> str:
+        if self.fixed:
+            return f"granted {PUBLISHER_ROLE} on {self.topic} to {self.member}"
+        if self.problem is EndpointProblem.TOPIC_MISSING:
+            return f"topic {self.topic} does not exist"
+        if self.problem is EndpointProblem.NO_PUBLISHER:
+            return f"{self.member} lacks {PUBLISHER_ROLE} on {self.topic}"
+        return f"{self.member} may publish to {self.topic}"
 
-    def grant_publisher(self, topic: str, member: str) -> None:
-        client = self._client()
-        policy = client.get_iam_policy(request={"resource": topic})
-        wanted = f"serviceAccount:{member}"
-        for binding in policy.bindings:
-            if binding.role == PUBLISHER_ROLE:
-                if wanted not in binding.members:
-                    binding.members.append(wanted)
-                break
-        else:
-            policy.bindings.add(role=PUBLISHER_ROLE, members=[wanted])
-        # The policy's etag makes this a read-modify-write that fails rather than overwrites.
-        client.set_iam_policy(request={"resource": topic, "policy": policy})
+    @property
+    def blocks(self) -> bool:
+        """Google cannot deliver (and a reactivation cannot work) until a person acts."""
+        return self.problem is not None and not self.fixed
+
+
+def examine(
+    endpoints: EndpointInspector,
+    topic: str,
+    event_types: tuple[str, ...],
+    chat_account: str,
+    *,
+    fix: bool = False,
+) -> Verdict:
+    """The endpoint of a subscription with these event types: the topic, and the publisher
+    grant of the app's push account on it, granted when `fix` (KEEPER_FIX_TOPIC_IAM)."""
+    member = push_service_account(event_types, chat_account)
+    status = endpoints.inspect(topic, member)
+    if not status.topic_exists:
+        return Verdict(topic, member, EndpointProblem.TOPIC_MISSING, Grant.MISSING)
+    if status.publisher is not Grant.MISSING:
+        return Verdict(topic, member, None, status.publisher)
+    if not fix:
+        return Verdict(topic, member, EndpointProblem.NO_PUBLISHER, Grant.MISSING)
+    endpoints.grant_publisher(topic, member)
+    log.warning("granted %s on %s to %s", PUBLISHER_ROLE, topic, member)
+    return Verdict(topic, member, EndpointProblem.NO_PUBLISHER, Grant.GRANTED, fixed=True)

@@ -19,16 +19,24 @@ emulator's clock instead of waiting.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
+
+from workspace_client.errors import RateLimited
+
+T = TypeVar("T")
 
 WINDOW_SECONDS = 60.0
 SLACK_SECONDS = 1.0
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
 _ROUNDING = 1e-9
+# Retries of a request Google answered 429, each after a doubling pause (Pacer.call).
+RATE_LIMIT_RETRIES = 3
 
 
 class Kind(StrEnum):
@@ -63,14 +71,6 @@ class Quota:
             if kind is Kind.WRITE
             else self.reads_per_user_per_minute
         )
-
-    def seconds_for(self, writes: int, most_by_one_user: int = 0) -> float:
-        """The shortest time the write limits allow for `writes` requests, of which one user
-        makes `most_by_one_user`."""
-        minutes = max(
-            writes / self.writes_per_minute, most_by_one_user / self.writes_per_user_per_minute
-        )
-        return minutes * WINDOW_SECONDS
 
 
 class TokenBucket:
@@ -107,8 +107,14 @@ class TokenBucket:
         self._at = max(self._at, until)
 
 
+class OutOfTime(Exception):
+    """The request could not go before the caller's time budget ends."""
+
+
 class Pacer:
-    """Buckets per (kind, project) and per (kind, user); one per sweep run (not thread-safe)."""
+    """Buckets per (kind, project) and per (kind, user), and the one owner of a 429's retries:
+    `call`. Thread-safe (a replay's pace is shared by an instance's requests); a waiting caller
+    holds no lock while it sleeps, so one user's wait never stalls another's requests."""
 
     def __init__(
         self,
@@ -120,6 +126,7 @@ class Pacer:
         self.quota = quota
         self.clock = clock
         self._sleep = sleep
+        self._lock = threading.Lock()
         self._buckets: dict[tuple[Kind, str | None], TokenBucket] = {}
         self._backoff: dict[Kind, float] = {}
         self.waited = 0.0  # seconds slept for tokens or backoff, for the run's report
@@ -133,38 +140,81 @@ class Pacer:
 
     def delay(self, kind: Kind, user: str, count: int = 1) -> float:
         """How long `acquire` would wait now (a lower bound for count > 1)."""
-        now = self.clock()
-        wait = max(self._bucket(kind, None).wait(now), self._bucket(kind, user).wait(now))
-        return wait + (count - 1) / min(
-            self._bucket(kind, None).rate, self._bucket(kind, user).rate
-        )
+        with self._lock:
+            now = self.clock()
+            project, own = self._bucket(kind, None), self._bucket(kind, user)
+            wait = max(project.wait(now), own.wait(now))
+            return wait + (count - 1) / min(project.rate, own.rate)
 
     def user_wait(self, kind: Kind, user: str) -> float:
         """Seconds until `user`'s own limit lets a request go."""
-        return self._bucket(kind, user).wait(self.clock())
+        with self._lock:
+            return self._bucket(kind, user).wait(self.clock())
 
     def acquire(self, kind: Kind, user: str, count: int = 1) -> None:
         """Block until `count` requests of `kind` by `user` fit under both limits."""
-        buckets = (self._bucket(kind, None), self._bucket(kind, user))
         for _ in range(count):
-            while (wait := max(bucket.wait(self.clock()) for bucket in buckets)) > 0:
+            while (wait := self._take(kind, user)) > 0:
                 self._pause(wait)
+
+    def _take(self, kind: Kind, user: str) -> float:
+        """Take a token from both buckets if both have one (0), else the wait for them."""
+        with self._lock:
             now = self.clock()
-            for bucket in buckets:
-                bucket.take(now)
+            buckets = (self._bucket(kind, None), self._bucket(kind, user))
+            wait = max(bucket.wait(now) for bucket in buckets)
+            if wait == 0:
+                for bucket in buckets:
+                    bucket.take(now)
+            return wait
 
     def succeeded(self, kind: Kind) -> None:
-        self._backoff.pop(kind, None)
+        with self._lock:
+            self._backoff.pop(kind, None)
 
     def rate_limited(self, kind: Kind, user: str) -> None:
         """Honour a 429: hold both buckets for an exponentially growing pause, then wait it."""
-        pause = self._backoff.get(kind, FIRST_BACKOFF_SECONDS / 2) * 2
-        self._backoff[kind] = min(pause, MAX_BACKOFF_SECONDS)
-        until = self.clock() + self._backoff[kind]
-        for bucket in (self._bucket(kind, None), self._bucket(kind, user)):
-            bucket.hold(until)
-        self._pause(self._backoff[kind])
+        with self._lock:
+            pause = min(self._backoff.get(kind, FIRST_BACKOFF_SECONDS / 2) * 2, MAX_BACKOFF_SECONDS)
+            self._backoff[kind] = pause
+            until = self.clock() + pause
+            for bucket in (self._bucket(kind, None), self._bucket(kind, user)):
+                bucket.hold(until)
+        self._pause(pause)
+
+    def call(
+        self,
+        kind: Kind,
+        user: str,
+        attempt: Callable[[], T],
+        *,
+        requests: int = 1,
+        ends_at: float | None = None,
+        acquire: bool = True,
+    ) -> T:
+        """`attempt()` under the pace, `requests` tokens each time (`acquire=False`: the
+        attempt takes its own, as a listing does per page); a 429 is retried here, after a
+        doubling pause, at most RATE_LIMIT_RETRIES times, then raised. Raises OutOfTime when
+        the next try could not start before `ends_at`. Its clients raise a 429 at once: this
+        is the one retry of it, never stacked on another."""
+        retries = 0
+        while True:
+            if ends_at is not None and self.clock() + self.delay(kind, user, requests) > ends_at:
+                raise OutOfTime(f"{kind} by {user}")
+            if acquire:
+                self.acquire(kind, user, requests)
+            try:
+                result = attempt()
+            except RateLimited:
+                self.rate_limited(kind, user)
+                retries += 1
+                if retries > RATE_LIMIT_RETRIES:
+                    raise
+                continue
+            self.succeeded(kind)
+            return result
 
     def _pause(self, seconds: float) -> None:
-        self.waited += seconds
+        with self._lock:
+            self.waited += seconds
         self._sleep(seconds)

@@ -18,26 +18,25 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from keeper.domain.decisions import replay_window, replayable_types
 from keeper.domain.errors import StoreConflict
-from keeper.domain.models import Gap, HistoryEntry, ManagedSubscription, Replay
-from keeper.domain.outcomes import Action, Actor, Outcome, Result
+from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
+from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert
 from keeper.engine.pacing import Kind, Pacer, Quota
+from keeper.engine.ports import Context
 from keeper.runtime.logs import labels
+from keeper.store.protocol import Versioned
 from workspace_client.chat import MAX_PAGE_SIZE
 from workspace_client.errors import RateLimited
 from workspace_client.models import format_timestamp
 
 if TYPE_CHECKING:
-    from keeper.engine.act import Context
-    from keeper.store.protocol import Versioned
     from workspace_client.chat import SpaceEvent
 
 log = logging.getLogger(__name__)
@@ -59,58 +58,11 @@ CHAT_READS = Quota(reads_per_minute=3000, reads_per_user_per_minute=900)
 REPLAY_QUOTA_SHARE = 0.5
 
 
-class EventSink(Protocol):
-    def publish_all(
-        self, topic: str, ordering_key: str, messages: Sequence[tuple[bytes, Mapping[str, str]]]
-    ) -> None:
-        """Publish in order under `ordering_key`; return once every one is acknowledged."""
-
-
-class PubSubEvents:
-    """Publishes to any topic, batched, with message ordering; the client is built on the
-    first replay."""
-
-    def __init__(self, publisher: Any | None = None) -> None:
-        self._publisher = publisher
-
-    def publish_all(
-        self, topic: str, ordering_key: str, messages: Sequence[tuple[bytes, Mapping[str, str]]]
-    ) -> None:
-        if self._publisher is None:
-            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
-
-            self._publisher = pubsub_v1.PublisherClient(
-                batch_settings=pubsub_v1.types.BatchSettings(max_messages=1000),
-                publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
-            )
-        futures = [
-            self._publisher.publish(topic, data, ordering_key=ordering_key, **attributes)
-            for data, attributes in messages
-        ]
-        try:
-            for future in futures:
-                future.result(timeout=60)
-        except Exception:
-            # A failed publish pauses its ordering key; the next run starts it again.
-            self._publisher.resume_publish(topic, ordering_key)
-            raise
-
-
 @functools.cache
 def chat_pacer() -> Pacer:
     """The instance's pace under the Chat API's read quotas, shared by all its replays (one
     bucket per space), built on the first replay."""
     return Pacer(CHAT_READS.scaled(REPLAY_QUOTA_SHARE, REPLAY_QUOTA_SHARE))
-
-
-def _paced_read(space: str) -> None:
-    """Wait for a read of `space` under the shared pace (the pacer is not thread-safe, and
-    waiting in turn is what a shared quota asks for)."""
-    with _PACING:
-        chat_pacer().acquire(Kind.READ, space)
-
-
-_PACING = threading.Lock()
 
 
 def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes, dict[str, str]]:
@@ -186,24 +138,25 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     sub = current.sub
     window = replay_window(gap, now)
     space = sub.target_resource.removeprefix(CHAT_SOURCE)
-    pages = ctx.chat_for(sub.auth, sub.event_types).space_event_pages(
-        space, replayable_types(sub.event_types), window.start, window.end, page_size=PAGE_SIZE
+    chat = ctx.chat_for(sub.auth, sub.event_types)
+    read = functools.partial(
+        chat.space_events_page, space, replayable_types(sub.event_types), window.start, window.end
     )
     published, resume_at, why = 0, None, ""
     through = window.start
+    token: str | None = None
     while True:
         if published >= MAX_REPLAYED_PER_RUN:
             resume_at = through  # the bound: no read of a page this run cannot publish
             break
-        _paced_read(space)
         try:
-            page = next(pages, None)
+            # The pacer owns the retries of a 429 (its clients raise it at once); past them
+            # the run stops where it is, and the sweep goes on later.
+            page, token = chat_pacer().call(
+                Kind.READ, space, functools.partial(read, PAGE_SIZE, token)
+            )
         except RateLimited as error:
-            # The client's choke point owns retries (bounded, backing off); past them the run
-            # stops where it is, and the sweep goes on later: no second retry loop here.
             resume_at, why = through, f"; stopped at the Chat API's rate limit ({error})"
-            break
-        if page is None:
             break
         done = ctx.store.replayed(sub.key, [e.name for e in page])
         fresh = [e for e in page if e.name not in done]
@@ -215,7 +168,7 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
             fresh = fresh[:room]
         _publish(ctx, sub, fresh, now)
         published += len(fresh)
-        if resume_at is not None:
+        if resume_at is not None or token is None:
             break
         if page:
             through = page[-1].event_time - timedelta(microseconds=1)
@@ -236,7 +189,7 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
             f"; the events before {window.lost_before:%Y-%m-%d %H:%M:%S} UTC are beyond the Chat "
             "API's 28 days and lost"
         )
-    _record(ctx, current, gap, progressed, HistoryEntry(now, actor, Action.REPLAY, result, reason))
+    _record(ctx, current, gap, progressed, Trigger(actor), result, reason, now)
     log.log(
         logging.WARNING if window.lost_before else logging.INFO,
         "replay %s: %s",
@@ -281,9 +234,7 @@ def _resync_alert(
     if ctx.alerts is not None:
         ctx.alerts.publish(Alert.about(sub, reason, now, kind="resync", gap=gap))
     alerted = replace(gap, replay=Replay.RESYNC_ALERTED)
-    _record(
-        ctx, current, gap, alerted, HistoryEntry(now, actor, Action.REPLAY, Result.ALERTED, reason)
-    )
+    _record(ctx, current, gap, alerted, Trigger(actor), Result.ALERTED, reason, now)
     log.warning("%s", reason, extra=labels(subscription=sub.name, key=sub.key, gap_cause=gap.cause))
     return Outcome(Action.REPLAY, Result.ALERTED, reason, sub.key, sub.name)
 
@@ -293,14 +244,22 @@ def _window(start: datetime, end: datetime) -> str:
 
 
 def _record(
-    ctx: Context, current: Versioned, gap: Gap, progressed: Gap, history: HistoryEntry
+    ctx: Context,
+    current: Versioned,
+    gap: Gap,
+    progressed: Gap,
+    trigger: Trigger,
+    result: Result,
+    reason: str,
+    now: datetime,
 ) -> None:
     """Note the progress on the gap (found by its start: the record may have changed since)."""
     for _ in range(COMMIT_ATTEMPTS):
         sub = current.sub
         gaps = tuple(progressed if g.start == gap.start else g for g in sub.gaps)
+        history = history_entry(trigger, Action.REPLAY, result, reason, now, sub, sub)
         try:
-            ctx.store.commit(current, sub.with_changes(gaps=gaps), replace(history, name=sub.name))
+            ctx.store.commit(current, sub.with_changes(gaps=gaps), history)
             return
         except StoreConflict:
             fresh = ctx.store.get(sub.key)

@@ -21,8 +21,9 @@ from keeper.domain.decisions import authority_mismatch
 from keeper.domain.errors import StoreConflict
 from keeper.domain.models import HistoryEntry, ManagedSubscription
 from keeper.domain.outcomes import Action, Actor, Result
-from keeper.engine.act import Context, create_or_adopt
+from keeper.engine.act import create_or_adopt
 from keeper.engine.endpoint import push_service_account
+from keeper.engine.ports import Context
 from keeper.operator import dead_letters, doctor
 from keeper.operator.report import next_step, not_delivering, plural, render_html, time_left
 from keeper.runtime import logs

@@ -21,9 +21,15 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from keeper.domain.models import ManagedSubscription
-from keeper.engine.act import Context
 from keeper.engine.alerts import Alert
-from keeper.engine.endpoint import PUBLISHER_ROLE, Grant, push_service_account
+from keeper.engine.endpoint import (
+    PUBLISHER_ROLE,
+    EndpointProblem,
+    Grant,
+    examine,
+    push_service_account,
+)
+from keeper.engine.ports import Context
 from keeper.operator.report import plural
 
 # What the functions use at run time (the deploy also enables its build and deploy APIs).
@@ -337,29 +343,23 @@ def _topics(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Finding]:
 def _push_publishers(
     ctx: Context, cp: ControlPlane | None, subs: Sequence[ManagedSubscription]
 ) -> list[Finding]:
-    needed = sorted(
-        {
-            (
-                s.pubsub_topic,
-                push_service_account(s.target_resource, ctx.config.chat_push_service_account),
-            )
-            for s in subs
-        }
-    )
+    chat_account = ctx.config.chat_push_service_account
+    needed = {
+        (s.pubsub_topic, push_service_account(s.event_types, chat_account)): s.event_types
+        for s in subs
+    }
     restriction = _domain_restriction(ctx, cp) if needed else None
     findings = []
-    for topic, account in needed:
-        status = ctx.endpoints.inspect(topic, account)
-        what = f"{account} may publish to {topic}"
-        if not status.topic_exists:
+    for (topic, _member), event_types in sorted(needed.items()):
+        verdict = examine(ctx.endpoints, topic, event_types, chat_account)
+        if verdict.problem is EndpointProblem.TOPIC_MISSING:
             continue  # reported by the topic check
-        if status.publisher is Grant.GRANTED:
-            findings.append(ok("push-publisher", what))
-        elif status.publisher is Grant.UNKNOWN and cp is None:
-            findings.append(
-                not_here("push-publisher", f"the Pub/Sub emulator has no IAM ({what}?)")
-            )
-        elif status.publisher is Grant.UNKNOWN:
+        if verdict.grant is Grant.GRANTED:
+            findings.append(ok("push-publisher", verdict.text))
+        elif verdict.grant is Grant.UNKNOWN and cp is None:
+            why = f"the Pub/Sub emulator has no IAM ({verdict.text}?)"
+            findings.append(not_here("push-publisher", why))
+        elif verdict.grant is Grant.UNKNOWN:
             findings.append(
                 fail(
                     "push-publisher",
@@ -370,12 +370,12 @@ def _push_publishers(
         else:
             fix = (
                 f"gcloud pubsub topics add-iam-policy-binding {topic.rsplit('/', 1)[-1]} "
-                f"--member=serviceAccount:{account} --role={PUBLISHER_ROLE} "
+                f"--member=serviceAccount:{verdict.member} --role={PUBLISHER_ROLE} "
                 f"--project={topic.split('/')[1]}"
             )
             if restriction:
                 fix = f"{restriction}; then {fix}"
-            findings.append(fail("push-publisher", f"{account} may not publish to {topic}", fix))
+            findings.append(fail("push-publisher", verdict.text, fix))
     return findings or [ok("push-publisher", "no managed subscriptions: no grant needed")]
 
 

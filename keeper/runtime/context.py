@@ -18,7 +18,7 @@ from keeper.runtime import logs
 from keeper.runtime.config import Config, ConfigError
 
 if TYPE_CHECKING:
-    from keeper.engine.act import Context
+    from keeper.engine.ports import Context
 
 
 def start_instance() -> None:
@@ -36,14 +36,13 @@ def start_instance() -> None:
 
 
 def build(config: Config, clock: Clock = system_clock) -> Context:
-    """The context of one instance: Firestore, Pub/Sub, the API clients per subscription."""
+    """The context of one instance: Firestore, one Pub/Sub publisher behind every port that
+    publishes, the API clients per subscription."""
     # Imported here, on the first lifecycle event: `import main` stays light (see above).
     from google.cloud import firestore  # noqa: PLC0415
 
-    from keeper.engine.act import Context  # noqa: PLC0415
-    from keeper.engine.alerts import PubSubAlerts  # noqa: PLC0415
-    from keeper.engine.endpoint import PubSubEndpoints  # noqa: PLC0415
-    from keeper.engine.replay import PubSubEvents  # noqa: PLC0415
+    from keeper.engine.ports import Context  # noqa: PLC0415
+    from keeper.engine.pubsub import PubSub, PubSubAlerts  # noqa: PLC0415
     from keeper.store.firestore import FirestoreStore  # noqa: PLC0415
     from workspace_client.client import PollPolicy  # noqa: PLC0415
     from workspace_client.credentials import ClientFactory, CredentialsProvider  # noqa: PLC0415
@@ -56,6 +55,7 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
         polling=PollPolicy(timeout=float(config.operation_deadline_seconds)),
         chat_endpoint=config.chat_api_endpoint,
     )
+    pubsub = PubSub()
     return Context(
         store=FirestoreStore(
             firestore.Client(project=config.project),
@@ -64,28 +64,28 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
         ),
         client_for=clients.clients_for,
         paced_client_for=clients.paced().clients_for,
-        endpoints=PubSubEndpoints(),
+        endpoints=pubsub,
         clock=clock,
         config=config,
-        alerts=PubSubAlerts(config.alerts_topic) if config.alerts_topic else None,
-        chat_for=clients.chat_for,
-        events=PubSubEvents(),
+        alerts=PubSubAlerts(config.alerts_topic, pubsub) if config.alerts_topic else None,
+        # Replays pace their reads and own their 429s (Pacer.call): clients that raise them.
+        chat_for=clients.paced().chat_for,
+        events=pubsub,
+        shards=pubsub if config.sweep_topic else None,
     )
 
 
 class LazyContext:
-    """The instance's context, built on first use and kept: one per configuration read from
-    the environment (a test or the local run that changes it gets a fresh one). Thread-safe:
-    functions-framework serves requests concurrently."""
+    """The instance's context, built on first use from the environment, then kept for the
+    instance's life. Thread-safe: functions-framework serves requests concurrently."""
 
     def __init__(self, build: Callable[[Config], Context] = build) -> None:
         self._build = build
         self._lock = threading.Lock()
-        self._built: dict[Config, Context] = {}
+        self._built: Context | None = None
 
     def __call__(self) -> Context:
-        config = Config.from_env()
         with self._lock:
-            if config not in self._built:
-                self._built[config] = self._build(config)
-            return self._built[config]
+            if self._built is None:
+                self._built = self._build(Config.from_env())
+            return self._built

@@ -84,27 +84,24 @@ def log_outcome(logger: logging.Logger, outcome: Outcome, **values: object) -> N
 
 
 def log_failure(logger: logging.Logger, what: str, error: BaseException, **values: object) -> None:
-    """An event or run the keeper could not finish; it raises next, so Pub/Sub redelivers.
-    Transient failures are a warning; the keeper's own are an error with the stack, and the
+    """An event, item or run the keeper could not finish. Transient failures and Google's
+    refusals are a warning; the keeper's own are an error with the stack, and the
     `failure=keeper` label is what the deploy's "keeper errors" alert counts."""
-    from keeper.domain.errors import FailureKind, failure_kind  # noqa: PLC0415
+    from keeper.domain.errors import FailureKind, classify  # noqa: PLC0415
 
-    kind = failure_kind(error)
-    if kind is FailureKind.TRANSIENT:
-        logger.warning(
-            "%s: transient failure, redelivery requested: %r",
-            what,
-            error,
-            extra=labels(failure=kind, **values),
-        )
-    else:
+    kind = classify(error)
+    if kind is FailureKind.KEEPER:
         logger.error(
-            "%s: keeper failure (%s), redelivery requested: %s",
+            "%s: keeper failure (%s): %s",
             what,
             type(error).__name__,
             error,
             exc_info=error,
             extra=labels(failure=kind, **values),
+        )
+    else:
+        logger.warning(
+            "%s: %s failure: %r", what, kind, error, extra=labels(failure=kind, **values)
         )
 
 

@@ -13,7 +13,7 @@ import base64
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from keeper.sweep.plan import Shard
 
@@ -61,23 +61,3 @@ def _shard(value: Any) -> Shard | None:
         log.warning("malformed sweep shard; running a normal sweep")
         return None
     return Shard(tuple(keys), float(share))
-
-
-class ShardPublisher(Protocol):
-    def publish(self, topic: str, data: bytes) -> None: ...
-
-
-class PubSubShardPublisher:
-    """Publishes on google-cloud-pubsub, imported and built on first use."""
-
-    def __init__(self) -> None:
-        self._client: Any = None
-
-    def publish(self, topic: str, data: bytes) -> None:
-        if self._client is None:
-            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
-
-            self._client = pubsub_v1.PublisherClient()
-        # Wait for the server's ack: a shard that was never published would be lost work
-        # until the next tick finds it again.
-        self._client.publish(topic, data).result(timeout=30)

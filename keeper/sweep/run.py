@@ -21,6 +21,7 @@ One run:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -31,20 +32,21 @@ from typing import Any
 
 from keeper.domain import transitions
 from keeper.domain.decisions import Plan, adopts_api_view, decide_due, nothing
-from keeper.domain.errors import FailureKind, failure_kind
-from keeper.domain.models import HistoryEntry, ManagedSubscription, State, gap_change
-from keeper.domain.outcomes import Action, Actor, Outcome, Result
-from keeper.engine.act import Context, Trigger, act
-from keeper.engine.endpoint import Grant, push_service_account
-from keeper.engine.observe import View, classify, observe
-from keeper.engine.pacing import Kind, Pacer, Quota
+from keeper.domain.errors import FailureKind, classify
+from keeper.domain.models import HistoryEntry, ManagedSubscription, State, history_entry
+from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
+from keeper.domain.view import View, view_of
+from keeper.engine.act import act
+from keeper.engine.endpoint import Verdict, event_family, examine
+from keeper.engine.observe import observe
+from keeper.engine.pacing import Kind, OutOfTime, Pacer, Quota
+from keeper.engine.ports import Context
 from keeper.runtime.logs import labels, log_failure, log_gap, log_outcome
 from keeper.store.protocol import Versioned
-from keeper.sweep.fanout import PubSubShardPublisher, ShardPublisher, encode_shard, parse_request
+from keeper.sweep.fanout import encode_shard, parse_request
 from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards
 from workspace_client.errors import (
     CredentialsUnavailable,
-    PermanentError,
     RateLimited,
     WorkspaceEventsError,
 )
@@ -55,7 +57,6 @@ log = logging.getLogger(__name__)
 SWEEP = Trigger(Actor.SWEEP)
 PAGE_SIZE = 100
 MAX_SHARDS = 50  # one tick fans out at most this many shards; the next tick takes the rest
-RATE_LIMIT_RETRIES = 3
 
 
 class SweepFailed(Exception):
@@ -88,12 +89,7 @@ class PlannedItem:
 
 
 def run(
-    ctx: Context,
-    *,
-    dry_run: bool = False,
-    shard: Shard | None = None,
-    pacer: Pacer | None = None,
-    publisher: ShardPublisher | None = None,
+    ctx: Context, *, dry_run: bool = False, shard: Shard | None = None, pacer: Pacer | None = None
 ) -> list[PlannedItem]:
     """One sweep: the due work (or exactly `shard`), earliest deadline first."""
     config = ctx.config
@@ -102,17 +98,16 @@ def run(
     if shard is not None:
         work = ctx.store.get_many(shard.keys)
     else:
-        topic = config.sweep_topic if publisher is not None and not dry_run else None
+        topic = config.sweep_topic if ctx.shards is not None and not dry_run else None
         limit = config.sweep_shard_size * (MAX_SHARDS if topic else 1)
         work = _gather(ctx, now, verify_every, limit)
-        if topic and publisher and len(work) > config.sweep_shard_size:
-            return _fan_out(ctx, work, publisher, topic)
+        if topic and len(work) > config.sweep_shard_size:
+            return _fan_out(ctx, work, topic)
     if pacer is None:
         share = config.sweep_quota_percent / 100
         quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
         pacer = Pacer(quota)
-    # The pacer owns the retries of a 429 (up to RATE_LIMIT_RETRIES per item, each paced);
-    # the clients raise it at once instead of retrying behind the pacer's back.
+    # The pacer owns the retries of a 429 (Pacer.call); the clients raise it at once.
     paced = replace(ctx, client_for=ctx.paced_client_for) if ctx.paced_client_for else ctx
     items = _Run(paced, pacer, now, dry_run).sweep(work)
     if not dry_run and shard is None:
@@ -139,19 +134,13 @@ def finish_replays(ctx: Context) -> list[PlannedItem]:
             replay_pending(ctx, sub.key, SWEEP.actor)
         except Exception as error:
             log_failure(log, f"replay of {sub.key}", error, key=sub.key)
-            if _keepers_own(error):
+            if classify(error) is FailureKind.KEEPER:
                 error_outcome = Outcome(
                     Action.NOTHING, Result.ERROR, repr(error), sub.key, sub.name
                 )
                 plan = nothing("replay of the events its gap missed")
                 failed.append(PlannedItem(sub.key, sub.name, plan, error_outcome))
     return failed
-
-
-def _keepers_own(error: BaseException) -> bool:
-    """The keeper's own failure (credentials, configuration, a bug), unlike an API's answer
-    (transient, or a refusal): it fails the sweep's run once the rest is done."""
-    return failure_kind(error) is FailureKind.KEEPER and not isinstance(error, PermanentError)
 
 
 def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) -> list[Versioned]:
@@ -169,13 +158,12 @@ def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) ->
     return ordered[:limit]
 
 
-def _fan_out(
-    ctx: Context, work: Sequence[Versioned], publisher: ShardPublisher, topic: str
-) -> list[PlannedItem]:
+def _fan_out(ctx: Context, work: Sequence[Versioned], topic: str) -> list[PlannedItem]:
+    assert ctx.shards is not None
     parts = shards([current.sub for current in work], ctx.config.sweep_shard_size)
     items = []
     for number, shard in enumerate(parts, start=1):
-        publisher.publish(topic, encode_shard(shard))
+        ctx.shards.publish(topic, encode_shard(shard))
         plan = nothing(f"sent to shard {number} of {len(parts)}")
         items += [PlannedItem(key, None, plan) for key in shard.keys]
     log.info("fanned out %d subscriptions in %d shards to %s", len(work), len(parts), topic)
@@ -225,9 +213,6 @@ class _Run:
                 soonest, best = index, wait
         return soonest
 
-    def _out_of_time(self, kind: Kind, user: str, requests: int = 1) -> bool:
-        return self.pacer.clock() + self.pacer.delay(kind, user, requests) > self.ends_at
-
     # -- the API's view ------------------------------------------------------------------
 
     def _verify(self, subs: Sequence[ManagedSubscription]) -> dict[str, View]:
@@ -236,26 +221,28 @@ class _Run:
         views: dict[str, View] = {}
         for sub in subs:
             if sub.name is None or not sub.event_types:
-                views[sub.key] = classify(None, self.now)  # nothing to read: recreate
+                views[sub.key] = view_of(None, self.now)  # nothing to read: recreate
             else:
                 groups[(sub.auth, min(sub.event_types))].append(sub)
         for (auth, event_type), members in groups.items():
-            for _ in range(RATE_LIMIT_RETRIES + 1):
-                if self._out_of_time(Kind.READ, auth):
-                    return views
-                try:
-                    views.update(self._read_group(event_type, members))
-                except RateLimited:
-                    self.pacer.rate_limited(Kind.READ, auth)
-                    continue
-                except CredentialsUnavailable as error:
-                    # The keeper's own problem: these stay due, and the run fails.
-                    log_failure(log, f"sweep reading the subscriptions of {auth}", error)
-                    self.unreadable.update((sub.key, str(error)) for sub in members)
-                except WorkspaceEventsError as error:
-                    log.warning("sweep could not read the subscriptions of %s: %s", auth, error)
-                self.pacer.succeeded(Kind.READ)
-                break
+            try:
+                read = self.pacer.call(
+                    Kind.READ,
+                    auth,
+                    functools.partial(self._read_group, event_type, members),
+                    ends_at=self.ends_at,
+                    acquire=False,  # each page and `get` takes its own token
+                )
+            except OutOfTime:
+                return views
+            except CredentialsUnavailable as error:
+                # The keeper's own problem: these stay due, and the run fails.
+                log_failure(log, f"sweep reading the subscriptions of {auth}", error)
+                self.unreadable.update((sub.key, str(error)) for sub in members)
+            except WorkspaceEventsError as error:
+                log.warning("sweep could not read the subscriptions of %s: %s", auth, error)
+            else:
+                views.update(read)
         return views
 
     def _read_group(
@@ -270,7 +257,7 @@ class _Run:
             assert sub.name is not None
             # Missing from the listing: gone, or beyond the pages read; `get` tells which.
             api = listed.get(sub.name)
-            views[sub.key] = classify(api, self.now) if api else self._get(sub, sub.name)
+            views[sub.key] = view_of(api, self.now) if api else self._get(sub, sub.name)
         return views
 
     def _list(
@@ -323,7 +310,7 @@ class _Run:
             # keeper's own failures (credentials, configuration, a bug), unlike an API's
             # answer, also fail the run once the others are done (SweepFailed).
             log_failure(log, f"sweep item {sub.key}", error, **_labels(sub, plan)["labels"])
-            result = Result.ERROR if _keepers_own(error) else Result.DEFERRED
+            result = Result.ERROR if classify(error) is FailureKind.KEEPER else Result.DEFERRED
             outcome = Outcome(plan.action, result, repr(error), sub.key, sub.name)
         else:
             if outcome.action is not Action.NOTHING:
@@ -341,23 +328,27 @@ class _Run:
             return act(self.ctx, current, plan, SWEEP)
         if plan.action is Action.RECREATE and sub.state is not State.EXPIRED:
             current = self._mark_expired(current, api, plan)
-        requests = WRITES_PER_ACTION[plan.action]
-        for _ in range(RATE_LIMIT_RETRIES + 1):
-            if self._out_of_time(Kind.WRITE, sub.auth, requests):
-                break
-            self.pacer.acquire(Kind.WRITE, sub.auth, requests)
-            try:
-                outcome = act(self.ctx, current, plan, SWEEP)
-            except RateLimited:
-                # The engine gave the lease back; re-read the record it changed.
-                self.pacer.rate_limited(Kind.WRITE, sub.auth)
-                current = self._reread(current)
-                continue
-            self.pacer.succeeded(Kind.WRITE)
-            return outcome
-        return Outcome(
-            plan.action, Result.LEFT, "left for the next run: time budget spent", sub.key
-        )
+        tries: list[Versioned] = []
+
+        def attempt() -> Outcome:
+            # After a 429 the engine gave the lease back, changing the record: re-read it.
+            record = self._reread(current) if tries else current
+            tries.append(record)
+            return act(self.ctx, record, plan, SWEEP)
+
+        try:
+            return self.pacer.call(
+                Kind.WRITE,
+                sub.auth,
+                attempt,
+                requests=WRITES_PER_ACTION[plan.action],
+                ends_at=self.ends_at,
+            )
+        except OutOfTime:
+            why = "time budget spent"
+        except RateLimited:
+            why = "still rate limited"
+        return Outcome(plan.action, Result.LEFT, f"left for the next run: {why}", sub.key)
 
     def _reread(self, current: Versioned) -> Versioned:
         fresh = self.ctx.store.get(current.sub.key)
@@ -398,48 +389,24 @@ class _Run:
     def _history(
         self, before: ManagedSubscription, after: ManagedSubscription, plan: Plan, outcome: Result
     ) -> HistoryEntry:
-        return HistoryEntry(
-            at=self.now,
-            actor=SWEEP.actor,
-            action=plan.action,
-            outcome=outcome,
-            reason=plan.reason,
-            state_before=before.state,
-            state_after=after.state,
-            name=after.name,
-            gap=gap_change(before, after),
-        )
+        return history_entry(SWEEP, plan.action, outcome, plan.reason, self.now, after, before)
 
     # -- the endpoint --------------------------------------------------------------------
 
     def _endpoint(self, sub: ManagedSubscription) -> Drift | None:
-        """Drift of the subscription's topic, checked once per topic and member per run."""
+        """Drift of the subscription's topic, checked once per topic and app per run."""
         config = self.ctx.config
-        member = push_service_account(sub.event_types, config.chat_push_service_account)
-        topic = sub.pubsub_topic
-        if (topic, member) not in self.endpoints:
-            self.endpoints[(topic, member)] = self._inspect(topic, member)
-        return self.endpoints[(topic, member)]
-
-    def _inspect(self, topic: str, member: str) -> Drift | None:
-        status = self.ctx.endpoints.inspect(topic, member)
-        if not status.topic_exists:
-            return Drift(
-                f"endpoint drift: topic {topic} does not exist; Google will suspend with "
-                "ENDPOINT_NOT_FOUND"
+        checked = (sub.pubsub_topic, event_family(sub.event_types[0]) if sub.event_types else "")
+        if checked not in self.endpoints:
+            verdict = examine(
+                self.ctx.endpoints,
+                sub.pubsub_topic,
+                sub.event_types,
+                config.chat_push_service_account,
+                fix=config.fix_topic_iam and not self.dry_run,
             )
-        if status.publisher is not Grant.MISSING:
-            return None  # granted, or unknowable (the Pub/Sub emulator has no IAM)
-        if self.ctx.config.fix_topic_iam and not self.dry_run:
-            self.ctx.endpoints.grant_publisher(topic, member)
-            return Drift(
-                f"endpoint drift fixed: granted roles/pubsub.publisher on {topic} to {member}",
-                fixed=True,
-            )
-        return Drift(
-            f"endpoint drift: {member} lacks roles/pubsub.publisher on {topic}; Google will "
-            "suspend with ENDPOINT_PERMISSION_DENIED"
-        )
+            self.endpoints[checked] = _drift(verdict)
+        return self.endpoints[checked]
 
     # -- the run's account ---------------------------------------------------------------
 
@@ -467,6 +434,14 @@ class _Run:
             log.warning("sweep left %d subscriptions for the next run", len(left))
 
 
+def _drift(verdict: Verdict) -> Drift | None:
+    if verdict.fixed:
+        return Drift(f"endpoint drift fixed: {verdict.text}", fixed=True)
+    if verdict.problem is None:
+        return None
+    return Drift(f"endpoint drift: {verdict.text}; Google will suspend with {verdict.problem}")
+
+
 def _labels(sub: ManagedSubscription, plan: Plan) -> dict[str, dict[str, object]]:
     return labels(subscription=sub.name, key=sub.key, actor=SWEEP.actor, action=plan.action)
 
@@ -477,8 +452,7 @@ def sweep_from_message(data: Any, context: Callable[[], Context]) -> list[Planne
     try:
         request = parse_request(data)
         ctx = context()
-        publisher = PubSubShardPublisher() if ctx.config.sweep_topic else None
-        return run(ctx, dry_run=request.dry_run, shard=request.shard, publisher=publisher)
+        return run(ctx, dry_run=request.dry_run, shard=request.shard)
     except Exception as error:
         log_failure(log, "sweep", error, action="sweep", outcome="failed")
         raise

@@ -10,7 +10,7 @@ import pytest
 from devstack.context import local_context
 from devstack.counting import CountingFirestoreClient, RoundTripCounter
 from handlers import dispatch
-from keeper.engine.act import Context
+from keeper.engine.ports import Context
 from keeper.store.firestore import FirestoreStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 

@@ -19,6 +19,7 @@ from devstack.context import local_context
 from keeper.domain.models import State
 from keeper.domain.outcomes import Action
 from keeper.engine.endpoint import EndpointStatus, Grant
+from keeper.engine.pacing import RATE_LIMIT_RETRIES
 from keeper.operator.cli import main as cli_main
 from keeper.sweep import run as sweep
 from tests.support.keeper_stack import WRITE_METHODS, KeeperStack, rest
@@ -142,10 +143,10 @@ def test_a_429_is_retried_by_the_sweeps_pacer_alone(keeper_stack, refusals, rene
     # THEN each 429 was one request, retried by the pacer after a doubling pause, never by the
     # client behind its back: at most RATE_LIMIT_RETRIES + 1 patches for the item
     patches = calls(keeper_stack, "subscriptions.patch")
-    attempts = min(refusals + 1, sweep.RATE_LIMIT_RETRIES + 1)
+    attempts = min(refusals + 1, RATE_LIMIT_RETRIES + 1)
     assert len(patches) == attempts
     backoffs = [seconds for seconds in paused if seconds >= 1.0]  # token waits are shorter
-    assert backoffs == [1.0, 2.0, 4.0, 8.0][: min(refusals, sweep.RATE_LIMIT_RETRIES + 1)]
+    assert backoffs == [1.0, 2.0, 4.0, 8.0][: min(refusals, RATE_LIMIT_RETRIES + 1)]
     # AND a renewal still refused is left, due, for the next run (not dropped)
     assert item.outcome is not None
     assert item.outcome.result == ("done" if renewed else "left")

@@ -27,8 +27,8 @@ from emulator.server import Emulator, build_server
 from handlers import dispatch
 from keeper.domain.models import ManagedSubscription
 from keeper.domain.outcomes import Outcome
-from keeper.engine.act import Context
 from keeper.engine.endpoint import EndpointStatus, Grant
+from keeper.engine.ports import Context
 from keeper.runtime.config import Config
 from keeper.store.memory import InMemoryStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, WRITE_METHODS

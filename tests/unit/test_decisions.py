@@ -24,7 +24,7 @@ from keeper.domain.decisions import (
     reactivate_backoff,
     reminder_conflict,
     renew_after_aborted,
-    renew_after_reactivate,
+    renewal_due,
     replay_after_gap,
     replay_window,
     replayable_types,
@@ -44,7 +44,7 @@ from keeper.domain.models import (
     gap_change,
 )
 from keeper.domain.outcomes import Action
-from keeper.engine.observe import Seen, View, classify
+from keeper.domain.view import Seen, View, view_of
 from workspace_client.models import Subscription
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -84,7 +84,7 @@ def api(state: str = "ACTIVE", **changes: object) -> Subscription:
 
 def seen(state: str = "ACTIVE", **changes: object) -> View:
     """Google's view of `api(...)`, classified at NOW."""
-    return classify(api(state, **changes), NOW)
+    return view_of(api(state, **changes), NOW)
 
 
 def suspended(reason: str) -> View:
@@ -469,7 +469,7 @@ def test_reactivation_backoff_grows_and_is_capped(attempts, backoff):
     [(NOW + 2 * H, True), (NOW + 13 * H, True), (NOW + 3 * 24 * H, False), (None, True)],
 )
 def test_reactivation_renews_only_when_the_kept_expiry_is_near(expiry, renew):
-    assert renew_after_reactivate(expiry, NOW) is renew
+    assert renewal_due(expiry, NOW) is renew
 
 
 def test_sweep_renewal_comes_after_the_reminders_and_is_spread_by_key():

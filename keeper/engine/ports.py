@@ -1,0 +1,65 @@
+"""The context every unit of work runs in, and the ports it reaches the world through.
+
+Built by the composition root (keeper/runtime/context.py) once per instance, or by a test or
+the local stack (devstack/context.py) with other adapters behind the same ports.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from keeper.domain.clock import Clock
+from keeper.engine.alerts import Alert
+from keeper.engine.endpoint import EndpointInspector
+from keeper.runtime.config import Config
+from keeper.store.protocol import Store
+from workspace_client.client import WorkspaceEventsClient
+
+if TYPE_CHECKING:
+    from keeper.domain.models import ManagedSubscription
+    from workspace_client.chat import ChatClient
+
+# (auth spec, event types) -> a client acting as that principal with the scopes they need
+ClientFor = Callable[[str, Sequence[str]], WorkspaceEventsClient]
+ChatFor = Callable[[str, Sequence[str]], "ChatClient"]
+
+
+class AlertSink(Protocol):
+    def publish(self, alert: Alert) -> None: ...
+
+
+class EventSink(Protocol):
+    def publish_all(
+        self, topic: str, ordering_key: str, messages: Sequence[tuple[bytes, Mapping[str, str]]]
+    ) -> None:
+        """Publish in order under `ordering_key`; return once every one is acknowledged."""
+
+
+class ShardPublisher(Protocol):
+    def publish(self, topic: str, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    store: Store
+    client_for: ClientFor
+    endpoints: EndpointInspector
+    clock: Clock
+    config: Config
+    alerts: AlertSink | None = None  # None: no alerts topic configured
+    # Replays of missed Chat events: the Chat API as the subscription's principal, and the
+    # publisher to the subscriptions' own topics. None: no replays from this context.
+    chat_for: ChatFor | None = None
+    events: EventSink | None = None
+    # Where the sweep fans out its shards (KEEPER_SWEEP_TOPIC). None: no fan-out.
+    shards: ShardPublisher | None = None
+    instance: str = uuid.uuid4().hex[:12]
+    # Clients whose 429s are raised at once, for the sweep, whose pacer owns those retries.
+    # None: `client_for`'s (a context whose clients do not retry, as the tests' fakes).
+    paced_client_for: ClientFor | None = None
+
+    def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
+        return self.client_for(sub.auth, sub.event_types)
