@@ -4,7 +4,8 @@ context, which follows the emulator's clock (devstack/context.py)."""
 import sys
 
 from devstack.context import local_context
+from handlers import dispatch
 from keeper.operator.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(context=local_context, log_stream=sys.stderr))
+    sys.exit(main(sys.argv[1:], local_context, log_stream=sys.stderr, dispatch=dispatch))

@@ -19,6 +19,11 @@ class LeaseBusy(TransientFailure):
     """Another instance holds the lease and is acting on this subscription right now."""
 
 
+class Refused(Exception):
+    """An operator's request the keeper will not carry out as asked; nothing was changed.
+    The message says why and what to do instead."""
+
+
 class FailureKind(StrEnum):
     """Whose failure it is: what the logs, the alerts and the sweep's account tell apart."""
 

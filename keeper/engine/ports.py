@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keeper.domain.clock import Clock
+from keeper.domain.outcomes import Outcome
 from keeper.engine.alerts import Alert
 from keeper.engine.endpoint import EndpointInspector
 from keeper.runtime.config import Config
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 # (auth spec, event types) -> a client acting as that principal with the scopes they need
 ClientFor = Callable[[str, Sequence[str]], WorkspaceEventsClient]
 ChatFor = Callable[[str, Sequence[str]], "ChatClient"]
+# handlers.dispatch: one Pub/Sub message's data, and the context to handle it in
+Dispatch = Callable[[Any, Callable[[], "Context"]], Outcome]
 
 
 class AlertSink(Protocol):

@@ -8,6 +8,7 @@ import logging
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,21 +17,25 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
-from keeper.domain import transitions
-from keeper.domain.decisions import authority_mismatch
-from keeper.domain.errors import StoreConflict
-from keeper.domain.models import HistoryEntry, ManagedSubscription
-from keeper.domain.outcomes import Action, Actor, Result
-from keeper.engine.act import create_or_adopt
-from keeper.engine.endpoint import push_service_account
-from keeper.engine.ports import Context
+from google.auth.exceptions import DefaultCredentialsError, RefreshError
+
+from keeper.domain.errors import Refused
+from keeper.domain.models import ManagedSubscription
+from keeper.engine import onboard
+from keeper.engine.ports import Context, Dispatch
 from keeper.operator import dead_letters, doctor
 from keeper.operator.report import next_step, not_delivering, plural, render_html, time_left
 from keeper.runtime import logs
+from keeper.runtime.config import ConfigError
 from keeper.store.protocol import Versioned
 from keeper.sweep import run as sweep
-from workspace_client.errors import NotFound, PermissionDenied, WorkspaceEventsError
-from workspace_client.models import Subscription, SubscriptionSpec
+from workspace_client.credentials import (
+    AnonymousCredentialsRefused,
+    AuthSpec,
+    UnsupportedEventType,
+)
+from workspace_client.errors import WorkspaceEventsError
+from workspace_client.models import SubscriptionSpec
 
 
 class CliError(Exception):
@@ -44,6 +49,15 @@ REPLAY_HELP = (
     "after an outage, republish the Chat events it missed to its topic (marked "
     "ce-keeperreplay=true); default: KEEPER_REPLAY_DEFAULT (off)"
 )
+
+
+def _auth(text: str) -> str:
+    """An `--auth` mode, checked as it is parsed."""
+    try:
+        AuthSpec.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,7 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--field-mask")
     register.add_argument("--ttl", help='e.g. "86400s"; default: the maximum')
     register.add_argument(
-        "--auth", default="app", help=AUTH_HELP + "; default: app, the created one's authority"
+        "--auth",
+        type=_auth,
+        default="app",
+        help=AUTH_HELP + "; default: app, the created one's authority",
     )
     register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
@@ -72,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     adopt.add_argument("name", help="subscriptions/ID")
     adopt.add_argument(
         "--auth",
+        type=_auth,
         help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
         "the user",
     )
@@ -101,39 +119,66 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(
-    argv: Sequence[str] | None = None,
-    context: Callable[[], Context] | None = None,
+    argv: Sequence[str] | None,
+    context: Callable[[], Context],
     out: TextIO = sys.stdout,
     control_plane: Callable[[], doctor.ControlPlane | None] = doctor.control_plane_for,
     err: TextIO | None = None,
     log_stream: TextIO | None = None,
+    dispatch: Dispatch | None = None,
 ) -> int:
     """Output for people (or `--json`) on `out`; errors and progress (on a terminal only) on
     `err`. `log_stream`: where the keeper's JSON log lines go (`python -m keeper`: stderr),
     errors only unless `--verbose`. `control_plane`: what `doctor` reads (None: the local
-    stack)."""
+    stack). `dispatch`: the event handler `dead-letters replay` hands each event to (the entry
+    point's, injected: nothing here imports the layer above)."""
     args = _parser().parse_args(argv)
     err = sys.stderr if err is None else err  # read now: tests and callers replace sys.stderr
     if log_stream is not None:
         logs.configure(logging.INFO if args.verbose else logging.ERROR, stream=log_stream)
-    if context is None:
-        from keeper.runtime.context import LazyContext  # noqa: PLC0415
-
-        context = LazyContext()
     args.control_plane = control_plane
+    args.dispatch = dispatch
     args.progress = _Progress(err)
     args.err = err
     handler = _COMMANDS[args.command]
     try:
         result = handler(context(), args)
-    except (CliError, WorkspaceEventsError, ValueError) as error:
+    except _OPERATORS_TO_FIX as error:
         err.write(f"error: {error}\n")
+        return 1
+    except (DefaultCredentialsError, RefreshError) as error:
+        err.write(f"error: {_NO_CREDENTIALS} ({type(error).__name__})\n")
+        return 1
+    except Exception as error:
+        # A bug of the keeper's own: never passed off as the operator's mistake.
+        if args.verbose:
+            traceback.print_exception(error, file=err)
+        err.write(
+            f"error: the keeper failed unexpectedly ({type(error).__name__}: {error}); "
+            "--verbose shows the traceback\n"
+        )
         return 1
     if args.json:
         out.write(json.dumps(result.json, indent=2, default=str) + "\n")
     else:
         out.write(result.text.rstrip("\n") + "\n")
     return result.status
+
+
+# What the operator can fix, said in one line: their input, Google's answer, the settings.
+_OPERATORS_TO_FIX = (
+    CliError,
+    Refused,
+    WorkspaceEventsError,
+    ConfigError,
+    UnsupportedEventType,
+    AnonymousCredentialsRefused,
+)
+_NO_CREDENTIALS = (
+    "no usable Google credentials: run `gcloud auth application-default login` (add "
+    "--impersonate-service-account=keeper-runtime@PROJECT.iam.gserviceaccount.com to act as "
+    "the keeper), or point GOOGLE_APPLICATION_CREDENTIALS at a key file"
+)
 
 
 class _Progress:
@@ -185,135 +230,26 @@ class Answer:
 
 
 def _register(ctx: Context, args: argparse.Namespace) -> Answer:
-    spec = SubscriptionSpec(
-        target_resource=args.target,
-        event_types=tuple(args.event_types),
-        pubsub_topic=args.topic,
-        include_resource=args.include_resource,
-        field_mask=args.field_mask,
-        ttl=args.ttl,
-    )
-    _refuse_if_managed(ctx, args.auth, spec.target_resource)
-    _refuse_missing_topic(ctx, spec)
-    client = ctx.client_for(args.auth, spec.event_types)
-    api, calls = create_or_adopt(client, spec, ctx.clock())
-    _refuse_other_authority(api, args.auth)
-    how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
-    sub = ManagedSubscription.of(api, args.auth, spec.ttl, ctx.clock())
-    return _manage(ctx, _replaying(ctx, sub, args), api, how)
-
-
-def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
-    """A subscription on a missing topic is a suspension waiting to happen."""
-    from google.api_core import exceptions  # noqa: PLC0415  (heavy; the CLI only)
-
-    member = push_service_account(spec.event_types, ctx.config.chat_push_service_account)
     try:
-        status = ctx.endpoints.inspect(spec.pubsub_topic, member)
-    except exceptions.PermissionDenied:
-        raise CliError(
-            f"cannot check that topic {spec.pubsub_topic} exists: permission denied "
-            "(pubsub.topics.get is needed); nothing was created"
-        ) from None
-    if not status.topic_exists:
-        raise CliError(
-            f"topic {spec.pubsub_topic} does not exist: create it first (Google would suspend "
-            "the subscription with ENDPOINT_NOT_FOUND); nothing was created"
+        spec = SubscriptionSpec(
+            target_resource=args.target,
+            event_types=tuple(args.event_types),
+            pubsub_topic=args.topic,
+            include_resource=args.include_resource,
+            field_mask=args.field_mask,
+            ttl=args.ttl,
         )
-
-
-def _refuse_other_authority(api: Subscription, auth: str) -> None:
-    mismatch = authority_mismatch(api, auth)
-    if mismatch:
-        raise CliError(f"{mismatch}; nothing was stored")
-
-
-# Reading a subscription needs a scope for one of its types, unknown before the read: try a
-# type of each scope family of the app its name suggests (Google's names start chat-, meet-,
-# drive- [unverified]), narrowest token first; a 403 means that scope did not cover it.
-_PROBE_TYPES = {
-    "chat": (
-        "google.workspace.chat.message.v1.created",
-        "google.workspace.chat.membership.v1.created",
-        "google.workspace.chat.space.v1.updated",
-        "google.workspace.chat.spaceReadState.v1.updated",
-        "google.workspace.chat.availability.v1.updated",
-    ),
-    "meet": ("google.workspace.meet.conference.v2.started",),
-    "drive": ("google.workspace.drive.file.v3.contentChanged",),
-}
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    return _onboarded(onboard.register(ctx, spec, args.auth, args.replay))
 
 
 def _adopt(ctx: Context, args: argparse.Namespace) -> Answer:
-    app = args.name.removeprefix("subscriptions/").split("-", 1)[0]
-    auth = args.auth or "app"
-    api = _read_to_adopt(ctx, args.name, auth, _PROBE_TYPES.get(app, _PROBE_TYPES["chat"]))
-    if api is None:
-        if args.auth is None:
-            raise CliError(
-                f"{args.name} is not visible to the Chat app: if a user authorized it, name "
-                "them with --auth delegated:EMAIL or --auth user-secret:SECRET; nothing was "
-                "stored"
-            )
-        raise CliError(
-            f"{args.name} is not visible under --auth {auth}: it does not exist, or another "
-            "principal authorized it; nothing was stored"
-        )
-    _refuse_other_authority(api, auth)
-    sub = ManagedSubscription.of(api, auth, None, ctx.clock())
-    _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, _replaying(ctx, sub, args), api, "adopted")
+    return _onboarded(onboard.adopt(ctx, args.name, args.auth, args.replay))
 
 
-def _read_to_adopt(
-    ctx: Context, name: str, auth: str, probes: Sequence[str]
-) -> Subscription | None:
-    """`get` under `auth` with the scopes of each probe type in turn; None: not visible."""
-    for probe in probes if auth != "app" else probes[:1]:  # the app reads with chat.bot
-        try:
-            return ctx.client_for(auth, [probe]).get(name)
-        except NotFound:
-            return None
-        except PermissionDenied:
-            continue  # not this scope (or, as Google may answer, not there at all)
-    return None
-
-
-def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:
-    managed = ctx.store.managing(auth, target_resource)
-    if managed:
-        key = managed.sub.key
-        raise CliError(f"already managed as {key}; see `python -m keeper show {key}`")
-
-
-def _replaying(
-    ctx: Context, sub: ManagedSubscription, args: argparse.Namespace
-) -> ManagedSubscription:
-    """`--replay`, whatever the default; else the deployment's default (off unless set)."""
-    return sub.with_changes(replay=args.replay or ctx.config.replay_default)
-
-
-def _manage(ctx: Context, sub: ManagedSubscription, api: Subscription, how: str) -> Answer:
-    now = ctx.clock()
-    managed = transitions.synced(sub, api, now)
-    try:
-        ctx.store.create(
-            managed,
-            HistoryEntry(
-                now,
-                Actor.CLI,
-                Action.NOTHING,
-                Result.DONE,
-                f"{how} and put under management",
-                api_call="create" if how == "created" else "get",
-                api_result=f"{api.name} {api.state}",
-                state_after=managed.state,
-                name=api.name,
-            ),
-        )
-    except StoreConflict:
-        raise CliError(f"already managed as {managed.key}") from None
-    return Answer(json=_as_json(managed), text=f"{how}: {api.name} (key {managed.key})")
+def _onboarded(done: onboard.Onboarded) -> Answer:
+    return Answer(json=_as_json(done.sub), text=f"{done.how}: {done.api.name} (key {done.sub.key})")
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -424,8 +360,6 @@ def _sweep(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _dead_letters(ctx: Context, args: argparse.Namespace) -> Answer:
-    from handlers import dispatch  # noqa: PLC0415
-
     if ctx.config.dead_letter_subscription is None:
         raise CliError(
             "KEEPER_DEAD_LETTER_SUBSCRIPTION is not set: the pull subscription on the "
@@ -451,6 +385,9 @@ def _dead_letters(ctx: Context, args: argparse.Namespace) -> Answer:
         if letters:
             text += f"\n{count} event{'s' if count != 1 else ''} in {inbox.subscription}"
         return Answer(json=[m.to_json() for m in letters], text=text)
+    dispatch: Dispatch | None = args.dispatch
+    if dispatch is None:
+        raise CliError("replaying dead letters needs the event handler: use `python -m keeper`")
     results = dead_letters.replay(inbox, lambda body: dispatch(body, lambda: ctx), args.ids)
     failed = [r for r in results if r[1] is dead_letters.ReplayResult.FAILED]
     lines = [

@@ -3,8 +3,8 @@ emulator's per-space quota: GIVEN messages missed while a `--replay` subscriptio
 suspended and list pages of one event (so a replay needs many reads), WHEN delivery resumes,
 THEN the replay paces its reads under its share of the quota, across runs, never answered 429;
 and when Google's limit is lower than the keeper believes, each 429 is retried only by the
-client's request choke point, the run stops where it was, and a later sweep finishes it: every
-missed message once, in order."""
+replay's pacer (Pacer.call, its client raising 429 at once), the run stops where it was, and a
+later sweep finishes it: every missed message once, in order."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from keeper.domain.models import Replay
 from keeper.domain.outcomes import Action
 from keeper.engine import replay
-from keeper.engine.pacing import Pacer, Quota
+from keeper.engine.pacing import RATE_LIMIT_RETRIES, Pacer, Quota
 from tests.functional.test_replay import (
     MINUTE,
     chat_messages,
@@ -28,7 +28,6 @@ from tests.functional.test_replay import (
     sweep,
 )
 from tests.support.keeper_stack import KeeperStack
-from workspace_client.client import DEFAULT_RETRY
 from workspace_client.models import parse_timestamp
 
 LIST = "spaces.spaceEvents.list"
@@ -84,12 +83,20 @@ def test_a_replay_is_paced_under_its_share_of_the_quota_across_runs(
     assert pacer.waited > MINUTE
 
 
-def test_a_429_is_retried_by_the_client_alone_and_a_later_sweep_finishes_the_replay(
-    keeper_stack: KeeperStack, one_event_pages: None
+def test_a_429_is_retried_by_the_pacer_alone_and_a_later_sweep_finishes_the_replay(
+    keeper_stack: KeeperStack, monkeypatch: pytest.MonkeyPatch, one_event_pages: None
 ) -> None:
     # GIVEN a space whose reads Google limits to 4 a minute (far below what the keeper paces
-    # for), and 6 missed messages: 7 reads at least
+    # for), and 6 missed messages: 7 reads at least; the replay's pacer on a clock its pauses
+    # move, not slept (the pauses are the pacer's own tests)
     stack = keeper_stack
+    elapsed = [0.0]
+    pacer = Pacer(
+        replay.CHAT_READS.scaled(replay.REPLAY_QUOTA_SHARE, replay.REPLAY_QUOTA_SHARE),
+        clock=lambda: elapsed[0],
+        sleep=lambda seconds: elapsed.__setitem__(0, elapsed[0] + seconds),
+    )
+    monkeypatch.setattr(replay, "chat_pacer", lambda: pacer)
     stack.control.configure(quota={"enabled": True, "chat_space_reads_per_minute": 4})
     sub, missed = suspended_with_missed_messages(stack, "--replay")
     missed += post(stack, "four", "five", "six")
@@ -101,9 +108,9 @@ def test_a_429_is_retried_by_the_client_alone_and_a_later_sweep_finishes_the_rep
     history = [h for h in stack.store.history(sub.key) if h.action is Action.REPLAY]
     assert {h.outcome for h in history} == {"partial"}
     assert all("rate limit" in h.reason for h in history)
-    # AND each run's 429s are the client's bounded attempts, nothing retried on top
+    # AND each run's 429s are the pacer's bounded attempts, nothing retried on top
     refused = [c for c in list_calls(stack) if c["status"] == 429]
-    assert len(refused) == DEFAULT_RETRY.attempts * len(history)
+    assert len(refused) == (RATE_LIMIT_RETRIES + 1) * len(history)
     # WHEN a minute later the sweep runs THEN the rest arrive, none twice, and it is done
     stack.control.advance(MINUTE + 1)
     sweep()

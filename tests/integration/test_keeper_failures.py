@@ -22,6 +22,7 @@ import pytest
 
 from devstack.context import local_context
 from devstack.processes import PRODUCT_FUNCTION, StackError, free_port, start_function
+from handlers import dispatch
 from keeper.domain.events import REMINDER
 from keeper.operator.cli import main as cli_main
 from tests.support.keeper_stack import KeeperStack, rest
@@ -98,7 +99,7 @@ def push_to(stack: KeeperStack, url: str, name: str) -> None:
 
 def cli(*args: str) -> tuple[int, str]:
     out = io.StringIO()
-    status = cli_main(list(args), context=local_context, out=out)
+    status = cli_main(list(args), context=local_context, out=out, dispatch=dispatch)
     return status, out.getvalue()
 
 

@@ -37,6 +37,7 @@ from devstack.processes import (
     free_port,
     start_function,
 )
+from handlers import dispatch
 from keeper.domain.decisions import SUSPENSION_POLICY
 from keeper.domain.events import LIFECYCLE_PREFIX
 from keeper.domain.models import State
@@ -474,7 +475,12 @@ def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
             driver.settle_on_pubsub()
             # the operator replays what was dead-lettered, once the instances are healthy
             dead = dead_letters.listing(inbox)
-            status = cli_main(["dead-letters", "replay"], context=local_context, out=io.StringIO())
+            status = cli_main(
+                ["dead-letters", "replay"],
+                context=local_context,
+                out=io.StringIO(),
+                dispatch=dispatch,
+            )
             driver.settle()
         finally:
             uncredentialed.stop()
