@@ -5,101 +5,15 @@ No I/O here. Every function takes `now` so the tables in tests/unit can pin the 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-from keeper.domain.models import Gap, GapCause, GapStart, ManagedSubscription, Replay, State
+from keeper.domain.models import ManagedSubscription, State
 from keeper.domain.outcomes import Action
+from keeper.domain.policy import Remedy, suspension_policy
+from keeper.domain.schedule import MAX_REACTIVATE_ATTEMPTS, renewal_due
 from keeper.domain.view import Seen, View, view_of
 from workspace_client.models import Subscription
-
-# Reminders come at T-12h and T-1h; renewing on either is right, so anything expiring within
-# this window is due. Beyond it a reminder is stale, duplicated or forged.
-RENEW_WINDOW = timedelta(hours=13)
-# When the sweep steps in if no reminder renewed the subscription: after the T-12h reminder
-# should have done it (or after T-1h for lifetimes too short for the T-12h one).
-SWEEP_RENEW_LEAD = timedelta(hours=11)
-SWEEP_RENEW_LEAD_SHORT = timedelta(minutes=50)
-SWEEP_JITTER = timedelta(minutes=10)
-
-# A subscription that expires within the reminders' window (a 4-hour one always does) is
-# checked against Google's view this often, whatever the sweep's regular schedule: a silent
-# (endpoint) suspension or an expiry shortened elsewhere is found within its lifetime.
-SHORT_LIVED_VERIFY_EVERY = timedelta(hours=1)
-
-REACTIVATE_FIRST_BACKOFF = timedelta(minutes=5)
-REACTIVATE_MAX_BACKOFF = timedelta(hours=6)
-MAX_REACTIVATE_ATTEMPTS = 8
-
-
-class Remedy(StrEnum):
-    PERSON = "person"  # only a person can fix the cause: flag, never call reactivate
-    ENDPOINT = "endpoint"  # check (and optionally repair) the Pub/Sub topic, then reactivate
-    RETRY = "retry"  # transient or unknown cause: reactivate with backoff across deliveries
-
-
-@dataclass(frozen=True)
-class SuspensionPolicy:
-    remedy: Remedy
-    advice: str
-
-
-# The remedy table of docs/api-reference.md §5, one row per documented `suspensionReason`.
-SUSPENSION_POLICY: Mapping[str, SuspensionPolicy] = {
-    "USER_SCOPE_REVOKED": SuspensionPolicy(
-        Remedy.PERSON,
-        "The authorizing user revoked OAuth scopes: have them authorize the app again "
-        "(re-consent), then reactivate.",
-    ),
-    "RESOURCE_DELETED": SuspensionPolicy(
-        Remedy.PERSON,
-        "The target resource was deleted: restore it and reactivate, or forget the subscription.",
-    ),
-    "USER_AUTHORIZATION_FAILURE": SuspensionPolicy(
-        Remedy.PERSON,
-        "The authorizing user lost access to the target: restore their access or register the "
-        "subscription under another user.",
-    ),
-    "APP_SCOPE_REVOKED": SuspensionPolicy(
-        Remedy.PERSON,
-        "A domain administrator revoked the Chat app's scopes: get administrator approval "
-        "again, then reactivate.",
-    ),
-    "APP_AUTHORIZATION_FAILURE": SuspensionPolicy(
-        Remedy.PERSON,
-        "The Chat app lost access to the target: add the app to the space again, then reactivate.",
-    ),
-    "ENDPOINT_PERMISSION_DENIED": SuspensionPolicy(
-        Remedy.ENDPOINT,
-        "Grant roles/pubsub.publisher on the topic to the app's push service account, "
-        "then reactivate.",
-    ),
-    "ENDPOINT_NOT_FOUND": SuspensionPolicy(
-        Remedy.ENDPOINT,
-        "The notification topic does not exist in the subscription's project: recreate it, "
-        "then reactivate.",
-    ),
-    "ENDPOINT_RESOURCE_EXHAUSTED": SuspensionPolicy(
-        Remedy.RETRY,
-        "The topic hit a quota or rate limit: reactivating with backoff; request a quota "
-        "increase if it persists.",
-    ),
-    "OTHER": SuspensionPolicy(
-        Remedy.RETRY, "Google reports an unidentified error: reactivating with backoff."
-    ),
-}
-
-UNKNOWN_REASON_POLICY = SuspensionPolicy(
-    Remedy.RETRY, "Suspension reason unknown to this keeper: reactivating with backoff."
-)
-
-
-def suspension_policy(reason: str | None) -> SuspensionPolicy:
-    """Values not yet known (and a missing reason) are treated like OTHER."""
-    return SUSPENSION_POLICY.get(reason or "", UNKNOWN_REASON_POLICY)
 
 
 @dataclass(frozen=True)
@@ -127,11 +41,6 @@ def _hours(delta: timedelta) -> str:
 
 def _at(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}" if moment else "?"
-
-
-def renewal_due(expiry: datetime | None, now: datetime) -> bool:
-    """Within the reminders' window (or unknown): renewing now is right."""
-    return expiry is None or expiry - now <= RENEW_WINDOW
 
 
 def reminder_conflict(
@@ -189,14 +98,6 @@ def _gone(view: View) -> str:
         assert view.api is not None
         return f"Google reports state {view.api.state}"
     return "Google no longer has it" + (" (403)" if view.seen is Seen.DENIED else "")
-
-
-def reactivate_backoff(attempts: int) -> timedelta:
-    """5 min, 15 min, 45 min, ... capped at 6 h."""
-    if attempts <= 0:
-        return timedelta(0)
-    backoff: timedelta = REACTIVATE_FIRST_BACKOFF * 3 ** (attempts - 1)
-    return min(backoff, REACTIVATE_MAX_BACKOFF)
 
 
 def decide_suspended(sub: ManagedSubscription, view: View, now: datetime) -> Plan:
@@ -344,109 +245,3 @@ def renew_after_aborted(view: View, now: datetime) -> bool:
     so a renewal someone else made is not repeated."""
     api = view.api
     return view.live and api is not None and renewal_due(api.expire_time, now)
-
-
-def verify_at(expire_time: datetime | None, now: datetime) -> datetime | None:
-    """When the sweep checks a subscription verified at `now` again, if sooner than its
-    regular schedule: within the hour for one that expires within the reminders' window."""
-    if expire_time is None or expire_time - now > RENEW_WINDOW:
-        return None
-    return now + SHORT_LIVED_VERIFY_EVERY
-
-
-def sweep_renewal_at(key: str, expire_time: datetime, lifetime: timedelta | None) -> datetime:
-    """When the sweep renews if no reminder did, spread per key so a batch does not stampede."""
-    lead = SWEEP_RENEW_LEAD
-    if lifetime is not None and lifetime <= RENEW_WINDOW:
-        lead = SWEEP_RENEW_LEAD_SHORT
-    spread = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return expire_time - lead - SWEEP_JITTER * spread
-
-
-def gap_start(
-    cause: GapCause,
-    sub: ManagedSubscription,
-    api: Subscription | None,
-    now: datetime,
-    event_time: datetime | None = None,
-) -> tuple[datetime, GapStart]:
-    """When delivery stopped, and what dates it, from the most exact date known: a suspension
-    from Google's updateTime of the suspended subscription (its last change is the
-    suspension), then the time of the lifecycle event that announced it; an expiry from the
-    expireTime Google reports, then the `expired` event's time, then the expiry the record
-    holds. Otherwise the earliest moment the keeper can prove, `now`, when it saw the loss.
-    Never in the future, and never before Google's view last showed it ACTIVE (a stale or
-    replayed event's time cannot date a loss the keeper saw did not happen yet)."""
-    candidates: list[tuple[datetime | None, GapStart]]
-    if cause is GapCause.SUSPENDED:
-        suspended = api is not None and api.state == "SUSPENDED"
-        candidates = [
-            (api.update_time if api is not None and suspended else None, GapStart.GOOGLE),
-            (event_time, GapStart.EVENT),
-        ]
-    else:
-        candidates = [
-            (api.expire_time if api is not None else None, GapStart.EXPIRY),
-            (event_time, GapStart.EVENT),
-            (sub.expire_time, GapStart.EXPIRY),
-        ]
-    alive = sub.verified_at if sub.state is State.ACTIVE else None
-    for moment, dated_by in candidates:
-        if moment is not None and moment <= now:
-            if alive is not None and moment < alive < now:  # (a view read now is this one)
-                return alive, GapStart.ALIVE
-            return moment, dated_by
-    return now, GapStart.SEEN
-
-
-# The Chat API lists a space's events this far back (docs/api-reference.md §9).
-CHAT_HISTORY = timedelta(days=28)
-# Replays list a little before and after the gap: a gap's start and end are known to the
-# second at best, and Google's delivery of the events at its edges is unknown. Events
-# delivered live inside this overlap are replayed too (under the same ce-id).
-REPLAY_OVERLAP = timedelta(seconds=30)
-CHAT_TARGET = "//chat.googleapis.com/spaces/"
-# The event families spaceEvents.list returns (batch types come with their single types).
-REPLAYABLE_FAMILIES = ("message", "reaction", "membership", "space")
-
-
-def replayable_types(event_types: tuple[str, ...]) -> tuple[str, ...]:
-    """The subscription's Chat event types whose history spaceEvents.list keeps."""
-    return tuple(
-        t
-        for t in event_types
-        if t.startswith("google.workspace.chat.")
-        and t.split(".")[3] in REPLAYABLE_FAMILIES
-        and ".batch" not in t
-    )
-
-
-def replay_after_gap(sub: ManagedSubscription) -> Replay:
-    """What happens to a gap's events once delivery resumes: replayed when the subscription
-    asked for it and its target keeps a history (a Chat space); otherwise nothing can be
-    replayed, and the app must resync the window."""
-    if not sub.replay:
-        return Replay.OFF
-    if sub.target_resource.startswith(CHAT_TARGET) and replayable_types(sub.event_types):
-        return Replay.PENDING
-    return Replay.NO_HISTORY
-
-
-@dataclass(frozen=True)
-class ReplayWindow:
-    start: datetime  # exclusive, as spaceEvents.list's start_time
-    end: datetime  # inclusive
-    lost_before: datetime | None  # the part of the gap older than the history: lost
-
-
-def replay_window(gap: Gap, now: datetime) -> ReplayWindow:
-    """The window to list: the gap with the overlap at both ends, resumed where an earlier
-    run stopped, no further back than the Chat API's history (with a minute's margin so the
-    request is not refused as it travels)."""
-    assert gap.end is not None
-    start = gap.replayed_through or gap.start - REPLAY_OVERLAP
-    oldest = now - CHAT_HISTORY + timedelta(minutes=1)
-    lost_before = None
-    if start < oldest:
-        start, lost_before = oldest, oldest
-    return ReplayWindow(start, min(gap.end + REPLAY_OVERLAP, now), lost_before)

@@ -5,15 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from keeper.domain.decisions import (
-    Remedy,
-    gap_start,
-    reactivate_backoff,
-    replay_after_gap,
-    suspension_policy,
-    sweep_renewal_at,
-    verify_at,
-)
+from keeper.domain.gaps import gap_start, replay_after_gap
 from keeper.domain.models import (
     GAPS_KEPT,
     Gap,
@@ -23,6 +15,8 @@ from keeper.domain.models import (
     State,
 )
 from keeper.domain.outcomes import Action
+from keeper.domain.policy import Remedy, suspension_policy
+from keeper.domain.schedule import reactivate_backoff, sweep_renewal_at, verify_at
 from workspace_client.models import Subscription
 
 

@@ -14,13 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from keeper.domain import transitions
-from keeper.domain.decisions import (
-    Plan,
-    adoptable,
-    adopts_api_view,
-    renew_after_aborted,
-    renewal_due,
-)
+from keeper.domain.decisions import Plan, adoptable, adopts_api_view, renew_after_aborted
 from keeper.domain.errors import LeaseBusy, TransientFailure
 from keeper.domain.models import (
     HistoryEntry,
@@ -30,6 +24,7 @@ from keeper.domain.models import (
     history_entry,
 )
 from keeper.domain.outcomes import Action, Outcome, Result, Trigger
+from keeper.domain.schedule import renewal_due
 from keeper.engine.alerts import Alert
 from keeper.engine.endpoint import examine
 from keeper.engine.observe import observe

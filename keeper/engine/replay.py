@@ -23,8 +23,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from keeper.domain.decisions import replay_window, replayable_types
 from keeper.domain.errors import StoreConflict
+from keeper.domain.gaps import replay_window, replayable_types
 from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert

@@ -14,10 +14,10 @@ import pytest
 from devstack.samples import SAMPLES, load, payload, retarget
 from handlers import HANDLERS
 from handlers.envelope import parse_envelope, parse_lifecycle
-from keeper.domain.decisions import SUSPENSION_POLICY, Remedy
 from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
 from keeper.domain.models import State
 from keeper.domain.outcomes import Action
+from keeper.domain.policy import SUSPENSION_POLICY, Remedy
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 SAMPLE_TARGET = "//chat.googleapis.com/spaces/AAAAsample"

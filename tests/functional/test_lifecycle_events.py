@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from keeper.domain.decisions import SUSPENSION_POLICY, Remedy
 from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
 from keeper.domain.models import State
 from keeper.domain.outcomes import Action
+from keeper.domain.policy import SUSPENSION_POLICY, Remedy
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 DAY = 86400

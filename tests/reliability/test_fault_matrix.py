@@ -24,7 +24,7 @@ import pytest
 
 from devstack.context import local_context
 from emulator.control import EmulatorControl
-from keeper.domain.decisions import REACTIVATE_FIRST_BACKOFF
+from keeper.domain.schedule import REACTIVATE_FIRST_BACKOFF
 from keeper.sweep import run as sweep
 from tests.support.keeper_stack import KeeperStack
 from tests.support.reliability import (

@@ -38,9 +38,9 @@ from devstack.processes import (
     start_function,
 )
 from handlers import dispatch
-from keeper.domain.decisions import SUSPENSION_POLICY
 from keeper.domain.events import LIFECYCLE_PREFIX
 from keeper.domain.models import State
+from keeper.domain.policy import SUSPENSION_POLICY
 from keeper.operator import dead_letters
 from keeper.operator.cli import main as cli_main
 from keeper.operator.dead_letters import DeadLetterInbox

@@ -7,30 +7,24 @@ import pytest
 
 from keeper.domain import transitions
 from keeper.domain.decisions import (
-    CHAT_HISTORY,
-    MAX_REACTIVATE_ATTEMPTS,
-    REPLAY_OVERLAP,
-    SUSPENSION_POLICY,
     Plan,
-    Remedy,
-    ReplayWindow,
     adoptable,
     adopts_api_view,
     decide_due,
     decide_expired,
     decide_reminder,
     decide_suspended,
-    gap_start,
-    reactivate_backoff,
     reminder_conflict,
     renew_after_aborted,
-    renewal_due,
+)
+from keeper.domain.gaps import (
+    CHAT_HISTORY,
+    REPLAY_OVERLAP,
+    ReplayWindow,
+    gap_start,
     replay_after_gap,
     replay_window,
     replayable_types,
-    suspension_policy,
-    sweep_renewal_at,
-    verify_at,
 )
 from keeper.domain.models import (
     GAPS_KEPT,
@@ -44,6 +38,14 @@ from keeper.domain.models import (
     gap_change,
 )
 from keeper.domain.outcomes import Action
+from keeper.domain.policy import SUSPENSION_POLICY, Remedy, suspension_policy
+from keeper.domain.schedule import (
+    MAX_REACTIVATE_ATTEMPTS,
+    reactivate_backoff,
+    renewal_due,
+    sweep_renewal_at,
+    verify_at,
+)
 from keeper.domain.view import Seen, View, view_of
 from workspace_client.models import Subscription
 

@@ -1,0 +1,104 @@
+"""Gaps in delivery: when one started, and what is replayed once delivery resumes. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from keeper.domain.models import Gap, GapCause, GapStart, ManagedSubscription, Replay, State
+from workspace_client.models import Subscription
+
+
+def gap_start(
+    cause: GapCause,
+    sub: ManagedSubscription,
+    api: Subscription | None,
+    now: datetime,
+    event_time: datetime | None = None,
+) -> tuple[datetime, GapStart]:
+    """When delivery stopped, and what dates it, from the most exact date known: a suspension
+    from Google's updateTime of the suspended subscription (its last change is the
+    suspension), then the time of the lifecycle event that announced it; an expiry from the
+    expireTime Google reports, then the `expired` event's time, then the expiry the record
+    holds. Otherwise the earliest moment the keeper can prove, `now`, when it saw the loss.
+    Never in the future, and never before Google's view last showed it ACTIVE (a stale or
+    replayed event's time cannot date a loss the keeper saw did not happen yet)."""
+    candidates: list[tuple[datetime | None, GapStart]]
+    if cause is GapCause.SUSPENDED:
+        suspended = api is not None and api.state == "SUSPENDED"
+        candidates = [
+            (api.update_time if api is not None and suspended else None, GapStart.GOOGLE),
+            (event_time, GapStart.EVENT),
+        ]
+    else:
+        candidates = [
+            (api.expire_time if api is not None else None, GapStart.EXPIRY),
+            (event_time, GapStart.EVENT),
+            (sub.expire_time, GapStart.EXPIRY),
+        ]
+    alive = sub.verified_at if sub.state is State.ACTIVE else None
+    for moment, dated_by in candidates:
+        if moment is not None and moment <= now:
+            if alive is not None and moment < alive < now:  # (a view read now is this one)
+                return alive, GapStart.ALIVE
+            return moment, dated_by
+    return now, GapStart.SEEN
+
+
+# The Chat API lists a space's events this far back (docs/api-reference.md §9).
+CHAT_HISTORY = timedelta(days=28)
+
+
+# Replays list a little before and after the gap: a gap's start and end are known to the
+# second at best, and Google's delivery of the events at its edges is unknown. Events
+# delivered live inside this overlap are replayed too (under the same ce-id).
+REPLAY_OVERLAP = timedelta(seconds=30)
+
+
+CHAT_TARGET = "//chat.googleapis.com/spaces/"
+
+
+# The event families spaceEvents.list returns (batch types come with their single types).
+REPLAYABLE_FAMILIES = ("message", "reaction", "membership", "space")
+
+
+def replayable_types(event_types: tuple[str, ...]) -> tuple[str, ...]:
+    """The subscription's Chat event types whose history spaceEvents.list keeps."""
+    return tuple(
+        t
+        for t in event_types
+        if t.startswith("google.workspace.chat.")
+        and t.split(".")[3] in REPLAYABLE_FAMILIES
+        and ".batch" not in t
+    )
+
+
+def replay_after_gap(sub: ManagedSubscription) -> Replay:
+    """What happens to a gap's events once delivery resumes: replayed when the subscription
+    asked for it and its target keeps a history (a Chat space); otherwise nothing can be
+    replayed, and the app must resync the window."""
+    if not sub.replay:
+        return Replay.OFF
+    if sub.target_resource.startswith(CHAT_TARGET) and replayable_types(sub.event_types):
+        return Replay.PENDING
+    return Replay.NO_HISTORY
+
+
+@dataclass(frozen=True)
+class ReplayWindow:
+    start: datetime  # exclusive, as spaceEvents.list's start_time
+    end: datetime  # inclusive
+    lost_before: datetime | None  # the part of the gap older than the history: lost
+
+
+def replay_window(gap: Gap, now: datetime) -> ReplayWindow:
+    """The window to list: the gap with the overlap at both ends, resumed where an earlier
+    run stopped, no further back than the Chat API's history (with a minute's margin so the
+    request is not refused as it travels)."""
+    assert gap.end is not None
+    start = gap.replayed_through or gap.start - REPLAY_OVERLAP
+    oldest = now - CHAT_HISTORY + timedelta(minutes=1)
+    lost_before = None
+    if start < oldest:
+        start, lost_before = oldest, oldest
+    return ReplayWindow(start, min(gap.end + REPLAY_OVERLAP, now), lost_before)
