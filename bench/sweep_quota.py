@@ -38,6 +38,7 @@ from keeper.domain.models import ManagedSubscription, stable_key
 from keeper.domain.outcomes import Action
 from keeper.engine.pacing import Pacer, Quota
 from keeper.store.firestore import FirestoreStore
+from keeper.store.protocol import subscription_document
 from keeper.sweep import run as sweep
 from workspace_client.models import Subscription
 
@@ -126,7 +127,7 @@ def write_records(store_client: Any, prefix: str, records: Sequence[ManagedSubsc
     def commit(start: int) -> None:
         batch = store_client.batch()
         for record in records[start : start + 400]:
-            batch.set(collection.document(record.key), record.to_doc())
+            batch.set(collection.document(record.key), subscription_document(record))
         batch.commit()
 
     with ThreadPoolExecutor(4) as pool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -101,36 +100,6 @@ class Gap:
             f"{self.dated_by.value}; {resumed}{replay})"
         )
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "cause": self.cause.value,
-            "dated_by": self.dated_by.value,
-            "detail": self.detail,
-            "resumed_by": self.resumed_by.value if self.resumed_by else None,
-            "replay": self.replay.value,
-            "replayed": self.replayed,
-            "replayed_through": self.replayed_through,
-            "lost_before": self.lost_before,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> Gap:
-        resumed = doc.get("resumed_by")
-        return cls(
-            start=doc["start"],
-            cause=GapCause(doc["cause"]),
-            dated_by=GapStart(doc["dated_by"]),
-            detail=doc.get("detail"),
-            end=doc.get("end"),
-            resumed_by=Resumption(resumed) if resumed else None,
-            replay=Replay(doc.get("replay", Replay.OFF.value)),
-            replayed=int(doc.get("replayed", 0)),
-            replayed_through=doc.get("replayed_through"),
-            lost_before=doc.get("lost_before"),
-        )
-
 
 def subscription_id(name: str) -> str:
     """`subscriptions/abc` -> `abc`."""
@@ -159,23 +128,6 @@ class Lease:
 
     def held_at(self, now: datetime) -> bool:
         return now < self.until
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "owner": self.owner,
-            "action": self.action.value,
-            "until": self.until,
-            "generation": self.generation,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> Lease:
-        return cls(
-            owner=str(doc["owner"]),
-            action=Action(doc["action"]),
-            until=doc["until"],
-            generation=int(doc["generation"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -266,76 +218,6 @@ class ManagedSubscription:
     def with_changes(self, **changes: Any) -> ManagedSubscription:
         return replace(self, **changes)
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "auth": self.auth,
-            "target_resource": self.target_resource,
-            "event_types": list(self.event_types),
-            "pubsub_topic": self.pubsub_topic,
-            "name": self.name,
-            "include_resource": self.include_resource,
-            "field_mask": self.field_mask,
-            "include_descendants": self.include_descendants,
-            "ttl": self.ttl,
-            "state": self.state.value,
-            "expire_time": self.expire_time,
-            "suspension_reason": self.suspension_reason,
-            "authority": self.authority,
-            "etag": self.etag,
-            "next_action": self.next_action.value,
-            "next_action_at": self.next_action_at,
-            "attempts": self.attempts,
-            "last_problem": self.last_problem,
-            "alerted_problem": self.alerted_problem,
-            "lineage": list(self.lineage),
-            "lease": self.lease.to_doc() if self.lease else None,
-            "generation": self.generation,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "verified_at": self.verified_at,
-            "verify_at": self.verify_at,
-            "gaps": [gap.to_doc() for gap in self.gaps],
-            "replay": self.replay,
-            # derived, for the sweep's query of unfinished replays
-            "replay_pending": self.pending_replay is not None,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> ManagedSubscription:
-        lease = doc.get("lease")
-        return cls(
-            key=str(doc["key"]),
-            auth=str(doc["auth"]),
-            target_resource=str(doc["target_resource"]),
-            event_types=tuple(doc.get("event_types") or ()),
-            pubsub_topic=str(doc["pubsub_topic"]),
-            name=doc.get("name"),
-            include_resource=bool(doc.get("include_resource", False)),
-            field_mask=doc.get("field_mask"),
-            include_descendants=doc.get("include_descendants"),
-            ttl=doc.get("ttl"),
-            state=State(doc.get("state", State.ACTIVE.value)),
-            expire_time=doc.get("expire_time"),
-            suspension_reason=doc.get("suspension_reason"),
-            authority=doc.get("authority"),
-            etag=doc.get("etag"),
-            next_action=Action(doc.get("next_action", Action.NOTHING.value)),
-            next_action_at=doc.get("next_action_at"),
-            attempts=int(doc.get("attempts", 0)),
-            last_problem=doc.get("last_problem"),
-            alerted_problem=doc.get("alerted_problem"),
-            lineage=tuple(doc.get("lineage") or ()),
-            lease=Lease.from_doc(lease) if lease else None,
-            generation=int(doc.get("generation", 0)),
-            created_at=doc.get("created_at"),
-            updated_at=doc.get("updated_at"),
-            verified_at=doc.get("verified_at"),
-            verify_at=doc.get("verify_at"),
-            gaps=tuple(Gap.from_doc(gap) for gap in doc.get("gaps") or ()),
-            replay=bool(doc.get("replay", False)),
-        )
-
 
 @dataclass(frozen=True)
 class HistoryEntry:
@@ -354,42 +236,6 @@ class HistoryEntry:
     state_after: State | None = None
     name: str | None = None
     gap: str | None = None  # the window without delivery this transition opened or closed
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "at": self.at,
-            "actor": self.actor.value,
-            "action": self.action.value,
-            "outcome": self.outcome.value,
-            "reason": self.reason,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "api_call": self.api_call,
-            "api_result": self.api_result,
-            "state_before": self.state_before.value if self.state_before else None,
-            "state_after": self.state_after.value if self.state_after else None,
-            "name": self.name,
-            "gap": self.gap,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> HistoryEntry:
-        before, after = doc.get("state_before"), doc.get("state_after")
-        return cls(
-            at=doc["at"],
-            actor=Actor(doc["actor"]),
-            action=Action(doc["action"]),
-            outcome=Result(doc["outcome"]),
-            reason=str(doc["reason"]),
-            event_id=doc.get("event_id"),
-            event_type=doc.get("event_type"),
-            api_call=doc.get("api_call"),
-            api_result=doc.get("api_result"),
-            state_before=State(before) if before else None,
-            state_after=State(after) if after else None,
-            name=doc.get("name"),
-            gap=doc.get("gap"),
-        )
 
 
 def gap_change(before: ManagedSubscription, after: ManagedSubscription) -> str | None:

@@ -20,10 +20,9 @@ from typing import Any, TextIO
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
 
 from keeper.domain.errors import Refused
-from keeper.domain.models import ManagedSubscription
 from keeper.engine import onboard
 from keeper.engine.ports import Context, Dispatch
-from keeper.operator import dead_letters, doctor
+from keeper.operator import dead_letters, doctor, views
 from keeper.operator.report import next_step, not_delivering, plural, render_html, time_left
 from keeper.runtime import logs
 from keeper.runtime.config import ConfigError
@@ -249,7 +248,9 @@ def _adopt(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _onboarded(done: onboard.Onboarded) -> Answer:
-    return Answer(json=_as_json(done.sub), text=f"{done.how}: {done.api.name} (key {done.sub.key})")
+    return Answer(
+        json=views.subscription(done.sub), text=f"{done.how}: {done.api.name} (key {done.sub.key})"
+    )
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -281,7 +282,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> Answer:
         for s in subs
     ]
     return Answer(
-        json=[_as_json(s) for s in subs],
+        json=[views.subscription(s) for s in subs],
         text=_table(rows) if subs else "no managed subscriptions",
     )
 
@@ -299,9 +300,7 @@ def _report(ctx: Context, args: argparse.Namespace) -> Answer:
 def _show(ctx: Context, args: argparse.Namespace) -> Answer:
     found = _find(ctx, args.name_or_key)
     history = ctx.store.history(found.sub.key)
-    doc = found.sub.to_doc()
-    doc.pop("lease", None)
-    doc.pop("gaps")
+    doc = {name: v for name, v in views.fields_of(found.sub).items() if name != "gaps"}
     width = max(len(field) for field in doc)
     lines = [f"{field + ':':<{width + 1}} {_human(value)}" for field, value in doc.items()]
     lines.append(f"gaps in delivery ({plural(len(found.sub.gaps), 'gap')}):")
@@ -314,7 +313,7 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
         for h in history
     ]
     return Answer(
-        json={**_as_json(found.sub), "history": [_json_value(h.to_doc()) for h in history]},
+        json=views.shown(found.sub, history),
         text="\n".join(lines),
     )
 
@@ -454,24 +453,6 @@ def _find(ctx: Context, name_or_key: str) -> Versioned:
     if found is None:
         raise CliError(f"not managed: {name_or_key}")
     return found
-
-
-def _as_json(sub: ManagedSubscription) -> dict[str, Any]:
-    doc = sub.to_doc()
-    doc.pop("lease", None)
-    converted: dict[str, Any] = _json_value(doc)
-    return converted
-
-
-def _json_value(value: Any) -> Any:
-    """Times as RFC 3339, inside lists and mappings too."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:

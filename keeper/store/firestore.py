@@ -16,10 +16,7 @@ from typing import TYPE_CHECKING, Any
 from keeper.domain.errors import StoreConflict
 from keeper.domain.models import HistoryEntry, ManagedSubscription, subscription_id
 from keeper.domain.outcomes import Action
-
-if TYPE_CHECKING:
-    from google.cloud.firestore import Client, DocumentSnapshot
-
+from keeper.store.documents import from_document, to_document
 from keeper.store.protocol import (
     LedgerEntry,
     Lookup,
@@ -27,7 +24,11 @@ from keeper.store.protocol import (
     key_or_name,
     ledger_id,
     next_lease,
+    subscription_document,
 )
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import Client, DocumentSnapshot
 
 
 class FirestoreStore:
@@ -117,7 +118,7 @@ class FirestoreStore:
 
     def all(self) -> Iterator[ManagedSubscription]:
         for snapshot in self._subs.order_by("key").stream():
-            yield ManagedSubscription.from_doc(snapshot.to_dict() or {})
+            yield from_document(ManagedSubscription, snapshot.to_dict() or {})
 
     def due(self, before: datetime, limit: int) -> list[Versioned]:
         """Work due by `before`, earliest first: an indexed query, so its cost follows the due
@@ -170,14 +171,14 @@ class FirestoreStore:
 
     def history(self, key: str) -> list[HistoryEntry]:
         query = self._subs.document(key).collection("history").order_by("recorded_at")
-        return [HistoryEntry.from_doc(s.to_dict() or {}) for s in query.stream()]
+        return [from_document(HistoryEntry, s.to_dict() or {}) for s in query.stream()]
 
     # -- writes --------------------------------------------------------------------------
 
     def create(self, sub: ManagedSubscription, history: HistoryEntry) -> None:
         """Store a newly managed subscription; StoreConflict if the key is already managed."""
         batch = self._client.batch()
-        batch.create(self._subs.document(sub.key), sub.to_doc())
+        batch.create(self._subs.document(sub.key), subscription_document(sub))
         self._index_names(batch, sub)
         self._add_history(batch, sub.key, history)
         self._commit(batch, f"{sub.key} is already managed")
@@ -190,7 +191,7 @@ class FirestoreStore:
         batch = self._client.batch()
         batch.update(
             self._subs.document(claimed.key),
-            {"lease": lease.to_doc(), "generation": lease.generation},
+            {"lease": to_document(lease), "generation": lease.generation},
             option=self._client.write_option(last_update_time=current.update_time),
         )
         results = self._commit(batch, f"{claimed.key} changed before the lease was taken")
@@ -208,7 +209,7 @@ class FirestoreStore:
         batch = self._client.batch()
         batch.update(
             self._subs.document(updated.key),
-            updated.to_doc(),
+            subscription_document(updated),
             option=self._client.write_option(last_update_time=current.update_time),
         )
         if updated.name != current.sub.name:  # a new Google name (recreation): index it
@@ -255,7 +256,7 @@ class FirestoreStore:
 
         # `at` is the decision's time, shared by the entries of one event; the commit time
         # orders them as they happened.
-        document = {**entry.to_doc(), "recorded_at": SERVER_TIMESTAMP}
+        document = {**to_document(entry), "recorded_at": SERVER_TIMESTAMP}
         batch.set(self._subs.document(key).collection("history").document(), document)
 
     @staticmethod
@@ -269,4 +270,5 @@ class FirestoreStore:
 
 
 def _versioned(snapshot: DocumentSnapshot[Any]) -> Versioned:
-    return Versioned(ManagedSubscription.from_doc(snapshot.to_dict() or {}), snapshot.update_time)
+    sub = from_document(ManagedSubscription, snapshot.to_dict() or {})
+    return Versioned(sub, snapshot.update_time)

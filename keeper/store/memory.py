@@ -7,15 +7,12 @@ import itertools
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from keeper.domain.errors import StoreConflict
 from keeper.domain.models import HistoryEntry, ManagedSubscription, subscription_id
 from keeper.domain.outcomes import Action
-
-if TYPE_CHECKING:
-    pass
-
+from keeper.store.documents import from_document, to_document
 from keeper.store.protocol import (
     LedgerEntry,
     Lookup,
@@ -23,6 +20,7 @@ from keeper.store.protocol import (
     key_or_name,
     ledger_id,
     next_lease,
+    subscription_document,
 )
 
 _LEASE_UNTIL = "lease.until"
@@ -30,8 +28,9 @@ _LEASE_UNTIL = "lease.until"
 
 class InMemoryStore:
     """The store in one process, for tests that need no Firestore. Documents are kept as the
-    Firestore store writes them (`to_doc`) and read back through `from_doc`; the update time is
-    a counter, checked like Firestore's precondition, so a stale write raises StoreConflict."""
+    Firestore store writes them (keeper/store/documents.py) and read back from them; the update
+    time is a counter, checked like Firestore's precondition, so a stale write raises
+    StoreConflict."""
 
     def __init__(self, ledger_ttl_days: int = 14) -> None:
         self._lock = threading.Lock()
@@ -121,7 +120,7 @@ class InMemoryStore:
 
     def history(self, key: str) -> list[HistoryEntry]:
         with self._lock:
-            return [HistoryEntry.from_doc(doc) for doc in self._history.get(key, [])]
+            return [from_document(HistoryEntry, doc) for doc in self._history.get(key, [])]
 
     # -- writes --------------------------------------------------------------------------
 
@@ -129,9 +128,9 @@ class InMemoryStore:
         with self._lock:
             if sub.key in self._subs:
                 raise StoreConflict(f"{sub.key} is already managed")
-            self._write(sub.to_doc())
+            self._write(subscription_document(sub))
             self._index_names(sub)
-            self._history.setdefault(sub.key, []).append(history.to_doc())
+            self._history.setdefault(sub.key, []).append(to_document(history))
 
     def claim(
         self, current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
@@ -140,7 +139,7 @@ class InMemoryStore:
         with self._lock:
             doc = self._guarded(current, f"{claimed.key} changed before the lease was taken")
             update_time = self._write(
-                {**doc, "lease": lease.to_doc(), "generation": lease.generation}
+                {**doc, "lease": to_document(lease), "generation": lease.generation}
             )
         return Versioned(claimed, update_time)
 
@@ -153,11 +152,11 @@ class InMemoryStore:
     ) -> Versioned:
         with self._lock:
             doc = self._guarded(current, f"{updated.key} changed while acting on it")
-            update_time = self._write({**doc, **updated.to_doc()})
+            update_time = self._write({**doc, **subscription_document(updated)})
             if updated.name != current.sub.name:
                 self._index_names(updated)
             if history:
-                self._history.setdefault(updated.key, []).append(history.to_doc())
+                self._history.setdefault(updated.key, []).append(to_document(history))
             if ledger:
                 self._events[ledger_id(ledger.event_id)] = ledger.to_doc(self._ledger_ttl)
         return Versioned(updated, update_time)
@@ -185,7 +184,7 @@ class InMemoryStore:
         if stored is None:
             return None
         doc, update_time = stored
-        return Versioned(ManagedSubscription.from_doc(copy.deepcopy(doc)), update_time)
+        return Versioned(from_document(ManagedSubscription, copy.deepcopy(doc)), update_time)
 
     def _versions(self) -> list[Versioned]:
         """Every record, in key order (Firestore's document order)."""
@@ -213,7 +212,7 @@ class InMemoryStore:
         in the field do not match; ties in document (key) order."""
         matching = []
         for current in self._versions():
-            doc = current.sub.to_doc()
+            doc = to_document(current.sub)
             value = (doc.get("lease") or {}).get("until") if field == _LEASE_UNTIL else doc[field]
             if isinstance(value, datetime) and value <= before:
                 matching.append((value, current.sub.key, current))

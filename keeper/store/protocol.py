@@ -16,13 +16,11 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from keeper.domain.models import HistoryEntry, Lease, ManagedSubscription, subscription_id
 from keeper.domain.outcomes import Action
-
-if TYPE_CHECKING:
-    pass
+from keeper.store.documents import to_document
 
 
 @dataclass(frozen=True)
@@ -52,16 +50,14 @@ class LedgerEntry:
     key: str | None = None
 
     def to_doc(self, ttl: timedelta) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "subscription": self.subscription,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "at": self.at,
-            "key": self.key,
-            "expire_at": self.at + ttl,
-        }
+        """The entry's document, with `expire_at` for Firestore's TTL policy."""
+        return {**to_document(self), "expire_at": self.at + ttl}
+
+
+def subscription_document(sub: ManagedSubscription) -> dict[str, Any]:
+    """The record's document, with `replay_pending` for the sweep's query of unfinished
+    replays (Firestore cannot filter on a gap's field inside an array)."""
+    return {**to_document(sub), "replay_pending": sub.pending_replay is not None}
 
 
 def next_lease(

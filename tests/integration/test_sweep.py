@@ -21,6 +21,7 @@ from keeper.domain.outcomes import Action
 from keeper.engine.endpoint import EndpointStatus, Grant
 from keeper.engine.pacing import RATE_LIMIT_RETRIES
 from keeper.operator.cli import main as cli_main
+from keeper.store.documents import to_document
 from keeper.sweep import run as sweep
 from tests.support.keeper_stack import WRITE_METHODS, KeeperStack, rest
 from workspace_client.models import parse_timestamp
@@ -231,7 +232,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(keeper_stack):
 
     def snapshot() -> dict:
         return {
-            s.key: (keeper_stack.record(s.key).to_doc(), len(keeper_stack.store.history(s.key)))
+            s.key: (to_document(keeper_stack.record(s.key)), len(keeper_stack.store.history(s.key)))
             for s in (suspended, late)
         }
 

@@ -30,6 +30,7 @@ from keeper.domain.outcomes import Outcome
 from keeper.engine.endpoint import EndpointStatus, Grant
 from keeper.engine.ports import Context
 from keeper.runtime.config import Config
+from keeper.store.documents import to_document
 from keeper.store.memory import InMemoryStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, WRITE_METHODS
 from tests.support.secrets import SecretScan
@@ -136,7 +137,7 @@ def memory_keeper(
     # As for a Firestore project after its test (tests/support/secrets.py): every record,
     # history entry and ledger entry the test left is searched for secrets.
     for sub in store.all():
-        documents = [sub.to_doc(), *(h.to_doc() for h in store.history(sub.key))]
+        documents = [to_document(sub), *(to_document(h) for h in store.history(sub.key))]
         secret_scan.check(f"in-memory store {sub.key}", json.dumps(documents, default=str))
     ledger = store.recent_events(limit=sys.maxsize)
     secret_scan.check("in-memory ledger", json.dumps(ledger, default=str))

@@ -47,6 +47,7 @@ from keeper.domain.schedule import (
     verify_at,
 )
 from keeper.domain.view import Seen, View, view_of
+from keeper.store.documents import from_document, to_document
 from workspace_client.models import Subscription
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -670,7 +671,7 @@ def test_the_record_keeps_the_latest_gaps_and_they_survive_firestore():
     # THEN the latest are kept, oldest first, and a document round trip keeps them
     assert len(sub.gaps) == GAPS_KEPT
     assert sub.gaps[-1].start == NOW + (GAPS_KEPT + 2) * H
-    assert ManagedSubscription.from_doc(sub.to_doc()).gaps == sub.gaps
+    assert from_document(ManagedSubscription, to_document(sub)).gaps == sub.gaps
 
 
 # -- replays ---------------------------------------------------------------------------------
