@@ -273,10 +273,11 @@ def from_rpc_status(
 ) -> WorkspaceEventsError:
     """Map the ``google.rpc.Status`` of a failed long-running operation to a typed error."""
     code = status_body.get("code")
-    known = isinstance(code, int) and code != code_pb2.OK and code in code_pb2.Code.values()
-    name = code_pb2.Code.Name(code) if known else None
-    # api-core's HTTP code for the status; code.proto serves the two it leaves out as 500.
-    http_code = (_status_class(name).code or 500) if known else None
+    name = http_code = None
+    if isinstance(code, int) and code != code_pb2.OK and code in code_pb2.Code.values():
+        name = code_pb2.Code.Name(code)
+        # api-core's HTTP code for the status; code.proto serves the two it leaves out as 500.
+        http_code = _status_class(name).code or 500
     details = _mappings(status_body.get("details"))
     cls = _classify(name, http_code, _reasons(details))
     message = str(status_body.get("message") or name or "operation failed")
