@@ -263,3 +263,15 @@ def test_already_exists_without_a_usable_name_names_none(metadata: Any) -> None:
     mapped = from_rpc_status({"code": 6, "details": [info]})
     assert isinstance(mapped, AlreadyExists)
     assert mapped.current_subscription is None
+
+
+def test_our_classes_leave_api_cores_own_tables_as_they_were() -> None:
+    # GIVEN our errors imported (api-core's metaclass registers every subclass it sees)
+    # WHEN api-core maps a status for someone else's client (Firestore, Pub/Sub)
+    # THEN it still answers with its own classes, never ours
+    for code in (400, 401, 403, 404, 409, 429, 500, 502, 503, 504):
+        assert not issubclass(
+            exceptions.exception_class_for_http_status(code), WorkspaceEventsError
+        )
+    for rpc_code in range(1, 17):
+        assert not isinstance(exceptions.from_grpc_status(rpc_code, ""), WorkspaceEventsError)
