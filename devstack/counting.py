@@ -1,7 +1,9 @@
-"""Count Firestore round trips exactly: every gRPC call the client makes to the emulator, and
-every document its streamed reads (queries, batched gets) return.
+"""Count round trips exactly: every gRPC call the Firestore client makes to the emulator and
+every document its streamed reads (queries, batched gets) return; every request an API client
+sends, per discovery method id.
 
-Used by the round-trip budget tests and the benchmarks."""
+Used by the round-trip budget tests, the client's tests and the benchmarks; never by the
+product, whose clients only offer the seam (``GoogleApiClient(on_request=...)``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,41 @@ from google.cloud import firestore
 
 # The streamed reads, and the field of their responses that carries a document.
 _DOCUMENT_FIELD = {"RunQuery": "document", "BatchGetDocuments": "found"}
+
+
+class CallCounter:
+    """Thread-safe count of the requests API clients send, per discovery method id: pass
+    ``on_request=counter.add`` to each ``GoogleApiClient`` to count (one counter may serve
+    several). Retries count as separate requests: that is what the API's per-minute quota
+    sees."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, method: str) -> None:
+        with self._lock:
+            self._counts[method] += 1
+
+    def __getitem__(self, method: str) -> int:
+        with self._lock:
+            return self._counts[method]
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def __repr__(self) -> str:
+        return f"CallCounter({self.snapshot()!r})"
 
 
 # grpc ships no type information, hence the ignores.

@@ -35,14 +35,14 @@ Handler = Callable[
 def _handlers(workspace: Workspace) -> dict[str, Handler]:
     """One entry per discovery method id: (principal, path args, query, body, op failure)."""
     return {
-        "subscriptions.create": lambda p, _a, q, b, f: workspace.create(
+        "subscriptions.create": lambda p, _a, q, b, f: workspace.subscriptions.create(
             p, b, validate_only=q.get("validateOnly", False), failure=f
         ),
-        "subscriptions.get": lambda p, a, _q, _b, _f: workspace.get(p, a["name"]),
-        "subscriptions.list": lambda p, _a, q, _b, _f: workspace.list_subscriptions(
+        "subscriptions.get": lambda p, a, _q, _b, _f: workspace.subscriptions.get(p, a["name"]),
+        "subscriptions.list": lambda p, _a, q, _b, _f: workspace.subscriptions.list_subscriptions(
             p, q.get("filter"), q.get("pageSize"), q.get("pageToken")
         ),
-        "subscriptions.patch": lambda p, a, q, b, f: workspace.patch(
+        "subscriptions.patch": lambda p, a, q, b, f: workspace.subscriptions.patch(
             p,
             a["name"],
             b,
@@ -50,10 +50,10 @@ def _handlers(workspace: Workspace) -> dict[str, Handler]:
             validate_only=q.get("validateOnly", False),
             failure=f,
         ),
-        "subscriptions.reactivate": lambda p, a, _q, _b, f: workspace.reactivate(
+        "subscriptions.reactivate": lambda p, a, _q, _b, f: workspace.subscriptions.reactivate(
             p, a["name"], failure=f
         ),
-        "subscriptions.delete": lambda p, a, q, _b, f: workspace.delete(
+        "subscriptions.delete": lambda p, a, q, _b, f: workspace.subscriptions.delete(
             p,
             a["name"],
             allow_missing=q.get("allowMissing", False),
@@ -61,11 +61,13 @@ def _handlers(workspace: Workspace) -> dict[str, Handler]:
             validate_only=q.get("validateOnly", False),
             failure=f,
         ),
-        "operations.get": lambda _p, a, _q, _b, _f: workspace.get_operation(a["name"]),
-        "spaces.spaceEvents.list": lambda p, a, q, _b, _f: workspace.list_space_events(
+        "operations.get": lambda _p, a, _q, _b, _f: workspace.operations.get(a["name"]),
+        "spaces.spaceEvents.list": lambda p, a, q, _b, _f: workspace.space_events.list_space_events(
             p, a["parent"], q.get("filter"), q.get("pageSize"), q.get("pageToken")
         ),
-        "spaces.spaceEvents.get": lambda p, a, _q, _b, _f: workspace.get_space_event(p, a["name"]),
+        "spaces.spaceEvents.get": lambda p, a, _q, _b, _f: workspace.space_events.get_space_event(
+            p, a["name"]
+        ),
     }
 
 
@@ -220,13 +222,13 @@ class Emulator:
         seconds = body.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool):
             raise invalid_argument("seconds must be a number.", field="seconds")
-        now, produced = self.workspace.advance(seconds)
+        now, produced = self.workspace.lifecycle.advance(seconds)
         return {"now": format_time(now), "published": [event.to_json() for event in produced]}
 
     def _suspend(self, subscription_id: str) -> Callable[[dict[str, Any]], Any]:
         def action(body: dict[str, Any]) -> dict[str, Any]:
             _only(body, {"reason", "silent", "causeFixed"})
-            return self.workspace.suspend(
+            return self.workspace.lifecycle.suspend(
                 subscription_id,
                 str(body.get("reason", "")),
                 silent=None if body.get("silent") is None else bool(body["silent"]),
@@ -238,7 +240,9 @@ class Emulator:
     def _expire(self, subscription_id: str) -> Callable[[dict[str, Any]], Any]:
         def action(body: dict[str, Any]) -> dict[str, Any]:
             _only(body, {"silent"})
-            record = self.workspace.expire(subscription_id, silent=bool(body.get("silent", False)))
+            record = self.workspace.lifecycle.expire(
+                subscription_id, silent=bool(body.get("silent", False))
+            )
             return {"event": record.to_json() if record else None}
 
         return action
@@ -251,7 +255,9 @@ class Emulator:
             if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
                 raise invalid_argument("resource must be an object, resources a list of them.")
             event_type = str(body.get("eventType") or "")
-            return self.workspace.post_chat_event(f"spaces/{space}", event_type, resources)
+            return self.workspace.space_events.post_chat_event(
+                f"spaces/{space}", event_type, resources
+            )
 
         return action
 
@@ -284,7 +290,7 @@ class Emulator:
             (
                 "/emulator/subscriptions/<sid>:fixCause",
                 "POST",
-                lambda sid: control(lambda _b: self.workspace.fix_cause(sid)),
+                lambda sid: control(lambda _b: self.workspace.lifecycle.fix_cause(sid)),
             ),
             (
                 "/emulator/subscriptions/<sid>:expire",
@@ -318,7 +324,7 @@ class Emulator:
                 "/emulator/events",
                 "GET",
                 lambda: control(
-                    lambda _b: {"events": [e.to_json() for e in self.workspace.events()]}
+                    lambda _b: {"events": [e.to_json() for e in self.workspace.lifecycle.events()]}
                 ),
             ),
         ]
@@ -347,7 +353,7 @@ class Ticker(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(TICK_SECONDS):
             try:
-                self.workspace.process_due()
+                self.workspace.lifecycle.process_due()
             except Exception:
                 _LOG.exception("processing due lifecycle events failed")
 

@@ -1,50 +1,24 @@
-"""RFC 3339 timestamps and protobuf Duration strings, as proto3 JSON writes and reads them."""
+"""Time as proto3 JSON writes it, read as strictly as Google's front end reads it.
+
+Writing and Durations are the client's own protobuf-based helpers; reading a timestamp is
+protobuf's reader as it is, because the client takes a timestamp without an offset as UTC
+where Google refuses it.
+"""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
-_TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
-)
-_DURATION = re.compile(r"^(-)?(\d+)(?:\.(\d{1,9}))?s$")
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from workspace_client.models import format_timestamp as format_time
+from workspace_client.models import parse_duration as parse_duration
 
-def format_time(moment: datetime) -> str:
-    """UTC, `Z` suffix, 0, 3 or 6 fractional digits (proto3 JSON uses the shortest of 0/3/6/9)."""
-    moment = moment.astimezone(UTC)
-    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    micros = moment.microsecond
-    if micros == 0:
-        return f"{base}Z"
-    if micros % 1000 == 0:
-        return f"{base}.{micros // 1000:03d}Z"
-    return f"{base}.{micros:06d}Z"
+__all__ = ["format_time", "parse_duration", "parse_time"]
 
 
 def parse_time(text: str) -> datetime:
-    match = _TIMESTAMP.match(text)
-    if match is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    micros = int((fraction or "0").ljust(9, "0")[:6])
-    tz = UTC
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
-    moment = datetime(
-        int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tzinfo=tz
-    )
-    return moment.astimezone(UTC)
-
-
-def parse_duration(text: str) -> timedelta:
-    """A `google.protobuf.Duration` in JSON form: `"86400s"`, `"1.5s"`, `"-3s"`."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"not a Duration: {text!r}")
-    sign, seconds, fraction = match.groups()
-    micros = int((fraction or "0").ljust(9, "0")[:6])
-    value = timedelta(seconds=int(seconds), microseconds=micros)
-    return -value if sign else value
+    """An RFC 3339 timestamp with its offset, as aware UTC; ValueError otherwise."""
+    stamp = Timestamp()
+    stamp.FromJsonString(text)
+    return stamp.ToDatetime(tzinfo=UTC)

@@ -1,12 +1,14 @@
 """The Workspace Events API client: one typed method per REST call the keeper makes.
 
-Every request goes through ``WorkspaceEventsClient._execute``, the single place that
-retries, counts calls and turns failures into ``workspace_client.errors`` types.
+Every request goes through ``GoogleApiClient._execute``, the single place that retries
+and turns failures into ``workspace_client.errors`` types.
 Mutations return long-running operations; ``_wait`` polls them to completion within a
 deadline that fits inside one function invocation.
 
-googleapiclient and httplib2 are imported inside functions: building the client object is
-cheap, and importing this module needs neither network nor credentials.
+googleapiclient, httplib2 and the errors (google-api-core) are imported inside functions:
+building the client object is cheap, importing this module needs neither network nor
+credentials, and the keeper's cold start (which imports this module for its defaults) pays
+for none of them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import logging
 import random as _random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,29 +27,13 @@ from urllib.parse import urlsplit
 
 from google.auth.exceptions import RefreshError, TransportError
 
-from workspace_client.errors import (
-    NotFound,
-    OperationStillRunning,
-    Unavailable,
-    UnexpectedError,
-    WorkspaceEventsError,
-    from_http_error,
-    from_rpc_status,
-    from_transport_error,
-)
-from workspace_client.models import (
-    Operation,
-    Subscription,
-    SubscriptionSpec,
-    format_timestamp,
-)
+from workspace_client.models import Operation, Subscription, SubscriptionSpec
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
 __all__ = [
     "DEFAULT_ENDPOINT",
-    "CallCounter",
     "GoogleApiClient",
     "PollPolicy",
     "RetryPolicy",
@@ -105,41 +90,6 @@ class PollPolicy:
 
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_POLL = PollPolicy()
-
-
-class CallCounter:
-    """Thread-safe count of HTTP requests sent, per discovery method id.
-
-    Retries count as separate requests: that is what the API's per-minute quota sees.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, method: str) -> None:
-        with self._lock:
-            self._counts[method] += 1
-
-    def __getitem__(self, method: str) -> int:
-        with self._lock:
-            return self._counts[method]
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
-
-    def __repr__(self) -> str:
-        return f"CallCounter({self.snapshot()!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +151,8 @@ def _normalise_endpoint(endpoint: str) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date), if any."""
+    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date), if any: by hand,
+    as neither api-core nor googleapiclient reads the header."""
     value = headers.get("retry-after")
     if not value:
         return None
@@ -237,7 +188,8 @@ class GoogleApiClient:
     ``credentials=None`` sends no Authorization header (tests, loopback emulators).
     ``http_factory`` replaces the per-thread Http (tests pass a scripted fake).
     ``sleep``, ``monotonic`` and ``random`` are injectable so tests never wait.
-    ``calls`` may be shared between clients to count requests across principals.
+    ``on_request`` is told the discovery method id of every request before it is sent,
+    retries included (the local stack and tests count requests with it).
     """
 
     def __init__(
@@ -247,14 +199,14 @@ class GoogleApiClient:
         endpoint: str,
         timeout: float = 15.0,
         retry: RetryPolicy = DEFAULT_RETRY,
-        calls: CallCounter | None = None,
+        on_request: Callable[[str], None] | None = None,
         http_factory: Callable[[], Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ) -> None:
         self.endpoint = _normalise_endpoint(endpoint)
-        self.calls = calls if calls is not None else CallCounter()
+        self._on_request = on_request
         self._credentials = credentials
         self._timeout = timeout
         self._retry = retry
@@ -289,8 +241,10 @@ class GoogleApiClient:
                 return
 
     def _execute(self, method: str, request: Any) -> dict[str, Any]:
-        """Send one request: the only place that retries, counts and maps errors."""
+        """Send one request: the only place that retries and maps errors."""
         from googleapiclient.errors import HttpError  # noqa: PLC0415 - lazy, see module doc
+
+        from workspace_client import errors  # noqa: PLC0415 - lazy, see module doc
 
         transport_errors = _transport_errors()
         http = self._thread_http()
@@ -298,18 +252,19 @@ class GoogleApiClient:
         attempt = 0
         while True:
             attempt += 1
-            self.calls.add(method)
-            error: WorkspaceEventsError
+            if self._on_request is not None:
+                self._on_request(method)
+            error: errors.WorkspaceEventsError
             try:
                 result = request.execute(http=http)
             except HttpError as exc:
-                error = from_http_error(exc, method=method)
+                error = errors.from_http_error(exc, method=method)
                 retryable = self._retry.retries(int(exc.resp.status))
                 asked = _retry_after(exc.resp)
                 cause: BaseException = exc
             except transport_errors as exc:
-                error = from_transport_error(exc, method=method)
-                retryable = isinstance(error, Unavailable)
+                error = errors.from_transport_error(exc, method=method)
+                retryable = isinstance(error, errors.Unavailable)
                 asked = None
                 cause = exc
             else:
@@ -363,21 +318,20 @@ class WorkspaceEventsClient(GoogleApiClient):
 
     # -- subscriptions ------------------------------------------------------------------
 
-    def create(self, spec: SubscriptionSpec, validate_only: bool = False) -> Subscription:
+    def create(self, spec: SubscriptionSpec) -> Subscription:
         """``subscriptions.create``; waits for the operation and returns the subscription.
 
         Raises ``AlreadyExists`` when this principal already has a subscription on the
         target (Google's error names it: ``AlreadyExists.current_subscription``).
         """
+        from workspace_client.errors import UnexpectedError  # noqa: PLC0415 - see module doc
+
         method = "subscriptions.create"
-        body = spec.to_api()
-        api = self._api()
-        request = api.subscriptions.create(body=body, validateOnly=validate_only or None)
+        request = self._api().subscriptions.create(body=spec.to_api())
         operation = self._wait(method, self._execute(method, request))
         response = operation.response or {}
-        if response.get("name") or validate_only:
-            # A validate-only create may answer without a response: echo what was asked.
-            return Subscription.from_api(response or body)
+        if response.get("name"):
+            return Subscription.from_api(response)
         raise UnexpectedError(
             f"create operation {operation.name} finished without a subscription",
             method=method,
@@ -403,12 +357,6 @@ class WorkspaceEventsClient(GoogleApiClient):
         """``subscriptions.patch`` with ``updateMask=event_types``: the full new list."""
         return self._patch(name, "event_types", {"eventTypes": list(event_types)}, etag)
 
-    def set_expire_time(
-        self, name: str, expire_time: datetime, etag: str | None = None
-    ) -> Subscription:
-        """``subscriptions.patch`` with ``updateMask=expire_time``."""
-        return self._patch(name, "expire_time", {"expireTime": format_timestamp(expire_time)}, etag)
-
     def reactivate(self, name: str) -> Subscription:
         """``subscriptions.reactivate``: only for SUSPENDED subscriptions whose cause is gone.
 
@@ -420,6 +368,8 @@ class WorkspaceEventsClient(GoogleApiClient):
 
     def delete(self, name: str, allow_missing: bool = True, etag: str | None = None) -> None:
         """``subscriptions.delete``; with ``allow_missing`` a missing subscription is success."""
+        from workspace_client.errors import NotFound  # noqa: PLC0415 - see module doc
+
         method = "subscriptions.delete"
         request = self._api().subscriptions.delete(
             name=name, allowMissing=allow_missing or None, etag=etag
@@ -480,20 +430,22 @@ class WorkspaceEventsClient(GoogleApiClient):
 
     def _wait(self, method: str, raw_operation: Mapping[str, Any]) -> Operation:
         """Poll until the operation is done; raise its mapped error if it failed."""
+        from workspace_client import errors  # noqa: PLC0415 - lazy, see module doc
+
         operation = Operation.from_api(raw_operation)
         deadline = self._monotonic() + self._polling.timeout
         delay = self._polling.initial_delay
         while not operation.done:
             if not operation.name:
-                raise UnexpectedError("operation is not done and has no name", method=method)
+                raise errors.UnexpectedError("operation is not done and has no name", method=method)
             remaining = deadline - self._monotonic()
             if remaining <= 0:
-                raise OperationStillRunning(operation.name, method=method)
+                raise errors.OperationStillRunning(operation.name, method=method)
             self._sleep(min(delay, remaining))
             operation = self.get_operation(operation.name)
             delay = min(delay * 2, self._polling.max_delay)
         if operation.error is not None:
-            raise from_rpc_status(operation.error, method=method)
+            raise errors.from_rpc_status(operation.error, method=method)
         return operation
 
     def _api(self) -> _Api:

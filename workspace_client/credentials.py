@@ -32,7 +32,6 @@ from workspace_client.client import (
     DEFAULT_ENDPOINT,
     DEFAULT_POLL,
     DEFAULT_RETRY,
-    CallCounter,
     PollPolicy,
     RetryPolicy,
     WorkspaceEventsClient,
@@ -455,11 +454,7 @@ class CredentialsProvider:
 
 
 class ClientFactory:
-    """Hands out one cached ``WorkspaceEventsClient`` per (principal, scopes).
-
-    All clients share one ``CallCounter`` (``factory.calls``), so benchmarks see the
-    total number of API requests across principals.
-    """
+    """Hands out one cached ``WorkspaceEventsClient`` per (principal, scopes)."""
 
     def __init__(
         self,
@@ -468,12 +463,10 @@ class ClientFactory:
         timeout: float = 15.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         polling: PollPolicy = DEFAULT_POLL,
-        calls: CallCounter | None = None,
         chat_endpoint: str = DEFAULT_CHAT_ENDPOINT,
     ) -> None:
         self.provider = provider
         self.chat_endpoint = chat_endpoint
-        self.calls = calls if calls is not None else CallCounter()
         self._timeout = timeout
         self._retry = retry
         self._polling = polling
@@ -482,13 +475,12 @@ class ClientFactory:
 
     def paced(self) -> ClientFactory:
         """A factory of clients for a caller that paces itself and owns its 429 retries (the
-        sweep): they raise RateLimited at once. Same credentials, same call counter."""
+        sweep): they raise RateLimited at once. Same credentials."""
         paced = ClientFactory(
             self.provider,
             timeout=self._timeout,
             retry=replace(self._retry, rate_limited=False),
             polling=self._polling,
-            calls=self.calls,
             chat_endpoint=self.chat_endpoint,
         )
         return paced
@@ -509,7 +501,6 @@ class ClientFactory:
             timeout=self._timeout,
             retry=self._retry,
             polling=self._polling,
-            calls=self.calls,
         )
         with self._lock:
             return self._clients.setdefault(key, client)
@@ -526,7 +517,6 @@ class ClientFactory:
             endpoint=self.chat_endpoint,
             timeout=self._timeout,
             retry=self._retry,
-            calls=self.calls,
         )
 
     def forget(self, auth: AuthSpec | str) -> None:

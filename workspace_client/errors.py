@@ -1,4 +1,4 @@
-"""Typed errors for the Workspace Events API.
+"""Typed errors for the Workspace Events API, built on google-api-core's exceptions.
 
 The keeper only needs to know one thing to obey the function contract: may this failure
 raise (``transient``: Pub/Sub redelivers and the next attempt can succeed) or must it be
@@ -7,7 +7,10 @@ history entries.
 
 Both failure channels map into the same classes: an HTTP error response
 (``googleapiclient.errors.HttpError``) and a finished long-running operation whose ``error``
-is a ``google.rpc.Status``.
+is a ``google.rpc.Status``. api-core's own tables pick the class for a status or an HTTP code,
+and each class here is also that api-core exception (``NotFound`` is a
+``google.api_core.exceptions.NotFound``), so its ``reason``, ``domain`` and ``metadata`` read
+the ErrorInfo among the details.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from google.api_core import exceptions
 from google.auth.exceptions import RefreshError
+from google.rpc import code_pb2
 
 if TYPE_CHECKING:
     from googleapiclient.errors import HttpError
@@ -44,8 +49,10 @@ __all__ = [
     "from_transport_error",
 ]
 
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
-class WorkspaceEventsError(Exception):
+
+class WorkspaceEventsError(exceptions.GoogleAPICallError):
     """A Workspace Events API call failed.
 
     ``status_code`` is the HTTP status (for an operation error, the HTTP equivalent of its
@@ -63,14 +70,21 @@ class WorkspaceEventsError(Exception):
         status_code: int | None = None,
         status: str | None = None,
         details: tuple[Mapping[str, Any], ...] = (),
+        errors: tuple[Any, ...] = (),
         method: str | None = None,
     ) -> None:
-        self.message = message
+        info = next((item for item in details if item.get("@type") == _ERROR_INFO), None)
+        super().__init__(  # type: ignore[no-untyped-call]  # api-core leaves it unannotated
+            message, errors=errors, details=details, error_info=info
+        )
         self.status_code = status_code
         self.status = status
-        self.details = details
         self.method = method
-        super().__init__(message)
+
+    @property
+    def details(self) -> tuple[Mapping[str, Any], ...]:
+        """The ``error.details`` entries as sent."""
+        return tuple(self._details)
 
     def __str__(self) -> str:
         where = f"{self.method}: " if self.method else ""
@@ -95,33 +109,35 @@ class CredentialsUnavailable(WorkspaceEventsError):
     signing impossible, a token refresh refused for good (revoked grant, delegation not
     authorized), a secret it cannot read. No API answered: this is the deployment's problem,
     not a refusal to record, so it is neither transient nor permanent. The event raises, and
-    Pub/Sub redelivers it until it succeeds or is dead-lettered."""
+    Pub/Sub redelivers it until it succeeds or is dead-lettered. (api-core has no class for a
+    call that never reached an API.)"""
 
     transient = False
 
 
-class RateLimited(TransientError):
+class RateLimited(TransientError, exceptions.TooManyRequests):
     """429 / RESOURCE_EXHAUSTED, or a 403 whose reason is a rate limit."""
 
 
-class Unavailable(TransientError):
+class Unavailable(TransientError, exceptions.ServiceUnavailable):
     """502/503/504, UNAVAILABLE, or no response at all (connection error, socket timeout)."""
 
 
-class InternalError(TransientError):
-    """500 / INTERNAL (and UNKNOWN, which Google serves as 500)."""
+class InternalError(TransientError, exceptions.InternalServerError):
+    """500 / INTERNAL (and UNKNOWN and DATA_LOSS, which Google serves as 500)."""
 
 
-class Aborted(TransientError):
+class Aborted(TransientError, exceptions.Conflict):
     """409 ABORTED: an etag mismatch or concurrent change; the redelivery re-reads state."""
 
 
-class DeadlineExceeded(TransientError):
+class DeadlineExceeded(TransientError, exceptions.DeadlineExceeded):
     """DEADLINE_EXCEEDED: the server gave up before finishing."""
 
 
 class OperationStillRunning(TransientError):
-    """A long-running operation was not done within our wait; poll ``operation_name`` later."""
+    """A long-running operation was not done within our wait; poll ``operation_name`` later.
+    (No API refused anything, so api-core has no class for it.)"""
 
     def __init__(self, operation_name: str, *, method: str | None = None) -> None:
         super().__init__(
@@ -130,11 +146,11 @@ class OperationStillRunning(TransientError):
         self.operation_name = operation_name
 
 
-class NotFound(PermanentError):
+class NotFound(PermanentError, exceptions.NotFound):
     """404 / NOT_FOUND."""
 
 
-class AlreadyExists(PermanentError):
+class AlreadyExists(PermanentError, exceptions.AlreadyExists):
     """409 ALREADY_EXISTS: one subscription per (app, principal, target) already exists."""
 
     @property
@@ -142,30 +158,26 @@ class AlreadyExists(PermanentError):
         """The existing subscription's name, from the ErrorInfo's metadata
         (docs/api-reference.md §3: `current_subscription`), or None when Google's answer does
         not name it."""
-        for detail in self.details:
-            if not str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
-                continue
-            metadata = detail.get("metadata")
-            if isinstance(metadata, Mapping):
-                name = metadata.get("current_subscription") or metadata.get("currentSubscription")
-                if isinstance(name, str) and name.startswith("subscriptions/"):
-                    return name
-        return None
+        metadata = self.metadata
+        if not isinstance(metadata, Mapping):
+            return None
+        name = metadata.get("current_subscription") or metadata.get("currentSubscription")
+        return name if isinstance(name, str) and name.startswith("subscriptions/") else None
 
 
-class FailedPrecondition(PermanentError):
+class FailedPrecondition(PermanentError, exceptions.FailedPrecondition):
     """FAILED_PRECONDITION, e.g. reactivating while the suspension's cause persists."""
 
 
-class PermissionDenied(PermanentError):
+class PermissionDenied(PermanentError, exceptions.Forbidden):
     """403 / PERMISSION_DENIED (Google also answers this for resources that do not exist)."""
 
 
-class Unauthenticated(PermanentError):
+class Unauthenticated(PermanentError, exceptions.Unauthorized):
     """401 / UNAUTHENTICATED: the API refused the credentials it was sent."""
 
 
-class InvalidArgument(PermanentError):
+class InvalidArgument(PermanentError, exceptions.BadRequest):
     """400 / INVALID_ARGUMENT (and OUT_OF_RANGE)."""
 
 
@@ -173,65 +185,41 @@ class UnexpectedError(PermanentError):
     """Anything not classified above, including a response that breaks the API contract."""
 
 
-# Canonical code names to classes. Codes not listed (CANCELLED, UNIMPLEMENTED, DATA_LOSS, ...)
-# fall through to the HTTP status, then to UnexpectedError.
-_BY_STATUS: dict[str, type[WorkspaceEventsError]] = {
-    "INVALID_ARGUMENT": InvalidArgument,
-    "OUT_OF_RANGE": InvalidArgument,
-    "FAILED_PRECONDITION": FailedPrecondition,
-    "UNAUTHENTICATED": Unauthenticated,
-    "PERMISSION_DENIED": PermissionDenied,
-    "NOT_FOUND": NotFound,
-    "ALREADY_EXISTS": AlreadyExists,
-    "ABORTED": Aborted,
-    "RESOURCE_EXHAUSTED": RateLimited,
-    "INTERNAL": InternalError,
-    "UNKNOWN": InternalError,
-    "UNAVAILABLE": Unavailable,
-    "DEADLINE_EXCEEDED": DeadlineExceeded,
+# api-core's class for a status or an HTTP code -> ours: the api-core class each of ours
+# extends, found along api-core's own hierarchy (OUT_OF_RANGE is a BadRequest,
+# RESOURCE_EXHAUSTED a TooManyRequests), and the few that api-core files elsewhere. Codes with
+# neither (CANCELLED, UNIMPLEMENTED, ...) fall back to the HTTP code, then to UnexpectedError.
+_FAMILIES: tuple[type[WorkspaceEventsError], ...] = (
+    *(RateLimited, Unavailable, InternalError, Aborted, DeadlineExceeded, NotFound),
+    *(AlreadyExists, FailedPrecondition, PermissionDenied, Unauthenticated, InvalidArgument),
+)
+_OURS: dict[type, type[WorkspaceEventsError]] = {
+    cls.__bases__[1]: cls  # (TransientError or PermanentError, the api-core class)
+    for cls in _FAMILIES
+} | {
+    # google/rpc/code.proto serves UNKNOWN and DATA_LOSS as 500; api-core gives them no code.
+    exceptions.Unknown: InternalError,
+    exceptions.DataLoss: InternalError,
+    # A proxy's 502 or 504 says the service was out of reach, as a 503 does.
+    exceptions.BadGateway: Unavailable,
+    exceptions.GatewayTimeout: Unavailable,
 }
 
-# For error bodies without a ``status`` (proxies, load balancers, older front ends).
-_BY_HTTP_CODE: dict[int, type[WorkspaceEventsError]] = {
-    400: InvalidArgument,
-    401: Unauthenticated,
-    403: PermissionDenied,
-    404: NotFound,
-    # A bare 409 on this API is taken as a concurrency conflict: Google always names
-    # ALREADY_EXISTS in the body, and a transient class lets a redelivery re-read.
-    409: Aborted,
-    429: RateLimited,
-    500: InternalError,
-    502: Unavailable,
-    503: Unavailable,
-    504: Unavailable,
-}
-
-# google.rpc.Code numbers -> (name, HTTP status), from google/rpc/code.proto.
-_RPC_CODES: dict[int, tuple[str, int]] = {
-    1: ("CANCELLED", 499),
-    2: ("UNKNOWN", 500),
-    3: ("INVALID_ARGUMENT", 400),
-    4: ("DEADLINE_EXCEEDED", 504),
-    5: ("NOT_FOUND", 404),
-    6: ("ALREADY_EXISTS", 409),
-    7: ("PERMISSION_DENIED", 403),
-    8: ("RESOURCE_EXHAUSTED", 429),
-    9: ("FAILED_PRECONDITION", 400),
-    10: ("ABORTED", 409),
-    11: ("OUT_OF_RANGE", 400),
-    12: ("UNIMPLEMENTED", 501),
-    13: ("INTERNAL", 500),
-    14: ("UNAVAILABLE", 503),
-    15: ("DATA_LOSS", 500),
-    16: ("UNAUTHENTICATED", 401),
-}
-
-# The reasons googleapiclient itself treats as "403 but really a rate limit": the legacy
-# `error.errors[].reason`, and the ErrorInfo reason newer front ends send.
+# googleapiclient treats these reasons as "403 but really a rate limit" (the legacy
+# `error.errors[].reason`, and the ErrorInfo reason newer front ends send); api-core does not.
 _RATE_LIMIT_REASONS = frozenset(
     {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"}
 )
+
+
+def _status_class(name: str | None) -> type[exceptions.GoogleAPICallError]:
+    """api-core's class for a canonical status name (GoogleAPICallError for none or OK)."""
+    if name not in code_pb2.Code.keys():  # noqa: SIM118 - an enum wrapper, not a dict
+        return exceptions.GoogleAPICallError
+    error: exceptions.GoogleAPICallError = exceptions.from_grpc_status(
+        code_pb2.Code.Value(name), ""
+    )
+    return type(error)
 
 
 def _classify(
@@ -239,29 +227,23 @@ def _classify(
 ) -> type[WorkspaceEventsError]:
     if http_code == 403 and reasons & _RATE_LIMIT_REASONS:
         return RateLimited
-    if status in _BY_STATUS:
-        return _BY_STATUS[status]
-    if http_code in _BY_HTTP_CODE:
-        return _BY_HTTP_CODE[http_code]
+    for api_class in (_status_class(status), exceptions.exception_class_for_http_status(http_code)):
+        for base in api_class.__mro__:
+            if base in _OURS:
+                return _OURS[base]
     return UnexpectedError
 
 
-def _details(status_body: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
-    details = status_body.get("details")
-    if not isinstance(details, list):
+def _mappings(value: Any) -> tuple[Mapping[str, Any], ...]:
+    """The objects of a JSON list (``details``, legacy ``errors``); () for anything else."""
+    if not isinstance(value, list):
         return ()
-    return tuple(item for item in details if isinstance(item, Mapping))
+    return tuple(item for item in value if isinstance(item, Mapping))
 
 
-def _reasons(
-    error_body: Mapping[str, Any], details: tuple[Mapping[str, Any], ...]
-) -> frozenset[str]:
-    legacy = error_body.get("errors")
-    legacy_items = legacy if isinstance(legacy, list) else []
+def _reasons(*groups: tuple[Mapping[str, Any], ...]) -> frozenset[str]:
     return frozenset(
-        str(item["reason"])
-        for item in [*legacy_items, *details]
-        if isinstance(item, Mapping) and item.get("reason")
+        str(item["reason"]) for group in groups for item in group if item.get("reason")
     )
 
 
@@ -278,9 +260,12 @@ def from_http_error(error: HttpError, *, method: str | None = None) -> Workspace
     status = error_body.get("status")
     status = str(status) if status else None
     message = str(error_body.get("message") or getattr(error.resp, "reason", "") or "")
-    details = _details(error_body)
-    cls = _classify(status, http_code, _reasons(error_body, details))
-    return cls(message, status_code=http_code, status=status, details=details, method=method)
+    details = _mappings(error_body.get("details"))
+    legacy = _mappings(error_body.get("errors"))
+    cls = _classify(status, http_code, _reasons(legacy, details))
+    return cls(
+        message, status_code=http_code, status=status, details=details, errors=legacy, method=method
+    )
 
 
 def from_rpc_status(
@@ -288,15 +273,20 @@ def from_rpc_status(
 ) -> WorkspaceEventsError:
     """Map the ``google.rpc.Status`` of a failed long-running operation to a typed error."""
     code = status_body.get("code")
-    name, http_code = _RPC_CODES.get(code, (None, None)) if isinstance(code, int) else (None, None)
-    details = _details(status_body)
-    cls = _classify(name, http_code, _reasons({}, details))
+    name = http_code = None
+    if isinstance(code, int) and code != code_pb2.OK and code in code_pb2.Code.values():
+        name = code_pb2.Code.Name(code)
+        # api-core's HTTP code for the status; code.proto serves the two it leaves out as 500.
+        http_code = _status_class(name).code or 500
+    details = _mappings(status_body.get("details"))
+    cls = _classify(name, http_code, _reasons(details))
     message = str(status_body.get("message") or name or "operation failed")
     return cls(message, status_code=http_code, status=name, details=details, method=method)
 
 
 def from_transport_error(error: Exception, *, method: str | None = None) -> WorkspaceEventsError:
-    """Map a failure that produced no HTTP response (connection, timeout, token refresh)."""
+    """Map a failure that produced no HTTP response (connection, timeout, token refresh):
+    api-core knows only errors an API answered with."""
     description = f"{type(error).__name__}: {error}"
     # google.auth marks the refresh failures it considers retryable (token endpoint 5xx,
     # network); any other, such as invalid_grant for a revoked refresh token, will fail

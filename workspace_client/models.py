@@ -17,7 +17,6 @@ __all__ = [
     "Operation",
     "Subscription",
     "SubscriptionSpec",
-    "format_duration",
     "format_timestamp",
     "list_filter",
     "parse_duration",
@@ -25,51 +24,53 @@ __all__ = [
 ]
 
 # proto3 JSON Duration: decimal seconds with an "s" suffix, e.g. "86400s", "3.5s", "-0.25s".
-_DURATION = re.compile(r"^(-)?(\d+)(?:\.(\d{1,9}))?s$")
+# Checked before protobuf reads it: protobuf also takes "1.s", "+5s" and digits past the nanosecond.
+_DURATION = re.compile(r"-?\d+(?:\.\d{1,9})?s")
+# An RFC 3339 offset, which protobuf's reader requires.
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:\d{2})$")
 _PUBSUB_TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
+
+# protobuf's Timestamp and Duration are imported inside the functions below: `import main`
+# reaches this module, and its cold start should not pay for protobuf.
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse a proto3 JSON Duration such as ``"86400s"`` or ``"3.5s"``."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
+    """Parse a proto3 JSON Duration such as ``"86400s"`` or ``"3.5s"`` (to the microsecond)."""
+    from google.protobuf.duration_pb2 import Duration  # noqa: PLC0415 - lazy, see above
+
+    text = text.strip()
+    if _DURATION.fullmatch(text) is None:
         raise ValueError(f"not a Duration (expected e.g. '86400s'): {text!r}")
-    sign, seconds, fraction = match.groups()
-    # Integer arithmetic in microseconds keeps "0.1s" exact; timedelta holds no finer unit.
-    micros = int(seconds) * 1_000_000 + int((fraction or "").ljust(6, "0")[:6])
-    return timedelta(microseconds=-micros if sign else micros)
-
-
-def format_duration(value: timedelta) -> str:
-    """Format a timedelta as a proto3 JSON Duration (``"86400s"``, ``"3.5s"``)."""
-    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-    sign = "-" if micros < 0 else ""
-    seconds, fraction = divmod(abs(micros), 1_000_000)
-    if fraction == 0:
-        return f"{sign}{seconds}s"
-    return f"{sign}{seconds}.{fraction:06d}".rstrip("0") + "s"
+    duration = Duration()
+    duration.FromJsonString(text)  # refuses what is beyond a Duration's range, too
+    return duration.ToTimedelta()
 
 
 def parse_timestamp(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp (``"2026-05-01T12:00:00.123456789Z"``) into aware UTC.
+    """Parse an RFC 3339 timestamp (``"2026-05-01T12:00:00.123456789Z"``) into aware UTC,
+    nanoseconds truncated to microseconds.
 
-    Python 3.11's ``fromisoformat`` accepts the ``Z`` suffix and truncates nanoseconds.
     A timestamp without an offset is taken as UTC: Google never sends one, and guessing
     the local zone of a Cloud Run instance would be worse.
     """
-    parsed = datetime.fromisoformat(text.strip())
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    from google.protobuf.timestamp_pb2 import Timestamp  # noqa: PLC0415 - lazy, see above
+
+    text = text.strip()
+    stamp = Timestamp()
+    stamp.FromJsonString(text if _OFFSET.search(text) else text + "Z")
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def format_timestamp(value: datetime) -> str:
-    """Format an aware datetime the way Google writes RFC 3339: UTC with a ``Z`` suffix."""
+    """Format an aware datetime as proto3 JSON writes RFC 3339 (Google's form): UTC, a ``Z``
+    suffix, and 0, 3 or 6 fractional digits, the fewest that keep the value."""
+    from google.protobuf.timestamp_pb2 import Timestamp  # noqa: PLC0415 - lazy, see above
+
     if value.tzinfo is None:
         raise ValueError("refusing to format a naive datetime: its time zone is unknown")
-    utc = value.astimezone(UTC)
-    timespec = "seconds" if utc.microsecond == 0 else "microseconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp.ToJsonString()
 
 
 def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httplib2
 import pytest
+from google.api_core import exceptions
 from google.auth.exceptions import RefreshError
 from googleapiclient.errors import HttpError
 
@@ -212,3 +213,65 @@ def test_credentials_that_cannot_be_obtained_are_neither_transient_nor_a_refusal
     assert isinstance(error, CredentialsUnavailable)
     assert not error.transient
     assert not isinstance(error, PermanentError | TransientError)
+
+
+@pytest.mark.parametrize(
+    ("body", "api_core_class"),
+    [
+        (google_error(404, "NOT_FOUND"), exceptions.NotFound),
+        (google_error(400, "OUT_OF_RANGE"), exceptions.BadRequest),
+        (google_error(429, "RESOURCE_EXHAUSTED"), exceptions.TooManyRequests),
+        (google_error(504, "DEADLINE_EXCEEDED"), exceptions.DeadlineExceeded),
+        (b"<html>bad gateway</html>", exceptions.ServiceUnavailable),
+    ],
+)
+def test_each_mapped_error_is_also_the_api_core_exception(body: Any, api_core_class: type) -> None:
+    # GIVEN an error response  WHEN mapping it
+    code = body["error"]["code"] if isinstance(body, dict) else 502
+    mapped = from_http_error(http_error(code, body))
+    # THEN code written against google-api-core catches it too
+    assert isinstance(mapped, api_core_class)
+    assert isinstance(mapped, exceptions.GoogleAPICallError)
+
+
+def test_already_exists_reads_the_error_info_of_either_channel() -> None:
+    # GIVEN Google's ALREADY_EXISTS naming the existing subscription in its ErrorInfo
+    info = {
+        **ERROR_INFO,
+        "reason": "SUBSCRIPTION_ALREADY_EXISTS",
+        "metadata": {"current_subscription": "subscriptions/chat-spaces-old"},
+    }
+    over_http = from_http_error(
+        http_error(409, google_error(409, "ALREADY_EXISTS", details=[info]))
+    )
+    in_operation = from_rpc_status({"code": 6, "message": "exists", "details": [info]})
+    for mapped in (over_http, in_operation):
+        # THEN api-core's ErrorInfo accessors and the subscription's name read it
+        assert isinstance(mapped, AlreadyExists)
+        assert mapped.reason == "SUBSCRIPTION_ALREADY_EXISTS"
+        assert mapped.domain == "workspaceevents.googleapis.com"
+        assert mapped.current_subscription == "subscriptions/chat-spaces-old"
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [None, {}, {"current_subscription": "spaces/not-a-subscription"}],
+    ids=["no-metadata", "unnamed", "not-a-subscription"],
+)
+def test_already_exists_without_a_usable_name_names_none(metadata: Any) -> None:
+    info = {**ERROR_INFO, **({"metadata": metadata} if metadata is not None else {})}
+    mapped = from_rpc_status({"code": 6, "details": [info]})
+    assert isinstance(mapped, AlreadyExists)
+    assert mapped.current_subscription is None
+
+
+def test_our_classes_leave_api_cores_own_tables_as_they_were() -> None:
+    # GIVEN our errors imported (api-core's metaclass registers every subclass it sees)
+    # WHEN api-core maps a status for someone else's client (Firestore, Pub/Sub)
+    # THEN it still answers with its own classes, never ours
+    for code in (400, 401, 403, 404, 409, 429, 500, 502, 503, 504):
+        assert not issubclass(
+            exceptions.exception_class_for_http_status(code), WorkspaceEventsError
+        )
+    for rpc_code in range(1, 17):
+        assert not isinstance(exceptions.from_grpc_status(rpc_code, ""), WorkspaceEventsError)

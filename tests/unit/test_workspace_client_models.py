@@ -13,7 +13,6 @@ from workspace_client.models import (
     Operation,
     Subscription,
     SubscriptionSpec,
-    format_duration,
     format_timestamp,
     list_filter,
     parse_duration,
@@ -233,25 +232,6 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_rejects_non_durations(text: str) -> None:
     with pytest.raises(ValueError, match="Duration"):
         parse_duration(text)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (timedelta(days=7), "604800s"),
-        (timedelta(0), "0s"),
-        (timedelta(seconds=3.5), "3.5s"),
-        (timedelta(microseconds=1), "0.000001s"),
-        (timedelta(seconds=-1.25), "-1.25s"),
-    ],
-)
-def test_format_duration(value: timedelta, expected: str) -> None:
-    assert format_duration(value) == expected
-
-
-@given(st.timedeltas(min_value=timedelta(days=-3650), max_value=timedelta(days=3650)))
-def test_durations_round_trip(value: timedelta) -> None:
-    assert parse_duration(format_duration(value)) == value
 
 
 # -- timestamps ----------------------------------------------------------------------------
