@@ -58,17 +58,31 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__)
+def parse_args(argv: list[str] | None = None) -> tuple[bool, list[str]]:
+    """(--full, the arguments for pytest): every argument this command does not know goes to
+    pytest in its order, so `-k chaos` works as written, and so does the older `-- -k chaos`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.reliability",
+        description=__doc__,
+        usage="%(prog)s [-h] [--full] [PYTEST_ARGS ...]  (e.g. -k chaos)",
+        # pytest has long options of its own (--full-trace): none is taken for an abbreviation
+        allow_abbrev=False,
+    )
     parser.add_argument(
         "--full",
         action="store_true",
         help="the soaks at full size: 1,000 (chaos: 200) subscriptions, 5 min each",
     )
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k soak)")
-    args = parser.parse_args(argv)
+    args, pytest_args = parser.parse_known_args(argv)
+    if "--" in pytest_args:
+        pytest_args.remove("--")  # argparse keeps it; pytest would take what follows for paths
+    return args.full, pytest_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    full, pytest_args = parse_args(argv)
     figures = Path(tempfile.mkdtemp(prefix="keeper-reliability-")) / "figures.jsonl"
-    env = {**os.environ, "KEEPER_RELIABILITY_FIGURES": str(figures), **(FULL if args.full else {})}
+    env = {**os.environ, "KEEPER_RELIABILITY_FIGURES": str(figures), **(FULL if full else {})}
     started = time.monotonic()
     result = subprocess.run(
         [
@@ -79,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             "-p",
             "no:cacheprovider",
             "tests/reliability",
-            *args.pytest_args,
+            *pytest_args,
         ],
         cwd=REPO,
         env=env,

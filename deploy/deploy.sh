@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Deploy the Workspace subscription keeper to a Google Cloud project, idempotently.
 #
-#   deploy/deploy.sh [--env-file FILE] [--push-filter] [--source DIR] [--dry-run]
+#   deploy/deploy.sh [--env-file FILE] [--push-filter | --eventarc] [--source DIR] [--dry-run]
 #
 # --env-file FILE  the configuration (default: deploy/keeper.env, or $KEEPER_ENV_FILE);
 #                  start from deploy/keeper.env.example
-# --push-filter    deliver only lifecycle events to the event function, through a filtered,
-#                  authenticated Pub/Sub push subscription, instead of an Eventarc trigger on
-#                  every message of the topic (same as PUSH_FILTER=true in the env file)
+# --push-filter    the default: only lifecycle events invoke the event function, through a
+#                  Pub/Sub push subscription on the app's topic filtered to them (PUSH_FILTER=true)
+# --eventarc       the older mode: an Eventarc trigger on the app's topic, so every message
+#                  on it invokes the function (PUSH_FILTER=false); deploy/README.md says when
+#                  to pick it
 # --source DIR     the code to deploy (default: this repository)
 # --dry-run        print every gcloud command, one a line, shell-quoted; run none
 #
 # Every step checks before it creates, so running it again converges; see deploy/README.md.
+# At the end it writes the operator's settings for `python -m keeper` to deploy/operator.env
+# (OPERATOR_ENV_FILE), to be read with `set -a; . deploy/operator.env; set +a`.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,12 +28,17 @@ usage() {
 }
 
 parse_common_args "$@"
-push_filter_flag=""
+mode_flag=""
+set_mode() {
+  [[ -z $mode_flag || $mode_flag == "$1" ]] || die "--push-filter and --eventarc: pick one"
+  mode_flag=$1
+}
 SOURCE_DIR=""
 set -- "${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}"
 while (($#)); do
   case $1 in
-    --push-filter) push_filter_flag=true ;;
+    --push-filter) set_mode true ;;
+    --eventarc) set_mode false ;;
     --source) [[ $# -ge 2 ]] || die "--source needs a directory"; SOURCE_DIR=$2; shift ;;
     --source=*) SOURCE_DIR=${1#--source=} ;;
     -h | --help) usage; exit 0 ;;
@@ -39,7 +48,7 @@ while (($#)); do
 done
 
 load_env "$here/keeper.env"
-[[ -n $push_filter_flag ]] && PUSH_FILTER=true
+[[ -n $mode_flag ]] && PUSH_FILTER=$mode_flag
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$here/.." && pwd)}
 [[ -f $SOURCE_DIR/main.py && -f $SOURCE_DIR/requirements.txt ]] ||
   die "$SOURCE_DIR has no main.py and requirements.txt to deploy"
@@ -66,11 +75,16 @@ member() {
   printf 'serviceAccount:%s' "$1"
 }
 
-# The function's environment (keeper/runtime/config.py reads it once at start).
-env_vars() {
+# The keeper's configuration (keeper/runtime/config.py reads it once at start), NAME=value a
+# line: the functions' environment, and the operator's settings in OPERATOR_ENV_FILE, so
+# `python -m keeper` runs with what the functions run with.
+keeper_env() {
   local vars=(
     "GOOGLE_CLOUD_PROJECT=$PROJECT_ID"
-    "LOG_EXECUTION_ID=true"
+    "WORKSPACE_EVENTS_API_ENDPOINT=$WORKSPACE_EVENTS_API_ENDPOINT"
+    "KEEPER_CHAT_API_ENDPOINT=$KEEPER_CHAT_API_ENDPOINT"
+    "KEEPER_MEET_API_ENDPOINT=$KEEPER_MEET_API_ENDPOINT"
+    "KEEPER_DRIVE_ACTIVITY_API_ENDPOINT=$KEEPER_DRIVE_ACTIVITY_API_ENDPOINT"
     "KEEPER_FIX_TOPIC_IAM=$KEEPER_FIX_TOPIC_IAM"
     "KEEPER_CHAT_PUSH_SERVICE_ACCOUNT=$KEEPER_CHAT_PUSH_SERVICE_ACCOUNT"
     "KEEPER_COLLECTION_PREFIX=$KEEPER_COLLECTION_PREFIX"
@@ -79,16 +93,40 @@ env_vars() {
     "KEEPER_SWEEP_TOPIC=$SWEEP_TOPIC_PATH"
     "KEEPER_DEAD_LETTER_SUBSCRIPTION=$DEAD_LETTER_SUBSCRIPTION_PATH"
   )
+  if [[ -n $NOTICES_TOPIC_PATH ]]; then
+    vars+=("KEEPER_NOTICES_TOPIC=$NOTICES_TOPIC_PATH")
+  fi
   local extra
   for extra in ${EXTRA_ENV_VARS:-}; do
     vars+=("$extra")
   done
-  local joined="" v
-  for v in "${vars[@]}"; do
+  printf '%s\n' "${vars[@]}"
+}
+
+# The functions' --set-env-vars: the keeper's configuration, and execution ids in the logs.
+env_vars() {
+  local joined="LOG_EXECUTION_ID=true" v
+  while IFS= read -r v; do
     [[ $v == *,* ]] && die "environment values may not contain commas: $v"
-    joined+="${joined:+,}$v"
-  done
+    joined+=",$v"
+  done < <(keeper_env)
   printf '%s' "$joined"
+}
+
+# The operator's settings file: the keeper's configuration, shell-quoted where needed.
+operator_env() {
+  local v
+  printf '%s\n' "# The keeper deployed by deploy/deploy.sh from $ENV_FILE (each deploy rewrites it)." \
+    "# For python -m keeper, in a shell without the local stack's emulator variables:" \
+    "#   set -a; . $(shown_path "$OPERATOR_ENV_FILE"); set +a"
+  while IFS= read -r v; do
+    printf '%s=%s\n' "${v%%=*}" "$(quote_word "${v#*=}")"
+  done < <(keeper_env)
+}
+
+# A path as the user can type it from here: relative when it is under the current directory.
+shown_path() {
+  printf '%s' "${1#"$PWD"/}"
 }
 
 ensure_topic() {
@@ -139,20 +177,40 @@ if [[ $DRY_RUN == true ]]; then
   note "dry run: printing the gcloud commands, running none. Each 'describe' is an existence"
   note "check, answered 'absent' here, so every create shows; a real run skips what exists."
 fi
+if [[ $PUSH_FILTER == true ]]; then
+  note "delivery: a push subscription filtered to lifecycle events; only they invoke $EVENT_FUNCTION"
+else
+  note "delivery (--eventarc, PUSH_FILTER=false): an Eventarc trigger; every message on $TOPIC"
+  note "invokes $EVENT_FUNCTION. The default push filter invokes it for lifecycle events only."
+fi
+
+# The database's location is permanent: asked for, never guessed from REGION.
+if [[ -z $FIRESTORE_LOCATION ]] &&
+  ! exists gcloud firestore databases describe --database="$FIRESTORE_DATABASE" "$P"; then
+  die "set FIRESTORE_LOCATION in $ENV_FILE: the project has no Firestore database" \
+    "$FIRESTORE_DATABASE yet, and where it is created (a multi-region such as nam5 or eur3," \
+    "or a region such as $REGION) can never be changed"
+fi
 
 step "APIs"
+# The Chat, Meet REST and Drive Activity APIs: replays of missed events read them.
 run gcloud services enable \
-  workspaceevents.googleapis.com cloudfunctions.googleapis.com run.googleapis.com \
+  workspaceevents.googleapis.com chat.googleapis.com meet.googleapis.com \
+  driveactivity.googleapis.com cloudfunctions.googleapis.com run.googleapis.com \
   eventarc.googleapis.com pubsub.googleapis.com firestore.googleapis.com \
   cloudscheduler.googleapis.com iamcredentials.googleapis.com secretmanager.googleapis.com \
   logging.googleapis.com monitoring.googleapis.com cloudbuild.googleapis.com \
   artifactregistry.googleapis.com iam.googleapis.com "$P"
 
-step "Pub/Sub topics: events (the app's), dead letter, alerts, sweep"
+step "Pub/Sub topics: events (the app's), dead letter, alerts, sweep, notices (if set)"
 ensure_topic "$TOPIC"
 ensure_topic "$DEAD_LETTER_TOPIC"
 ensure_topic "$ALERTS_TOPIC"
 ensure_topic "$SWEEP_TOPIC"
+# The notices topic is created like TOPIC when it is in this project; in another, by its owner.
+if [[ -n $NOTICES_TOPIC && $NOTICES_TOPIC != */* ]]; then
+  ensure_topic "$NOTICES_TOPIC"
+fi
 # A topic without a subscription drops what is published to it: keep dead letters 7 days.
 if ! exists gcloud pubsub subscriptions describe "$DEAD_LETTER_SUBSCRIPTION" "$P"; then
   run gcloud pubsub subscriptions create "$DEAD_LETTER_SUBSCRIPTION" \
@@ -182,10 +240,13 @@ ensure_service_account "$INVOKER_SERVICE_ACCOUNT" "$INVOKER_EMAIL" \
 step "IAM for the runtime service account (each role: deploy/README.md)"
 run_retry gcloud projects add-iam-policy-binding "$PROJECT_ID" \
   --member="$(member "$SA_EMAIL")" --role=roles/datastore.user --condition=None "$P"
-for topic in "$DEAD_LETTER_TOPIC" "$ALERTS_TOPIC" "$SWEEP_TOPIC"; do
+for topic in "$DEAD_LETTER_TOPIC" "$ALERTS_TOPIC" "$SWEEP_TOPIC" ${NOTICES_TOPIC_PATH:+"$NOTICES_TOPIC_PATH"}; do
   run_retry gcloud pubsub topics add-iam-policy-binding "$topic" \
     --member="$(member "$SA_EMAIL")" --role=roles/pubsub.publisher "$P"
 done
+# Operators run `python -m keeper dead-letters` as the keeper (deploy/README.md, After a deploy).
+run_retry gcloud pubsub subscriptions add-iam-policy-binding "$DEAD_LETTER_SUBSCRIPTION" \
+  --member="$(member "$SA_EMAIL")" --role=roles/pubsub.subscriber "$P"
 run_retry gcloud iam service-accounts add-iam-policy-binding "$SA_EMAIL" \
   --member="$(member "$SA_EMAIL")" --role=roles/iam.serviceAccountTokenCreator "$P"
 for operator in $OPERATORS; do
@@ -237,9 +298,13 @@ fi
 if exists gcloud functions describe "$EVENT_FUNCTION" --gen2 --region="$REGION" "$P"; then
   current_trigger=$(capture "" gcloud functions describe "$EVENT_FUNCTION" --gen2 --region="$REGION" \
     --format='value(eventTrigger.eventType)' "$P")
-  if [[ $PUSH_FILTER == true && -n $current_trigger ]] ||
-    [[ $PUSH_FILTER == false && -z $current_trigger ]]; then
-    die "$EVENT_FUNCTION exists with the other trigger kind; run deploy/teardown.sh --only-event-function first"
+  if [[ $PUSH_FILTER == true && -n $current_trigger ]]; then
+    die "$EVENT_FUNCTION exists with an Eventarc trigger (the older mode). To keep it, deploy" \
+      "with --eventarc (or PUSH_FILTER=false); to switch to the push filter, run" \
+      "deploy/teardown.sh --only-event-function first (deploy/README.md, Delivery)"
+  elif [[ $PUSH_FILTER == false && -z $current_trigger ]]; then
+    die "$EVENT_FUNCTION exists behind the push filter. To keep it, deploy without --eventarc;" \
+      "to switch to an Eventarc trigger, run deploy/teardown.sh --only-event-function first"
   fi
 fi
 if [[ $PUSH_FILTER == true ]]; then
@@ -348,8 +413,17 @@ if [[ -z $ALERT_NOTIFICATION_CHANNELS ]]; then
 fi
 
 step "Done"
+shown=$(shown_path "$OPERATOR_ENV_FILE")
 if [[ $DRY_RUN == true ]]; then
   note "dry run: nothing was changed; rendered monitoring files are in $render_dir"
+  note "the operator's settings it would write to $shown:"
+  while IFS= read -r line; do
+    note "  $line"
+  done < <(operator_env)
 else
-  note "deployed. Next: domain-wide delegation, registering subscriptions and python -m keeper doctor (deploy/README.md)"
+  operator_env >"$OPERATOR_ENV_FILE"
+  note "deployed. The operator's settings are in $shown; for python -m keeper:"
+  note "  set -a; . $shown; set +a"
+  note "  python -m keeper doctor"
+  note "Next: domain-wide delegation and registering subscriptions (deploy/README.md)"
 fi

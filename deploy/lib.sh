@@ -148,11 +148,13 @@ load_env() {
   : "${PROJECT_ID:?set PROJECT_ID in $ENV_FILE}"
   : "${REGION:?set REGION in $ENV_FILE}"
   : "${TOPIC:?set TOPIC, the app events topic, in $ENV_FILE}"
-  FIRESTORE_LOCATION=${FIRESTORE_LOCATION:-$REGION}
+  # No default: a database's location is permanent, so deploy.sh asks for it (never REGION).
+  FIRESTORE_LOCATION=${FIRESTORE_LOCATION:-}
   FIRESTORE_DATABASE=${FIRESTORE_DATABASE:-(default)}
   DEAD_LETTER_TOPIC=${DEAD_LETTER_TOPIC:-keeper-dead-letter}
   DEAD_LETTER_SUBSCRIPTION=${DEAD_LETTER_SUBSCRIPTION:-keeper-dead-letter-inbox}
   ALERTS_TOPIC=${ALERTS_TOPIC:-keeper-alerts}
+  NOTICES_TOPIC=${NOTICES_TOPIC:-}
   SWEEP_TOPIC=${SWEEP_TOPIC:-keeper-sweep}
   EVENT_FUNCTION=${EVENT_FUNCTION:-keeper-events}
   SWEEP_FUNCTION=${SWEEP_FUNCTION:-keeper-sweep}
@@ -180,7 +182,12 @@ load_env() {
   SECRETS=${SECRETS:-}
   OPERATORS=${OPERATORS:-}
   ALERT_NOTIFICATION_CHANNELS=${ALERT_NOTIFICATION_CHANNELS:-}
-  PUSH_FILTER=${PUSH_FILTER:-false}
+  PUSH_FILTER=${PUSH_FILTER:-true}
+  WORKSPACE_EVENTS_API_ENDPOINT=${WORKSPACE_EVENTS_API_ENDPOINT:-https://workspaceevents.googleapis.com/}
+  KEEPER_CHAT_API_ENDPOINT=${KEEPER_CHAT_API_ENDPOINT:-https://chat.googleapis.com/}
+  KEEPER_MEET_API_ENDPOINT=${KEEPER_MEET_API_ENDPOINT:-https://meet.googleapis.com/}
+  KEEPER_DRIVE_ACTIVITY_API_ENDPOINT=${KEEPER_DRIVE_ACTIVITY_API_ENDPOINT:-https://driveactivity.googleapis.com/}
+  OPERATOR_ENV_FILE=${OPERATOR_ENV_FILE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/operator.env}
 
   case $KEEPER_FIX_TOPIC_IAM in
     true | false) ;;
@@ -197,6 +204,15 @@ load_env() {
   ALERTS_TOPIC_PATH="projects/$PROJECT_ID/topics/$ALERTS_TOPIC"
   SWEEP_TOPIC_PATH="projects/$PROJECT_ID/topics/$SWEEP_TOPIC"
   DEAD_LETTER_SUBSCRIPTION_PATH="projects/$PROJECT_ID/subscriptions/$DEAD_LETTER_SUBSCRIPTION"
+  # The app's notices topic: a name in PROJECT_ID, or projects/P/topics/T in another project.
+  NOTICES_TOPIC_PATH=""
+  if [[ $NOTICES_TOPIC =~ ^projects/[^/]+/topics/[^/]+$ ]]; then
+    NOTICES_TOPIC_PATH=$NOTICES_TOPIC
+  elif [[ $NOTICES_TOPIC == */* ]]; then
+    die "NOTICES_TOPIC must be a topic name or projects/PROJECT/topics/TOPIC, not '$NOTICES_TOPIC'"
+  elif [[ -n $NOTICES_TOPIC ]]; then
+    NOTICES_TOPIC_PATH="projects/$PROJECT_ID/topics/$NOTICES_TOPIC"
+  fi
   # render.py fills the monitoring templates from these.
   export PROJECT_ID REGION EVENT_FUNCTION SWEEP_FUNCTION SWEEP_JOB SWEEP_TOPIC \
     DEAD_LETTER_TOPIC DEAD_LETTER_SUBSCRIPTION ALERT_NOTIFICATION_CHANNELS \

@@ -10,9 +10,11 @@
 #                          subscriptions' metadata: without it nothing can be recreated)
 # --dry-run                print every gcloud command, one a line, shell-quoted; run none
 #
-# Kept: the app's events topic and its publisher grants (the app needs them), the Firestore
-# database and its data (unless --delete-data), the enabled APIs, and the Workspace
-# subscriptions themselves (`python -m keeper forget NAME --delete` deletes one at Google).
+# Kept: the app's events topic and its publisher grants (the app needs them), the notices
+# topic (NOTICES_TOPIC, the app's too), the Firestore database and its data (unless
+# --delete-data), the enabled APIs, and the Workspace subscriptions themselves (`python -m
+# keeper forget NAME --delete` deletes one at Google). The operator's settings file
+# (deploy/operator.env) is deleted with the rest: it names what is gone.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -123,6 +125,10 @@ run_tolerant gcloud pubsub topics remove-iam-policy-binding "$TOPIC" \
   --member="$(member "$SA_EMAIL")" --role=roles/pubsub.admin "$P"
 run_tolerant gcloud projects remove-iam-policy-binding "$PROJECT_ID" \
   --member="$(member "$SA_EMAIL")" --role=roles/datastore.user --condition=None "$P"
+if [[ -n $NOTICES_TOPIC_PATH ]]; then
+  run_tolerant gcloud pubsub topics remove-iam-policy-binding "$NOTICES_TOPIC_PATH" \
+    --member="$(member "$SA_EMAIL")" --role=roles/pubsub.publisher "$P"
+fi
 for secret in $SECRETS; do
   run_tolerant gcloud secrets remove-iam-policy-binding "$secret" \
     --member="$(member "$SA_EMAIL")" --role=roles/secretmanager.secretAccessor "$P"
@@ -149,7 +155,8 @@ fi
 
 step "Done"
 if [[ $DRY_RUN == true ]]; then
-  note "dry run: nothing was changed"
+  note "dry run: nothing was changed ($OPERATOR_ENV_FILE would be deleted)"
 else
+  rm -f "$OPERATOR_ENV_FILE"
   note "torn down. Kept: topic $TOPIC, the Firestore database$([[ $delete_data == true ]] || echo ' and its data'), the enabled APIs"
 fi

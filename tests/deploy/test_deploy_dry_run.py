@@ -45,6 +45,7 @@ HARNESS = HERE / "gcloud_harness.py"
 PROJECT = "keeper-test-project"
 SA = f"keeper-runtime@{PROJECT}.iam.gserviceaccount.com"
 INVOKER = f"keeper-invoker@{PROJECT}.iam.gserviceaccount.com"
+NOTICES = "projects/app-project/topics/app-notices"
 LIFECYCLE_FILTER = 'hasPrefix(attributes.ce-type, "google.workspace.events.subscription.")'
 DEAD_PROXY = "http://127.0.0.1:9"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -207,7 +208,10 @@ class DryRun:
 
 
 def env_file(tmp: Path, name: str, **overrides: str) -> Path:
+    """The test configuration plus overrides; its operator settings file is in tmp, never the
+    repository's deploy/operator.env."""
     path = tmp / f"{name}.env"
+    overrides = {"OPERATOR_ENV_FILE": str(tmp / f"{name}.operator.env"), **overrides}
     extra = "".join(f"{k}={shlex.quote(v)}\n" for k, v in overrides.items())
     path.write_text(TEST_ENV.read_text() + extra)
     return path
@@ -237,12 +241,21 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DryRun]:
     tmp = tmp_path_factory.mktemp("dry-runs")
     base = env_file(tmp, "base")
     no_fix = env_file(
-        tmp, "no-fix", KEEPER_FIX_TOPIC_IAM="false", SECRETS="", PUSH_PUBLISHERS="", OPERATORS=""
+        tmp,
+        "no-fix",
+        KEEPER_FIX_TOPIC_IAM="false",
+        SECRETS="",
+        PUSH_PUBLISHERS="",
+        OPERATORS="",
+        NOTICES_TOPIC="keeper-notices",
     )
     return {
-        "topic": dry_run("deploy.sh", base, tmp),
+        "default": dry_run("deploy.sh", base, tmp),
         "push": dry_run("deploy.sh", no_fix, tmp, "--push-filter"),
-        "push-env": dry_run("deploy.sh", env_file(tmp, "push-env", PUSH_FILTER="true"), tmp),
+        "eventarc": dry_run("deploy.sh", base, tmp, "--eventarc"),
+        "eventarc-env": dry_run(
+            "deploy.sh", env_file(tmp, "eventarc-env", PUSH_FILTER="false"), tmp
+        ),
         "teardown": dry_run("teardown.sh", base, tmp, "--delete-data"),
         "teardown-events": dry_run("teardown.sh", base, tmp, "--only-event-function"),
     }
@@ -319,7 +332,7 @@ GOOD_COMMANDS = [
 
 
 def test_the_checker_rejects_bad_commands_and_accepts_good_ones(runs: dict[str, DryRun]) -> None:
-    deploy_line = next(line for line in runs["topic"].lines if " functions deploy " in line)
+    deploy_line = next(line for line in runs["default"].lines if " functions deploy " in line)
     bad = [*BAD_COMMANDS.values(), deploy_line + " --no-such-flag"]
     verdicts = check_commands([*bad, *GOOD_COMMANDS, deploy_line])
     by_line = {v.line: v for v in verdicts}
@@ -376,7 +389,7 @@ def bindings(run: DryRun) -> set[tuple[str, str, str, str]]:
 def test_event_function_is_a_gen2_python_function_on_the_topic_with_retry(
     runs: dict[str, DryRun],
 ) -> None:
-    argv = runs["topic"].one("functions", "deploy", "--entry-point=on_workspace_event")
+    argv = runs["eventarc"].one("functions", "deploy", "--entry-point=on_workspace_event")
     for flag in [
         "--gen2",
         "--runtime=python311",
@@ -406,7 +419,7 @@ def test_event_function_is_a_gen2_python_function_on_the_topic_with_retry(
 
 
 def test_sweep_function_and_scheduler_job(runs: dict[str, DryRun]) -> None:
-    run = runs["topic"]
+    run = runs["default"]
     argv = run.one("functions", "deploy", "--entry-point=on_sweep")
     assert "--trigger-topic=keeper-sweep" in argv
     assert "--no-allow-unauthenticated" in argv
@@ -418,7 +431,7 @@ def test_sweep_function_and_scheduler_job(runs: dict[str, DryRun]) -> None:
 
 
 def test_topics_and_the_dead_letter_policy(runs: dict[str, DryRun]) -> None:
-    run = runs["topic"]
+    run = runs["eventarc"]
     created = {argv[4] for argv in run.matching("pubsub", "topics", "create")}
     assert created == {"workspace-events", "keeper-dead-letter", "keeper-alerts", "keeper-sweep"}
     update = run.one("pubsub", "subscriptions", "update")
@@ -427,10 +440,12 @@ def test_topics_and_the_dead_letter_policy(runs: dict[str, DryRun]) -> None:
     assert run.one("pubsub", "subscriptions", "create", "--topic=keeper-dead-letter")
 
 
-def test_push_filter_deploys_behind_a_filtered_authenticated_push_subscription(
+def test_the_default_deploys_behind_a_filtered_authenticated_push_subscription(
     runs: dict[str, DryRun],
 ) -> None:
-    for name in ("push", "push-env"):
+    # GIVEN no mode on the command line or in the env file, or --push-filter
+    # THEN only lifecycle events reach the function: a push subscription filtered to them
+    for name in ("default", "push"):
         run = runs[name]
         argv = run.one("functions", "deploy", "--entry-point=on_workspace_event")
         assert "--trigger-http" in argv
@@ -450,6 +465,44 @@ def test_push_filter_deploys_behind_a_filtered_authenticated_push_subscription(
             "roles/run.invoker",
         ) in (bindings(run))
         assert not run.matching("eventarc")
+        assert "only they invoke keeper-events" in run.stderr
+
+
+def test_the_eventarc_mode_is_the_same_by_flag_or_env_file(runs: dict[str, DryRun]) -> None:
+    # GIVEN --eventarc, or PUSH_FILTER=false in the env file
+    flag, env = runs["eventarc"], runs["eventarc-env"]
+    # THEN every message on the topic invokes the function, through an Eventarc trigger, and
+    # the deploy says so; the two ways print the same commands
+    argv = flag.one("functions", "deploy", "--entry-point=on_workspace_event")
+    assert "--trigger-topic=workspace-events" in argv
+    assert not flag.matching("pubsub", "subscriptions", "create", "keeper-lifecycle-push")
+    assert "every message on workspace-events" in flag.stderr
+
+    def same_files(run: DryRun) -> list[str]:
+        return [line.replace(str(run.rendered), "RENDERED") for line in run.lines]
+
+    assert same_files(flag) == same_files(env)
+
+
+def test_the_two_modes_cannot_both_be_asked_for(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            "bash",
+            str(DEPLOY / "deploy.sh"),
+            "--dry-run",
+            "--env-file",
+            str(TEST_ENV),
+            "--push-filter",
+            "--eventarc",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "--push-filter and --eventarc: pick one" in result.stderr
+    assert not result.stdout
 
 
 def test_roles_are_exactly_the_documented_ones(runs: dict[str, DryRun]) -> None:
@@ -457,11 +510,14 @@ def test_roles_are_exactly_the_documented_ones(runs: dict[str, DryRun]) -> None:
     agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
     invoker = f"serviceAccount:{INVOKER}"
     inspector = f"projects/{PROJECT}/roles/keeperTopicInspector"
-    expected = {
+    common = {
         ("projects", PROJECT, me, "roles/datastore.user"),
         ("pubsub topics", "keeper-dead-letter", me, "roles/pubsub.publisher"),
         ("pubsub topics", "keeper-alerts", me, "roles/pubsub.publisher"),
         ("pubsub topics", "keeper-sweep", me, "roles/pubsub.publisher"),
+        ("pubsub topics", NOTICES, me, "roles/pubsub.publisher"),
+        # operators run `python -m keeper dead-letters` as the keeper
+        ("pubsub subscriptions", "keeper-dead-letter-inbox", me, "roles/pubsub.subscriber"),
         ("iam service-accounts", SA, me, "roles/iam.serviceAccountTokenCreator"),
         (
             "iam service-accounts",
@@ -493,18 +549,35 @@ def test_roles_are_exactly_the_documented_ones(runs: dict[str, DryRun]) -> None:
         ),
         ("pubsub topics", "keeper-dead-letter", agent, "roles/pubsub.publisher"),
         ("iam service-accounts", INVOKER, agent, "roles/iam.serviceAccountTokenCreator"),
-        (
-            "pubsub subscriptions",
-            f"projects/{PROJECT}/subscriptions/EVENTARC_SUBSCRIPTION",
-            agent,
-            "roles/pubsub.subscriber",
-        ),
         ("run services", "keeper-events", invoker, "roles/run.invoker"),
         ("run services", "keeper-sweep", invoker, "roles/run.invoker"),
     }
-    assert bindings(runs["topic"]) == expected
-    role = runs["topic"].one("iam", "roles", "create")
+
+    def acking_on(subscription: str) -> tuple[str, str, str, str]:
+        # dead-lettering acknowledges on the delivering subscription as the Pub/Sub agent
+        path = f"projects/{PROJECT}/subscriptions/{subscription}"
+        return ("pubsub subscriptions", path, agent, "roles/pubsub.subscriber")
+
+    assert bindings(runs["eventarc"]) == common | {acking_on("EVENTARC_SUBSCRIPTION")}
+    assert bindings(runs["default"]) == common | {acking_on("keeper-lifecycle-push")}
+    role = runs["default"].one("iam", "roles", "create")
     assert "--permissions=pubsub.topics.get,pubsub.topics.getIamPolicy" in role
+
+
+def test_the_notices_topic_is_created_only_in_the_keepers_project(
+    runs: dict[str, DryRun],
+) -> None:
+    # GIVEN NOTICES_TOPIC as a plain name: a topic of this project, created like TOPIC
+    run = runs["push"]
+    path = f"projects/{PROJECT}/topics/keeper-notices"
+    assert run.one("pubsub", "topics", "create", "keeper-notices")
+    assert ("pubsub topics", path, f"serviceAccount:{SA}", "roles/pubsub.publisher") in bindings(
+        run
+    )
+    assert function_env(run)["KEEPER_NOTICES_TOPIC"] == path
+    # GIVEN projects/P/topics/T in another project: granted on, never created
+    assert not runs["default"].matching("pubsub", "topics", "create", NOTICES)
+    assert not runs["default"].matching("pubsub", "topics", "describe", NOTICES)
 
 
 def test_topic_admin_only_with_the_auto_fix(runs: dict[str, DryRun]) -> None:
@@ -521,10 +594,13 @@ def test_topic_admin_only_with_the_auto_fix(runs: dict[str, DryRun]) -> None:
 
 
 def test_apis_firestore_indexes_and_ttl(runs: dict[str, DryRun]) -> None:
-    run = runs["topic"]
+    run = runs["default"]
     enabled = set(run.one("services", "enable"))
     for api in [
         "workspaceevents",
+        "chat",  # replays of missed events read the Chat, Meet REST and Drive Activity APIs
+        "meet",
+        "driveactivity",
         "cloudfunctions",
         "run",
         "eventarc",
@@ -539,7 +615,7 @@ def test_apis_firestore_indexes_and_ttl(runs: dict[str, DryRun]) -> None:
         "artifactregistry",
     ]:
         assert f"{api}.googleapis.com" in enabled, api
-    assert run.one("firestore", "databases", "create")
+    assert "--location=eur3" in run.one("firestore", "databases", "create")
     ttl = run.one("firestore", "fields", "ttls", "update")
     assert {"expire_at", "--collection-group=keeper_events", "--enable-ttl"} <= set(ttl)
     spec = json.loads((DEPLOY / "firestore.indexes.json").read_text())
@@ -548,7 +624,7 @@ def test_apis_firestore_indexes_and_ttl(runs: dict[str, DryRun]) -> None:
 
 
 def test_monitoring_files_are_rendered_and_applied(runs: dict[str, DryRun]) -> None:
-    run = runs["topic"]
+    run = runs["default"]
     metrics = {argv[4] for argv in run.matching("logging", "metrics", "create")}
     assert metrics == {
         "keeper_needs_attention",
@@ -584,7 +660,7 @@ def test_monitoring_files_are_rendered_and_applied(runs: dict[str, DryRun]) -> N
 
 
 def test_the_dashboard_charts_the_keepers_metrics(runs: dict[str, DryRun]) -> None:
-    run = runs["topic"]
+    run = runs["default"]
     argv = run.one("monitoring", "dashboards", "create")
     path = Path(next(a for a in argv if a.startswith("--config-from-file=")).split("=", 1)[1])
     text = path.read_text()
@@ -611,6 +687,68 @@ def test_the_dashboard_charts_the_keepers_metrics(runs: dict[str, DryRun]) -> No
         }
         assert not cells & area
         cells |= area
+
+
+def function_env(run: DryRun) -> dict[str, str]:
+    argv = run.one("functions", "deploy", "--entry-point=on_workspace_event")
+    env = next(a for a in argv if a.startswith("--set-env-vars="))
+    return dict(v.split("=", 1) for v in env.split("=", 1)[1].split(","))
+
+
+def operator_settings(lines: Iterable[str]) -> dict[str, str]:
+    """NAME=value lines of an operator settings file, comments skipped, quotes undone."""
+    return {
+        name: shlex.split(value)[0] if value else ""
+        for name, _, value in (
+            line.partition("=") for line in lines if line.strip() and not line.startswith("#")
+        )
+    }
+
+
+def test_the_dry_run_shows_the_operator_settings_it_would_write(runs: dict[str, DryRun]) -> None:
+    # GIVEN a dry run in the default mode
+    run = runs["default"]
+    # THEN its output ends with the operator settings file, word for word as a real run writes it
+    shown = run.stderr.split("the operator's settings it would write to ", 1)[1].splitlines()
+    assert shown[0].endswith("base.operator.env:")
+    content = [line.removeprefix("#   ") for line in shown[1:]]
+    assert content[2] == f"#   set -a; . {shown[0].removesuffix(':')}; set +a"
+    settings = operator_settings(content)
+    # what the CLI needs after a deploy, and exactly what the functions run with
+    assert settings["GOOGLE_CLOUD_PROJECT"] == PROJECT
+    assert settings["KEEPER_DEAD_LETTER_SUBSCRIPTION"] == (
+        f"projects/{PROJECT}/subscriptions/keeper-dead-letter-inbox"
+    )
+    assert settings["KEEPER_ALERTS_TOPIC"] == f"projects/{PROJECT}/topics/keeper-alerts"
+    assert settings["KEEPER_NOTICES_TOPIC"] == NOTICES
+    assert settings["WORKSPACE_EVENTS_API_ENDPOINT"] == "https://workspaceevents.googleapis.com/"
+    assert settings["KEEPER_CHAT_API_ENDPOINT"] == "https://chat.googleapis.com/"
+    assert settings["KEEPER_COLLECTION_PREFIX"] == "keeper"
+    assert settings["KEEPER_OPERATION_DEADLINE_SECONDS"] == "20"  # from EXTRA_ENV_VARS
+    functions = function_env(run)
+    assert functions.pop("LOG_EXECUTION_ID") == "true"
+    assert settings == functions
+    assert not Path(shown[0].removesuffix(":")).exists()  # a dry run writes nothing
+
+
+def test_the_firestore_location_is_asked_for_never_taken_from_the_region(tmp_path: Path) -> None:
+    # GIVEN an env file without FIRESTORE_LOCATION, and a project with no database (the dry
+    # run's answer to every existence check)
+    env = env_file(tmp_path, "no-location", FIRESTORE_LOCATION="")
+    result = subprocess.run(
+        ["bash", str(DEPLOY / "deploy.sh"), "--dry-run", "--env-file", str(env)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # THEN the deploy refuses before its first change, saying what to set and why
+    assert result.returncode == 1
+    assert f"set FIRESTORE_LOCATION in {env}" in result.stderr
+    assert "can never be changed" in result.stderr
+    assert result.stdout.splitlines() == [
+        f"gcloud firestore databases describe '--database=(default)' --project={PROJECT}"
+    ]
 
 
 def deletions(run: DryRun) -> set[tuple[str, str]]:
@@ -654,7 +792,7 @@ def test_teardown_deletes_what_deploy_made_but_never_the_apps_topic(
     assert ("pubsub", "workspace-events") in removed
     bulk = run.one("firestore", "bulk-delete")
     assert "--collection-ids=keeper_subscriptions,keeper_names,keeper_events" in bulk
-    assert not runs["topic"].matching("delete")
+    assert not runs["default"].matching("delete")
 
     only = runs["teardown-events"]
     assert deletions(only) == {
@@ -682,11 +820,13 @@ def test_shellcheck_is_clean() -> None:
 
 FAKE_GCLOUD = r"""#!/usr/bin/env bash
 # Records its arguments; answers the lookups deploy.sh makes. FAKE_STATE=fresh: nothing
-# exists (describe without --format fails); FAKE_STATE=deployed: everything does.
+# exists (describe without --format fails); FAKE_STATE=deployed: everything does, the event
+# function with an Eventarc trigger unless FAKE_EVENT_TYPE is set empty (the push filter).
 printf '%s\n' "$*" >> "$FAKE_LOG"
 case "$*" in
   *"value(projectNumber)"*) echo 123456789012 ;;
-  *"value(eventTrigger.eventType)"*) echo google.cloud.pubsub.topic.v1.messagePublished ;;
+  *"value(eventTrigger.eventType)"*)
+    echo "${FAKE_EVENT_TYPE-google.cloud.pubsub.topic.v1.messagePublished}" ;;
   *"value(eventTrigger.trigger)"*) echo projects/p/locations/r/triggers/keeper-events-1 ;;
   *"value(transport.pubsub.subscription)"*) echo projects/p/subscriptions/eventarc-sub ;;
   *"value(serviceConfig.uri)"*) echo https://keeper-events-abc-ew.a.run.app ;;
@@ -713,7 +853,14 @@ fi
 FAKE_TOKEN = "ya29.fake-access-token"
 
 
-def real_run(tmp: Path, state: str, env: Path, *args: str, script: str = "deploy.sh") -> list[str]:
+def real_run(
+    tmp: Path,
+    state: str,
+    env: Path,
+    *args: str,
+    script: str = "deploy.sh",
+    event_type: str | None = None,
+) -> list[str]:
     fake = tmp / "bin"
     fake.mkdir(exist_ok=True)
     for name, text in (("gcloud", FAKE_GCLOUD), ("curl", FAKE_CURL)):
@@ -727,6 +874,8 @@ def real_run(tmp: Path, state: str, env: Path, *args: str, script: str = "deploy
         FAKE_STATE=state,
         FAKE_TOKEN=FAKE_TOKEN,
     )
+    if event_type is not None:
+        environ["FAKE_EVENT_TYPE"] = event_type
     result = subprocess.run(
         ["bash", str(DEPLOY / script), "--env-file", str(env), *args],
         capture_output=True,
@@ -745,7 +894,7 @@ def real_run(tmp: Path, state: str, env: Path, *args: str, script: str = "deploy
 
 
 def test_a_real_run_on_a_fresh_project_creates_and_wires_what_it_looked_up(tmp_path: Path) -> None:
-    calls = real_run(tmp_path, "fresh", env_file(tmp_path, "fresh"))
+    calls = real_run(tmp_path, "fresh", env_file(tmp_path, "fresh"), "--eventarc")
     assert any(c.startswith("pubsub topics create keeper-dead-letter") for c in calls)
     assert any(c.startswith("scheduler jobs create pubsub keeper-sweep") for c in calls)
     assert any(c.startswith("iam roles create keeperTopicInspector") for c in calls)
@@ -765,9 +914,15 @@ def test_a_real_run_on_a_fresh_project_creates_and_wires_what_it_looked_up(tmp_p
     assert any(c.startswith("monitoring dashboards create --config-from-file=") for c in calls)
 
 
-def test_a_second_real_run_updates_instead_of_creating(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["default", "--eventarc"])
+def test_a_second_real_run_updates_instead_of_creating(tmp_path: Path, mode: str) -> None:
     env = env_file(tmp_path, "again", KEEPER_FIX_TOPIC_IAM="false")
-    calls = real_run(tmp_path, "deployed", env)
+    if mode == "default":
+        # the push filter's function has no event trigger; its subscription is updated
+        calls = real_run(tmp_path, "deployed", env, event_type="")
+        assert any(c.startswith("pubsub subscriptions update keeper-lifecycle-push") for c in calls)
+    else:
+        calls = real_run(tmp_path, "deployed", env, mode)
     assert not any(" create " in f" {c} " for c in calls if not c.startswith("firestore indexes"))
     assert any(c.startswith("scheduler jobs update pubsub keeper-sweep") for c in calls)
     assert any(c.startswith("iam roles undelete keeperTopicInspector") for c in calls)
@@ -804,10 +959,99 @@ def test_a_real_run_refuses_to_switch_the_trigger_kind_in_place(tmp_path: Path) 
     assert result.returncode == 1
     assert "teardown.sh --only-event-function" in result.stderr
     assert "functions deploy" not in (tmp_path / "log").read_text()
+    # the default mode too, saying how to keep the Eventarc trigger instead
+    result = subprocess.run(
+        ["bash", str(DEPLOY / "deploy.sh"), "--env-file", str(TEST_ENV)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "deploy with --eventarc (or PUSH_FILTER=false)" in result.stderr
+    assert "functions deploy" not in (tmp_path / "log").read_text()
+
+
+def test_a_real_run_in_the_default_mode_pushes_lifecycle_events_to_the_functions_url(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a fresh project and the default mode
+    calls = real_run(tmp_path, "fresh", env_file(tmp_path, "fresh"))
+    # THEN the filtered push subscription targets the URL the deploy looked up, with the
+    # dead-letter policy, and the Pub/Sub agent may acknowledge on it when dead-lettering
+    url = "https://keeper-events-abc-ew.a.run.app"
+    create = next(c for c in calls if c.startswith("pubsub subscriptions create keeper-lifecycle"))
+    assert f"--push-endpoint={url}/projects/{PROJECT}/topics/workspace-events" in create
+    assert f"--push-auth-token-audience={url} " in create
+    assert f"--message-filter={LIFECYCLE_FILTER}" in create
+    assert "--dead-letter-topic=" in create
+    assert any(
+        c.startswith(
+            f"pubsub subscriptions add-iam-policy-binding projects/{PROJECT}/subscriptions/"
+            "keeper-lifecycle-push"
+        )
+        for c in calls
+    )
+    assert not any(c.startswith("eventarc ") for c in calls)
+
+
+def test_a_real_run_writes_operator_settings_the_keeper_reads(tmp_path: Path) -> None:
+    # GIVEN a deploy that ran to the end
+    env = env_file(tmp_path, "ops")
+    settings = tmp_path / "ops.operator.env"
+    real_run(tmp_path, "fresh", env)
+    # WHEN an operator sources the file as the deploy says, and the keeper reads its config
+    read_config = (
+        "from keeper.runtime.config import Config; import dataclasses, json; "
+        "print(json.dumps(dataclasses.asdict(Config.from_env())))"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "KEEPER_"))}
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'set -a; . "$1"; set +a; exec "$2" -c {shlex.quote(read_config)}',
+            "-",
+            str(settings),
+            sys.executable,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+    # THEN the CLI's configuration is the deployment's
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["project"] == PROJECT
+    assert config["dead_letter_subscription"] == (
+        f"projects/{PROJECT}/subscriptions/keeper-dead-letter-inbox"
+    )
+    assert config["alerts_topic"] == f"projects/{PROJECT}/topics/keeper-alerts"
+    assert config["sweep_topic"] == f"projects/{PROJECT}/topics/keeper-sweep"
+    assert config["fix_topic_iam"] is True
+    assert config["operation_deadline_seconds"] == 20
+    assert config["api_endpoint"] == "https://workspaceevents.googleapis.com/"
+
+
+def test_a_real_run_needs_no_firestore_location_when_the_database_exists(tmp_path: Path) -> None:
+    # GIVEN a project whose database exists, and no FIRESTORE_LOCATION
+    env = env_file(tmp_path, "has-db", FIRESTORE_LOCATION="")
+    calls = real_run(tmp_path, "deployed", env, event_type="")
+    # THEN the deploy goes on and creates no database
+    assert not any(c.startswith("firestore databases create") for c in calls)
+    assert any(c.startswith("functions deploy keeper-events") for c in calls)
 
 
 def test_a_real_teardown_of_a_deployed_project(tmp_path: Path) -> None:
-    calls = real_run(tmp_path, "deployed", TEST_ENV, script="teardown.sh")
+    env = env_file(tmp_path, "down")
+    settings = tmp_path / "down.operator.env"
+    settings.write_text("GOOGLE_CLOUD_PROJECT=p\n")
+    calls = real_run(tmp_path, "deployed", env, script="teardown.sh")
+    assert not settings.exists()  # it named what is now gone
     assert any(c.startswith("functions delete keeper-events") for c in calls)
     assert any(
         c.startswith("curl ") and c.endswith(f"-X DELETE {MONITORING}projects/p/alertPolicies/42")
