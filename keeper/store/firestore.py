@@ -132,16 +132,6 @@ class FirestoreStore:
         )
         return [_versioned(snapshot) for snapshot in query.stream()]
 
-    def recent_events(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest ledger entries: what happened to each event, including rejections."""
-        query = self._events.order_by("at", direction="DESCENDING").limit(limit)
-        return [snapshot.to_dict() or {} for snapshot in query.stream()]
-
-    def ledger_entry(self, event_id: str) -> dict[str, Any] | None:
-        """What the ledger says about one event (one read, whatever the ledger's size)."""
-        snapshot = self._events.document(ledger_id(event_id)).get()
-        return snapshot.to_dict() if snapshot.exists else None
-
     def unverified(self, before: datetime, limit: int) -> list[Versioned]:
         """Subscriptions whose API view was last confirmed before `before`, oldest first (the
         sweep's verification schedule; indexed like `due`)."""

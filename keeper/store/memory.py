@@ -80,16 +80,6 @@ class InMemoryStore:
     def due(self, before: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("next_action_at", before, limit)
 
-    def recent_events(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self._lock:
-            ordered = sorted(self._events.items(), key=lambda e: (e[1]["at"], e[0]), reverse=True)
-            return [copy.deepcopy(entry) for _, entry in ordered[:limit]]
-
-    def ledger_entry(self, event_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            entry = self._events.get(ledger_id(event_id))
-            return copy.deepcopy(entry) if entry else None
-
     def unverified(self, before: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("verified_at", before, limit)
 

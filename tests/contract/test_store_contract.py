@@ -19,9 +19,8 @@ from keeper.domain.models import (
     State,
 )
 from keeper.domain.outcomes import Action, Actor, Result
-from keeper.store.firestore import FirestoreStore
-from keeper.store.memory import InMemoryStore
 from keeper.store.protocol import LedgerEntry
+from tests.support.ledger import LedgerFirestoreStore, LedgerMemoryStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -31,7 +30,7 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 )
 def store(request, monkeypatch):
     if request.param == "memory":
-        return InMemoryStore()
+        return LedgerMemoryStore()
     from google.cloud import firestore
 
     # Requested here, not as arguments, so the in-memory half never starts Java.
@@ -40,7 +39,7 @@ def store(request, monkeypatch):
     scan = request.getfixturevalue("secret_scan")
     request.addfinalizer(lambda: scan.scan_firestore(host, project))
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
-    return FirestoreStore(firestore.Client(project=project))
+    return LedgerFirestoreStore(firestore.Client(project=project))
 
 
 def managed(name="subscriptions/chat-spaces-1", key="chat-spaces-1", **changes):

@@ -23,7 +23,7 @@ from devstack.context import local_context
 from devstack.stack import pubsub_rest as rest
 from keeper.domain.models import ManagedSubscription
 from keeper.operator.cli import main as cli_main
-from keeper.store.firestore import FirestoreStore
+from tests.support.ledger import LedgerFirestoreStore
 
 CHAT_MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
 WRITE_METHODS = {
@@ -40,7 +40,7 @@ class KeeperStack:
     topic: str
     pubsub_host: str
     emulator: Any  # tests.support.workspace_emulator fixture object: .url, .control
-    store: FirestoreStore
+    store: LedgerFirestoreStore
     client: Any  # flask test client of main.on_workspace_event
     casing: str = "snake"  # the emulator's lifecycle payload casing (its default)
 
@@ -204,6 +204,6 @@ def keeper_stack(
         topic=topic,
         pubsub_host=pubsub_emulator_host,
         emulator=workspace_emulator,
-        store=FirestoreStore(firestore.Client(project=project_id)),
+        store=LedgerFirestoreStore(firestore.Client(project=project_id)),
         client=app.test_client(),
     )

@@ -31,8 +31,8 @@ from keeper.engine.endpoint import EndpointStatus, Grant
 from keeper.engine.ports import Context
 from keeper.runtime.config import Config
 from keeper.store.documents import to_document
-from keeper.store.memory import InMemoryStore
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, WRITE_METHODS
+from tests.support.ledger import LedgerMemoryStore
 from tests.support.secrets import SecretScan
 from workspace_client.credentials import ClientFactory, CredentialsProvider
 
@@ -71,7 +71,7 @@ def in_process_workspace_emulator() -> Iterator[InProcessEmulator]:
 @dataclass
 class MemoryKeeper:
     ctx: Context
-    store: InMemoryStore
+    store: LedgerMemoryStore
     control: EmulatorControl
     emulator: Emulator
 
@@ -125,7 +125,7 @@ def memory_keeper(
     control.reset()
     config = Config(project="memory-project", api_endpoint=url, credentials="anonymous")
     clients = ClientFactory(CredentialsProvider(mode="anonymous", endpoint=url))
-    store = InMemoryStore()
+    store = LedgerMemoryStore()
     ctx = Context(
         store=store,
         client_for=clients.clients_for,
