@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.envelope import MalformedEvent, WorkspaceEvent, parse_envelope, parse_lifecycle
 from keeper.domain.events import EXPIRED, REMINDER, SUSPENDED
-from keeper.domain.outcomes import Action, Outcome, Result
+from keeper.domain.outcomes import Action, Actor, Outcome, Result
 from keeper.runtime.logs import log_failure, log_outcome
 
 if TYPE_CHECKING:
@@ -72,6 +72,10 @@ def dispatch(data: Any, context: Callable[[], Context]) -> Outcome:
         log_failure(log, f"{event.type} {event.event_id}", error, **event_labels)
         raise
     log_outcome(log, outcome, **event_labels)
+    if outcome.replay_pending and outcome.key:
+        from keeper.engine.replay import replay_now  # noqa: PLC0415  (only after an outage)
+
+        replay_now(context(), outcome.key, Actor.EVENT)
     return outcome
 
 

@@ -55,6 +55,8 @@ class Outcome:
     reason: str
     key: str | None = None
     name: str | None = None
+    # A gap closed and its replay waits: the caller starts it as a unit of work of its own.
+    replay_pending: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Load, decide, apply, record: the one path every action takes, from an event, the sweep or
-the CLI.
+the CLI. It writes and nothing else: a gap it closes is marked for replay, which the caller
+starts as a unit of work of its own (keeper.engine.replay).
 
 Decisions are pure (keeper.domain.decisions); this module performs them. An API write happens only
 under a lease claimed with a precondition on the record's update time, and its outcome is
@@ -75,8 +76,14 @@ def act(
                 current, synced, history, _ledger(trigger, synced, Result.SYNCED, plan.reason, now)
             )
             log_gap(log, history, synced)
-            _replay(ctx, synced, trigger)
-            return Outcome(plan.action, Result.SYNCED, plan.reason, sub.key, synced.name)
+            return Outcome(
+                plan.action,
+                Result.SYNCED,
+                plan.reason,
+                sub.key,
+                synced.name,
+                replay_pending=synced.pending_replay is not None,
+            )
         return Outcome(plan.action, Result.SKIPPED, plan.reason, sub.key, sub.name)
     if plan.action is Action.FLAG:
         updated = transitions.flagged(
@@ -115,22 +122,20 @@ def act(
     )
     log_gap(log, history, applied.sub)
     _alert_once(ctx, recorded, trigger, now)
-    _replay(ctx, applied.sub, trigger)
-    return Outcome(plan.action, applied.result, applied.api_result, sub.key, applied.sub.name)
+    return Outcome(
+        plan.action,
+        applied.result,
+        applied.api_result,
+        sub.key,
+        applied.sub.name,
+        replay_pending=applied.sub.pending_replay is not None,
+    )
 
 
 class ExistingNotAdoptable(TransientFailure):
     """ALREADY_EXISTS, and the existing subscription cannot be adopted yet (Google still shows
     an expired one, or it could not be found): a live subscription for the target may exist,
     so the keeper never gives up; the event is redelivered."""
-
-
-def _replay(ctx: Context, sub: ManagedSubscription, trigger: Trigger) -> None:
-    """Delivery resumed: republish what the gap swallowed, now (the sweep finishes the rest)."""
-    if sub.pending_replay is not None:
-        from keeper.engine.replay import replay_pending  # noqa: PLC0415  (only after an outage)
-
-        replay_pending(ctx, sub.key, trigger.actor)
 
 
 def _leased(sub: ManagedSubscription, now: datetime) -> bool:

@@ -218,3 +218,28 @@ class Pacer:
         with self._lock:
             self.waited += seconds
         self._sleep(seconds)
+
+
+# The Chat API's usage limits (docs/replay.md): reads per 60 s, per project (3,000 for each
+# read family) and per space (900, shared by every app acting in the space). Which family
+# spaceEvents.list is charged to is not on the page, so a replay paces under both, taking half
+# of each and leaving the rest to the app. The pacer's per-user bucket is keyed by the space.
+CHAT_READS = Quota(reads_per_minute=3000, reads_per_user_per_minute=900)
+REPLAY_QUOTA_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Pacers:
+    """One pace per API an instance reads to replay, shared by every replay it runs (the
+    sweep's and the prompt ones alike): held by the instance's context."""
+
+    chat: Pacer
+
+    @classmethod
+    def for_replays(
+        cls,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Pacers:
+        share = REPLAY_QUOTA_SHARE
+        return cls(chat=Pacer(CHAT_READS.scaled(share, share), clock=clock, sleep=sleep))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keeper.domain.clock import Clock
 from keeper.domain.outcomes import Outcome
 from keeper.engine.alerts import Alert
 from keeper.engine.endpoint import EndpointInspector
+from keeper.engine.pacing import Pacers
 from keeper.runtime.config import Config
 from keeper.store.protocol import Store
 from workspace_client.client import WorkspaceEventsClient
@@ -59,6 +60,7 @@ class Context:
     events: EventSink | None = None
     # Where the sweep fans out its shards (KEEPER_SWEEP_TOPIC). None: no fan-out.
     shards: ShardPublisher | None = None
+    pacers: Pacers = field(default_factory=Pacers.for_replays)
     instance: str = uuid.uuid4().hex[:12]
     # Clients whose 429s are raised at once, for the sweep, whose pacer owns those retries.
     # None: `client_for`'s (a context whose clients do not retry, as the tests' fakes).

@@ -28,9 +28,9 @@ from keeper.domain.gaps import replay_window, replayable_types
 from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert
-from keeper.engine.pacing import Kind, Pacer, Quota
+from keeper.engine.pacing import Kind
 from keeper.engine.ports import Context
-from keeper.runtime.logs import labels
+from keeper.runtime.logs import labels, log_failure
 from keeper.store.protocol import Versioned
 from workspace_client.chat import MAX_PAGE_SIZE
 from workspace_client.errors import RateLimited
@@ -50,19 +50,6 @@ PAGE_SIZE = MAX_PAGE_SIZE
 COMMIT_ATTEMPTS = 3
 # Publishes acknowledged before their ledger entries are written: what a crash can re-send.
 LEDGER_EVERY = 100
-# The Chat API's usage limits (docs/replay.md): reads per 60 s, per project (3,000 for each
-# read family) and per space (900, shared by every app acting in the space). Which family
-# spaceEvents.list is charged to is not on the page, so a replay paces under both, taking half
-# of each and leaving the rest to the app. The pacer's per-user bucket is keyed by the space.
-CHAT_READS = Quota(reads_per_minute=3000, reads_per_user_per_minute=900)
-REPLAY_QUOTA_SHARE = 0.5
-
-
-@functools.cache
-def chat_pacer() -> Pacer:
-    """The instance's pace under the Chat API's read quotas, shared by all its replays (one
-    bucket per space), built on the first replay."""
-    return Pacer(CHAT_READS.scaled(REPLAY_QUOTA_SHARE, REPLAY_QUOTA_SHARE))
 
 
 def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes, dict[str, str]]:
@@ -123,6 +110,16 @@ def _copy(source: Any, target: dict[str, Any], parts: list[str]) -> None:
         _copy(source[parts[0]], target.setdefault(parts[0], {}), parts[1:])
 
 
+def replay_now(ctx: Context, key: str, actor: Actor) -> None:
+    """The prompt path, right after delivery resumed: start the replay, in the same
+    invocation but as its own unit of work. A failure is logged and leaves the gap pending
+    for the sweep; it never fails the write that closed the gap."""
+    try:
+        replay_pending(ctx, key, actor)
+    except Exception as error:
+        log_failure(log, f"replay of {key}, left for the sweep", error, key=key)
+
+
 def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     """Republish the events of the record's oldest gap still pending; None if there is none
     (or the context has no Chat client: replays are off for this deployment)."""
@@ -152,7 +149,7 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         try:
             # The pacer owns the retries of a 429 (its clients raise it at once); past them
             # the run stops where it is, and the sweep goes on later.
-            page, token = chat_pacer().call(
+            page, token = ctx.pacers.chat.call(
                 Kind.READ, space, functools.partial(read, PAGE_SIZE, token)
             )
         except RateLimited as error:
@@ -197,7 +194,9 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         reason,
         extra=labels(subscription=sub.name, key=sub.key, action=Action.REPLAY, outcome=result),
     )
-    return Outcome(Action.REPLAY, result, reason, sub.key, sub.name)
+    # More to replay at once: a run stopped by its own bound, not by a rate limit.
+    more = resume_at is not None and not why
+    return Outcome(Action.REPLAY, result, reason, sub.key, sub.name, replay_pending=more)
 
 
 def _publish(

@@ -91,29 +91,39 @@ class PlannedItem:
 def run(
     ctx: Context, *, dry_run: bool = False, shard: Shard | None = None, pacer: Pacer | None = None
 ) -> list[PlannedItem]:
-    """One sweep: the due work (or exactly `shard`), earliest deadline first."""
+    """One sweep: the due work (or exactly `shard`), earliest deadline first; then, unless it
+    is a dry run, the replays still pending, within the same time budget, whatever else
+    failed (a mass outage is when replays matter most)."""
     config = ctx.config
     now = ctx.clock()
     verify_every = timedelta(minutes=config.sweep_verify_minutes)
-    if shard is not None:
-        work = ctx.store.get_many(shard.keys)
-    else:
-        topic = config.sweep_topic if ctx.shards is not None and not dry_run else None
-        limit = config.sweep_shard_size * (MAX_SHARDS if topic else 1)
-        work = _gather(ctx, now, verify_every, limit)
-        if topic and len(work) > config.sweep_shard_size:
-            return _fan_out(ctx, work, topic)
     if pacer is None:
         share = config.sweep_quota_percent / 100
         quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
         pacer = Pacer(quota)
-    # The pacer owns the retries of a 429 (Pacer.call); the clients raise it at once.
-    paced = replace(ctx, client_for=ctx.paced_client_for) if ctx.paced_client_for else ctx
-    items = _Run(paced, pacer, now, dry_run).sweep(work)
-    if not dry_run and shard is None:
-        failed = finish_replays(ctx)
-        if failed:
-            raise SweepFailed([*items, *failed], failed)
+    ends_at = pacer.clock() + config.sweep_budget_seconds
+    items: list[PlannedItem] = []
+    failures: list[PlannedItem] = []
+    topic = config.sweep_topic if ctx.shards is not None and not dry_run else None
+    work = (
+        ctx.store.get_many(shard.keys)
+        if shard is not None
+        else _gather(ctx, now, verify_every, config.sweep_shard_size * (MAX_SHARDS if topic else 1))
+    )
+    if shard is None and topic and len(work) > config.sweep_shard_size:
+        items = _fan_out(ctx, work, topic)
+    else:
+        # The pacer owns the retries of a 429 (Pacer.call); the clients raise it at once.
+        paced = replace(ctx, client_for=ctx.paced_client_for) if ctx.paced_client_for else ctx
+        try:
+            items = _Run(paced, pacer, now, dry_run, ends_at).sweep(work)
+        except SweepFailed as failed:
+            items, failures = failed.items, failed.failures
+    if not dry_run:
+        failed_replays = finish_replays(ctx, lambda: pacer.clock() < ends_at, shard)
+        items, failures = [*items, *failed_replays], [*failures, *failed_replays]
+    if failures:
+        raise SweepFailed(items, failures)
     return items
 
 
@@ -121,17 +131,31 @@ def run(
 REPLAYS_PER_SWEEP = 20
 
 
-def finish_replays(ctx: Context) -> list[PlannedItem]:
-    """Unfinished replays (a crash, a failure, a window longer than one run): go on. Each
-    failure leaves its gap pending for the next run; those that are the keeper's own are
-    returned, so the run fails as it does for an item (SweepFailed)."""
+def finish_replays(
+    ctx: Context, in_time: Callable[[], bool], shard: Shard | None = None
+) -> list[PlannedItem]:
+    """Pending replays (a gap just closed, a crash, a failure, a window longer than one run):
+    go on, while `in_time`; a shard takes those of its own keys. Each failure leaves its gap
+    pending for the next run; those that are the keeper's own are returned, so the run fails
+    as it does for an item (SweepFailed)."""
     from keeper.engine.replay import replay_pending  # noqa: PLC0415  (only after an outage)
 
+    pending = (
+        [v for v in ctx.store.get_many(shard.keys) if v.sub.pending_replay is not None]
+        if shard is not None
+        else ctx.store.pending_replays(REPLAYS_PER_SWEEP)
+    )
     failed: list[PlannedItem] = []
-    for current in ctx.store.pending_replays(REPLAYS_PER_SWEEP):
+    for current in pending:
         sub = current.sub
+        if not in_time():
+            log.warning("sweep left the replay of %s for the next run: time budget spent", sub.key)
+            break
         try:
-            replay_pending(ctx, sub.key, SWEEP.actor)
+            # Run after run while each stops at its own bound: the budget is the limit.
+            while (done := replay_pending(ctx, sub.key, SWEEP.actor)) and done.replay_pending:
+                if not in_time():
+                    break
         except Exception as error:
             log_failure(log, f"replay of {sub.key}", error, key=sub.key)
             if classify(error) is FailureKind.KEEPER:
@@ -171,12 +195,14 @@ def _fan_out(ctx: Context, work: Sequence[Versioned], topic: str) -> list[Planne
 
 
 class _Run:
-    def __init__(self, ctx: Context, pacer: Pacer, now: datetime, dry_run: bool) -> None:
+    def __init__(
+        self, ctx: Context, pacer: Pacer, now: datetime, dry_run: bool, ends_at: float
+    ) -> None:
         self.ctx = ctx
         self.pacer = pacer
         self.now = now
         self.dry_run = dry_run
-        self.ends_at = pacer.clock() + ctx.config.sweep_budget_seconds
+        self.ends_at = ends_at
         self.endpoints: dict[tuple[str, str], Drift | None] = {}
         self.unreadable: dict[str, str] = {}  # key -> why the keeper could not read it
 

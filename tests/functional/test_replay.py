@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from devstack.context import local_context
-from keeper.domain.models import Replay
+from keeper.domain.models import Replay, State
 from keeper.domain.outcomes import Action
 from keeper.engine import replay
 from keeper.engine.replay import REPLAY_ATTRIBUTE
 from keeper.operator.cli import main
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
+from workspace_client.client import DEFAULT_RETRY
 
 SPACE = "spaces/AAAA"
 MINUTE = 60
@@ -136,6 +137,30 @@ def test_messages_missed_between_an_expiry_and_the_recreation_are_replayed(keepe
     assert [json.loads(base64.b64decode(m["data"])) for m in arrived] == [
         {"message": {"name": e["messageCreatedEventData"]["message"]["name"]}} for e in missed
     ]
+    assert stack.record(sub.key).gaps[-1].replay is Replay.DONE
+
+
+def test_a_failing_replay_never_fails_the_recreation_and_the_sweep_finishes_it(keeper_stack):
+    # GIVEN a subscription with --replay that expires, two messages missed before its
+    # recreation, and the Chat API answering 503 to every attempt of the replay's first read
+    stack = keeper_stack
+    sub = stack.register("//chat.googleapis.com/" + SPACE, "delegated:alice@example.com",
+                         "--replay")  # fmt: skip
+    stack.control.expire(sub.name)
+    stack.control.advance(2 * MINUTE)
+    missed = post(stack, "lost one", "lost two")
+    stack.control.add_fault("spaces.spaceEvents.list", count=DEFAULT_RETRY.attempts, status=503)
+    # WHEN the expired event arrives THEN it is acknowledged (chat_messages asserts the 200):
+    # the recreation stands, and its gap waits for the replay
+    assert chat_messages(stack) == []
+    record = stack.record(sub.key)
+    assert record.state is State.ACTIVE
+    assert record.gaps[-1].replay is Replay.PENDING
+    # WHEN the sweep runs THEN both arrive, once, in order, marked, and the replay is done
+    sweep()
+    arrived = chat_messages(stack)
+    assert [m["attributes"]["ce-id"] for m in arrived] == [e[0] for e in expected(missed)]
+    assert all(m["attributes"]["ce-keeperreplay"] == "true" for m in arrived)
     assert stack.record(sub.key).gaps[-1].replay is Replay.DONE
 
 

@@ -8,24 +8,34 @@ later sweep finishes it: every missed message once, in order."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from devstack.context import local_context
 from keeper.domain.models import Replay
 from keeper.domain.outcomes import Action
 from keeper.engine import replay
-from keeper.engine.pacing import RATE_LIMIT_RETRIES, Pacer, Quota
+from keeper.engine.pacing import (
+    CHAT_READS,
+    RATE_LIMIT_RETRIES,
+    REPLAY_QUOTA_SHARE,
+    Pacer,
+    Pacers,
+    Quota,
+)
+from keeper.operator.cli import main
 from tests.functional.test_replay import (
     MINUTE,
     chat_messages,
     expected,
     post,
-    recover,
     replays,
     suspended_with_missed_messages,
-    sweep,
 )
 from tests.support.keeper_stack import KeeperStack
 from workspace_client.models import parse_timestamp
@@ -49,6 +59,22 @@ def one_event_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay, "PAGE_SIZE", 1)
 
 
+def sweeping_with(pacer: Pacer) -> Callable[[], None]:
+    """Sweeps on the local stack's context with `pacer` as its Chat API pace."""
+    ctx = replace(local_context(), pacers=Pacers(chat=pacer))
+
+    def sweep() -> None:
+        assert main(["sweep"], context=lambda: ctx, out=io.StringIO()) == 0
+
+    return sweep
+
+
+def recover(stack: KeeperStack, sub: Any, sweep: Callable[[], None]) -> None:
+    stack.control.fix_cause(sub.name)
+    stack.control.advance(10 * MINUTE)
+    sweep()
+
+
 def test_a_replay_is_paced_under_its_share_of_the_quota_across_runs(
     keeper_stack: KeeperStack, monkeypatch: pytest.MonkeyPatch, one_event_pages: None
 ) -> None:
@@ -61,14 +87,14 @@ def test_a_replay_is_paced_under_its_share_of_the_quota_across_runs(
         clock=lambda: stack.control.now().timestamp(),
         sleep=stack.control.advance,
     )
-    monkeypatch.setattr(replay, "chat_pacer", lambda: pacer)
+    sweep = sweeping_with(pacer)
     # AND a replay may publish 4 events per run; 9 messages were missed
     monkeypatch.setattr(replay, "MAX_REPLAYED_PER_RUN", 4)
     sub, missed = suspended_with_missed_messages(stack, "--replay")
     missed += post(stack, *(f"m{n}" for n in range(6)))
     stack.control.clear_requests()
     # WHEN delivery resumes (the reactivation's run and the sweep's), and the next sweeps run
-    recover(stack, sub)
+    recover(stack, sub, sweep)
     while stack.record(sub.key).gaps[-1].replay is Replay.PENDING:
         sweep()
     # THEN every missed message arrived once, in order
@@ -84,7 +110,7 @@ def test_a_replay_is_paced_under_its_share_of_the_quota_across_runs(
 
 
 def test_a_429_is_retried_by_the_pacer_alone_and_a_later_sweep_finishes_the_replay(
-    keeper_stack: KeeperStack, monkeypatch: pytest.MonkeyPatch, one_event_pages: None
+    keeper_stack: KeeperStack, one_event_pages: None
 ) -> None:
     # GIVEN a space whose reads Google limits to 4 a minute (far below what the keeper paces
     # for), and 6 missed messages: 7 reads at least; the replay's pacer on a clock its pauses
@@ -92,17 +118,17 @@ def test_a_429_is_retried_by_the_pacer_alone_and_a_later_sweep_finishes_the_repl
     stack = keeper_stack
     elapsed = [0.0]
     pacer = Pacer(
-        replay.CHAT_READS.scaled(replay.REPLAY_QUOTA_SHARE, replay.REPLAY_QUOTA_SHARE),
+        CHAT_READS.scaled(REPLAY_QUOTA_SHARE, REPLAY_QUOTA_SHARE),
         clock=lambda: elapsed[0],
         sleep=lambda seconds: elapsed.__setitem__(0, elapsed[0] + seconds),
     )
-    monkeypatch.setattr(replay, "chat_pacer", lambda: pacer)
+    sweep = sweeping_with(pacer)
     stack.control.configure(quota={"enabled": True, "chat_space_reads_per_minute": 4})
     sub, missed = suspended_with_missed_messages(stack, "--replay")
     missed += post(stack, "four", "five", "six")
     stack.control.clear_requests()
     # WHEN delivery resumes
-    recover(stack, sub)
+    recover(stack, sub, sweep)
     # THEN the first 4 arrive; the replay stopped at the rate limit, pending
     assert replays(chat_messages(stack)) == expected(missed[:4])
     history = [h for h in stack.store.history(sub.key) if h.action is Action.REPLAY]
