@@ -1,7 +1,7 @@
 """What the keeper reads and writes: managed subscriptions, the name index, the event ledger,
 per-subscription history and the replay ledger. `Store` is what the engine, handlers, sweep and
 CLI use; `FirestoreStore` (keeper/store/firestore.py) keeps it in Firestore (production),
-`InMemoryStore` (keeper/store/memory.py) in one process (fast tests), with the same
+`InMemoryStore` (tests/support/memory_store.py) in one process (fast tests), with the same
 preconditions, leases and ledger semantics (tests/contract/test_store_contract.py holds both to
 one suite).
 

@@ -8,8 +8,8 @@ import copy
 from typing import Any
 
 from keeper.store.firestore import FirestoreStore
-from keeper.store.memory import InMemoryStore
 from keeper.store.protocol import ledger_id
+from tests.support.memory_store import InMemoryStore
 
 
 class LedgerFirestoreStore(FirestoreStore):

@@ -1,4 +1,5 @@
-"""The store in one process, for tests that need no Firestore."""
+"""The store in one process, for the tests that need no Firestore: the Store protocol's second
+backend, held to the same contract suite (tests/contract/test_store_contract.py)."""
 
 from __future__ import annotations
 
