@@ -22,6 +22,8 @@ class Plan:
     reason: str
     check_endpoint: bool = False
     advice: str | None = None
+    # A reactivation that checks whether a person removed the cause: refused, it stays theirs.
+    probe: bool = False
     # Google's view the plan was decided on, when it was read: a write acts on that version
     # (its etag), and a plan of nothing brings the record in line with it.
     view: Subscription | None = None
@@ -161,6 +163,12 @@ def decide_due(sub: ManagedSubscription, view: View, now: datetime) -> Plan:
     if sub.state is State.NEEDS_ATTENTION:
         if view.seen is Seen.ACTIVE:
             return nothing("ACTIVE again at Google: the cause was fixed", api)
+        if view.seen is Seen.SUSPENDED and _probe_due(sub, view, now):
+            assert api is not None
+            reason = (
+                f"checking whether {api.suspension_reason} was fixed (check {sub.attempts + 1})"
+            )
+            return Plan(Action.REACTIVATE, reason, view=api, probe=True)
         return nothing("needs a person: " + (sub.last_problem or "see the history"))
     if view.missing:
         if sub.state is State.EXPIRED:
@@ -192,6 +200,17 @@ def decide_due(sub: ManagedSubscription, view: View, now: datetime) -> Plan:
     if sub.state is not State.ACTIVE:
         return nothing(f"ACTIVE at Google (the keeper had it {sub.state})", api)
     return nothing("ACTIVE, as the keeper has it", api)
+
+
+def _probe_due(sub: ManagedSubscription, view: View, now: datetime) -> bool:
+    """A person's cause is checked on its schedule (keeper.domain.schedule.probe_backoff)."""
+    reason = view.api.suspension_reason if view.api else None
+    return (
+        sub.next_action is Action.REACTIVATE
+        and sub.next_action_at is not None
+        and sub.next_action_at <= now
+        and suspension_policy(reason).remedy is Remedy.PERSON
+    )
 
 
 def adopts_api_view(sub: ManagedSubscription, api: Subscription | None, plan: Plan) -> bool:

@@ -152,6 +152,7 @@ class ManagedSubscription:
     attempts: int = 0  # consecutive failed attempts of next_action, for backoff
     last_problem: str | None = None
     alerted_problem: str | None = None  # the last problem a person was alerted to
+    notice: str | None = None  # the id of the last notice the app was sent (domain/notices.py)
     lineage: tuple[str, ...] = ()
     lease: Lease | None = None
     generation: int = 0

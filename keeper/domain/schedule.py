@@ -65,3 +65,17 @@ def sweep_renewal_at(key: str, expire_time: datetime, lifetime: timedelta | None
         lead = SWEEP_RENEW_LEAD_SHORT
     spread = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return expire_time - lead - SWEEP_JITTER * spread
+
+
+# While a subscription waits for a person, the sweep checks whether the cause is gone: at the
+# first sweep after the problem, then 1, 2, 4 and 8 hours later, then every 8 hours. So a
+# `reactivate` probe comes at most once an hour and at most 6 times in any day (3 once
+# settled), under the contract's 8 (docs/design.md, Resuming by itself).
+PROBE_FIRST_BACKOFF = timedelta(hours=1)
+PROBE_MAX_BACKOFF = timedelta(hours=8)
+
+
+def probe_backoff(failed_probes: int) -> timedelta:
+    """The wait before the next check, after `failed_probes` checks found the cause."""
+    backoff: timedelta = PROBE_FIRST_BACKOFF * 2 ** max(failed_probes - 1, 0)
+    return min(backoff, PROBE_MAX_BACKOFF)

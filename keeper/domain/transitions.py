@@ -16,7 +16,7 @@ from keeper.domain.models import (
 )
 from keeper.domain.outcomes import Action
 from keeper.domain.policy import Remedy, suspension_policy
-from keeper.domain.schedule import reactivate_backoff, sweep_renewal_at, verify_at
+from keeper.domain.schedule import probe_backoff, reactivate_backoff, sweep_renewal_at, verify_at
 from workspace_client.models import Subscription
 
 
@@ -43,7 +43,8 @@ def synced(
         base = seen(base, api, now)
         policy = suspension_policy(api.suspension_reason)
         if policy.remedy is Remedy.PERSON:
-            return flagged(base, f"suspended: {api.suspension_reason}", policy.advice, now)
+            reason = api.suspension_reason
+            return flagged(base, f"suspended: {reason}", policy.advice, now, reason)
         return base.with_changes(
             state=State.SUSPENDED,
             suspension_reason=api.suspension_reason,
@@ -152,15 +153,38 @@ def recreated(
 
 
 def flagged(
-    sub: ManagedSubscription, reason: str, advice: str | None, now: datetime
+    sub: ManagedSubscription,
+    reason: str,
+    advice: str | None,
+    now: datetime,
+    suspension_reason: str | None = None,
 ) -> ManagedSubscription:
-    """Only a person can fix this: stop acting and say what to do."""
+    """Only a person can fix this: stop acting and say what to do. A suspension whose cause a
+    person removes (`suspension_reason` with a person's remedy) is checked by the sweep, from
+    its next run on, so the keeper resumes by itself once they have."""
     problem = f"{reason}. {advice}" if advice else reason
+    probe = (
+        suspension_policy(suspension_reason).remedy is Remedy.PERSON if suspension_reason else False
+    )
     return sub.with_changes(
         state=State.NEEDS_ATTENTION,
+        suspension_reason=suspension_reason or sub.suspension_reason,
         last_problem=problem,
-        next_action=Action.NOTHING,
-        next_action_at=None,
+        attempts=0,
+        next_action=Action.REACTIVATE if probe else Action.NOTHING,
+        next_action_at=now if probe else None,
+        lease=None,
+        updated_at=now,
+    )
+
+
+def probe_failed(sub: ManagedSubscription, now: datetime) -> ManagedSubscription:
+    """The cause is still there: still a person's to fix; the next check backs off."""
+    attempts = sub.attempts + 1
+    return sub.with_changes(
+        attempts=attempts,
+        next_action=Action.REACTIVATE,
+        next_action_at=now + probe_backoff(attempts),
         lease=None,
         updated_at=now,
     )

@@ -18,12 +18,12 @@ from keeper.domain import transitions
 from keeper.domain.decisions import Plan, adoptable, adopts_api_view, renew_after_aborted
 from keeper.domain.errors import LeaseBusy, TransientFailure
 from keeper.domain.models import (
-    HistoryEntry,
     ManagedSubscription,
     Resumption,
     State,
     history_entry,
 )
+from keeper.domain.notices import due_notice
 from keeper.domain.outcomes import Action, Outcome, Result, Trigger
 from keeper.domain.schedule import renewal_due
 from keeper.engine.alerts import Alert
@@ -36,6 +36,7 @@ from workspace_client.client import WorkspaceEventsClient
 from workspace_client.errors import (
     Aborted,
     AlreadyExists,
+    CredentialsUnavailable,
     PermanentError,
     WorkspaceEventsError,
 )
@@ -67,37 +68,21 @@ def act(
     sub = current.sub
     now = now or ctx.clock()
     if plan.action is Action.NOTHING:
-        if adopts_api_view(sub, plan.view, plan) and not _leased(sub, now):
-            # Google's view was read and differs from the record: correct the cache.
-            assert plan.view is not None
-            synced = transitions.synced(sub, plan.view, now)
-            history = _history(trigger, plan, sub, synced, Result.SYNCED, now)
-            ctx.store.commit(
-                current, synced, history, _ledger(trigger, synced, Result.SYNCED, plan.reason, now)
-            )
-            log_gap(log, history, synced)
-            return Outcome(
-                plan.action,
-                Result.SYNCED,
-                plan.reason,
-                sub.key,
-                synced.name,
-                replay_pending=synced.pending_replay is not None,
-            )
-        return Outcome(plan.action, Result.SKIPPED, plan.reason, sub.key, sub.name)
+        if not adopts_api_view(sub, plan.view, plan) or _leased(sub, now):
+            return Outcome(plan.action, Result.SKIPPED, plan.reason, sub.key, sub.name)
+        # Google's view was read and differs from the record: correct the cache.
+        assert plan.view is not None
+        synced = transitions.synced(sub, plan.view, now)
+        _record(ctx, current, synced, trigger, plan, Result.SYNCED, now)
+        return _outcome(plan, Result.SYNCED, plan.reason, synced)
     if plan.action is Action.FLAG:
-        updated = transitions.flagged(
-            transitions.seen(sub, plan.view, now, trigger.event_time), plan.reason, plan.advice, now
-        )
+        seen = transitions.seen(sub, plan.view, now, trigger.event_time)
+        reason = plan.view.suspension_reason if plan.view else None
+        updated = transitions.flagged(seen, plan.reason, plan.advice, now, reason)
         if sub.state is State.NEEDS_ATTENTION and sub.last_problem == updated.last_problem:
-            _alert_once(ctx, current, trigger, now)  # in case the first alert was lost
+            follow_up(ctx, current, trigger, now)  # in case the first alert or notice was lost
             return Outcome(plan.action, Result.SKIPPED, "already flagged: " + plan.reason, sub.key)
-        history = _history(trigger, plan, sub, updated, Result.FLAGGED, now)
-        flagged = ctx.store.commit(
-            current, updated, history, _ledger(trigger, updated, Result.FLAGGED, plan.reason, now)
-        )
-        log_gap(log, history, updated)
-        _alert_once(ctx, flagged, trigger, now)
+        _record(ctx, current, updated, trigger, plan, Result.FLAGGED, now)
         return Outcome(plan.action, Result.FLAGGED, plan.reason, sub.key, sub.name)
 
     if _leased(sub, now):
@@ -110,26 +95,89 @@ def act(
         applied = _apply(ctx, lost, plan, now)
     except PermanentError as error:
         applied = _refused(lost, plan, error, now)
+    except CredentialsUnavailable as error:
+        if not plan.probe:
+            _release(ctx, claimed, trigger, plan, error)
+            raise
+        applied = _refused(lost, plan, error, now)  # the person's cause, as seen from here
     except BaseException as error:
         _release(ctx, claimed, trigger, plan, error)
         raise
-    history = _history(trigger, plan, sub, applied.sub, applied.result, now, applied)
-    recorded = ctx.store.commit(
-        claimed,
-        applied.sub,
-        history,
-        _ledger(trigger, applied.sub, applied.result, plan.reason, now),
-    )
-    log_gap(log, history, applied.sub)
-    _alert_once(ctx, recorded, trigger, now)
-    return Outcome(
+    _record(ctx, claimed, applied.sub, trigger, plan, applied.result, now, applied)
+    return _outcome(plan, applied.result, applied.api_result, applied.sub)
+
+
+def _record(
+    ctx: Context,
+    current: Versioned,
+    updated: ManagedSubscription,
+    trigger: Trigger,
+    plan: Plan,
+    result: Result,
+    now: datetime,
+    applied: Applied | None = None,
+) -> None:
+    """Commit the transition with its history and ledger entries, then tell whoever the new
+    record calls for (outbox order: the record first, then the messages)."""
+    before = current.sub
+    reason = plan.reason if not plan.advice else f"{plan.reason}. {plan.advice}"
+    history = history_entry(
+        trigger,
         plan.action,
-        applied.result,
-        applied.api_result,
-        sub.key,
-        applied.sub.name,
-        replay_pending=applied.sub.pending_replay is not None,
+        result,
+        reason,
+        now,
+        updated,
+        before,
+        api_call=applied.api_call if applied else None,
+        api_result=applied.api_result if applied else None,
     )
+    ledger = None
+    if trigger.event_id is not None and trigger.event_type is not None:
+        ledger = LedgerEntry(
+            trigger.event_id,
+            trigger.event_type,
+            updated.name,
+            result,
+            plan.reason,
+            now,
+            updated.key,
+        )
+    recorded = ctx.store.commit(current, updated, history, ledger)
+    log_gap(log, history, updated)
+    follow_up(ctx, recorded, trigger, now)
+
+
+def _outcome(plan: Plan, result: Result, reason: str, after: ManagedSubscription) -> Outcome:
+    pending = after.pending_replay is not None
+    return Outcome(plan.action, result, reason, after.key, after.name, replay_pending=pending)
+
+
+def follow_up(ctx: Context, current: Versioned, trigger: Trigger, now: datetime) -> Versioned:
+    """Once per problem, after the record that calls for them is committed: the operators'
+    alert, then the app's notice (needs a person; recovered). A crash in between means a
+    later delivery or sweep sends it again (at least once, never lost), under the same id."""
+    sub = current.sub
+    if (
+        ctx.alerts is not None
+        and sub.state is State.NEEDS_ATTENTION
+        and sub.last_problem
+        and sub.alerted_problem != sub.last_problem
+    ):
+        ctx.alerts.publish(Alert.about(sub, sub.last_problem, now, gap=sub.open_gap))
+        alerted = sub.with_changes(alerted_problem=sub.last_problem)
+        reason = "a person was alerted: " + sub.last_problem
+        entry = history_entry(trigger, Action.FLAG, Result.ALERTED, reason, now, sub, sub)
+        current = ctx.store.commit(current, alerted, entry)
+        sub = current.sub
+    notice = due_notice(sub, now) if ctx.notices is not None else None
+    if notice is not None:
+        assert ctx.notices is not None
+        ctx.notices.publish(notice)
+        reason = f"the app was told: {notice.type.rsplit('.', 1)[-1]}"
+        entry = history_entry(trigger, Action.NOTHING, Result.NOTIFIED, reason, now, sub, sub)
+        current = ctx.store.commit(current, sub.with_changes(notice=notice.id), entry)
+    return current
 
 
 class ExistingNotAdoptable(TransientFailure):
@@ -140,24 +188,6 @@ class ExistingNotAdoptable(TransientFailure):
 
 def _leased(sub: ManagedSubscription, now: datetime) -> bool:
     return sub.lease is not None and sub.lease.held_at(now)
-
-
-def _alert_once(ctx: Context, current: Versioned, trigger: Trigger, now: datetime) -> None:
-    """Publish the alert for a subscription that needs a person, once per problem."""
-    sub = current.sub
-    if (
-        ctx.alerts is None
-        or sub.state is not State.NEEDS_ATTENTION
-        or not sub.last_problem
-        or sub.alerted_problem == sub.last_problem
-    ):
-        return
-    ctx.alerts.publish(Alert.about(sub, sub.last_problem, now, gap=sub.open_gap))
-    alerted = sub.with_changes(alerted_problem=sub.last_problem)
-    reason = "a person was alerted: " + sub.last_problem
-    ctx.store.commit(
-        current, alerted, history_entry(trigger, Action.FLAG, Result.ALERTED, reason, now, sub, sub)
-    )
 
 
 def _apply(ctx: Context, sub: ManagedSubscription, plan: Plan, now: datetime) -> Applied:
@@ -301,7 +331,12 @@ def _existing(
 def _refused(
     sub: ManagedSubscription, plan: Plan, error: WorkspaceEventsError, now: datetime
 ) -> Applied:
-    """The API said no for a reason a redelivery cannot fix: record it and back off."""
+    """The API said no for a reason a redelivery cannot fix: record it and back off. Refused
+    to a probe, the cause is still there: the subscription stays a person's to fix."""
+    if plan.probe:
+        return Applied(
+            transitions.probe_failed(sub, now), "reactivate (check)", str(error), Result.CHECKED
+        )
     problem = f"{plan.action} refused: {error.status} {error.message}"
     updated = transitions.failed(sub, plan.action, problem, now)
     if plan.action is Action.REACTIVATE:
@@ -324,33 +359,3 @@ def _release(
 def _summary(api: Subscription) -> str:
     expiry = api.expire_time.isoformat() if api.expire_time else "?"
     return f"{api.name} {api.state} until {expiry}"
-
-
-def _history(
-    trigger: Trigger,
-    plan: Plan,
-    before: ManagedSubscription,
-    after: ManagedSubscription,
-    result: Result,
-    at: datetime,
-    applied: Applied | None = None,
-) -> HistoryEntry:
-    return history_entry(
-        trigger,
-        plan.action,
-        result,
-        plan.reason if not plan.advice else f"{plan.reason}. {plan.advice}",
-        at,
-        after,
-        before,
-        api_call=applied.api_call if applied else None,
-        api_result=applied.api_result if applied else None,
-    )
-
-
-def _ledger(
-    trigger: Trigger, sub: ManagedSubscription, result: str, reason: str, at: datetime
-) -> LedgerEntry | None:
-    if trigger.event_id is None or trigger.event_type is None:
-        return None
-    return LedgerEntry(trigger.event_id, trigger.event_type, sub.name, result, reason, at, sub.key)

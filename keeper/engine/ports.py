@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keeper.domain.clock import Clock
+from keeper.domain.notices import Notice
 from keeper.domain.outcomes import Outcome
 from keeper.engine.alerts import Alert
 from keeper.engine.endpoint import EndpointInspector
@@ -35,6 +36,10 @@ class AlertSink(Protocol):
     def publish(self, alert: Alert) -> None: ...
 
 
+class NoticeSink(Protocol):
+    def publish(self, notice: Notice) -> None: ...
+
+
 class EventSink(Protocol):
     def publish_all(
         self, topic: str, ordering_key: str, messages: Sequence[tuple[bytes, Mapping[str, str]]]
@@ -54,6 +59,7 @@ class Context:
     clock: Clock
     config: Config
     alerts: AlertSink | None = None  # None: no alerts topic configured
+    notices: NoticeSink | None = None  # None: no notices topic configured
     # Replays of missed Chat events: the Chat API as the subscription's principal, and the
     # publisher to the subscriptions' own topics. None: no replays from this context.
     chat_for: ChatFor | None = None

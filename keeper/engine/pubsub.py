@@ -4,11 +4,13 @@ first use (an ignored event never pays for it) and shared: one connection pool p
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from keeper.domain.notices import Notice
 from keeper.engine.alerts import Alert
 from keeper.engine.endpoint import PUBLISHER_ROLE, EndpointStatus, Grant
 
@@ -107,3 +109,24 @@ class PubSubAlerts:
 
     def publish(self, alert: Alert) -> None:
         self._pubsub.publish(self.topic, alert.to_json(), kind=alert.kind, key=alert.key)
+
+
+class PubSubNotices:
+    """NoticeSink: notices to the app's topic as binary CloudEvents (docs/design.md, Notices),
+    through the instance's publisher."""
+
+    def __init__(self, topic: str, pubsub: PubSub) -> None:
+        self.topic = topic
+        self._pubsub = pubsub
+
+    def publish(self, notice: Notice) -> None:
+        attributes = {
+            "ce-specversion": "1.0",
+            "ce-id": notice.id,
+            "ce-type": notice.type,
+            "ce-source": "//pubsub.googleapis.com/" + self.topic,
+            "ce-subject": notice.subject,
+            "ce-time": notice.time.isoformat(),
+            "ce-datacontenttype": "application/json",
+        }
+        self._pubsub.publish(self.topic, json.dumps(notice.data).encode(), **attributes)

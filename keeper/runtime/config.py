@@ -68,6 +68,9 @@ class Config:
     operation_deadline_seconds: int = 20
     # Where alerts for a person go (projects/P/topics/T); None: logged and recorded only.
     alerts_topic: str | None = None
+    # Where the app is told that a subscription needs a person, and that it recovered
+    # (docs/design.md, Notices); None: no notices.
+    notices_topic: str | None = None
     # The sweep (keeper/sweep/run.py): where it fans out shards of due work (None: no fan-out),
     # how long one invocation works, how many subscriptions one invocation takes on, how
     # often each subscription is checked against the API, and its share of the API quota
@@ -124,6 +127,7 @@ class Config:
             ledger_ttl_days=_positive_int(env, "KEEPER_LEDGER_TTL_DAYS", 14),
             operation_deadline_seconds=_positive_int(env, "KEEPER_OPERATION_DEADLINE_SECONDS", 20),
             alerts_topic=_topic(env, "KEEPER_ALERTS_TOPIC"),
+            notices_topic=_topic(env, "KEEPER_NOTICES_TOPIC"),
             sweep_topic=_topic(env, "KEEPER_SWEEP_TOPIC"),
             sweep_budget_seconds=_positive_int(env, "KEEPER_SWEEP_BUDGET_SECONDS", 240),
             sweep_shard_size=_positive_int(env, "KEEPER_SWEEP_SHARD_SIZE", 500),

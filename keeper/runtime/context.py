@@ -42,7 +42,7 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
     from google.cloud import firestore  # noqa: PLC0415
 
     from keeper.engine.ports import Context  # noqa: PLC0415
-    from keeper.engine.pubsub import PubSub, PubSubAlerts  # noqa: PLC0415
+    from keeper.engine.pubsub import PubSub, PubSubAlerts, PubSubNotices  # noqa: PLC0415
     from keeper.store.firestore import FirestoreStore  # noqa: PLC0415
     from workspace_client.client import PollPolicy  # noqa: PLC0415
     from workspace_client.credentials import ClientFactory, CredentialsProvider  # noqa: PLC0415
@@ -68,6 +68,7 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
         clock=clock,
         config=config,
         alerts=PubSubAlerts(config.alerts_topic, pubsub) if config.alerts_topic else None,
+        notices=PubSubNotices(config.notices_topic, pubsub) if config.notices_topic else None,
         # Replays pace their reads and own their 429s (Pacer.call): clients that raise them.
         chat_for=clients.paced().chat_for,
         events=pubsub,

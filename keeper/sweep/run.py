@@ -36,7 +36,7 @@ from keeper.domain.errors import FailureKind, classify
 from keeper.domain.models import HistoryEntry, ManagedSubscription, State, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.domain.view import View, view_of
-from keeper.engine.act import act
+from keeper.engine.act import act, follow_up
 from keeper.engine.endpoint import Verdict, event_family, examine
 from keeper.engine.observe import observe
 from keeper.engine.pacing import Kind, OutOfTime, Pacer, Quota
@@ -408,9 +408,10 @@ class _Run:
             )
             if not drift.fixed:
                 updated = updated.with_changes(last_problem=drift.text)
-        self.ctx.store.commit(current, updated, history)
+        recorded = self.ctx.store.commit(current, updated, history)
         if history is not None:
             log_gap(log, history, updated)
+        follow_up(self.ctx, recorded, SWEEP, self.now)
 
     def _history(
         self, before: ManagedSubscription, after: ManagedSubscription, plan: Plan, outcome: Result
