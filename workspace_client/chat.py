@@ -12,8 +12,6 @@ from typing import Any
 from workspace_client.client import GoogleApiClient, build_service
 from workspace_client.models import format_timestamp, parse_timestamp
 
-__all__ = ["DEFAULT_CHAT_ENDPOINT", "ChatClient", "SpaceEvent", "space_events_filter"]
-
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 # The discovery document's maximum page size for spaceEvents.list.
 MAX_PAGE_SIZE = 1000

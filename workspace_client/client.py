@@ -32,13 +32,6 @@ from workspace_client.models import Operation, Subscription, SubscriptionSpec
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-__all__ = [
-    "DEFAULT_ENDPOINT",
-    "GoogleApiClient",
-    "PollPolicy",
-    "RetryPolicy",
-    "WorkspaceEventsClient",
-]
 
 logger = logging.getLogger(__name__)
 

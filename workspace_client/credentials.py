@@ -43,19 +43,6 @@ if TYPE_CHECKING:
 
     from workspace_client.chat import ChatClient
 
-__all__ = [
-    "AnonymousCredentialsRefused",
-    "AuthKind",
-    "AuthSpec",
-    "ClientFactory",
-    "CredentialsMode",
-    "CredentialsProvider",
-    "EmulatorCredentials",
-    "UnsupportedEventType",
-    "is_loopback_endpoint",
-    "scopes_for",
-    "service_account_key_file",
-]
 
 logger = logging.getLogger(__name__)
 

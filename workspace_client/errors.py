@@ -26,28 +26,6 @@ from google.rpc import code_pb2
 if TYPE_CHECKING:
     from googleapiclient.errors import HttpError
 
-__all__ = [
-    "Aborted",
-    "AlreadyExists",
-    "CredentialsUnavailable",
-    "DeadlineExceeded",
-    "FailedPrecondition",
-    "InternalError",
-    "InvalidArgument",
-    "NotFound",
-    "OperationStillRunning",
-    "PermanentError",
-    "PermissionDenied",
-    "RateLimited",
-    "TransientError",
-    "Unauthenticated",
-    "Unavailable",
-    "UnexpectedError",
-    "WorkspaceEventsError",
-    "from_http_error",
-    "from_rpc_status",
-    "from_transport_error",
-]
 
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 

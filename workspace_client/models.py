@@ -13,16 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = [
-    "Operation",
-    "Subscription",
-    "SubscriptionSpec",
-    "format_timestamp",
-    "list_filter",
-    "parse_duration",
-    "parse_timestamp",
-]
-
 # proto3 JSON Duration: decimal seconds with an "s" suffix, e.g. "86400s", "3.5s", "-0.25s".
 # Checked before protobuf reads it: protobuf also takes "1.s", "+5s" and digits past the nanosecond.
 _DURATION = re.compile(r"-?\d+(?:\.\d{1,9})?s")
