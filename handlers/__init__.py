@@ -8,6 +8,7 @@ not finish is logged by whose fault it was and raises, so Pub/Sub redelivers it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,13 +28,12 @@ Handler = Callable[["Context", "LifecycleEvent"], "Outcome"]
 
 
 def _lazy(module: str) -> Handler:
-    """Import a handler module on its first event: the fast path never pays for it."""
+    """Import the engine and a type's planner on its first event: the fast path never pays."""
 
     def run(ctx: Context, event: LifecycleEvent) -> Outcome:
-        import importlib  # noqa: PLC0415
+        from handlers.base import handle  # noqa: PLC0415
 
-        handler: Handler = importlib.import_module(f"handlers.{module}").handle
-        return handler(ctx, event)
+        return handle(ctx, event, importlib.import_module(f"handlers.{module}").plan)
 
     return run
 
