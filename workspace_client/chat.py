@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from workspace_client.client import GoogleApiClient, build_service, pages
-from workspace_client.models import format_timestamp, parse_timestamp
+from workspace_client.models import event_types_filter, format_timestamp, parse_timestamp
 
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 # The discovery document's maximum page size for spaceEvents.list.
@@ -48,14 +48,8 @@ def space_events_filter(
 ) -> str:
     """A `spaceEvents.list` filter: `event_types` (required, `:` with `OR` between types),
     `start_time` (exclusive) and `end_time` (inclusive) in RFC 3339 (docs/api-reference.md §9)."""
-    types = list(dict.fromkeys(event_types))
-    if not types:
-        raise ValueError("spaceEvents.list needs at least one event type")
-    for event_type in types:
-        if not event_type or '"' in event_type or "\\" in event_type:
-            raise ValueError(f"cannot be used in a filter: {event_type!r}")
-    by_type = " OR ".join(f'event_types:"{event_type}"' for event_type in types)
-    parts = [f"({by_type})" if len(types) > 1 else by_type]
+    by_type, several = event_types_filter(event_types)
+    parts = [f"({by_type})" if several else by_type]
     if start_time is not None:
         parts.append(f'start_time="{format_timestamp(start_time)}"')
     if end_time is not None:

@@ -63,26 +63,28 @@ def format_timestamp(value: datetime) -> str:
     return stamp.ToJsonString()
 
 
-def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:
-    """Build a ``subscriptions.list`` filter in the syntax the discovery document gives.
-
-    ``event_types:"A" OR event_types:"B"``, and with a target
-    ``( event_types:"A" OR event_types:"B" ) AND target_resource="//chat.googleapis.com/spaces/S"``.
-    The filter language has no documented escaping, so quotes and backslashes are refused
-    rather than passed through into a query they could rewrite.
-    """
-    types = list(dict.fromkeys(event_types))  # drop repeats, keep the caller's order
+def event_types_filter(event_types: Iterable[str], *others: str) -> tuple[str, bool]:
+    """``event_types:"A" OR event_types:"B"`` (repeats dropped, the caller's order kept), and
+    whether it names more than one type. The filter languages have no documented escaping, so
+    quotes and backslashes (in the types and ``others``) are refused rather than passed into
+    a query they could rewrite."""
+    types = list(dict.fromkeys(event_types))
     if not types:
-        raise ValueError("a list filter needs at least one event type")
-    for value in [*types, *([target_resource] if target_resource is not None else [])]:
+        raise ValueError("a filter needs at least one event type")
+    for value in (*types, *others):
         if not value or '"' in value or "\\" in value:
-            raise ValueError(f"cannot be used in a list filter: {value!r}")
-    by_type = " OR ".join(f'event_types:"{event_type}"' for event_type in types)
+            raise ValueError(f"cannot be used in a filter: {value!r}")
+    return " OR ".join(f'event_types:"{event_type}"' for event_type in types), len(types) > 1
+
+
+def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:
+    """A ``subscriptions.list`` filter in the discovery document's syntax; with a target,
+    ``( event_types:"A" OR event_types:"B" ) AND target_resource="//chat.googleapis.com/..."``.
+    """
     if target_resource is None:
-        return by_type
-    if len(types) > 1:
-        by_type = f"( {by_type} )"
-    return f'{by_type} AND target_resource="{target_resource}"'
+        return event_types_filter(event_types)[0]
+    by_type, several = event_types_filter(event_types, target_resource)
+    return f'{f"( {by_type} )" if several else by_type} AND target_resource="{target_resource}"'
 
 
 def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
