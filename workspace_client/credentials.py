@@ -1,14 +1,13 @@
 """Credentials per subscription: act as the principal that authorized it.
 
-A subscription can only be renewed, reactivated or recreated by whoever authorized it
+Only whoever authorized a subscription can renew, reactivate or recreate it
 (docs/api-reference.md §6): the user (through domain-wide delegation or the user's own refresh
-token) or the Chat app. ``AuthSpec`` names that principal in the ``--auth`` syntax of the README,
+token) or the Chat app. ``AuthSpec`` names that principal in the README's ``--auth`` syntax,
 ``scopes_for`` derives least-privilege scopes from the event types, ``CredentialsProvider``
-builds and caches credentials, and ``ClientFactory`` hands out one cached
-``WorkspaceEventsClient`` per principal.
+builds credentials and ``ClientFactory`` clients, both cached per principal and scopes.
 
-Nothing here touches the network until credentials are built for a principal, and the
-google.oauth2 / IAM / Secret Manager modules are imported only then.
+Nothing touches the network, or imports google.oauth2, IAM or Secret Manager, until
+credentials are built for a principal.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from google.auth.credentials import Credentials
@@ -57,6 +56,8 @@ _CLOUD_PLATFORM = SCOPE_PREFIX + "cloud-platform"
 _EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+$")
 _SECRET = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+(?:/versions/[^/\s]+)?$")
 _EVENT_TYPE = re.compile(r"^google\.workspace\.(\w+)\.(\w+)\.v\d+\.\w+$")
+
+V = TypeVar("V")
 
 
 class UnsupportedEventType(ValueError):
@@ -97,7 +98,10 @@ class AuthSpec:
             raise ValueError(f"unknown auth kind: {self.kind!r}")
 
     @classmethod
-    def parse(cls, text: str) -> AuthSpec:
+    def parse(cls, text: AuthSpec | str) -> AuthSpec:
+        """The spec ``text`` names (a spec passes through as it is)."""
+        if isinstance(text, AuthSpec):
+            return text
         kind, _, argument = text.strip().partition(":")
         if kind == "delegated":
             return cls("delegated", user=argument)
@@ -189,12 +193,8 @@ def scopes_for(event_types: Iterable[str], auth_kind: AuthKind) -> tuple[str, ..
 def is_loopback_endpoint(endpoint: str) -> bool:
     """True when the endpoint's host is localhost, 127.0.0.0/8 or ::1."""
     host = urlsplit(endpoint).hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or (host is not None and ipaddress.ip_address(host).is_loopback)
     except ValueError:
         return False
 
@@ -216,6 +216,29 @@ class EmulatorCredentials(Credentials):
 
 
 # -- building real credentials ----------------------------------------------------------
+
+
+class _PerPrincipal(Generic[V]):
+    """Values per (principal, scopes), thread-safe. Built outside the lock: building may read a
+    secret over the network, and two threads building one value at once waste only one build."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[AuthSpec, tuple[str, ...]], V] = {}
+
+    def get(self, key: tuple[AuthSpec, tuple[str, ...]], build: Callable[[], V]) -> V:
+        with self._lock:
+            found = self._items.get(key)
+        if found is None:
+            found = build()
+            with self._lock:
+                found = self._items.setdefault(key, found)
+        return found
+
+    def forget(self, auth: AuthSpec) -> None:
+        with self._lock:
+            for key in [key for key in self._items if key[0] == auth]:
+                del self._items[key]
 
 
 class SecretVersionReader(Protocol):
@@ -244,8 +267,7 @@ def service_account_key_file(environ: Mapping[str, str] = os.environ) -> str | N
 def _default_source() -> tuple[Credentials, str | None]:
     import google.auth  # noqa: PLC0415 - lazy: only when keyless signing is first needed
 
-    credentials, project = google.auth.default(scopes=[_CLOUD_PLATFORM])
-    return credentials, project
+    return google.auth.default(scopes=[_CLOUD_PLATFORM])
 
 
 def _default_request() -> Request:
@@ -296,7 +318,7 @@ class CredentialsProvider:
         self._source_credentials_factory = source_credentials_factory
         self._request_factory = request_factory
         self._lock = threading.Lock()
-        self._cache: dict[tuple[AuthSpec, tuple[str, ...]], Credentials] = {}
+        self._cache = _PerPrincipal[Credentials]()
         self._secret_client: SecretVersionReader | None = None
         self._signer: tuple[Any, str] | None = None
 
@@ -313,21 +335,11 @@ class CredentialsProvider:
 
     def credentials_for(self, auth: AuthSpec, scopes: Sequence[str]) -> Credentials:
         key = (auth, tuple(sorted(scopes)))
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        # Built outside the lock: reading a secret is a network call, and two threads
-        # building the same credentials at once only waste one build.
-        built = self._build(auth, key[1])
-        with self._lock:
-            return self._cache.setdefault(key, built)
+        return self._cache.get(key, lambda: self._build(*key))
 
     def forget(self, auth: AuthSpec) -> None:
         """Drop cached credentials for a principal, e.g. after its secret was replaced."""
-        with self._lock:
-            for key in [key for key in self._cache if key[0] == auth]:
-                del self._cache[key]
+        self._cache.forget(auth)
 
     def _build(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
         if self.mode == "anonymous":
@@ -457,50 +469,42 @@ class ClientFactory:
         self._timeout = timeout
         self._retry = retry
         self._polling = polling
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[AuthSpec, tuple[str, ...]], WorkspaceEventsClient] = {}
+        self._clients = _PerPrincipal[WorkspaceEventsClient]()
 
     def paced(self) -> ClientFactory:
         """A factory of clients for a caller that paces itself and owns its 429 retries (the
         sweep): they raise RateLimited at once. Same credentials."""
-        paced = ClientFactory(
+        return ClientFactory(
             self.provider,
             timeout=self._timeout,
             retry=replace(self._retry, rate_limited=False),
             polling=self._polling,
             chat_endpoint=self.chat_endpoint,
         )
-        return paced
 
     def clients_for(
         self, auth: AuthSpec | str, event_types: Iterable[str]
     ) -> WorkspaceEventsClient:
         """The client acting as ``auth`` with the scopes its event types need."""
-        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
-        key = (spec, scopes_for(event_types, spec.kind))
-        with self._lock:
-            client = self._clients.get(key)
-        if client is not None:
-            return client
-        client = WorkspaceEventsClient(
-            self.provider.credentials_for(spec, key[1]),
-            endpoint=self.provider.endpoint,
-            timeout=self._timeout,
-            retry=self._retry,
-            polling=self._polling,
+        key = _key(auth, event_types)
+        return self._clients.get(
+            key,
+            lambda: WorkspaceEventsClient(
+                self.provider.credentials_for(*key),
+                endpoint=self.provider.endpoint,
+                timeout=self._timeout,
+                retry=self._retry,
+                polling=self._polling,
+            ),
         )
-        with self._lock:
-            return self._clients.setdefault(key, client)
 
     def chat_for(self, auth: AuthSpec | str, event_types: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
         event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9)."""
         from workspace_client.chat import ChatClient  # noqa: PLC0415
 
-        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
-        scopes = scopes_for(event_types, spec.kind)
         return ChatClient(
-            self.provider.credentials_for(spec, scopes),
+            self.provider.credentials_for(*_key(auth, event_types)),
             endpoint=self.chat_endpoint,
             timeout=self._timeout,
             retry=self._retry,
@@ -508,8 +512,11 @@ class ClientFactory:
 
     def forget(self, auth: AuthSpec | str) -> None:
         """Drop the cached clients and credentials of a principal."""
-        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
-        with self._lock:
-            for key in [key for key in self._clients if key[0] == spec]:
-                del self._clients[key]
+        spec = AuthSpec.parse(auth)
+        self._clients.forget(spec)
         self.provider.forget(spec)
+
+
+def _key(auth: AuthSpec | str, event_types: Iterable[str]) -> tuple[AuthSpec, tuple[str, ...]]:
+    spec = AuthSpec.parse(auth)
+    return spec, scopes_for(event_types, spec.kind)
