@@ -38,11 +38,8 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_timestamp(text: str) -> datetime:
     """Parse an RFC 3339 timestamp (``"2026-05-01T12:00:00.123456789Z"``) into aware UTC,
-    nanoseconds truncated to microseconds.
-
-    A timestamp without an offset is taken as UTC: Google never sends one, and guessing
-    the local zone of a Cloud Run instance would be worse.
-    """
+    nanoseconds truncated to microseconds. One without an offset is taken as UTC: Google never
+    sends one, and guessing a Cloud Run instance's local zone would be worse."""
     from google.protobuf.timestamp_pb2 import Timestamp  # noqa: PLC0415 - lazy, see above
 
     text = text.strip()
@@ -88,7 +85,6 @@ def list_filter(event_types: Iterable[str], target_resource: str | None = None) 
 
 
 def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
-    """Return ``data[camel]``, else ``data[snake]``, else None."""
     value = data.get(camel)
     return data.get(snake) if value is None else value
 
@@ -188,23 +184,20 @@ class Operation:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Operation:
-        error = data.get("error")
-        response = data.get("response")
+        error, response = data.get("error"), data.get("response")
         return cls(
-            name=str(data.get("name") or ""),
-            done=bool(data.get("done")),
-            error=error if isinstance(error, Mapping) else None,
-            response=response if isinstance(response, Mapping) else None,
+            str(data.get("name") or ""),
+            bool(data.get("done")),
+            error if isinstance(error, Mapping) else None,
+            response if isinstance(response, Mapping) else None,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionSpec:
     """Everything ``subscriptions.create`` needs; the keeper stores this to recreate later.
-
-    ``ttl=None`` or ``"0s"`` asks for the maximum lifetime the API allows for these
-    payload options (7 days without resource data, 4 or 24 hours with it).
-    """
+    ``ttl=None`` or ``"0s"`` asks for the maximum lifetime the API allows for these payload
+    options (7 days without resource data, 4 or 24 hours with it)."""
 
     target_resource: str
     event_types: tuple[str, ...]
@@ -215,8 +208,8 @@ class SubscriptionSpec:
     ttl: str | None = None
 
     def __post_init__(self) -> None:
-        # Accept any iterable of types (a list from argparse, say) but store a tuple so
-        # the spec stays hashable and immutable. A lone string would become its letters.
+        # Any iterable of types (a list from argparse, say), stored as a tuple so the spec
+        # stays hashable; a lone string would become its letters.
         if isinstance(self.event_types, str):
             raise ValueError("event_types must be a collection of strings, not one string")
         object.__setattr__(self, "event_types", tuple(self.event_types))
@@ -233,14 +226,12 @@ class SubscriptionSpec:
 
     def to_api(self) -> dict[str, Any]:
         """The camelCase Subscription body for ``subscriptions.create``."""
-        payload_options: dict[str, Any] = {"includeResource": self.include_resource}
-        if self.field_mask:
-            payload_options["fieldMask"] = self.field_mask
+        mask = {"fieldMask": self.field_mask} if self.field_mask else {}
         body: dict[str, Any] = {
             "targetResource": self.target_resource,
             "eventTypes": list(self.event_types),
             "notificationEndpoint": {"pubsubTopic": self.pubsub_topic},
-            "payloadOptions": payload_options,
+            "payloadOptions": {"includeResource": self.include_resource, **mask},
         }
         if self.include_descendants is not None:
             body["driveOptions"] = {"includeDescendants": self.include_descendants}
