@@ -77,16 +77,13 @@ def parse_envelope(data: Any) -> WorkspaceEvent:
     """The cheap first step, enough to route: attributes only, the payload stays encoded."""
     message = _message(data)
     attributes = message.get("attributes")
-    if attributes is None:
-        attributes = {}
-    attributes = _mapping(attributes, "message.attributes")
+    attributes = _mapping({} if attributes is None else attributes, "message.attributes")
     event_type = attributes.get("ce-type")
-    if not isinstance(event_type, str):
-        event_type = ""  # a plain Pub/Sub message: not a CloudEvent, never a lifecycle event
     raw = message.get("data")
     message_id = message.get("messageId", message.get("message_id"))
     return WorkspaceEvent(
-        type=event_type,
+        # "" for a plain Pub/Sub message: not a CloudEvent, never a lifecycle event.
+        type=event_type if isinstance(event_type, str) else "",
         event_id=_optional_text(attributes.get("ce-id")),
         source=_optional_text(attributes.get("ce-source")),
         time=_optional_text(attributes.get("ce-time")),
