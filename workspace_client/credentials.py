@@ -248,11 +248,8 @@ class SecretVersionReader(Protocol):
 
 
 def service_account_key_file(environ: Mapping[str, str] = os.environ) -> str | None:
-    """``GOOGLE_APPLICATION_CREDENTIALS`` when it names a *service-account key* file.
-
-    An authorized-user or external-account ADC file cannot sign for delegation, so for
-    those (and when the variable is unset) this returns None and keyless signing is used.
-    """
+    """``GOOGLE_APPLICATION_CREDENTIALS`` when it names a *service-account key* file; else
+    None (keyless signing), as an authorized-user or external-account file cannot sign."""
     path = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if not path:
         return None
@@ -286,12 +283,11 @@ def _default_secret_client() -> SecretVersionReader:
 class CredentialsProvider:
     """Builds and caches google.auth credentials per (principal, scopes); thread-safe.
 
-    ``key_file``: a service-account key for delegation and app auth; None means keyless
-    signing through the IAM Credentials API as the function's own service account
-    (``service_account_email``, or the one Application Default Credentials resolve to),
-    which needs ``roles/iam.serviceAccountTokenCreator`` on itself.
-    The ``*_factory`` arguments exist so tests run without network or metadata server.
-    """
+    ``key_file``: a service-account key for delegation and app auth; None signs keylessly
+    through the IAM Credentials API as the function's own service account
+    (``service_account_email``, or the one Application Default Credentials resolve to), which
+    needs ``roles/iam.serviceAccountTokenCreator`` on itself. The ``*_factory`` arguments let
+    tests run without network or metadata server."""
 
     def __init__(
         self,
@@ -352,17 +348,18 @@ class CredentialsProvider:
     def _service_account_credentials(
         self, scopes: tuple[str, ...], subject: str | None
     ) -> Credentials:
-        from google.oauth2 import service_account  # noqa: PLC0415 - lazy: pulls cryptography
+        from google.oauth2.service_account import (  # noqa: PLC0415 - lazy: pulls cryptography
+            Credentials as ServiceAccount,
+        )
 
-        if self._key_file is not None:
-            credentials: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+        if self._key_file is None:
+            credentials: Credentials = ServiceAccount(  # type: ignore[no-untyped-call]
+                *self._keyless_signer(), TOKEN_URI, scopes=scopes, subject=subject
+            )
+        else:
+            credentials = ServiceAccount.from_service_account_file(  # type: ignore[no-untyped-call]
                 self._key_file, scopes=scopes, subject=subject
             )
-            return credentials
-        signer, email = self._keyless_signer()
-        credentials = service_account.Credentials(  # type: ignore[no-untyped-call]
-            signer, email, TOKEN_URI, scopes=scopes, subject=subject
-        )
         return credentials
 
     def _keyless_signer(self) -> tuple[Any, str]:
@@ -410,9 +407,8 @@ class CredentialsProvider:
         return credentials
 
     def _read_authorized_user(self, name: str) -> dict[str, Any]:
-        """The authorized-user JSON kept in Secret Manager. Its content is never logged or
-        put into an error message: it holds a refresh token.
-        """
+        """The authorized-user JSON kept in Secret Manager. It holds a refresh token: its
+        content is never logged or put into an error message."""
         from google.api_core import exceptions as api_exceptions  # noqa: PLC0415 - lazy
 
         transient = (
