@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from google.auth.credentials import Credentials
 from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
-from workspace_client.chat import DEFAULT_CHAT_ENDPOINT
+from workspace_client.chat import DEFAULT_CHAT_ENDPOINT, ChatClient
 from workspace_client.client import (
     DEFAULT_ENDPOINT,
     DEFAULT_POLL,
@@ -39,8 +39,6 @@ from workspace_client.errors import CredentialsUnavailable, Unavailable, from_tr
 
 if TYPE_CHECKING:
     from google.auth.transport import Request
-
-    from workspace_client.chat import ChatClient
 
 
 logger = logging.getLogger(__name__)
@@ -73,10 +71,8 @@ class AnonymousCredentialsRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AuthSpec:
-    """A principal in the README's ``--auth`` syntax; ``str(spec)`` gives that text back.
-
-    ``delegated:USER_EMAIL``, ``user-secret:projects/P/secrets/S[/versions/V]``, ``app``.
-    """
+    """A principal in the README's ``--auth`` syntax (``delegated:USER_EMAIL``,
+    ``user-secret:projects/P/secrets/S[/versions/V]``, ``app``); ``str(spec)`` gives it back."""
 
     kind: AuthKind
     user: str | None = None
@@ -201,10 +197,8 @@ def is_loopback_endpoint(endpoint: str) -> bool:
 
 class EmulatorCredentials(Credentials):
     """Sends ``Authorization: Bearer emulator:<auth spec>[;scopes=A,B]``, which the local
-    emulator maps to the authorizing principal holding those scopes (it enforces them as
-    Google does). Never valid against Google: the provider refuses this mode unless the
-    endpoint is loopback.
-    """
+    emulator maps to the authorizing principal holding those scopes (it enforces them as Google
+    does). Never valid against Google: the provider refuses this mode for a remote endpoint."""
 
     def __init__(self, auth: AuthSpec, scopes: Sequence[str] = ()) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -497,8 +491,6 @@ class ClientFactory:
     def chat_for(self, auth: AuthSpec | str, event_types: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
         event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9)."""
-        from workspace_client.chat import ChatClient  # noqa: PLC0415
-
         return ChatClient(
             self.provider.credentials_for(*_key(auth, event_types)),
             endpoint=self.chat_endpoint,
