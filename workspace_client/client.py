@@ -33,9 +33,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://workspaceevents.googleapis.com/"
 
-# Only these HTTP statuses (plus failures with no response) are retried in-process.
-# 400/401/403/404/409 mean the same request will fail again; ABORTED (409) is transient
-# for the *function* (a redelivery re-reads state) but resending the same etag is pointless.
+# Retried in-process: these statuses and failures with no response. 400/401/403/404/409 mean
+# the same request fails again; ABORTED (409) is transient for the *function* (a redelivery
+# re-reads state), but resending the same etag is pointless.
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 T = TypeVar("T")
@@ -148,15 +148,13 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 class GoogleApiClient:
-    """Calls one Google REST API (built from its bundled discovery document) as one
-    principal: the request choke point shared by the Workspace Events and Chat clients.
+    """Calls one Google REST API (from its bundled discovery document) as one principal: the
+    request choke point shared by the Workspace Events and Chat clients.
 
-    ``credentials=None`` sends no Authorization header (tests, loopback emulators).
-    ``http_factory`` replaces the per-thread Http (tests pass a scripted fake).
-    ``sleep``, ``monotonic`` and ``random`` are injectable so tests never wait.
-    ``on_request`` is told the discovery method id of every request before it is sent,
-    retries included (the local stack and tests count requests with it).
-    """
+    ``credentials=None`` sends no Authorization header (tests, loopback emulators);
+    ``http_factory`` replaces the per-thread Http (tests pass a scripted fake); ``sleep``,
+    ``monotonic`` and ``random`` let tests never wait; ``on_request`` is told the method id of
+    every request before it is sent, retries included (the local stack counts with it)."""
 
     default_endpoint: ClassVar[str] = ""
 
