@@ -3,11 +3,11 @@
 Ordinary Chat/Meet/Drive events, plain Pub/Sub messages and unknown (future) lifecycle types
 share the topic and are acknowledged at once: no Firestore read, no API call, no client built.
 Every lifecycle event leaves one log line saying what was decided and why; one the keeper could
-not finish is logged by whose fault it was and raises, so Pub/Sub redelivers it.
-"""
+not finish is logged by whose fault it was and raises, so Pub/Sub redelivers it."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,17 +23,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Context", "LifecycleEvent"], "Outcome"]
+Handler = Callable[["Context", "LifecycleEvent"], Outcome]
 
 
 def _lazy(module: str) -> Handler:
-    """Import a handler module on its first event: the fast path never pays for it."""
+    """Import the engine and a type's planner on its first event: the fast path never pays."""
 
     def run(ctx: Context, event: LifecycleEvent) -> Outcome:
-        import importlib  # noqa: PLC0415
+        from handlers.base import handle  # noqa: PLC0415
 
-        handler: Handler = importlib.import_module(f"handlers.{module}").handle
-        return handler(ctx, event)
+        return handle(ctx, event, importlib.import_module(f"handlers.{module}").plan)
 
     return run
 
@@ -55,10 +54,11 @@ def dispatch(data: Any, context: Callable[[], Context]) -> Outcome:
         # Without attributes nothing says it is a lifecycle event: it costs nothing.
         log.warning("ignored a message the keeper cannot read: %s", error)
         return Outcome(Action.NOTHING, Result.IGNORED, str(error))
-    handler = HANDLERS.get(event.type) if event.type else None
+    handler = HANDLERS.get(event.type)
     if handler is None:
-        log.debug("ignored: %s", event.type or "a message without ce-type")
-        return Outcome(Action.NOTHING, Result.IGNORED, f"not handled: {event.type or 'no ce-type'}")
+        reason = f"not handled: {event.type or 'no ce-type'}"
+        log.debug("ignored, %s", reason)
+        return Outcome(Action.NOTHING, Result.IGNORED, reason)
     event_labels = {"event_id": event.event_id, "event_type": event.type}
     try:
         try:
@@ -84,12 +84,9 @@ def _malformed(event: WorkspaceEvent, reason: str, context: Callable[[], Context
     (a redelivery overwrites the same ledger entry)."""
     from keeper.store.protocol import LedgerEntry  # noqa: PLC0415
 
-    outcome = Outcome(Action.NOTHING, Result.REJECTED, reason)
     message = event.message_id or event.event_id
-    if message is None:
-        return outcome  # nothing stable to record it under; the log line is the record
-    ctx = context()
-    ctx.store.record_event(
-        LedgerEntry(f"malformed:{message}", event.type, None, "rejected", reason, ctx.clock())
-    )
-    return outcome
+    if message is not None:  # else nothing stable to record it under: the log line is the record
+        ctx = context()
+        key, now = f"malformed:{message}", ctx.clock()
+        ctx.store.record_event(LedgerEntry(key, event.type, None, "rejected", reason, now))
+    return Outcome(Action.NOTHING, Result.REJECTED, reason)

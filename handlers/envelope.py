@@ -63,30 +63,26 @@ def _mapping(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
-def _message(data: Any) -> Mapping[str, Any]:
-    if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedEvent("the CloudEvent data is not JSON") from None
-    envelope = _mapping(data, "the CloudEvent data")
-    return _mapping(envelope.get("message"), "data.message")
+def _json(data: str | bytes, refusal: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedEvent(refusal) from None
 
 
 def parse_envelope(data: Any) -> WorkspaceEvent:
     """The cheap first step, enough to route: attributes only, the payload stays encoded."""
-    message = _message(data)
+    if isinstance(data, bytes | str):
+        data = _json(data, "the CloudEvent data is not JSON")
+    message = _mapping(_mapping(data, "the CloudEvent data").get("message"), "data.message")
     attributes = message.get("attributes")
-    if attributes is None:
-        attributes = {}
-    attributes = _mapping(attributes, "message.attributes")
+    attributes = _mapping({} if attributes is None else attributes, "message.attributes")
     event_type = attributes.get("ce-type")
-    if not isinstance(event_type, str):
-        event_type = ""  # a plain Pub/Sub message: not a CloudEvent, never a lifecycle event
     raw = message.get("data")
     message_id = message.get("messageId", message.get("message_id"))
     return WorkspaceEvent(
-        type=event_type,
+        # "" for a plain Pub/Sub message: not a CloudEvent, never a lifecycle event.
+        type=event_type if isinstance(event_type, str) else "",
         event_id=_optional_text(attributes.get("ce-id")),
         source=_optional_text(attributes.get("ce-source")),
         time=_optional_text(attributes.get("ce-time")),
@@ -106,11 +102,7 @@ def _decode_payload(raw: str | None) -> Mapping[str, Any]:
         decoded = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
         raise MalformedEvent("message.data is not valid base64") from None
-    try:
-        payload = json.loads(decoded)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedEvent("message.data is not UTF-8 JSON") from None
-    return _mapping(payload, "the lifecycle payload")
+    return _mapping(_json(decoded, "message.data is not UTF-8 JSON"), "the lifecycle payload")
 
 
 def parse_lifecycle(event: WorkspaceEvent) -> LifecycleEvent:
@@ -120,7 +112,7 @@ def parse_lifecycle(event: WorkspaceEvent) -> LifecycleEvent:
         raise MalformedEvent("ce-id is missing or too long")
     if not event.source or not event.source.startswith(SOURCE_PREFIX):
         raise MalformedEvent("ce-source is not a Workspace Events subscription")
-    name = event.source[len(SOURCE_PREFIX) :]
+    name = event.source.removeprefix(SOURCE_PREFIX)
     if not _SUBSCRIPTION_NAME.fullmatch(name):
         raise MalformedEvent("ce-source does not name subscriptions/<id>")
     from workspace_client.models import Subscription, parse_timestamp  # noqa: PLC0415

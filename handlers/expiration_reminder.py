@@ -5,24 +5,15 @@ contradicts it (another expiry, another state, another name) on Google's view (o
 
 from __future__ import annotations
 
-from handlers.base import load, trigger_of
+from datetime import datetime
+
+from handlers.base import Look
 from handlers.envelope import LifecycleEvent
-from keeper.domain.decisions import decide_reminder, reminder_conflict
-from keeper.domain.outcomes import Outcome
-from keeper.engine.act import act
-from keeper.engine.observe import observe
-from keeper.engine.ports import Context
+from keeper.domain.decisions import Plan, decide_reminder, reminder_conflict
+from keeper.domain.models import ManagedSubscription
 
 
-def handle(ctx: Context, event: LifecycleEvent) -> Outcome:
-    found = load(ctx, event)
-    if isinstance(found, Outcome):
-        return found
-    now = ctx.clock()
-    sub = found.sub
+def plan(sub: ManagedSubscription, event: LifecycleEvent, now: datetime, look: Look) -> Plan:
     conflict = reminder_conflict(sub, event.subscription_name, event.payload)
-    view = None
-    if conflict is not None:
-        view = observe(ctx.client(sub), sub.name or event.subscription_name, now)
-    plan = decide_reminder(sub, view, now, conflict)
-    return act(ctx, found, plan, trigger_of(event), now)
+    view = None if conflict is None else look(sub.name or event.subscription_name)
+    return decide_reminder(sub, view, now, conflict)

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from workspace_client.client import GoogleApiClient, build_service
-from workspace_client.models import format_timestamp, parse_timestamp
-
-__all__ = ["DEFAULT_CHAT_ENDPOINT", "ChatClient", "SpaceEvent", "space_events_filter"]
+from workspace_client.client import GoogleApiClient, build_service, pages
+from workspace_client.models import event_types_filter, format_timestamp, parse_timestamp
 
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 # The discovery document's maximum page size for spaceEvents.list.
@@ -50,14 +48,8 @@ def space_events_filter(
 ) -> str:
     """A `spaceEvents.list` filter: `event_types` (required, `:` with `OR` between types),
     `start_time` (exclusive) and `end_time` (inclusive) in RFC 3339 (docs/api-reference.md §9)."""
-    types = list(dict.fromkeys(event_types))
-    if not types:
-        raise ValueError("spaceEvents.list needs at least one event type")
-    for event_type in types:
-        if not event_type or '"' in event_type or "\\" in event_type:
-            raise ValueError(f"cannot be used in a filter: {event_type!r}")
-    by_type = " OR ".join(f'event_types:"{event_type}"' for event_type in types)
-    parts = [f"({by_type})" if len(types) > 1 else by_type]
+    by_type, several = event_types_filter(event_types)
+    parts = [f"({by_type})" if several else by_type]
     if start_time is not None:
         parts.append(f'start_time="{format_timestamp(start_time)}"')
     if end_time is not None:
@@ -68,10 +60,7 @@ def space_events_filter(
 class ChatClient(GoogleApiClient):
     """Reads a space's events as one principal; see `GoogleApiClient` for the arguments."""
 
-    def __init__(
-        self, credentials: Any, *, endpoint: str = DEFAULT_CHAT_ENDPOINT, **options: Any
-    ) -> None:
-        super().__init__(credentials, endpoint=endpoint, **options)
+    default_endpoint = DEFAULT_CHAT_ENDPOINT
 
     def space_events_page(
         self,
@@ -87,15 +76,14 @@ class ChatClient(GoogleApiClient):
         come with the single types the filter names."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
-        request = self._space_events().list(
+        request = build_service("chat", "v1", self.endpoint, "spaces", "spaceEvents").list(
             parent=space,
             filter=space_events_filter(event_types, start_time, end_time),
             pageSize=page_size,
             pageToken=page_token,
         )
-        page = self._execute("spaces.spaceEvents.list", request)
-        events = [SpaceEvent.from_api(item) for item in page.get("spaceEvents") or ()]
-        return events, page.get("nextPageToken") or None
+        items, token = self._page("spaces.spaceEvents.list", "spaceEvents", request)
+        return [SpaceEvent.from_api(item) for item in items], token
 
     def space_event_pages(
         self,
@@ -106,14 +94,8 @@ class ChatClient(GoogleApiClient):
         page_size: int = MAX_PAGE_SIZE,
     ) -> Iterator[list[SpaceEvent]]:
         """Every page of `space_events_page`, lazily: each `next()` is one request."""
-        token: str | None = None
-        while True:
-            events, token = self.space_events_page(
+        return pages(
+            lambda token: self.space_events_page(
                 space, event_types, start_time, end_time, page_size, token
             )
-            yield events
-            if token is None:
-                return
-
-    def _space_events(self) -> Any:
-        return build_service("chat", "v1", self.endpoint).spaces().spaceEvents()
+        )

@@ -1,14 +1,11 @@
 """The Workspace Events API client: one typed method per REST call the keeper makes.
 
-Every request goes through ``GoogleApiClient._execute``, the single place that retries
-and turns failures into ``workspace_client.errors`` types.
-Mutations return long-running operations; ``_wait`` polls them to completion within a
-deadline that fits inside one function invocation.
+Every request goes through ``GoogleApiClient._execute``, the single place that retries and
+turns failures into ``workspace_client.errors`` types. Mutations return long-running
+operations, polled to completion within a deadline that fits inside one invocation.
 
-googleapiclient, httplib2 and the errors (google-api-core) are imported inside functions:
-building the client object is cheap, importing this module needs neither network nor
-credentials, and the keeper's cold start (which imports this module for its defaults) pays
-for none of them.
+googleapiclient, httplib2 and the errors (google-api-core) are imported inside functions: the
+keeper's cold start imports this module for its defaults and pays for none of them.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import HTTPException
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from google.auth.exceptions import RefreshError, TransportError
@@ -32,32 +29,24 @@ from workspace_client.models import Operation, Subscription, SubscriptionSpec
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-__all__ = [
-    "DEFAULT_ENDPOINT",
-    "GoogleApiClient",
-    "PollPolicy",
-    "RetryPolicy",
-    "WorkspaceEventsClient",
-]
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://workspaceevents.googleapis.com/"
 
-# Only these HTTP statuses (plus failures with no response) are retried in-process.
-# 400/401/403/404/409 mean the same request will fail again; ABORTED (409) is transient
-# for the *function* (a redelivery re-reads state) but resending the same etag is pointless.
+# Retried in-process: these statuses and failures with no response. 400/401/403/404/409 mean
+# the same request fails again; ABORTED (409) is transient for the *function* (a redelivery
+# re-reads state), but resending the same etag is pointless.
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Bounded retries with exponential backoff and full jitter.
 
-    A server that asks (Retry-After) for a longer pause than ``max_backoff`` is not waited
-    for: the error is raised at once, and Pub/Sub redelivers later instead of the function
-    idling towards its own time limit.
-
+    A Retry-After longer than ``max_backoff`` is not waited for: the error is raised at once,
+    and Pub/Sub redelivers later instead of the function idling towards its time limit.
     ``rate_limited=False`` raises a 429 at once, for a caller that paces its requests and owns
     their retries (the sweep's pacer): one owner per retry, never two stacked.
     """
@@ -77,11 +66,9 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
-    """How long to wait for a long-running operation, polling with doubling delays.
-
-    The default deadline leaves room inside a Cloud Run function's 60 s default timeout
-    for the reads and Firestore writes around the call.
-    """
+    """How long to wait for a long-running operation, polling with doubling delays. The
+    default deadline leaves room, inside a Cloud Run function's 60 s default timeout, for the
+    reads and Firestore writes around the call."""
 
     timeout: float = 20.0
     initial_delay: float = 0.2
@@ -91,55 +78,48 @@ class PollPolicy:
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_POLL = PollPolicy()
 
-
-@dataclass(frozen=True, slots=True)
-class _Api:
-    """The discovery-built resources for one endpoint (shared by all clients, all threads).
-
-    Building a Resource parses the discovery document: done once per process per endpoint.
-    Sharing is safe because every request gets its own Http object at execute time.
-    """
-
-    subscriptions: Any
-    operations: Any
+_RESOURCES: dict[tuple[str, ...], Any] = {}
+_RESOURCES_LOCK = threading.RLock()
 
 
-_SERVICES: dict[tuple[str, str, str], Any] = {}
-_APIS: dict[str, _Api] = {}
-_APIS_LOCK = threading.RLock()
-
-
-def build_service(api: str, version: str, endpoint: str) -> Any:
-    """The discovery-built service of `api` `version` at `endpoint`, once per process."""
-    with _APIS_LOCK:
-        service = _SERVICES.get((api, version, endpoint))
-        if service is None:
+def build_service(api: str, version: str, endpoint: str, *path: str) -> Any:
+    """The discovery-built service of `api` `version` at `endpoint`, or its resource at `path`
+    (e.g. "spaces", "spaceEvents"), built once per process: parsing the discovery document
+    takes about 0.3 s, a resource about 1 ms. Shared by all clients and threads, which is safe
+    because every request is executed with its own thread's Http."""
+    key = (api, version, endpoint, *path)
+    with _RESOURCES_LOCK:
+        if key in _RESOURCES:
+            return _RESOURCES[key]
+        if path:
+            found = getattr(build_service(api, version, endpoint, *path[:-1]), path[-1])()
+        else:
             import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
             from googleapiclient.discovery import build  # noqa: PLC0415 - lazy, ~0.3 s
 
-            service = build(
+            found = build(
                 api,
                 version,
                 # The bundled discovery document: never fetched at run time.
                 static_discovery=True,
                 cache_discovery=False,
                 client_options={"api_endpoint": endpoint},
-                # A placeholder so build() does not look up default credentials; every
-                # request is executed with the calling thread's authorized Http instead.
+                # A placeholder so build() does not look up default credentials.
                 http=httplib2.Http(),
             )
-            _SERVICES[(api, version, endpoint)] = service
-        return service
+        _RESOURCES[key] = found
+        return found
 
 
-def _api_for(endpoint: str) -> _Api:
-    with _APIS_LOCK:
-        api = _APIS.get(endpoint)
-        if api is None:
-            service = build_service("workspaceevents", "v1", endpoint)
-            api = _Api(subscriptions=service.subscriptions(), operations=service.operations())
-            _APIS[endpoint] = api
-        return api
+def pages(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[list[T]]:
+    """Every page of a list method, lazily: `fetch(token)` sends the one request for the page
+    after `token` (None: the first) and returns its items and the next token (None: the last)."""
+    token: str | None = None
+    while True:
+        items, token = fetch(token)
+        yield items
+        if token is None:
+            return
 
 
 def _normalise_endpoint(endpoint: str) -> str:
@@ -167,36 +147,22 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _transport_errors() -> tuple[type[Exception], ...]:
-    """Failures that produced no HTTP response: worth a retry, mapped to Unavailable."""
-    import httplib2  # noqa: PLC0415 - lazy: heavy, and only needed to send requests
-
-    # OSError covers ConnectionError, TimeoutError (socket timeouts) and ssl.SSLError.
-    return (
-        OSError,
-        HTTPException,
-        httplib2.ServerNotFoundError,
-        TransportError,
-        RefreshError,
-    )
-
-
 class GoogleApiClient:
-    """Calls one Google REST API (built from its bundled discovery document) as one
-    principal: the request choke point shared by the Workspace Events and Chat clients.
+    """Calls one Google REST API (from its bundled discovery document) as one principal: the
+    request choke point shared by the Workspace Events and Chat clients.
 
-    ``credentials=None`` sends no Authorization header (tests, loopback emulators).
-    ``http_factory`` replaces the per-thread Http (tests pass a scripted fake).
-    ``sleep``, ``monotonic`` and ``random`` are injectable so tests never wait.
-    ``on_request`` is told the discovery method id of every request before it is sent,
-    retries included (the local stack and tests count requests with it).
-    """
+    ``credentials=None`` sends no Authorization header (tests, loopback emulators);
+    ``http_factory`` replaces the per-thread Http (tests pass a scripted fake); ``sleep``,
+    ``monotonic`` and ``random`` let tests never wait; ``on_request`` is told the method id of
+    every request before it is sent, retries included (the local stack counts with it)."""
+
+    default_endpoint: ClassVar[str] = ""
 
     def __init__(
         self,
         credentials: Credentials | None,
         *,
-        endpoint: str,
+        endpoint: str | None = None,
         timeout: float = 15.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         on_request: Callable[[str], None] | None = None,
@@ -205,7 +171,7 @@ class GoogleApiClient:
         monotonic: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        self.endpoint = _normalise_endpoint(endpoint)
+        self.endpoint = _normalise_endpoint(self.default_endpoint if endpoint is None else endpoint)
         self._on_request = on_request
         self._credentials = credentials
         self._timeout = timeout
@@ -220,33 +186,27 @@ class GoogleApiClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.endpoint!r})"
 
-    def _pages(
-        self, method: str, field: str, request_for: Callable[[str | None], Any]
-    ) -> Iterator[dict[str, Any]]:
-        """Every item of `field` in every page of a list method, lazily: `request_for(token)`
-        builds the request of the page after `token` (None: the first)."""
-        for page in self._page_lists(method, field, request_for):
-            yield from page
-
-    def _page_lists(
-        self, method: str, field: str, request_for: Callable[[str | None], Any]
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The items of `field`, one list per page: each `next()` sends one request."""
-        page_token: str | None = None
-        while True:
-            page = self._execute(method, request_for(page_token))
-            yield list(page.get(field) or ())
-            page_token = page.get("nextPageToken") or None
-            if page_token is None:
-                return
+    def _page(self, method: str, field: str, request: Any) -> tuple[list[Any], str | None]:
+        """One page of a list method: the items of `field`, and the next page's token."""
+        page = self._execute(method, request)
+        return list(page.get(field) or ()), page.get("nextPageToken") or None
 
     def _execute(self, method: str, request: Any) -> dict[str, Any]:
         """Send one request: the only place that retries and maps errors."""
+        import httplib2  # noqa: PLC0415 - lazy, see module doc
         from googleapiclient.errors import HttpError  # noqa: PLC0415 - lazy, see module doc
 
         from workspace_client import errors  # noqa: PLC0415 - lazy, see module doc
 
-        transport_errors = _transport_errors()
+        # No HTTP response: worth a retry. OSError covers ConnectionError, socket timeouts
+        # and ssl.SSLError.
+        no_response = (
+            OSError,
+            HTTPException,
+            httplib2.ServerNotFoundError,
+            TransportError,
+            RefreshError,
+        )
         http = self._thread_http()
         attempts = max(1, self._retry.attempts)
         attempt = 0
@@ -262,7 +222,7 @@ class GoogleApiClient:
                 retryable = self._retry.retries(int(exc.resp.status))
                 asked = _retry_after(exc.resp)
                 cause: BaseException = exc
-            except transport_errors as exc:
+            except no_response as exc:
                 error = errors.from_transport_error(exc, method=method)
                 retryable = isinstance(error, errors.Unavailable)
                 asked = None
@@ -286,8 +246,7 @@ class GoogleApiClient:
     def _thread_http(self) -> Any:
         http = getattr(self._local, "http", None)
         if http is None:
-            http = self._http_factory()
-            self._local.http = http
+            http = self._local.http = self._http_factory()
         return http
 
     def _authorized_http(self) -> Any:
@@ -305,50 +264,28 @@ class WorkspaceEventsClient(GoogleApiClient):
     """Calls the Workspace Events API v1 as one principal (one set of credentials); see
     ``GoogleApiClient`` for the arguments. ``polling``: how long operations are awaited."""
 
+    default_endpoint = DEFAULT_ENDPOINT
+
     def __init__(
-        self,
-        credentials: Credentials | None,
-        *,
-        endpoint: str = DEFAULT_ENDPOINT,
-        polling: PollPolicy = DEFAULT_POLL,
-        **options: Any,
+        self, credentials: Credentials | None, *, polling: PollPolicy = DEFAULT_POLL, **options: Any
     ) -> None:
-        super().__init__(credentials, endpoint=endpoint, **options)
+        super().__init__(credentials, **options)
         self._polling = polling
 
-    # -- subscriptions ------------------------------------------------------------------
-
     def create(self, spec: SubscriptionSpec) -> Subscription:
-        """``subscriptions.create``; waits for the operation and returns the subscription.
-
-        Raises ``AlreadyExists`` when this principal already has a subscription on the
-        target (Google's error names it: ``AlreadyExists.current_subscription``).
-        """
-        from workspace_client.errors import UnexpectedError  # noqa: PLC0415 - see module doc
-
-        method = "subscriptions.create"
-        request = self._api().subscriptions.create(body=spec.to_api())
-        operation = self._wait(method, self._execute(method, request))
-        response = operation.response or {}
-        if response.get("name"):
-            return Subscription.from_api(response)
-        raise UnexpectedError(
-            f"create operation {operation.name} finished without a subscription",
-            method=method,
-        )
+        """``subscriptions.create``, awaited. Raises ``AlreadyExists`` when this principal
+        already has a subscription on the target (``AlreadyExists.current_subscription``)."""
+        request = self._resource("subscriptions").create(body=spec.to_api())
+        return self._subscription_after("subscriptions.create", request, None)
 
     def get(self, name: str) -> Subscription:
         """``subscriptions.get``: the authoritative, camelCase view of a subscription."""
-        method = "subscriptions.get"
-        request = self._api().subscriptions.get(name=name)
-        return Subscription.from_api(self._execute(method, request))
+        request = self._resource("subscriptions").get(name=name)
+        return Subscription.from_api(self._execute("subscriptions.get", request))
 
     def renew(self, name: str, ttl: str = "0s", etag: str | None = None) -> Subscription:
-        """Extend the lifetime: ``subscriptions.patch`` with ``updateMask=ttl``.
-
-        ``"0s"`` asks for the maximum the API allows. With ``etag`` the patch is
-        conditional and a concurrent change raises ``Aborted``.
-        """
+        """Extend the lifetime: ``subscriptions.patch`` with ``updateMask=ttl``. ``"0s"`` asks
+        for the maximum the API allows; with ``etag`` a concurrent change raises ``Aborted``."""
         return self._patch(name, "ttl", {"ttl": ttl}, etag)
 
     def set_event_types(
@@ -359,23 +296,19 @@ class WorkspaceEventsClient(GoogleApiClient):
 
     def reactivate(self, name: str) -> Subscription:
         """``subscriptions.reactivate``: only for SUSPENDED subscriptions whose cause is gone.
-
-        The expiry is unchanged: renew afterwards when it is near.
-        """
-        method = "subscriptions.reactivate"
-        request = self._api().subscriptions.reactivate(name=name, body={})
-        return self._subscription_after(method, name, self._execute(method, request))
+        The expiry is unchanged: renew afterwards when it is near."""
+        request = self._resource("subscriptions").reactivate(name=name, body={})
+        return self._subscription_after("subscriptions.reactivate", request, name)
 
     def delete(self, name: str, allow_missing: bool = True, etag: str | None = None) -> None:
         """``subscriptions.delete``; with ``allow_missing`` a missing subscription is success."""
         from workspace_client.errors import NotFound  # noqa: PLC0415 - see module doc
 
-        method = "subscriptions.delete"
-        request = self._api().subscriptions.delete(
+        request = self._resource("subscriptions").delete(
             name=name, allowMissing=allow_missing or None, etag=etag
         )
         try:
-            self._wait(method, self._execute(method, request))
+            self._operate("subscriptions.delete", request)
         except NotFound:
             # allowMissing should make the server succeed; stay idempotent if it does not.
             if not allow_missing:
@@ -383,56 +316,57 @@ class WorkspaceEventsClient(GoogleApiClient):
 
     def list(self, filter: str, page_size: int = 100) -> Iterator[Subscription]:
         """``subscriptions.list``, paging lazily; build ``filter`` with ``models.list_filter``.
-
-        With user credentials only that user's subscriptions are returned; with Chat-app
-        credentials, all of the app's.
-        """
+        User credentials list that user's subscriptions; Chat-app credentials all the app's."""
         if not filter:
             raise ValueError("subscriptions.list requires a filter")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100: {page_size}")
-        subscriptions = self._api().subscriptions
-        for item in self._pages(
-            "subscriptions.list",
-            "subscriptions",
-            lambda token: subscriptions.list(filter=filter, pageSize=page_size, pageToken=token),
+        subscriptions = self._resource("subscriptions")
+        for page in pages(
+            lambda token: self._page(
+                "subscriptions.list",
+                "subscriptions",
+                subscriptions.list(filter=filter, pageSize=page_size, pageToken=token),
+            )
         ):
-            yield Subscription.from_api(item)
-
-    # -- operations ---------------------------------------------------------------------
+            yield from map(Subscription.from_api, page)
 
     def get_operation(self, name: str) -> Operation:
         """``operations.get``: the name is passed verbatim (it may contain slashes)."""
-        method = "operations.get"
-        request = self._api().operations.get(name=name)
-        return Operation.from_api(self._execute(method, request))
-
-    # -- internals ----------------------------------------------------------------------
+        request = self._resource("operations").get(name=name)
+        return Operation.from_api(self._execute("operations.get", request))
 
     def _patch(
         self, name: str, update_mask: str, body: dict[str, Any], etag: str | None
     ) -> Subscription:
-        method = "subscriptions.patch"
         if etag is not None:
             body = {**body, "etag": etag}
-        request = self._api().subscriptions.patch(name=name, updateMask=update_mask, body=body)
-        return self._subscription_after(method, name, self._execute(method, request))
+        request = self._resource("subscriptions").patch(
+            name=name, updateMask=update_mask, body=body
+        )
+        return self._subscription_after("subscriptions.patch", request, name)
 
-    def _subscription_after(
-        self, method: str, name: str, raw_operation: Mapping[str, Any]
-    ) -> Subscription:
-        operation = self._wait(method, raw_operation)
+    def _subscription_after(self, method: str, request: Any, name: str | None) -> Subscription:
+        """The subscription a mutation's operation answers with. An operation from an older
+        version of the subscription answers empty (the docs): the change is applied, so `name`
+        is read instead; a create has no name to read."""
+        from workspace_client.errors import UnexpectedError  # noqa: PLC0415 - see module doc
+
+        operation = self._operate(method, request)
         if operation.response and operation.response.get("name"):
             return Subscription.from_api(operation.response)
-        # The docs: an operation from an older version of the subscription returns an
-        # empty response. The change is applied; read the current state instead.
-        return self.get(name)
+        if name is not None:
+            return self.get(name)
+        raise UnexpectedError(
+            f"create operation {operation.name} finished without a subscription", method=method
+        )
 
-    def _wait(self, method: str, raw_operation: Mapping[str, Any]) -> Operation:
-        """Poll until the operation is done; raise its mapped error if it failed."""
+    def _operate(self, method: str, request: Any) -> Operation:
+        """Send a mutation and poll its operation until done; raise its mapped error if it
+        failed."""
         from workspace_client import errors  # noqa: PLC0415 - lazy, see module doc
 
-        operation = Operation.from_api(raw_operation)
+        operation = Operation.from_api(self._execute(method, request))
         deadline = self._monotonic() + self._polling.timeout
         delay = self._polling.initial_delay
         while not operation.done:
@@ -448,5 +382,5 @@ class WorkspaceEventsClient(GoogleApiClient):
             raise errors.from_rpc_status(operation.error, method=method)
         return operation
 
-    def _api(self) -> _Api:
-        return _api_for(self.endpoint)
+    def _resource(self, name: str) -> Any:
+        return build_service("workspaceevents", "v1", self.endpoint, name)

@@ -1,14 +1,13 @@
 """Credentials per subscription: act as the principal that authorized it.
 
-A subscription can only be renewed, reactivated or recreated by whoever authorized it
+Only whoever authorized a subscription can renew, reactivate or recreate it
 (docs/api-reference.md §6): the user (through domain-wide delegation or the user's own refresh
-token) or the Chat app. ``AuthSpec`` names that principal in the ``--auth`` syntax of the README,
+token) or the Chat app. ``AuthSpec`` names that principal in the README's ``--auth`` syntax,
 ``scopes_for`` derives least-privilege scopes from the event types, ``CredentialsProvider``
-builds and caches credentials, and ``ClientFactory`` hands out one cached
-``WorkspaceEventsClient`` per principal.
+builds credentials and ``ClientFactory`` clients, both cached per principal and scopes.
 
-Nothing here touches the network until credentials are built for a principal, and the
-google.oauth2 / IAM / Secret Manager modules are imported only then.
+Nothing touches the network, or imports google.oauth2, IAM or Secret Manager, until
+credentials are built for a principal.
 """
 
 from __future__ import annotations
@@ -21,13 +20,13 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from google.auth.credentials import Credentials
 from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
-from workspace_client.chat import DEFAULT_CHAT_ENDPOINT
+from workspace_client.chat import DEFAULT_CHAT_ENDPOINT, ChatClient
 from workspace_client.client import (
     DEFAULT_ENDPOINT,
     DEFAULT_POLL,
@@ -41,21 +40,6 @@ from workspace_client.errors import CredentialsUnavailable, Unavailable, from_tr
 if TYPE_CHECKING:
     from google.auth.transport import Request
 
-    from workspace_client.chat import ChatClient
-
-__all__ = [
-    "AnonymousCredentialsRefused",
-    "AuthKind",
-    "AuthSpec",
-    "ClientFactory",
-    "CredentialsMode",
-    "CredentialsProvider",
-    "EmulatorCredentials",
-    "UnsupportedEventType",
-    "is_loopback_endpoint",
-    "scopes_for",
-    "service_account_key_file",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +55,8 @@ _EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+$")
 _SECRET = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+(?:/versions/[^/\s]+)?$")
 _EVENT_TYPE = re.compile(r"^google\.workspace\.(\w+)\.(\w+)\.v\d+\.\w+$")
 
+V = TypeVar("V")
+
 
 class UnsupportedEventType(ValueError):
     """No known scope covers this event type under this kind of authentication."""
@@ -85,10 +71,8 @@ class AnonymousCredentialsRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AuthSpec:
-    """A principal in the README's ``--auth`` syntax; ``str(spec)`` gives that text back.
-
-    ``delegated:USER_EMAIL``, ``user-secret:projects/P/secrets/S[/versions/V]``, ``app``.
-    """
+    """A principal in the README's ``--auth`` syntax (``delegated:USER_EMAIL``,
+    ``user-secret:projects/P/secrets/S[/versions/V]``, ``app``); ``str(spec)`` gives it back."""
 
     kind: AuthKind
     user: str | None = None
@@ -110,7 +94,10 @@ class AuthSpec:
             raise ValueError(f"unknown auth kind: {self.kind!r}")
 
     @classmethod
-    def parse(cls, text: str) -> AuthSpec:
+    def parse(cls, text: AuthSpec | str) -> AuthSpec:
+        """The spec ``text`` names (a spec passes through as it is)."""
+        if isinstance(text, AuthSpec):
+            return text
         kind, _, argument = text.strip().partition(":")
         if kind == "delegated":
             return cls("delegated", user=argument)
@@ -202,22 +189,16 @@ def scopes_for(event_types: Iterable[str], auth_kind: AuthKind) -> tuple[str, ..
 def is_loopback_endpoint(endpoint: str) -> bool:
     """True when the endpoint's host is localhost, 127.0.0.0/8 or ::1."""
     host = urlsplit(endpoint).hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or (host is not None and ipaddress.ip_address(host).is_loopback)
     except ValueError:
         return False
 
 
 class EmulatorCredentials(Credentials):
     """Sends ``Authorization: Bearer emulator:<auth spec>[;scopes=A,B]``, which the local
-    emulator maps to the authorizing principal holding those scopes (it enforces them as
-    Google does). Never valid against Google: the provider refuses this mode unless the
-    endpoint is loopback.
-    """
+    emulator maps to the authorizing principal holding those scopes (it enforces them as Google
+    does). Never valid against Google: the provider refuses this mode for a remote endpoint."""
 
     def __init__(self, auth: AuthSpec, scopes: Sequence[str] = ()) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -231,6 +212,29 @@ class EmulatorCredentials(Credentials):
 # -- building real credentials ----------------------------------------------------------
 
 
+class _PerPrincipal(Generic[V]):
+    """Values per (principal, scopes), thread-safe. Built outside the lock: building may read a
+    secret over the network, and two threads building one value at once waste only one build."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[AuthSpec, tuple[str, ...]], V] = {}
+
+    def get(self, key: tuple[AuthSpec, tuple[str, ...]], build: Callable[[], V]) -> V:
+        with self._lock:
+            found = self._items.get(key)
+        if found is None:
+            found = build()
+            with self._lock:
+                found = self._items.setdefault(key, found)
+        return found
+
+    def forget(self, auth: AuthSpec) -> None:
+        with self._lock:
+            for key in [key for key in self._items if key[0] == auth]:
+                del self._items[key]
+
+
 class SecretVersionReader(Protocol):
     """The part of ``secretmanager.SecretManagerServiceClient`` used here."""
 
@@ -238,11 +242,8 @@ class SecretVersionReader(Protocol):
 
 
 def service_account_key_file(environ: Mapping[str, str] = os.environ) -> str | None:
-    """``GOOGLE_APPLICATION_CREDENTIALS`` when it names a *service-account key* file.
-
-    An authorized-user or external-account ADC file cannot sign for delegation, so for
-    those (and when the variable is unset) this returns None and keyless signing is used.
-    """
+    """``GOOGLE_APPLICATION_CREDENTIALS`` when it names a *service-account key* file; else
+    None (keyless signing), as an authorized-user or external-account file cannot sign."""
     path = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if not path:
         return None
@@ -257,8 +258,7 @@ def service_account_key_file(environ: Mapping[str, str] = os.environ) -> str | N
 def _default_source() -> tuple[Credentials, str | None]:
     import google.auth  # noqa: PLC0415 - lazy: only when keyless signing is first needed
 
-    credentials, project = google.auth.default(scopes=[_CLOUD_PLATFORM])
-    return credentials, project
+    return google.auth.default(scopes=[_CLOUD_PLATFORM])
 
 
 def _default_request() -> Request:
@@ -277,12 +277,11 @@ def _default_secret_client() -> SecretVersionReader:
 class CredentialsProvider:
     """Builds and caches google.auth credentials per (principal, scopes); thread-safe.
 
-    ``key_file``: a service-account key for delegation and app auth; None means keyless
-    signing through the IAM Credentials API as the function's own service account
-    (``service_account_email``, or the one Application Default Credentials resolve to),
-    which needs ``roles/iam.serviceAccountTokenCreator`` on itself.
-    The ``*_factory`` arguments exist so tests run without network or metadata server.
-    """
+    ``key_file``: a service-account key for delegation and app auth; None signs keylessly
+    through the IAM Credentials API as the function's own service account
+    (``service_account_email``, or the one Application Default Credentials resolve to), which
+    needs ``roles/iam.serviceAccountTokenCreator`` on itself. The ``*_factory`` arguments let
+    tests run without network or metadata server."""
 
     def __init__(
         self,
@@ -309,7 +308,7 @@ class CredentialsProvider:
         self._source_credentials_factory = source_credentials_factory
         self._request_factory = request_factory
         self._lock = threading.Lock()
-        self._cache: dict[tuple[AuthSpec, tuple[str, ...]], Credentials] = {}
+        self._cache = _PerPrincipal[Credentials]()
         self._secret_client: SecretVersionReader | None = None
         self._signer: tuple[Any, str] | None = None
 
@@ -326,21 +325,11 @@ class CredentialsProvider:
 
     def credentials_for(self, auth: AuthSpec, scopes: Sequence[str]) -> Credentials:
         key = (auth, tuple(sorted(scopes)))
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        # Built outside the lock: reading a secret is a network call, and two threads
-        # building the same credentials at once only waste one build.
-        built = self._build(auth, key[1])
-        with self._lock:
-            return self._cache.setdefault(key, built)
+        return self._cache.get(key, lambda: self._build(*key))
 
     def forget(self, auth: AuthSpec) -> None:
         """Drop cached credentials for a principal, e.g. after its secret was replaced."""
-        with self._lock:
-            for key in [key for key in self._cache if key[0] == auth]:
-                del self._cache[key]
+        self._cache.forget(auth)
 
     def _build(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
         if self.mode == "anonymous":
@@ -353,17 +342,18 @@ class CredentialsProvider:
     def _service_account_credentials(
         self, scopes: tuple[str, ...], subject: str | None
     ) -> Credentials:
-        from google.oauth2 import service_account  # noqa: PLC0415 - lazy: pulls cryptography
+        from google.oauth2.service_account import (  # noqa: PLC0415 - lazy: pulls cryptography
+            Credentials as ServiceAccount,
+        )
 
-        if self._key_file is not None:
-            credentials: Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+        if self._key_file is None:
+            credentials: Credentials = ServiceAccount(  # type: ignore[no-untyped-call]
+                *self._keyless_signer(), TOKEN_URI, scopes=scopes, subject=subject
+            )
+        else:
+            credentials = ServiceAccount.from_service_account_file(  # type: ignore[no-untyped-call]
                 self._key_file, scopes=scopes, subject=subject
             )
-            return credentials
-        signer, email = self._keyless_signer()
-        credentials = service_account.Credentials(  # type: ignore[no-untyped-call]
-            signer, email, TOKEN_URI, scopes=scopes, subject=subject
-        )
         return credentials
 
     def _keyless_signer(self) -> tuple[Any, str]:
@@ -411,9 +401,8 @@ class CredentialsProvider:
         return credentials
 
     def _read_authorized_user(self, name: str) -> dict[str, Any]:
-        """The authorized-user JSON kept in Secret Manager. Its content is never logged or
-        put into an error message: it holds a refresh token.
-        """
+        """The authorized-user JSON kept in Secret Manager. It holds a refresh token: its
+        content is never logged or put into an error message."""
         from google.api_core import exceptions as api_exceptions  # noqa: PLC0415 - lazy
 
         transient = (
@@ -470,50 +459,40 @@ class ClientFactory:
         self._timeout = timeout
         self._retry = retry
         self._polling = polling
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[AuthSpec, tuple[str, ...]], WorkspaceEventsClient] = {}
+        self._clients = _PerPrincipal[WorkspaceEventsClient]()
 
     def paced(self) -> ClientFactory:
         """A factory of clients for a caller that paces itself and owns its 429 retries (the
         sweep): they raise RateLimited at once. Same credentials."""
-        paced = ClientFactory(
+        return ClientFactory(
             self.provider,
             timeout=self._timeout,
             retry=replace(self._retry, rate_limited=False),
             polling=self._polling,
             chat_endpoint=self.chat_endpoint,
         )
-        return paced
 
     def clients_for(
         self, auth: AuthSpec | str, event_types: Iterable[str]
     ) -> WorkspaceEventsClient:
         """The client acting as ``auth`` with the scopes its event types need."""
-        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
-        key = (spec, scopes_for(event_types, spec.kind))
-        with self._lock:
-            client = self._clients.get(key)
-        if client is not None:
-            return client
-        client = WorkspaceEventsClient(
-            self.provider.credentials_for(spec, key[1]),
-            endpoint=self.provider.endpoint,
-            timeout=self._timeout,
-            retry=self._retry,
-            polling=self._polling,
+        key = _key(auth, event_types)
+        return self._clients.get(
+            key,
+            lambda: WorkspaceEventsClient(
+                self.provider.credentials_for(*key),
+                endpoint=self.provider.endpoint,
+                timeout=self._timeout,
+                retry=self._retry,
+                polling=self._polling,
+            ),
         )
-        with self._lock:
-            return self._clients.setdefault(key, client)
 
     def chat_for(self, auth: AuthSpec | str, event_types: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
         event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9)."""
-        from workspace_client.chat import ChatClient  # noqa: PLC0415
-
-        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
-        scopes = scopes_for(event_types, spec.kind)
         return ChatClient(
-            self.provider.credentials_for(spec, scopes),
+            self.provider.credentials_for(*_key(auth, event_types)),
             endpoint=self.chat_endpoint,
             timeout=self._timeout,
             retry=self._retry,
@@ -521,8 +500,11 @@ class ClientFactory:
 
     def forget(self, auth: AuthSpec | str) -> None:
         """Drop the cached clients and credentials of a principal."""
-        spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
-        with self._lock:
-            for key in [key for key in self._clients if key[0] == spec]:
-                del self._clients[key]
+        spec = AuthSpec.parse(auth)
+        self._clients.forget(spec)
         self.provider.forget(spec)
+
+
+def _key(auth: AuthSpec | str, event_types: Iterable[str]) -> tuple[AuthSpec, tuple[str, ...]]:
+    spec = AuthSpec.parse(auth)
+    return spec, scopes_for(event_types, spec.kind)

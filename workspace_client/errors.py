@@ -1,16 +1,13 @@
 """Typed errors for the Workspace Events API, built on google-api-core's exceptions.
 
-The keeper only needs to know one thing to obey the function contract: may this failure
-raise (``transient``: Pub/Sub redelivers and the next attempt can succeed) or must it be
-recorded and acknowledged (``PermanentError``)? The subclasses say *why*, for policies and
-history entries.
+The function contract needs one answer: may this failure raise (``transient``: Pub/Sub
+redelivers and a later attempt can succeed) or must it be recorded and acknowledged
+(``PermanentError``)? The subclasses say why, for policies and history entries.
 
-Both failure channels map into the same classes: an HTTP error response
-(``googleapiclient.errors.HttpError``) and a finished long-running operation whose ``error``
-is a ``google.rpc.Status``. api-core's own tables pick the class for a status or an HTTP code,
-and each class here is also that api-core exception (``NotFound`` is a
-``google.api_core.exceptions.NotFound``), so its ``reason``, ``domain`` and ``metadata`` read
-the ErrorInfo among the details.
+An HTTP error response and a failed long-running operation's ``google.rpc.Status`` map into the
+same classes, chosen by api-core's own tables; each is also that api-core exception
+(``NotFound`` is a ``google.api_core.exceptions.NotFound``), whose ``reason``, ``domain`` and
+``metadata`` read the ErrorInfo among the details.
 """
 
 from __future__ import annotations
@@ -26,40 +23,14 @@ from google.rpc import code_pb2
 if TYPE_CHECKING:
     from googleapiclient.errors import HttpError
 
-__all__ = [
-    "Aborted",
-    "AlreadyExists",
-    "CredentialsUnavailable",
-    "DeadlineExceeded",
-    "FailedPrecondition",
-    "InternalError",
-    "InvalidArgument",
-    "NotFound",
-    "OperationStillRunning",
-    "PermanentError",
-    "PermissionDenied",
-    "RateLimited",
-    "TransientError",
-    "Unauthenticated",
-    "Unavailable",
-    "UnexpectedError",
-    "WorkspaceEventsError",
-    "from_http_error",
-    "from_rpc_status",
-    "from_transport_error",
-]
 
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
 class WorkspaceEventsError(exceptions.GoogleAPICallError):
-    """A Workspace Events API call failed.
-
-    ``status_code`` is the HTTP status (for an operation error, the HTTP equivalent of its
-    gRPC code; None when no response arrived), ``status`` the canonical code name such as
-    ``"NOT_FOUND"``, ``details`` the ``error.details`` entries as sent, and ``method`` the
-    discovery method id, e.g. ``"subscriptions.patch"``.
-    """
+    """A Workspace Events API call failed. ``status_code``: the HTTP status (an operation
+    error's HTTP equivalent; None without a response); ``status``: the code name such as
+    ``"NOT_FOUND"``; ``method``: the discovery method id, e.g. ``"subscriptions.patch"``."""
 
     transient: ClassVar[bool] = False
 
@@ -101,18 +72,13 @@ class TransientError(WorkspaceEventsError):
 class PermanentError(WorkspaceEventsError):
     """Retrying the same request will fail the same way: record it and acknowledge."""
 
-    transient = False
-
 
 class CredentialsUnavailable(WorkspaceEventsError):
-    """The keeper could not obtain credentials for the call: no default credentials, keyless
-    signing impossible, a token refresh refused for good (revoked grant, delegation not
-    authorized), a secret it cannot read. No API answered: this is the deployment's problem,
-    not a refusal to record, so it is neither transient nor permanent. The event raises, and
-    Pub/Sub redelivers it until it succeeds or is dead-lettered. (api-core has no class for a
-    call that never reached an API.)"""
-
-    transient = False
+    """The keeper could not obtain credentials: no default credentials, keyless signing
+    impossible, a token refresh refused for good (revoked grant, delegation not authorized), a
+    secret it cannot read. No API answered, so it is the deployment's problem, neither
+    transient nor a refusal to record: the event raises, and Pub/Sub redelivers it until it
+    succeeds or is dead-lettered. (api-core has no class for a call that reached no API.)"""
 
 
 class RateLimited(TransientError, exceptions.TooManyRequests):
@@ -186,9 +152,8 @@ class UnexpectedError(PermanentError):
 
 
 # api-core's class for a status or an HTTP code -> ours: the api-core class each of ours
-# extends, found along api-core's own hierarchy (OUT_OF_RANGE is a BadRequest,
-# RESOURCE_EXHAUSTED a TooManyRequests), and the few that api-core files elsewhere. Codes with
-# neither (CANCELLED, UNIMPLEMENTED, ...) fall back to the HTTP code, then to UnexpectedError.
+# extends, found along api-core's hierarchy (OUT_OF_RANGE is a BadRequest), and a few more.
+# Codes with neither (CANCELLED, ...) fall back to the HTTP code, then to UnexpectedError.
 _FAMILIES: tuple[type[WorkspaceEventsError], ...] = (
     *(RateLimited, Unavailable, InternalError, Aborted, DeadlineExceeded, NotFound),
     *(AlreadyExists, FailedPrecondition, PermissionDenied, Unauthenticated, InvalidArgument),
@@ -251,14 +216,12 @@ def from_http_error(error: HttpError, *, method: str | None = None) -> Workspace
     """Map an HTTP error response to a typed error (``error.status`` first, then HTTP code)."""
     http_code = int(error.resp.status)
     try:
-        body = json.loads(error.content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        body = None
-    error_body: Mapping[str, Any] = {}
-    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        error_body = body["error"]
-    status = error_body.get("status")
-    status = str(status) if status else None
+        error_body = json.loads(error.content.decode("utf-8"))["error"]
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+        error_body = {}
+    if not isinstance(error_body, Mapping):
+        error_body = {}
+    status = str(error_body["status"]) if error_body.get("status") else None
     message = str(error_body.get("message") or getattr(error.resp, "reason", "") or "")
     details = _mappings(error_body.get("details"))
     legacy = _mappings(error_body.get("errors"))

@@ -13,16 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = [
-    "Operation",
-    "Subscription",
-    "SubscriptionSpec",
-    "format_timestamp",
-    "list_filter",
-    "parse_duration",
-    "parse_timestamp",
-]
-
 # proto3 JSON Duration: decimal seconds with an "s" suffix, e.g. "86400s", "3.5s", "-0.25s".
 # Checked before protobuf reads it: protobuf also takes "1.s", "+5s" and digits past the nanosecond.
 _DURATION = re.compile(r"-?\d+(?:\.\d{1,9})?s")
@@ -48,11 +38,8 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_timestamp(text: str) -> datetime:
     """Parse an RFC 3339 timestamp (``"2026-05-01T12:00:00.123456789Z"``) into aware UTC,
-    nanoseconds truncated to microseconds.
-
-    A timestamp without an offset is taken as UTC: Google never sends one, and guessing
-    the local zone of a Cloud Run instance would be worse.
-    """
+    nanoseconds truncated to microseconds. One without an offset is taken as UTC: Google never
+    sends one, and guessing a Cloud Run instance's local zone would be worse."""
     from google.protobuf.timestamp_pb2 import Timestamp  # noqa: PLC0415 - lazy, see above
 
     text = text.strip()
@@ -73,30 +60,31 @@ def format_timestamp(value: datetime) -> str:
     return stamp.ToJsonString()
 
 
-def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:
-    """Build a ``subscriptions.list`` filter in the syntax the discovery document gives.
-
-    ``event_types:"A" OR event_types:"B"``, and with a target
-    ``( event_types:"A" OR event_types:"B" ) AND target_resource="//chat.googleapis.com/spaces/S"``.
-    The filter language has no documented escaping, so quotes and backslashes are refused
-    rather than passed through into a query they could rewrite.
-    """
-    types = list(dict.fromkeys(event_types))  # drop repeats, keep the caller's order
+def event_types_filter(event_types: Iterable[str], *others: str) -> tuple[str, bool]:
+    """``event_types:"A" OR event_types:"B"`` (repeats dropped, the caller's order kept), and
+    whether it names more than one type. The filter languages have no documented escaping, so
+    quotes and backslashes (in the types and ``others``) are refused rather than passed into
+    a query they could rewrite."""
+    types = list(dict.fromkeys(event_types))
     if not types:
-        raise ValueError("a list filter needs at least one event type")
-    for value in [*types, *([target_resource] if target_resource is not None else [])]:
+        raise ValueError("a filter needs at least one event type")
+    for value in (*types, *others):
         if not value or '"' in value or "\\" in value:
-            raise ValueError(f"cannot be used in a list filter: {value!r}")
-    by_type = " OR ".join(f'event_types:"{event_type}"' for event_type in types)
+            raise ValueError(f"cannot be used in a filter: {value!r}")
+    return " OR ".join(f'event_types:"{event_type}"' for event_type in types), len(types) > 1
+
+
+def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:
+    """A ``subscriptions.list`` filter in the discovery document's syntax; with a target,
+    ``( event_types:"A" OR event_types:"B" ) AND target_resource="//chat.googleapis.com/..."``.
+    """
     if target_resource is None:
-        return by_type
-    if len(types) > 1:
-        by_type = f"( {by_type} )"
-    return f'{by_type} AND target_resource="{target_resource}"'
+        return event_types_filter(event_types)[0]
+    by_type, several = event_types_filter(event_types, target_resource)
+    return f'{f"( {by_type} )" if several else by_type} AND target_resource="{target_resource}"'
 
 
 def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
-    """Return ``data[camel]``, else ``data[snake]``, else None."""
     value = data.get(camel)
     return data.get(snake) if value is None else value
 
@@ -196,23 +184,20 @@ class Operation:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Operation:
-        error = data.get("error")
-        response = data.get("response")
+        error, response = data.get("error"), data.get("response")
         return cls(
-            name=str(data.get("name") or ""),
-            done=bool(data.get("done")),
-            error=error if isinstance(error, Mapping) else None,
-            response=response if isinstance(response, Mapping) else None,
+            str(data.get("name") or ""),
+            bool(data.get("done")),
+            error if isinstance(error, Mapping) else None,
+            response if isinstance(response, Mapping) else None,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionSpec:
     """Everything ``subscriptions.create`` needs; the keeper stores this to recreate later.
-
-    ``ttl=None`` or ``"0s"`` asks for the maximum lifetime the API allows for these
-    payload options (7 days without resource data, 4 or 24 hours with it).
-    """
+    ``ttl=None`` or ``"0s"`` asks for the maximum lifetime the API allows for these payload
+    options (7 days without resource data, 4 or 24 hours with it)."""
 
     target_resource: str
     event_types: tuple[str, ...]
@@ -223,8 +208,8 @@ class SubscriptionSpec:
     ttl: str | None = None
 
     def __post_init__(self) -> None:
-        # Accept any iterable of types (a list from argparse, say) but store a tuple so
-        # the spec stays hashable and immutable. A lone string would become its letters.
+        # Any iterable of types (a list from argparse, say), stored as a tuple so the spec
+        # stays hashable; a lone string would become its letters.
         if isinstance(self.event_types, str):
             raise ValueError("event_types must be a collection of strings, not one string")
         object.__setattr__(self, "event_types", tuple(self.event_types))
@@ -241,14 +226,12 @@ class SubscriptionSpec:
 
     def to_api(self) -> dict[str, Any]:
         """The camelCase Subscription body for ``subscriptions.create``."""
-        payload_options: dict[str, Any] = {"includeResource": self.include_resource}
-        if self.field_mask:
-            payload_options["fieldMask"] = self.field_mask
+        mask = {"fieldMask": self.field_mask} if self.field_mask else {}
         body: dict[str, Any] = {
             "targetResource": self.target_resource,
             "eventTypes": list(self.event_types),
             "notificationEndpoint": {"pubsubTopic": self.pubsub_topic},
-            "payloadOptions": payload_options,
+            "payloadOptions": {"includeResource": self.include_resource, **mask},
         }
         if self.include_descendants is not None:
             body["driveOptions"] = {"includeDescendants": self.include_descendants}
