@@ -98,6 +98,13 @@ class KeeperStack:
             )
             messages += [m["message"] for m in received]
 
+    def notices(self) -> list[dict[str, Any]]:
+        """The notices the app received since the last call: attributes and data."""
+        return [
+            {"attributes": m["attributes"], "data": json.loads(base64.b64decode(m["data"]))}
+            for m in self.pull("keeper-notices")
+        ]
+
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts published so far, decoded."""
         return [json.loads(base64.b64decode(m["data"])) for m in self.pull("keeper-alerts")]
@@ -178,12 +185,20 @@ def keeper_stack(
         "WORKSPACE_EVENTS_API_ENDPOINT": workspace_emulator.url,
         "KEEPER_CREDENTIALS": "anonymous",
         "KEEPER_ALERTS_TOPIC": f"projects/{project_id}/topics/keeper-alerts",
+        "KEEPER_NOTICES_TOPIC": f"projects/{project_id}/topics/keeper-notices",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     topic = f"projects/{project_id}/topics/workspace-events"
     rest(pubsub_emulator_host, "PUT", topic, {})
     rest(pubsub_emulator_host, "PUT", env["KEEPER_ALERTS_TOPIC"], {})
+    rest(pubsub_emulator_host, "PUT", env["KEEPER_NOTICES_TOPIC"], {})
+    rest(
+        pubsub_emulator_host,
+        "PUT",
+        f"projects/{project_id}/subscriptions/keeper-notices",
+        {"topic": env["KEEPER_NOTICES_TOPIC"]},
+    )
     rest(
         pubsub_emulator_host,
         "PUT",
