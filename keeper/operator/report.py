@@ -69,12 +69,8 @@ def due(when: datetime, now: datetime) -> str:
 
 def next_step(sub: ManagedSubscription, now: datetime) -> str:
     if sub.state is State.NEEDS_ATTENTION:
-        checking = sub.next_action_at is not None and sub.next_action.value == "reactivate"
-        return (
-            f"a person must act; check {due(sub.next_action_at, now)}"
-            if checking
-            else ("a person must act")
-        )
+        check = sub.next_action_at if sub.next_action.value == "reactivate" else None
+        return f"a person must act; next check {due(check, now)}" if check else "a person must act"
     if sub.next_action_at is None or sub.next_action.value == "nothing":
         return "-"
     return f"{sub.next_action} {due(sub.next_action_at, now)}"
