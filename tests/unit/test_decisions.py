@@ -703,6 +703,7 @@ def test_replayable_types_are_the_chat_families_space_events_keeps():
         CHAT + "space.v1.updated",
         CHAT + "spaceReadState.v1.updated",
         "google.workspace.drive.file.v3.created",
+        CHAT + "space.v1.deleted",  # never in a spaceEvents filter
     )
     assert replayable_types(types) == types[:1] + types[2:5]
 
