@@ -28,7 +28,6 @@ class Result(StrEnum):
     FOUND = "found"  # the sweep found Google no longer has it (recreation follows)
     FLAGGED = "flagged"  # a person is needed
     ALERTED = "alerted"
-    NOTIFIED = "notified"  # the app was sent a notice (needs a person; recovered)
     CHECKED = "checked"  # a check found a person's cause still there: it stays theirs
     DRIFT = "drift"  # the sweep found the Pub/Sub endpoint would make Google suspend
     FIXED = "fixed"  # ... and fixed it (KEEPER_FIX_TOPIC_IAM)

@@ -30,7 +30,7 @@ from keeper.engine.alerts import Alert
 from keeper.engine.endpoint import examine
 from keeper.engine.observe import observe
 from keeper.engine.ports import Context
-from keeper.runtime.logs import log_gap
+from keeper.runtime.logs import labels, log_gap
 from keeper.store.protocol import LedgerEntry, Versioned
 from workspace_client.client import WorkspaceEventsClient
 from workspace_client.errors import (
@@ -174,9 +174,9 @@ def follow_up(ctx: Context, current: Versioned, trigger: Trigger, now: datetime)
     if notice is not None:
         assert ctx.notices is not None
         ctx.notices.publish(notice)
-        reason = f"the app was told: {notice.type.rsplit('.', 1)[-1]}"
-        entry = history_entry(trigger, Action.NOTHING, Result.NOTIFIED, reason, now, sub, sub)
-        current = ctx.store.commit(current, sub.with_changes(notice=notice.id), entry)
+        # The record keeps the notice's id (`notice`); the history keeps to what changed.
+        current = ctx.store.commit(current, sub.with_changes(notice=notice.id), None)
+        log.info("the app was told %s: %s", notice.type, notice.id, extra=labels(key=sub.key))
     return current
 
 
