@@ -20,7 +20,7 @@ from emulator.chat import (
 from emulator.errors import ApiError, invalid_argument
 from emulator.filters import parse_space_events_filter
 from emulator.paging import next_page_token, page_position
-from emulator.scopes import check_scopes
+from emulator.scopes import CUSTOMER_TARGET, check_scopes
 from emulator.store import State
 from emulator.timefmt import format_time
 
@@ -29,8 +29,6 @@ from emulator.timefmt import format_time
 # §10). These are the emulator's choice [unverified], the figures docs/replay.md quotes.
 _DEFAULT_SPACE_EVENTS_PAGE = 100
 _MAX_SPACE_EVENTS_PAGE = 1000
-# Org-wide subscriptions (a Chat app on its organization) receive the events of every space.
-_CUSTOMER_TARGET = "//admin.googleapis.com/customers/"
 
 
 class SpaceEvents:
@@ -46,7 +44,7 @@ class SpaceEvents:
         event of the type's batch form, as Chat groups simultaneous changes): recorded in the
         space's history, and delivered to each ACTIVE subscription of the space to its type
         (a subscription to a type receives its batch form too, events-chat page), and to each
-        org-wide subscription to it."""
+        org-wide subscription to it (a Chat app's on its organization: every space)."""
         with self.state.lock:
             check_space(space)
             family, _ = parse_event_type(event_type)
@@ -71,7 +69,7 @@ class SpaceEvents:
             for subscription in sorted(self.state.store.subscriptions.values(), key=lambda s: s.id):
                 target = subscription.target_resource
                 if (
-                    target != CHAT_SOURCE + space and not target.startswith(_CUSTOMER_TARGET)
+                    target != CHAT_SOURCE + space and not target.startswith(CUSTOMER_TARGET)
                 ) or event_type not in subscription.event_types:
                     continue
                 delivered = subscription.state == "ACTIVE" and subscription.expire_time > now
