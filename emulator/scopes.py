@@ -99,8 +99,8 @@ def check_scopes(
     target: str | None = None,
 ) -> None:
     """403 ACCESS_TOKEN_SCOPE_INSUFFICIENT unless the token's scopes cover the event types:
-    each of them for a write, at least one for a read. The message names the scopes missing
-    (for each uncovered type, the ones that would cover it)."""
+    each of them for a write, at least one for a read. The message names, for each type left
+    uncovered, the scopes that would cover it."""
     types = list(event_types)
     held = principal.scopes
     if held is None or not types:
@@ -122,7 +122,11 @@ def check_scopes(
     raise ApiError(
         "PERMISSION_DENIED",
         "Request had insufficient authentication scopes."
-        + (f" This request{where} needs one of: {', '.join(missing)}." if missing else ""),
+        + (
+            f" The scopes that cover its event types{where}: {', '.join(missing)}."
+            if missing
+            else ""
+        ),
         reason="ACCESS_TOKEN_SCOPE_INSUFFICIENT",
         domain=GOOGLEAPIS,
         metadata={
