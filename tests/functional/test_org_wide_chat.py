@@ -126,6 +126,23 @@ def test_the_products_context_registers_an_org_wide_subscription(keeper_stack):
     assert status == 0, out
 
 
+def test_an_existing_org_wide_subscription_is_adopted_under_app_auth(keeper_stack):
+    # GIVEN an org-wide subscription the Chat app created outside the keeper
+    stack = keeper_stack
+    token = "emulator:app;scopes=chat.app.all.messages.readonly,chat.bot"
+    existing = stack.emulator.create(stack.topic, target=CUSTOMER, token=token)
+    # WHEN it is adopted under --auth app
+    status, out = cli("adopt", existing["name"], "--auth", "app")
+    # THEN it is managed, as the app's, and its first renewal takes the chat.app.all scopes
+    assert status == 0, out
+    record = stack.managed_by_target(CUSTOMER)
+    assert (record.name, record.auth) == (existing["name"], "app")
+    left = (record.expire_time - stack.control.now()).total_seconds()
+    stack.control.advance(left - 12 * HOUR + 1)
+    handle_lifecycle_events(stack)
+    assert stack.record(record.key).expire_time > record.expire_time
+
+
 def test_an_org_wide_subscription_receives_events_of_spaces_the_app_is_no_member_of(
     keeper_stack,
 ):
