@@ -45,8 +45,9 @@ class EmulatorConfig:
     # Whether `get` shows a subscription to a principal that did not authorize it [unverified];
     # writes stay the authorizing principal's either way (docs/api-reference.md §9).
     cross_principal_get: bool = False
-    # Names look deterministic per target and principal [3p inference, docs/api-reference.md §3]: a
-    # subscription recreated after expiry gets the same name. False: a random name each time.
+    # Chat names look deterministic per target and principal [3p inference, docs/api-reference.md
+    # §3]: a subscription recreated after expiry gets the same name (Drive's too, unverified).
+    # False: a random name each time. Meet names are random either way (§10).
     deterministic_names: bool = True
     patch_while_suspended: Literal["allow", "reject"] = "allow"  # unverified
     ttl_above_max: Literal["clamp", "error"] = "clamp"  # unverified

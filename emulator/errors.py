@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 DOMAIN = "workspaceevents.googleapis.com"
+SERVICE = DOMAIN
+# The ErrorInfo domain of Google's front end errors (ALREADY_EXISTS, scopes): `googleapis.com`,
+# the service in the metadata (docs/api-reference.md §3, §10).
+GOOGLEAPIS = "googleapis.com"
 
 # google.rpc.Code: name -> (numeric gRPC code, HTTP status of the REST mapping).
 CODES: dict[str, tuple[int, int]] = {
@@ -68,6 +72,7 @@ class ApiError(Exception):
         reason: str | None = None,
         metadata: dict[str, str] | None = None,
         field_violations: list[dict[str, str]] | None = None,
+        domain: str = DOMAIN,
     ) -> None:
         if status not in CODES:
             raise ValueError(f"unknown canonical status {status}")
@@ -76,6 +81,7 @@ class ApiError(Exception):
         self.message = message
         self.reason = reason or status
         self.metadata = metadata or {}
+        self.domain = domain
         self.field_violations = field_violations or []
 
     @property
@@ -91,7 +97,7 @@ class ApiError(Exception):
             {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": self.reason,
-                "domain": DOMAIN,
+                "domain": self.domain,
                 "metadata": dict(self.metadata),
             }
         ]

@@ -7,7 +7,9 @@ filter (docs/api-reference.md §9), one grammar:
     type_term  := event_types ":" STRING
 
 KEY is `target_resource` for subscriptions, `start_time` or `end_time` (RFC 3339) for space
-events; each at most once, and the types once. At least one event type is required. A
+events; each at most once, and the types once. Space events take the camelCase spellings of the
+keys too (`eventTypes`, `startTime`, `endTime`), as Google's own Node sample sends them
+(docs/api-reference.md §10). At least one event type is required. A
 subscription matches when it has any of the types (and the target, when given).
 """
 
@@ -62,10 +64,15 @@ class SpaceEventsFilter:
         return event_type in self.event_types
 
 
+_CAMEL_KEYS = {"eventTypes": "event_types", "startTime": "start_time", "endTime": "end_time"}
+
+
 class _Parser:
-    def __init__(self, text: str, keys: tuple[str, ...]) -> None:
+    def __init__(
+        self, text: str, keys: tuple[str, ...], aliases: dict[str, str] | None = None
+    ) -> None:
         self.text = text
-        self.tokens = _tokens(text)
+        self.tokens = [(aliases or {}).get(token, token) for token in _tokens(text)]
         self.position = 0
         self.keys = keys
 
@@ -145,7 +152,7 @@ def parse_filter(text: str | None) -> SubscriptionFilter:
 def parse_space_events_filter(text: str | None) -> SpaceEventsFilter:
     """`spaceEvents.list`: batch types are not named (they come with their single types)."""
     filter_text = _required(text)
-    types, values = _Parser(filter_text, ("start_time", "end_time")).parse()
+    types, values = _Parser(filter_text, ("start_time", "end_time"), _CAMEL_KEYS).parse()
     batch = sorted(t for t in types if ".batch" in t)
     if batch:
         raise _bad(filter_text, f"omit batch event types ({', '.join(batch)})")

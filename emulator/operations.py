@@ -1,5 +1,6 @@
 """Long-running operations (`operations.get`): every mutation answers with one, done after
-the configured number of polls."""
+the configured number of polls. Names are one opaque path segment, `operations/<opaque>`
+(docs/api-reference.md §10); `@type` strings follow the proto package's `Any` mapping."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ EMPTY_TYPE = "type.googleapis.com/google.protobuf.Empty"
 
 def opaque(length: int) -> str:
     return base64.b32encode(secrets.token_bytes(length)).decode("ascii").rstrip("=").lower()
+
+
+def operation_id() -> str:
+    """One URL-safe path segment, unpadded base64 of random bytes."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(24)).decode("ascii").rstrip("=")
 
 
 @dataclass
@@ -60,7 +66,7 @@ class Operations:
             outcome: dict[str, Any] = {"error": failure.to_status()}
         else:
             outcome = {"response": preview if validate_only else commit()}
-        name = f"operations/{kind.lower()}/{opaque(10)}"
+        name = f"operations/{operation_id()}"
         operation = Operation(
             name,
             kind,

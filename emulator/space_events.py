@@ -20,11 +20,13 @@ from emulator.chat import (
 from emulator.errors import ApiError, invalid_argument
 from emulator.filters import parse_space_events_filter
 from emulator.paging import next_page_token, page_position
-from emulator.scopes import check_scopes
+from emulator.scopes import CUSTOMER_TARGET, check_scopes
 from emulator.store import State
 from emulator.timefmt import format_time
 
-# spaceEvents.list: 100 when unspecified, larger values are changed to 1,000 (docs/replay.md).
+# spaceEvents.list's page size: Google documents no default and no maximum (its discovery
+# document says only "the maximum number of space events returned"; docs/api-reference.md
+# §10). These are the emulator's choice [unverified], the figures docs/replay.md quotes.
 _DEFAULT_SPACE_EVENTS_PAGE = 100
 _MAX_SPACE_EVENTS_PAGE = 1000
 
@@ -41,7 +43,8 @@ class SpaceEvents:
         """A message, reaction or membership change in `space`, now (several resources: one
         event of the type's batch form, as Chat groups simultaneous changes): recorded in the
         space's history, and delivered to each ACTIVE subscription of the space to its type
-        (a subscription to a type receives its batch form too, events-chat page)."""
+        (a subscription to a type receives its batch form too, events-chat page), and to each
+        org-wide subscription to it (a Chat app's on its organization: every space)."""
         with self.state.lock:
             check_space(space)
             family, _ = parse_event_type(event_type)
@@ -64,10 +67,10 @@ class SpaceEvents:
             self.state.store.chat_events.append(event)
             deliveries = []
             for subscription in sorted(self.state.store.subscriptions.values(), key=lambda s: s.id):
+                target = subscription.target_resource
                 if (
-                    subscription.target_resource != CHAT_SOURCE + space
-                    or event_type not in subscription.event_types
-                ):
+                    target != CHAT_SOURCE + space and not target.startswith(CUSTOMER_TARGET)
+                ) or event_type not in subscription.event_types:
                     continue
                 delivered = subscription.state == "ACTIVE" and subscription.expire_time > now
                 outcome, message_id = subscription.state.lower(), None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from emulator.auth import Principal, stable_number
 from emulator.casing import camel, snake
 from emulator.catalog import check_event_types, max_lifetime, target_kind
-from emulator.errors import DOMAIN, ApiError, invalid_argument
+from emulator.errors import GOOGLEAPIS, SERVICE, ApiError, invalid_argument
 from emulator.filters import parse_filter
 from emulator.lifecycle import reminder_times
 from emulator.operations import EMPTY_TYPE, TYPE_PREFIX, Operations, opaque
@@ -29,12 +30,23 @@ _MAX_PAGE_SIZE = 100
 
 
 def _deterministic_id(prefix: str, target: str, principal: Principal) -> str:
-    """Names look deterministic at Google (docs/api-reference.md §3): unpadded base64 of
+    """Chat names look deterministic at Google (docs/api-reference.md §3): unpadded base64 of
     `s:<resource id>:<principal id>:<second id>`, so a subscription recreated after expiry gets
     the same name as the one that expired."""
     resource = target.rsplit("/", 1)[-1]
     seed = f"s:{resource}:{principal.key.rsplit('/', 1)[-1]}:{stable_number(principal.key)}"
     return f"{prefix}-{base64.urlsafe_b64encode(seed.encode()).decode('ascii').rstrip('=')}"
+
+
+def _new_id(prefix: str, target: str, principal: Principal, *, deterministic: bool) -> str:
+    """Meet names are random (`meet-users-<uuid>` in a real response, docs/api-reference.md
+    §10), so a recreated Meet subscription gets a new name; Chat's (and, unverified, Drive's)
+    are deterministic unless the switch says otherwise."""
+    if prefix.startswith("meet-"):
+        return f"{prefix}-{uuid.uuid4()}"
+    if deterministic:
+        return _deterministic_id(prefix, target, principal)
+    return f"{prefix}-{opaque(10)}"
 
 
 def _without_defaults(options: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -44,10 +56,15 @@ def _without_defaults(options: dict[str, Any] | None) -> dict[str, Any] | None:
     return {key: value for key, value in options.items() if value not in (False, "", None)}
 
 
+def _payload_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """`payloadOptions` comes back as `{}` when the request left it out (docs/api-reference.md
+    §10): the server fills in the message, whose fields are all at their defaults."""
+    return _without_defaults(options) or {}
+
+
 @dataclass
 class Subscription:
     id: str
-    uid: str
     target_resource: str
     event_types: list[str]
     notification_endpoint: dict[str, Any]
@@ -74,14 +91,21 @@ class Subscription:
         return f"subscriptions/{self.id}"
 
     @property
+    def uid(self) -> str:
+        """The id part of `name`, as real responses show (docs/api-reference.md §10)."""
+        return self.id
+
+    @property
     def topic(self) -> str:
         topic: str = self.notification_endpoint["pubsubTopic"]
         return topic
 
     @property
     def etag(self) -> str:
-        digest = hashlib.sha256(f"{self.uid}:{self.version}".encode()).digest()
-        return base64.urlsafe_b64encode(digest[:15]).decode("ascii")
+        """A quoted short hex string, as real responses show (docs/api-reference.md §10): the
+        quotes travel in the value, URL-encoded where it is a query parameter."""
+        digest = hashlib.sha256(f"{self.id}:{self.create_time}:{self.version}".encode())
+        return f'"{digest.hexdigest()[:16]}"'
 
     @property
     def include_resource(self) -> bool:
@@ -101,13 +125,10 @@ class Subscription:
             "eventTypes": list(self.event_types),
             "notificationEndpoint": dict(self.notification_endpoint),
         }
-        for key, options in (
-            ("payloadOptions", self.payload_options),
-            ("driveOptions", self.drive_options),
-        ):
-            cleaned = _without_defaults(options)
-            if cleaned is not None:
-                resource[key] = cleaned
+        resource["payloadOptions"] = _payload_options(self.payload_options)
+        drive_options = _without_defaults(self.drive_options)
+        if drive_options is not None:
+            resource["driveOptions"] = drive_options
         resource["state"] = self.state
         if self.suspension_reason:
             resource["suspensionReason"] = self.suspension_reason
@@ -157,11 +178,8 @@ class Subscriptions:
         return ApiError("NOT_FOUND", f"Subscription '{name}' not found.", reason="NOT_FOUND")
 
     def lookup(self, name: str) -> Subscription | None:
-        sid = name.removeprefix("subscriptions/")
-        found = self.state.store.subscriptions.get(sid)
-        if found is None:  # the uid also names a subscription in paths
-            found = next((s for s in self.state.store.subscriptions.values() if s.uid == sid), None)
-        return found
+        """By name; the uid names it too (it is the name's id part)."""
+        return self.state.store.subscriptions.get(name.removeprefix("subscriptions/"))
 
     def _visible(self, principal: Principal, name: str) -> Subscription:
         """The subscription if the principal authorized it: a user sees only what that user
@@ -256,7 +274,7 @@ class Subscriptions:
             kind = target_kind(target)
             event_types = list(body.get("eventTypes", []))
             check_event_types(kind, event_types)
-            check_scopes(principal, event_types, write=True)
+            check_scopes(principal, event_types, write=True, target=target)
             if principal.is_app and not kind.app_auth:
                 raise invalid_argument(
                     "A Chat app can only subscribe to Chat spaces it is a member of.",
@@ -290,10 +308,8 @@ class Subscriptions:
             maximum = max_lifetime(include_resource, principal.delegated)
             expire = self._expiry(body.get("ttl"), body.get("expireTime"), now, maximum)
             prefix = kind.name_prefix(target, event_types[0])
-            sid = (
-                _deterministic_id(prefix, target, principal)
-                if self.state.config.deterministic_names
-                else f"{prefix}-{opaque(10)}"
+            sid = _new_id(
+                prefix, target, principal, deterministic=self.state.config.deterministic_names
             )
             existing = next(
                 (
@@ -313,13 +329,13 @@ class Subscriptions:
                     "ALREADY_EXISTS",
                     "Subscription associated with the resource already exists.",
                     reason="SUBSCRIPTION_ALREADY_EXISTS",
-                    metadata={"service": DOMAIN, "current_subscription": existing.name}
+                    domain=GOOGLEAPIS,
+                    metadata={"service": SERVICE, "current_subscription": existing.name}
                     if self.state.config.already_exists_names_it
-                    else {"service": DOMAIN},
+                    else {"service": SERVICE},
                 )
             subscription = Subscription(
                 id=sid,
-                uid=opaque(16),
                 target_resource=target,
                 event_types=event_types,
                 notification_endpoint={"pubsubTopic": topic},
@@ -408,7 +424,12 @@ class Subscriptions:
                 event_types = list(body.get("eventTypes", []))
                 check_event_types(target_kind(current.target_resource), event_types)
                 changes["event_types"] = event_types
-            check_scopes(principal, changes.get("event_types", current.event_types), write=True)
+            check_scopes(
+                principal,
+                changes.get("event_types", current.event_types),
+                write=True,
+                target=current.target_resource,
+            )
             if paths & {"ttl", "expire_time"}:
                 maximum = max_lifetime(current.include_resource, current.owner.delegated)
                 expire = self._expiry(
@@ -470,7 +491,7 @@ class Subscriptions:
         with self.state.lock:
             now = self.state.clock.now()
             current = self._writable(principal, name)
-            check_scopes(principal, current.event_types, write=True)
+            check_scopes(principal, current.event_types, write=True, target=current.target_resource)
             if current.state != "SUSPENDED":
                 raise ApiError(
                     "FAILED_PRECONDITION",

@@ -13,7 +13,9 @@ from workspace_client.client import GoogleApiClient, build_service, pages
 from workspace_client.models import event_types_filter, format_timestamp, parse_timestamp
 
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
-# The discovery document's maximum page size for spaceEvents.list.
+# spaceEvents.list's page size: Google documents no default and no maximum (the discovery
+# document says only "the maximum number of space events returned"; docs/api-reference.md
+# §10). 1,000 is the keeper's ask; a server that returns fewer per page is paged through.
 MAX_PAGE_SIZE = 1000
 
 

@@ -3,8 +3,9 @@
 Only whoever authorized a subscription can renew, reactivate or recreate it
 (docs/api-reference.md §6): the user (through domain-wide delegation or the user's own refresh
 token) or the Chat app. ``AuthSpec`` names that principal in the README's ``--auth`` syntax,
-``scopes_for`` derives least-privilege scopes from the event types, ``CredentialsProvider``
-builds credentials and ``ClientFactory`` clients, both cached per principal and scopes.
+``scopes_for`` derives least-privilege scopes from the event types (and, for a Chat app, the
+target: an organization takes the ``chat.app.all.*`` scopes), ``CredentialsProvider`` builds
+credentials and ``ClientFactory`` clients, both cached per principal and scopes.
 
 Nothing touches the network, or imports google.oauth2, IAM or Secret Manager, until
 credentials are built for a principal.
@@ -155,18 +156,42 @@ _APP_SCOPES: dict[tuple[str, str], str] = {
     ("chat", "spacereadstate"): "chat.app.all.users.readstate.readonly",
     ("chat", "threadreadstate"): "chat.app.all.users.readstate.readonly",
 }
+# ...on an organization (a `//admin.googleapis.com/customers/*` target, org-wide): the
+# chat.app.all.* scopes, each family to the one whose discovery description names it
+# (messages and reactions, members, spaces, read state; docs/api-reference.md §10).
+_APP_ALL_SCOPES: dict[tuple[str, str], str] = {
+    ("chat", "message"): "chat.app.all.messages.readonly",
+    ("chat", "reaction"): "chat.app.all.messages.readonly",
+    ("chat", "membership"): "chat.app.all.memberships.readonly",
+    ("chat", "space"): "chat.app.all.spaces.readonly",
+    ("chat", "spacereadstate"): "chat.app.all.users.readstate.readonly",
+    ("chat", "threadreadstate"): "chat.app.all.users.readstate.readonly",
+}
+CUSTOMER_TARGET = "//admin.googleapis.com/customers/"
 # ...and chat.bot, the only scope discovery accepts from an app for get/list/delete and
 # operations.get. One token carries both, so one client serves every method.
 _APP_READ_SCOPE = "chat.bot"
 
 
-def scopes_for(event_types: Iterable[str], auth_kind: AuthKind) -> tuple[str, ...]:
-    """Full scope URLs that cover every event type (create/patch/reactivate need all).
+def is_org_wide(target_resource: str | None) -> bool:
+    """A Chat app's subscription to its whole organization (`customers/my_customer` or an id)."""
+    return target_resource is not None and target_resource.startswith(CUSTOMER_TARGET)
+
+
+def scopes_for(
+    event_types: Iterable[str], auth_kind: AuthKind, target_resource: str | None = None
+) -> tuple[str, ...]:
+    """Full scope URLs that cover every event type (create/patch/reactivate need all): for a
+    Chat app on an organization (``target_resource`` under ``//admin.googleapis.com/customers/``)
+    the ``chat.app.all.*`` ones.
 
     Raises ``UnsupportedEventType`` for a type no known scope covers, including Drive and
     Meet types under ``app`` auth (Chat apps can subscribe to Chat spaces only).
     """
-    table = _APP_SCOPES if auth_kind == "app" else _USER_SCOPES
+    if auth_kind != "app":
+        table = _USER_SCOPES
+    else:
+        table = _APP_ALL_SCOPES if is_org_wide(target_resource) else _APP_SCOPES
     scopes = {_APP_READ_SCOPE} if auth_kind == "app" else set()
     types = list(event_types)
     if not types:
@@ -473,10 +498,13 @@ class ClientFactory:
         )
 
     def clients_for(
-        self, auth: AuthSpec | str, event_types: Iterable[str]
+        self,
+        auth: AuthSpec | str,
+        event_types: Iterable[str],
+        target_resource: str | None = None,
     ) -> WorkspaceEventsClient:
         """The client acting as ``auth`` with the scopes its event types need."""
-        key = _key(auth, event_types)
+        key = _key(auth, event_types, target_resource)
         return self._clients.get(
             key,
             lambda: WorkspaceEventsClient(
@@ -488,11 +516,16 @@ class ClientFactory:
             ),
         )
 
-    def chat_for(self, auth: AuthSpec | str, event_types: Iterable[str]) -> ChatClient:
+    def chat_for(
+        self,
+        auth: AuthSpec | str,
+        event_types: Iterable[str],
+        target_resource: str | None = None,
+    ) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
         event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9)."""
         return ChatClient(
-            self.provider.credentials_for(*_key(auth, event_types)),
+            self.provider.credentials_for(*_key(auth, event_types, target_resource)),
             endpoint=self.chat_endpoint,
             timeout=self._timeout,
             retry=self._retry,
@@ -505,6 +538,8 @@ class ClientFactory:
         self.provider.forget(spec)
 
 
-def _key(auth: AuthSpec | str, event_types: Iterable[str]) -> tuple[AuthSpec, tuple[str, ...]]:
+def _key(
+    auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
+) -> tuple[AuthSpec, tuple[str, ...]]:
     spec = AuthSpec.parse(auth)
-    return spec, scopes_for(event_types, spec.kind)
+    return spec, scopes_for(event_types, spec.kind, target_resource)

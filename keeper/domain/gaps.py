@@ -56,6 +56,8 @@ REPLAY_OVERLAP = timedelta(seconds=30)
 
 
 CHAT_TARGET = "//chat.googleapis.com/spaces/"
+# A Chat app's subscription to its whole organization (docs/api-reference.md §10).
+ORG_WIDE_TARGET = "//admin.googleapis.com/customers/"
 
 
 # The event families spaceEvents.list returns (batch types come with their single types).
@@ -80,12 +82,26 @@ def replayable_types(event_types: tuple[str, ...]) -> tuple[str, ...]:
 def replay_after_gap(sub: ManagedSubscription) -> Replay:
     """What happens to a gap's events once delivery resumes: replayed when the subscription
     asked for it and its target keeps a history (a Chat space); otherwise nothing can be
-    replayed, and the app must resync the window."""
+    replayed, and the app must resync the window (`why_no_replay` says why)."""
     if not sub.replay:
         return Replay.OFF
     if sub.target_resource.startswith(CHAT_TARGET) and replayable_types(sub.event_types):
         return Replay.PENDING
     return Replay.NO_HISTORY
+
+
+def why_no_replay(sub: ManagedSubscription) -> str:
+    """Why a gap of this subscription cannot be replayed, for its resync alert. An org-wide
+    subscription's events are in the Chat API's history, but `spaces.spaceEvents.list` lists
+    a space's events only for a caller who belongs to that space, and an org-wide app is no
+    member of most spaces (docs/api-reference.md §10): nothing names the spaces it missed."""
+    if sub.target_resource.startswith(ORG_WIDE_TARGET):
+        return (
+            "it is an org-wide Chat subscription, and the Chat API lists a space's events "
+            "(spaces.spaceEvents.list) only to a member of that space, which the Chat app is "
+            "not for most spaces of the organization, so the keeper cannot replay them"
+        )
+    return "its API keeps no event history"
 
 
 @dataclass(frozen=True)

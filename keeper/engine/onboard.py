@@ -54,7 +54,9 @@ def register(ctx: Context, spec: SubscriptionSpec, auth: str, replay: bool) -> O
     """Create the subscription (or adopt the one the principal already has on the target)."""
     _refuse_if_managed(ctx, auth, spec.target_resource)
     _refuse_missing_topic(ctx, spec)
-    api, calls = create_or_adopt(ctx.client_for(auth, spec.event_types), spec, ctx.clock())
+    api, calls = create_or_adopt(
+        ctx.client_for(auth, spec.event_types, spec.target_resource), spec, ctx.clock()
+    )
     _refuse_other_authority(api, auth)
     how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
     return _manage(ctx, _record(api, auth, spec.ttl, ctx), api, how, replay)

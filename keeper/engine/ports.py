@@ -25,9 +25,22 @@ if TYPE_CHECKING:
     from keeper.domain.models import ManagedSubscription
     from workspace_client.chat import ChatClient
 
-# (auth spec, event types) -> a client acting as that principal with the scopes they need
-ClientFor = Callable[[str, Sequence[str]], WorkspaceEventsClient]
-ChatFor = Callable[[str, Sequence[str]], "ChatClient"]
+
+class ClientFor(Protocol):
+    """A client acting as the principal `auth`, with the scopes its event types (and, for a
+    Chat app, its target: an organization takes chat.app.all.*) need."""
+
+    def __call__(
+        self, auth: str, event_types: Sequence[str], target_resource: str | None = None
+    ) -> WorkspaceEventsClient: ...
+
+
+class ChatFor(Protocol):
+    def __call__(
+        self, auth: str, event_types: Sequence[str], target_resource: str | None = None
+    ) -> ChatClient: ...
+
+
 # handlers.dispatch: one Pub/Sub message's data, and the context to handle it in
 Dispatch = Callable[[Any, Callable[[], "Context"]], Outcome]
 
@@ -73,4 +86,4 @@ class Context:
     paced_client_for: ClientFor | None = None
 
     def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
-        return self.client_for(sub.auth, sub.event_types)
+        return self.client_for(sub.auth, sub.event_types, sub.target_resource)

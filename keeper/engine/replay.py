@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from keeper.domain.errors import StoreConflict
-from keeper.domain.gaps import replay_window, replayable_types
+from keeper.domain.gaps import replay_window, replayable_types, why_no_replay
 from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert
@@ -135,7 +135,7 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     sub = current.sub
     window = replay_window(gap, now)
     space = sub.target_resource.removeprefix(CHAT_SOURCE)
-    chat = ctx.chat_for(sub.auth, sub.event_types)
+    chat = ctx.chat_for(sub.auth, sub.event_types, sub.target_resource)
     read = functools.partial(
         chat.space_events_page, space, replayable_types(sub.event_types), window.start, window.end
     )
@@ -222,13 +222,14 @@ def _publish(
 def _resync_alert(
     ctx: Context, current: Versioned, gap: Gap, actor: Actor, now: datetime
 ) -> Outcome:
-    """No event history to replay from: an alert names the window, for the app to resync.
-    Outbox order as for every alert: published first, then noted on the gap."""
+    """No event history to replay from (or none the keeper may read): an alert names the
+    window and why, for the app to resync. Outbox order as for every alert: published first,
+    then noted on the gap."""
     sub = current.sub
     assert gap.end is not None
     reason = (
         f"the events of {sub.target_resource} from {_window(gap.start, gap.end)} were not "
-        "delivered and its API keeps no event history: resync that window"
+        f"delivered and {why_no_replay(sub)}: resync that window"
     )
     if ctx.alerts is not None:
         ctx.alerts.publish(Alert.about(sub, reason, now, kind="resync", gap=gap))

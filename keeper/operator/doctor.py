@@ -13,6 +13,7 @@ Nothing is changed, except one test message published to the alerts topic.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,6 +32,7 @@ from keeper.engine.endpoint import (
 )
 from keeper.engine.ports import Context
 from keeper.operator.report import plural
+from workspace_client.credentials import is_org_wide, scopes_for
 
 # What the functions use at run time (the deploy also enables its build and deploy APIs).
 REQUIRED_APIS = (
@@ -205,6 +207,12 @@ class ControlPlane:
         )
         return _roles_of(policy, member)
 
+    def project_number(self, project: str) -> str:
+        found: dict[str, Any] = self._call(
+            "GET", f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}"
+        )
+        return str(found["projectNumber"])
+
     def service_account_roles(self, project: str, account: str, member: str) -> set[str]:
         policy = self._call(
             "POST",
@@ -238,6 +246,8 @@ def run(
         ("push-publisher", lambda: _push_publishers(ctx, control_plane, subs)),
         ("runtime-roles", lambda: [_runtime_roles(ctx, control_plane, service_account)]),
         ("credentials", lambda: _credentials(ctx, subs)),
+        ("org-wide-chat", lambda: _org_wide_chat(subs)),
+        ("addon-push-identity", lambda: _addon_push_identity(ctx, control_plane)),
         ("alerts-publish", lambda: [_test_publish(ctx)]),
     ]
     findings: list[Finding] = []
@@ -457,6 +467,84 @@ def _credentials_fix(auth: str) -> str:
     if auth.startswith("user-secret:"):
         return "have the user authorize again and store the new refresh token in the secret"
     return "an administrator approves the Chat app's chat.app.* scopes (one-time approval)"
+
+
+# The Workspace add-ons service agent: the push identity of a Chat app built as a Workspace
+# add-on (docs/api-reference.md §10), named in KEEPER_CHAT_PUSH_SERVICE_ACCOUNT.
+ADDON_AGENT = re.compile(r"service-(\d+)@gcp-sa-gsuiteaddons\.iam\.gserviceaccount\.com")
+ADDON_DOMAIN = "@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"
+
+
+def _org_wide_chat(subs: Sequence[ManagedSubscription]) -> list[Finding]:
+    """Org-wide Chat subscriptions (a `customers/` target) need Chat app authentication with
+    the chat.app.all.* scopes, approved once by an administrator, and the Chat app configured
+    with the service account the keeper signs as. No API shows the approval or the Chat API's
+    configuration, so that part is a manual step (n/a); a user's org-wide record fails."""
+    findings = []
+    for sub in subs:
+        if not is_org_wide(sub.target_resource):
+            continue
+        label = f"{sub.name or sub.key} on {sub.target_resource}"
+        if sub.auth != "app":
+            findings.append(
+                fail(
+                    "org-wide-chat",
+                    f"{label} is managed under --auth {sub.auth}: only a Chat app can "
+                    "subscribe to an organization",
+                    "unregister it, and register the target again with --auth app",
+                )
+            )
+            continue
+        scopes = ", ".join(scopes_for(sub.event_types, "app", sub.target_resource))
+        findings.append(
+            Finding(
+                "org-wide-chat",
+                Status.NOT_HERE,
+                f"{label}: no API shows the administrator's approval of the Chat app's "
+                "scopes or the Chat app's service-account configuration",
+                "check by hand: in the Google Cloud console, Google Chat API > Configuration "
+                "names the service account the keeper signs as (app authentication); in the "
+                f"Admin console an administrator approved the Chat app for {scopes}",
+            )
+        )
+    return findings
+
+
+def _addon_push_identity(ctx: Context, cp: ControlPlane | None) -> list[Finding]:
+    """When KEEPER_CHAT_PUSH_SERVICE_ACCOUNT names the Workspace add-ons service agent
+    (`service-PROJECT_NUMBER@gcp-sa-gsuiteaddons...`), it must be this project's: the Chat
+    app, its subscriptions and their topics live in one project. Silent otherwise."""
+    account = ctx.config.chat_push_service_account
+    if not account.endswith(ADDON_DOMAIN):
+        return []
+    match = ADDON_AGENT.fullmatch(account)
+    if match is None:
+        return [
+            fail(
+                "addon-push-identity",
+                f"KEEPER_CHAT_PUSH_SERVICE_ACCOUNT={account} is not an add-ons service agent name",
+                "set it to service-PROJECT_NUMBER@gcp-sa-gsuiteaddons.iam.gserviceaccount.com",
+            )
+        ]
+    if cp is None:
+        return [not_here("addon-push-identity", f"no project number to compare {account} with")]
+    number = cp.project_number(ctx.config.project)
+    if match.group(1) != number:
+        return [
+            fail(
+                "addon-push-identity",
+                f"{account} is the add-ons service agent of project number {match.group(1)}, "
+                f"but {ctx.config.project} is number {number}",
+                f"set KEEPER_CHAT_PUSH_SERVICE_ACCOUNT=service-{number}{ADDON_DOMAIN}",
+            )
+        ]
+    return [
+        ok(
+            "addon-push-identity",
+            f"{account} is this project's Workspace add-ons service agent (the push-publisher "
+            "check covers its grant)",
+        )
+    ]
 
 
 def _test_publish(ctx: Context) -> Finding:

@@ -41,8 +41,9 @@ def test_create_assigns_name_uid_etag_times_and_authority(
 ) -> None:
     resource = workspace_emulator.create(topic_of(workspace_emulator))
     assert re.fullmatch(r"subscriptions/chat-spaces-[A-Za-z0-9_-]+", resource["name"])
-    assert resource["uid"] and resource["uid"] not in resource["name"]
-    assert resource["etag"]
+    # the uid is the name's id part, the etag a quoted hex string (docs/api-reference.md §10)
+    assert resource["uid"] == resource["name"].removeprefix("subscriptions/")
+    assert re.fullmatch(r'"[0-9a-f]+"', resource["etag"])
     assert resource["state"] == "ACTIVE"
     assert re.fullmatch(r"users/\d+", resource["authority"])
     assert resource["userAuthority"] == resource["authority"]
@@ -177,7 +178,7 @@ def test_a_second_subscription_on_the_same_target_by_the_same_principal_is_409(
     assert info == {
         "@type": "type.googleapis.com/google.rpc.ErrorInfo",
         "reason": "SUBSCRIPTION_ALREADY_EXISTS",
-        "domain": "workspaceevents.googleapis.com",
+        "domain": "googleapis.com",
         "metadata": {
             "service": "workspaceevents.googleapis.com",
             "current_subscription": first["name"],
@@ -201,8 +202,8 @@ def test_names_are_deterministic_per_target_and_principal(
     # WHEN the same principal subscribes to the same target again, and Bob does too
     again = workspace_emulator.create(topic, target=target)
     bobs = workspace_emulator.create(topic, target=target, token=BOB)
-    # THEN the same name again (a new uid), and another name for another principal
-    assert again["name"] == first["name"] and again["uid"] != first["uid"]
+    # THEN the same name again (and uid, its id part), and another name for another principal
+    assert again["name"] == first["name"] and again["uid"] == first["uid"]
     assert bobs["name"] != first["name"]
 
 

@@ -316,7 +316,7 @@ def test_a_replay_the_keeper_cannot_do_fails_the_sweep_and_the_next_one_finishes
 
     from workspace_client.errors import CredentialsUnavailable
 
-    def no_credentials(auth: str, event_types: Any) -> Any:
+    def no_credentials(auth: str, event_types: Any, target_resource: Any = None) -> Any:
         raise CredentialsUnavailable(f"no credentials for {auth}")
 
     stack = keeper_stack
