@@ -30,13 +30,13 @@ def deliver(
     takes: Callable[[Subscription], bool],
     data_for: Callable[[Mapping[str, Any]], Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Publish the event to every subscription `takes` (its target covers the event) that has
-    `event_type`; `data_for(payloadOptions)` is the data that subscription receives. Returns
-    one `{"subscription", "outcome", "messageId"}` per subscription of the target and type.
+    """Publish the event to every subscription `takes` (its target covers the event and it
+    subscribed to the event's type); `data_for(payloadOptions)` is the data that subscription
+    receives. Returns one `{"subscription", "outcome", "messageId"}` per subscription taken.
     The caller holds the state's lock."""
     deliveries = []
     for subscription in sorted(state.store.subscriptions.values(), key=lambda s: s.id):
-        if event_type not in subscription.event_types or not takes(subscription):
+        if not takes(subscription):
             continue
         outcome, message_id = subscription.state.lower(), None
         if subscription.state == "ACTIVE" and subscription.expire_time > at:

@@ -356,6 +356,8 @@ class DriveActivity:
             self.records.actions.append(action)
 
             def takes(subscription: Subscription) -> bool:
+                if event_type not in subscription.event_types:
+                    return False
                 resource = subscription.target_resource.removeprefix(DRIVE_SOURCE)
                 kind, _, target_id = resource.partition("/")
                 descendants = bool((subscription.drive_options or {}).get("includeDescendants"))

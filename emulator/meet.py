@@ -590,7 +590,10 @@ class Meet:
             targets.add(USER_TARGET + conference.owner)
 
         def takes(subscription: Subscription) -> bool:
-            return subscription.target_resource in targets
+            return (
+                subscription.target_resource in targets
+                and EVENT + event in subscription.event_types
+            )
 
         def data_for(options: Mapping[str, Any]) -> Mapping[str, Any]:
             full = resource.to_json()
