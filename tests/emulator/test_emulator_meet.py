@@ -22,6 +22,7 @@ from tests.support.workspace_emulator import (
     decode_data,
     google_client,
 )
+from workspace_client.errors import Unavailable
 from workspace_client.meet import MeetClient, conference_records_filter
 
 pytestmark = pytest.mark.integration
@@ -176,6 +177,40 @@ def test_records_are_kept_30_days_after_the_conference_ends(
     assert records(workspace_emulator.url).list().execute() == {}
     status, _ = workspace_emulator.call("GET", f"/v2/{record}/participants")
     assert status == 404
+
+
+def test_a_conference_reaches_the_subscriptions_of_its_owner_and_not_of_other_users(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN subscriptions to Ann's and to Bob's Meet spaces (user targets)
+    emulator = workspace_emulator
+    topic, pull = emulator.new_topic()
+    types = [EVENT + "conference.v2.started"]
+    anns = emulator.create(
+        topic, target="//cloudidentity.googleapis.com/users/ann", event_types=types
+    )
+    emulator.create(topic, target="//cloudidentity.googleapis.com/users/bob", event_types=types)
+    # WHEN a conference starts in a space Ann owns
+    started = emulator.control.meet_start(SPACE, owner="users/ann")
+    # THEN only Ann's subscription gets it, about the space
+    assert [d["subscription"] for d in started["deliveries"]] == [anns["name"]]
+    (message,) = emulator.pubsub.pull(pull, 1)
+    assert message["attributes"]["ce-subject"] == "//meet.googleapis.com/" + SPACE
+
+
+def test_a_meet_api_failing_throughout_fails_the_reconstruction_after_the_clients_retries(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN the Meet API answering 503 to every conferenceRecords.list
+    emulator = workspace_emulator
+    emulator.control.add_fault("conferenceRecords.list", count=10, status=503)
+    keeper = MeetClient(Credentials(token=ALICE), endpoint=emulator.url, sleep=lambda _s: None)
+    now = emulator.control.now()
+    # WHEN a replay reads it THEN it raises Unavailable after the client's four attempts
+    with pytest.raises(Unavailable):
+        replay_meet(keeper, "//meet.googleapis.com/" + SPACE, ALL_TYPES, now, now, read=direct)
+    listed = [r for r in emulator.control.requests() if r["method"] == "conferenceRecords.list"]
+    assert len(listed) == 4
 
 
 def test_reads_need_a_meet_scope(workspace_emulator: WorkspaceEmulator) -> None:
