@@ -21,14 +21,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from keeper.engine.pacing import Quota
+from workspace_client.drive_activity import DriveActivityClient, activity_filter
+from workspace_client.meet import ARTIFACT_KINDS, MeetClient, conference_records_filter
 from workspace_client.models import format_timestamp, parse_timestamp
-
-if TYPE_CHECKING:
-    from workspace_client.drive_activity import DriveActivityClient
-    from workspace_client.meet import MeetClient
 
 _T = TypeVar("_T")
 
@@ -273,8 +271,6 @@ def replay_meet(
     spaces) would have received in (start, end], in event-time order, rebuilt from the
     conference records that may hold them. Reads only what the types need: participants and
     their sessions for joined/left, each artifact kind for its own events."""
-    from workspace_client.meet import ARTIFACT_KINDS, conference_records_filter  # noqa: PLC0415
-
     wanted = [t for t in event_types if t in MEET_TYPES]
     if not wanted:
         return []
@@ -473,8 +469,6 @@ def replay_drive(
     """The events of `event_types` the subscription to `target` would have received in
     (start, end], in event-time order, rebuilt from Drive Activity (only the action types
     they need), and the subscribed actions that cannot be rebuilt exactly."""
-    from workspace_client.drive_activity import activity_filter  # noqa: PLC0415
-
     types = list(event_types)
     cases = drive_action_cases(types)
     if not cases:
