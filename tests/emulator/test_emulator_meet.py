@@ -213,6 +213,27 @@ def test_a_meet_api_failing_throughout_fails_the_reconstruction_after_the_client
     assert len(listed) == 4
 
 
+def test_meet_reads_are_metered_per_user_under_the_meet_quota(
+    workspace_emulator: WorkspaceEmulator,
+) -> None:
+    # GIVEN the quota on, two Meet reads a minute per user
+    control = workspace_emulator.control
+    control.configure(quota={"enabled": True, "meet_reads_per_user_per_minute": 2})
+    keeper = MeetClient(Credentials(token=ALICE), endpoint=workspace_emulator.url)
+    bob = records(workspace_emulator.url, "emulator:delegated:bob@example.com")
+    # WHEN Alice reads three times THEN the third is refused as Google does, Bob still reads
+    keeper.conference_records_page()
+    records(workspace_emulator.url).list().execute()
+    with pytest.raises(HttpError) as refused:
+        records(workspace_emulator.url).list().execute()
+    assert refused.value.resp.status == 429
+    assert b"meet.googleapis.com" in refused.value.content
+    assert bob.list().execute() == {}
+    # AND a minute later Alice reads again
+    control.advance(61)
+    assert records(workspace_emulator.url).list().execute() == {}
+
+
 def test_reads_need_a_meet_scope(workspace_emulator: WorkspaceEmulator) -> None:
     token = f"{ALICE};scopes=chat.messages.readonly"
     with pytest.raises(HttpError) as refused:
