@@ -8,8 +8,8 @@ delivered at once to the space's subscriptions that are ACTIVE and subscribed to
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,6 @@ from typing import Any
 from emulator.errors import invalid_argument
 
 CHAT_SOURCE = "//chat.googleapis.com/"
-EVENTS_SOURCE = "//workspaceevents.googleapis.com/"
 HISTORY = timedelta(days=28)  # how far back spaceEvents.list reaches
 # The families the control surface can post, and the verbs each has (events-chat page).
 VERBS: dict[str, tuple[str, ...]] = {
@@ -133,30 +132,15 @@ class ChatEvent:
             self.data_field: self._payload(list(self.resources)),
         }
 
-    def cloud_event_data(self, payload_options: dict[str, Any] | None) -> bytes:
-        """The Pub/Sub message data a subscription receives: each resource restricted to the
-        `fieldMask`, or only its name without `includeResource`."""
-        options = payload_options or {}
-        if options.get("includeResource"):
-            mask = options.get("fieldMask")
+    def cloud_event_data(self, payload_options: Mapping[str, Any]) -> dict[str, Any]:
+        """The data a subscription receives: each resource restricted to the `fieldMask`, or
+        only its name without `includeResource`."""
+        if payload_options.get("includeResource"):
+            mask = payload_options.get("fieldMask")
             resources = [masked(r, self.family, mask) for r in self.resources]
         else:
             resources = [{"name": r["name"]} for r in self.resources]
-        return json.dumps(self._payload(resources), separators=(",", ":")).encode("utf-8")
-
-    def attributes(self, event_time: str, subscription: str) -> dict[str, str]:
-        """The binary CloudEvent attributes, as the overview page's example of a Chat event
-        shows them: `ce-id` is the SpaceEvent's name, `ce-source` the subscription and
-        `ce-subject` the space."""
-        return {
-            "ce-id": self.name,
-            "ce-type": self.event_type,
-            "ce-source": EVENTS_SOURCE + subscription,
-            "ce-subject": CHAT_SOURCE + self.space,
-            "ce-time": event_time,
-            "ce-specversion": "1.0",
-            "ce-datacontenttype": "application/json",
-        }
+        return self._payload(resources)
 
 
 def resource_for(

@@ -22,6 +22,9 @@ class QuotaConfig:
     # The Chat API's reads (spaceEvents): per project, and per space shared by every app.
     chat_reads_per_minute: int = 3000
     chat_space_reads_per_minute: int = 900
+    # The Meet REST API's reads (docs/replay.md, Quotas): per project, and per user.
+    meet_reads_per_minute: int = 6000
+    meet_reads_per_user_per_minute: int = 600
 
 
 @dataclass(frozen=True)

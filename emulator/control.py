@@ -161,6 +161,55 @@ class EmulatorControl:
         result: dict[str, Any] = self._call("POST", f"spaces/{space_id}:post", body)
         return result
 
+    # -- Meet and Drive: each change is recorded, and delivered to the ACTIVE subscriptions of
+    # its target; the answer holds the resource and `deliveries` as `post` does.
+
+    def _meet(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"meet/{operation}", body)
+        return result
+
+    def meet_start(self, space: str, owner: str | None = None) -> dict[str, Any]:
+        """A conference begins in `space` (`spaces/S`) now; `owner` (`users/ID`) owns the
+        space, so its user subscriptions see it. Returns `{"conferenceRecord": ...}`."""
+        body = {"space": space, **({"owner": owner} if owner else {})}
+        return self._meet("conferences:start", body)
+
+    def meet_end(self, conference_record: str) -> dict[str, Any]:
+        """The conference ends now (open sessions leave and running artifacts end first)."""
+        return self._meet("conferences:end", {"conferenceRecord": conference_record})
+
+    def meet_join(
+        self, conference_record: str, user: str, display_name: str | None = None
+    ) -> dict[str, Any]:
+        """`user` (`users/ID`) joins now: returns `{"participantSession": ...}`."""
+        body = {"conferenceRecord": conference_record, "user": user}
+        if display_name:
+            body["displayName"] = display_name
+        return self._meet("participants:join", body)
+
+    def meet_leave(self, participant_session: str) -> dict[str, Any]:
+        return self._meet("participants:leave", {"participantSession": participant_session})
+
+    def meet_start_artifact(self, conference_record: str, kind: str) -> dict[str, Any]:
+        """A `recording`, `transcript` or `smartNote` begins now: returns `{kind: ...}`."""
+        return self._meet("artifacts:start", {"conferenceRecord": conference_record, "kind": kind})
+
+    def meet_end_artifact(self, artifact: str, *, generate_file: bool = False) -> dict[str, Any]:
+        """The artifact stops now; with `generate_file` its file is ready at once too."""
+        return self._meet("artifacts:end", {"artifact": artifact, "generateFile": generate_file})
+
+    def meet_generate_file(self, artifact: str) -> dict[str, Any]:
+        return self._meet("artifacts:generateFile", {"artifact": artifact})
+
+    def drive_change(self, file_id: str, event_type: str, **fields: Any) -> dict[str, Any]:
+        """The change `event_type` names (`google.workspace.drive.file.v3.renamed`...) on file
+        `file_id` now; `fields`: `parent`, `mime_type`, `title`, `actor`. Recorded as Drive
+        Activity records it; returns `{"activity": ..., "deliveries": [...]}`."""
+        body = {"eventType": event_type, **{camel(k): v for k, v in fields.items()}}
+        file = urllib.parse.quote(file_id, safe="")
+        result: dict[str, Any] = self._call("POST", f"drive/files/{file}:change", body)
+        return result
+
     def faults(self) -> list[dict[str, Any]]:
         faults: list[dict[str, Any]] = self._call("GET", "faults")["faults"]
         return faults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -17,6 +18,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from emulator.auth import Principal, bearer_token, principal_for_token
 from emulator.discovery import DiscoveryDocument
 from emulator.errors import ApiError, invalid_argument
+from emulator.meet import ARTIFACTS, Meet
 from emulator.partial import parse_fields, select
 from emulator.publisher import PubSubPublisher
 from emulator.state import Workspace
@@ -68,7 +70,56 @@ def _handlers(workspace: Workspace) -> dict[str, Handler]:
         "spaces.spaceEvents.get": lambda p, a, _q, _b, _f: workspace.space_events.get_space_event(
             p, a["name"]
         ),
+        **_meet_handlers(workspace),
+        "activity.query": lambda p, _a, _q, b, _f: workspace.drive_activity.query(p, b),
     }
+
+
+def _meet_handlers(workspace: Workspace) -> dict[str, Handler]:
+    """The Meet REST API's conference-record reads (emulator/meet.py)."""
+    meet = workspace.meet
+    handlers: dict[str, Handler] = {
+        "conferenceRecords.list": lambda p, _a, q, _b, _f: meet.list_conference_records(
+            p, q.get("filter"), q.get("pageSize"), q.get("pageToken")
+        ),
+        "conferenceRecords.get": lambda p, a, _q, _b, _f: meet.get_conference_record(p, a["name"]),
+        "conferenceRecords.participants.list": lambda p, a, q, _b, _f: meet.list_participants(
+            p, a["parent"], q.get("filter"), q.get("pageSize"), q.get("pageToken")
+        ),
+        "conferenceRecords.participants.get": lambda p, a, _q, _b, _f: meet.get_participant(
+            p, a["name"]
+        ),
+        "conferenceRecords.participants.participantSessions.list": (
+            lambda p, a, q, _b, _f: meet.list_participant_sessions(
+                p, a["parent"], q.get("filter"), q.get("pageSize"), q.get("pageToken")
+            )
+        ),
+        "conferenceRecords.participants.participantSessions.get": (
+            lambda p, a, _q, _b, _f: meet.get_participant_session(p, a["name"])
+        ),
+    }
+    for kind, collection in ARTIFACTS.items():
+        handlers[f"conferenceRecords.{collection}.list"] = functools.partial(
+            _list_artifacts, meet, kind
+        )
+        handlers[f"conferenceRecords.{collection}.get"] = lambda p, a, _q, _b, _f: (
+            meet.get_artifact(p, a["name"])
+        )
+    return handlers
+
+
+def _list_artifacts(
+    meet: Meet,
+    kind: str,
+    principal: Principal,
+    args: dict[str, str],
+    query: dict[str, Any],
+    _body: dict[str, Any],
+    _failure: ApiError | None,
+) -> Any:
+    return meet.list_artifacts(
+        principal, kind, args["parent"], query.get("pageSize"), query.get("pageToken")
+    )
 
 
 def _json_response(payload: Any, status: int = 200, *, pretty: bool = True) -> Response:
@@ -109,6 +160,21 @@ class Emulator:
         self.discovery = DiscoveryDocument.bundled()
         # At the same base URL, the Chat API's spaceEvents (for replays of missed events).
         self.chat_discovery = DiscoveryDocument.bundled("chat.v1", served="spaces.spaceEvents.")
+        # ... and the Meet REST API's conference records (not its spaces, nor transcript
+        # entries), and Drive Activity's query (for replays of missed Meet and Drive events).
+        self.meet_discovery = DiscoveryDocument.bundled(
+            "meet.v2",
+            served=(
+                "conferenceRecords.list",
+                "conferenceRecords.get",
+                "conferenceRecords.participants.",
+                "conferenceRecords.recordings.",
+                "conferenceRecords.smartNotes.",
+                "conferenceRecords.transcripts.list",
+                "conferenceRecords.transcripts.get",
+            ),
+        )
+        self.drive_activity_discovery = DiscoveryDocument.bundled("driveactivity.v2")
         self.workspace = Workspace(PubSubPublisher(pubsub_host), project)
         self.faults = FaultBook()
         self.quota = QuotaMeter()
@@ -190,9 +256,16 @@ class Emulator:
         return _json_response(result, status, pretty=pretty)
 
     def _document_for(self, path: str) -> DiscoveryDocument:
-        """The Chat API's document for its paths (`/v1/spaces/…`), else the Workspace Events
-        API's."""
-        return self.chat_discovery if path.startswith("/v1/spaces/") else self.discovery
+        """The Chat API's document for its paths (`/v1/spaces/…`), Meet's for
+        `/v2/conferenceRecords…`, Drive Activity's for `/v2/activity…`, else the Workspace
+        Events API's."""
+        if path.startswith("/v1/spaces/"):
+            return self.chat_discovery
+        if path.startswith("/v2/conferenceRecords"):
+            return self.meet_discovery
+        if path.startswith("/v2/activity"):
+            return self.drive_activity_discovery
+        return self.discovery
 
     # -- the control surface -------------------------------------------------------------
 
@@ -261,8 +334,77 @@ class Emulator:
 
         return action
 
+    def _meet(self, operation: str) -> Callable[[dict[str, Any]], Any]:
+        """A change in Meet (emulator/meet.py), by the control call's name."""
+        meet = self.workspace.meet
+        calls: dict[str, tuple[set[str], Callable[[dict[str, Any]], Any]]] = {
+            "conferences:start": (
+                {"space", "owner"},
+                lambda b: meet.start_conference(str(b.get("space", "")), b.get("owner")),
+            ),
+            "conferences:end": (
+                {"conferenceRecord"},
+                lambda b: meet.end_conference(str(b.get("conferenceRecord", ""))),
+            ),
+            "participants:join": (
+                {"conferenceRecord", "user", "displayName"},
+                lambda b: meet.join(
+                    str(b.get("conferenceRecord", "")), str(b.get("user", "")), b.get("displayName")
+                ),
+            ),
+            "participants:leave": (
+                {"participantSession"},
+                lambda b: meet.leave(str(b.get("participantSession", ""))),
+            ),
+            "artifacts:start": (
+                {"conferenceRecord", "kind"},
+                lambda b: meet.start_artifact(
+                    str(b.get("conferenceRecord", "")), str(b.get("kind", ""))
+                ),
+            ),
+            "artifacts:end": (
+                {"artifact", "generateFile"},
+                lambda b: meet.end_artifact(
+                    str(b.get("artifact", "")), bool(b.get("generateFile", False))
+                ),
+            ),
+            "artifacts:generateFile": (
+                {"artifact"},
+                lambda b: meet.generate_file(str(b.get("artifact", ""))),
+            ),
+        }
+
+        def action(body: dict[str, Any]) -> Any:
+            if operation not in calls:
+                raise ApiError("NOT_FOUND", f"No Meet control call {operation!r}.")
+            allowed, call = calls[operation]
+            _only(body, allowed)
+            return call(body)
+
+        return action
+
+    def _drive_change(self, file_id: str) -> Callable[[dict[str, Any]], Any]:
+        def action(body: dict[str, Any]) -> dict[str, Any]:
+            _only(body, {"eventType", "actor", "parent", "mimeType", "title"})
+            return self.workspace.drive_activity.change(
+                file_id,
+                str(body.get("eventType", "")),
+                actor=str(body.get("actor", "users/1")),
+                parent=body.get("parent"),
+                mime_type=body.get("mimeType"),
+                title=body.get("title"),
+            )
+
+        return action
+
     def _add_fault(self, body: dict[str, Any]) -> dict[str, Any]:
-        known = {m.id for m in (*self.discovery.methods, *self.chat_discovery.methods)}
+        documents = (
+            self.discovery,
+            self.chat_discovery,
+            self.meet_discovery,
+            self.drive_activity_discovery,
+        )
+        known = {m.id for document in documents for m in document.methods}
         self.faults.add(Fault.from_json(body, known))
         return {"faults": self.faults.to_json()}
 
@@ -301,6 +443,16 @@ class Emulator:
                 "/emulator/spaces/<space>:post",
                 "POST",
                 lambda space: control(self._post(space)),
+            ),
+            (
+                "/emulator/meet/<operation>",
+                "POST",
+                lambda operation: control(self._meet(operation)),
+            ),
+            (
+                "/emulator/drive/files/<file_id>:change",
+                "POST",
+                lambda file_id: control(self._drive_change(file_id)),
             ),
             ("/emulator/faults", "POST", lambda: control(self._add_fault)),
             (

@@ -9,7 +9,6 @@ from typing import Any
 from emulator.auth import Principal, stable_number
 from emulator.chat import (
     CHAT_SOURCE,
-    EVENTS_SOURCE,
     HISTORY,
     ChatEvent,
     batch_type,
@@ -17,6 +16,7 @@ from emulator.chat import (
     parse_event_type,
     resource_for,
 )
+from emulator.delivery import deliver
 from emulator.errors import ApiError, invalid_argument
 from emulator.filters import parse_space_events_filter
 from emulator.paging import next_page_token, page_position
@@ -65,28 +65,23 @@ class SpaceEvents:
                 sequence=number,
             )
             self.state.store.chat_events.append(event)
-            deliveries = []
-            for subscription in sorted(self.state.store.subscriptions.values(), key=lambda s: s.id):
-                target = subscription.target_resource
-                if (
-                    target != CHAT_SOURCE + space and not target.startswith(CUSTOMER_TARGET)
-                ) or event_type not in subscription.event_types:
-                    continue
-                delivered = subscription.state == "ACTIVE" and subscription.expire_time > now
-                outcome, message_id = subscription.state.lower(), None
-                if delivered:
-                    result = self.state.publisher.publish(
-                        subscription.topic,
-                        event.cloud_event_data(subscription.payload_options),
-                        event.attributes(at, subscription.name),
-                        EVENTS_SOURCE + subscription.name,
+            deliveries = deliver(
+                self.state,
+                event_id=event.name,  # as the overview page's example: the SpaceEvent's name
+                event_type=event.event_type,
+                subject=CHAT_SOURCE + space,
+                at=now,
+                # A subscription to a type receives its batch form too (events-chat page).
+                # An org-wide subscription takes every space's events.
+                takes=lambda s: (
+                    (
+                        s.target_resource == CHAT_SOURCE + space
+                        or s.target_resource.startswith(CUSTOMER_TARGET)
                     )
-                    outcome, message_id = result.outcome.value, result.message_id
-                elif subscription.state == "ACTIVE":
-                    outcome = "expired"
-                deliveries.append(
-                    {"subscription": subscription.name, "outcome": outcome, "messageId": message_id}
-                )
+                    and event_type in s.event_types
+                ),
+                data_for=event.cloud_event_data,
+            )
             return {"spaceEvent": event.space_event(at), "deliveries": deliveries}
 
     def list_space_events(

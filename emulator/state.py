@@ -7,7 +7,9 @@ out in time order and the data of each event is the subscription as it was at th
 
 from __future__ import annotations
 
+from emulator.drive_activity import DriveActivity
 from emulator.lifecycle_events import LifecycleEvents
+from emulator.meet import Meet
 from emulator.operations import Operations
 from emulator.publisher import PubSubPublisher
 from emulator.space_events import SpaceEvents
@@ -25,3 +27,5 @@ class Workspace(State):
         self.subscriptions = Subscriptions(self, self.operations)
         self.lifecycle = LifecycleEvents(self, self.subscriptions)
         self.space_events = SpaceEvents(self)
+        self.meet = Meet(self)
+        self.drive_activity = DriveActivity(self)

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from emulator.config import EmulatorConfig
+from emulator.drive_activity import DriveRecords
+from emulator.meet import MeetRecords
 from emulator.publisher import PubSubPublisher
 
 if TYPE_CHECKING:
@@ -42,6 +44,8 @@ class Store:
     events: list[EventRecord] = field(default_factory=list)
     sequence: int = 0
     chat_events: list[ChatEvent] = field(default_factory=list)  # every one, in time order
+    meet: MeetRecords = field(default_factory=MeetRecords)
+    drive: DriveRecords = field(default_factory=DriveRecords)
 
 
 class State:

@@ -179,7 +179,9 @@ class QuotaMeter:
         space: str | None = None,
     ) -> None:
         """Count one request, or answer 429 when a window is full. The Chat API's reads
-        (`space`: the space they read) count per project and per space (Chat usage limits)."""
+        (`space`: the space they read) count per project and per space (Chat usage limits);
+        the Meet REST API's per project and per user. Drive Activity publishes no quota and is
+        not metered."""
         if not quota.enabled:
             return
         if method_id in _CHAT_READS:
@@ -188,6 +190,13 @@ class QuotaMeter:
                 ("project", "Read requests per minute", quota.chat_reads_per_minute),
                 (f"space:{space}", "Read requests per minute per space",
                  quota.chat_space_reads_per_minute),
+            )  # fmt: skip
+        elif method_id.startswith("conferenceRecords."):  # every Meet method served is a read
+            kind, service = "Meet read", "meet.googleapis.com"
+            limits = (
+                ("project", "Read requests per minute", quota.meet_reads_per_minute),
+                (f"user:{user}", "Read requests per minute per user",
+                 quota.meet_reads_per_user_per_minute),
             )  # fmt: skip
         elif method_id in _WRITES | _READS:
             kind, service = ("Write" if method_id in _WRITES else "Read"), _SERVICE

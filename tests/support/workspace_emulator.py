@@ -90,14 +90,17 @@ def subscription_body(
     }
 
 
-def google_client(url: str, token: str = ALICE, api: str = "workspaceevents") -> Any:
-    """Google's own client of `api` v1 (the bundled discovery document) at the emulator."""
+def google_client(
+    url: str, token: str = ALICE, api: str = "workspaceevents", version: str = "v1"
+) -> Any:
+    """Google's own client of `api` `version` (the bundled discovery document) at the
+    emulator."""
     from google.oauth2.credentials import Credentials
     from googleapiclient.discovery import build
 
     return build(
         api,
-        "v1",
+        version,
         static_discovery=True,
         credentials=Credentials(token=token),
         client_options={"api_endpoint": url},
