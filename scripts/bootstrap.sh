@@ -3,7 +3,7 @@
 #   Debian's packages: Java (the Google Cloud CLI's Firestore and Pub/Sub emulators are Java)
 #     and, with --test-tools, Chromium (the report is rendered headless in a test).
 #   .venv: the pinned requirements-dev.txt (shellcheck for the deploy scripts among them),
-#     installed by uv, pinned there too: on 2 cores it takes 4 CPU-seconds where pip took 20
+#     installed by uv, pinned there too: 7 CPU-seconds with the bytecode where pip took 20
 #     (docs/testing.md).
 # --debian-only or --venv-only does one half: scripts/test.sh installs Debian's packages in the
 # background while the virtualenv, lint and the unit tests go on.
@@ -54,7 +54,7 @@ if "$venv"; then
     echo "Installing Python requirements into .venv..." >&2
     uv=$(grep -E '^uv==' requirements-dev.txt | cut -d' ' -f1)
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "$uv"
-    .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements-dev.txt
+    .venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -r requirements-dev.txt
     echo "$want" > "$stamp"
   fi
 fi
