@@ -5,13 +5,16 @@ the baseline ref and HEAD into two temporary trees (committed files only, both s
 checkout's .venv, so neither pays an install the other does not), then times, interleaved and
 alternating which side goes first, `./scripts/test.sh` and `./scripts/test.sh --fast` in each,
 N times. Prints the medians, min to max and whether every run passed (exit status 0), and the
-ratio after/before of the medians. A failed run is counted and shown, never dropped.
+ratio after/before of the medians, and the median CPU-seconds of each command (its own and
+every process it waited for): on a shared machine the seconds follow the others' load, the
+CPU-seconds much less. A failed run is counted and shown, never dropped.
 `--test-args` (split like a shell) go to both commands, e.g. for a smoke run of the bench on a
 tiny selection; the goals hold for the full commands only.
 """
 
 from __future__ import annotations
 
+import resource
 import shlex
 import statistics
 import subprocess
@@ -33,6 +36,7 @@ COMMANDS = {"./scripts/test.sh": 300.0, "./scripts/test.sh --fast": 60.0}  # goa
 class Run:
     seconds: float
     status: int
+    cpu: float  # CPU-seconds of the command and every process it waited for
 
 
 def export(ref: str, into: Path) -> Path:
@@ -47,8 +51,13 @@ def export(ref: str, into: Path) -> Path:
     return into
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(command: str, tree: Path, extra: list[str], log: Path) -> Run:
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu()
     with log.open("wb") as out:
         done = subprocess.run(
             [*shlex.split(command), *extra],
@@ -58,7 +67,7 @@ def timed(command: str, tree: Path, extra: list[str], log: Path) -> Run:
             stderr=subprocess.STDOUT,
             check=False,
         )
-    return Run(time.monotonic() - started, done.returncode)
+    return Run(time.monotonic() - started, done.returncode, children_cpu() - cpu)
 
 
 def figure(name: str, goal: float | None, runs: list[Run]) -> Figure:
@@ -72,7 +81,7 @@ def figure(name: str, goal: float | None, runs: list[Run]) -> Figure:
         passed=failed == 0 and (goal is None or median <= goal),
         note=f"{len(runs) - failed} of {len(runs)} runs passed (exit "
         + ", ".join(str(r.status) for r in runs)
-        + ")",
+        + f"); {statistics.median(r.cpu for r in runs):.0f} CPU-s (median)",
     )
 
 
@@ -93,7 +102,7 @@ def run(baseline: str, runs: int, test_args: str) -> list[Figure]:
                 times[command, side].append(result)
                 sys.stderr.write(
                     f"run {number}/{runs}: {side} {command}: {result.seconds:.0f} s, "
-                    f"exit {result.status} ({log})\n"
+                    f"{result.cpu:.0f} CPU-s, exit {result.status} ({log})\n"
                 )
     figures = []
     for command, goal in COMMANDS.items():

@@ -18,7 +18,30 @@ if [ "${1:-}" = "--fast" ]; then
   fast=true
   shift
 fi
-bash scripts/bootstrap.sh --test-tools
+debian=""
+if ! "$fast"; then
+  # Java and Chromium serve only the parallel step (the emulators, the report's rendering):
+  # where apt-get must install them (about 30 s on a fresh machine), it does so in the
+  # background while the virtualenv, lint and the unit tests go on. An early exit waits for
+  # it rather than leave dpkg half done.
+  debian_log=$(mktemp)
+  bash scripts/bootstrap.sh --test-tools --debian-only >"$debian_log" 2>&1 &
+  debian=$!
+  trap 'wait' EXIT
+fi
+bash scripts/bootstrap.sh --venv-only
+export PATH="$PWD/.venv/bin:$PATH" # the virtualenv's tools (shellcheck) for the tests
+
+# The background install's outcome, before the tests that need it: its failure is reported
+# and the tests run anyway, so one run reports every failure.
+debian_installed() {
+  if wait "$debian"; then
+    return 0
+  fi
+  cat "$debian_log" >&2
+  echo "Installing Java or Chromium from Debian's packages failed (above)." >&2
+  return 1
+}
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
@@ -27,6 +50,9 @@ if "$fast"; then
   KEEPER_FUZZ_EXAMPLES="${KEEPER_FUZZ_EXAMPLES:-1000}" .venv/bin/pytest -m "not integration" "$@"
   exit
 fi
+# The emulators' JVMs compile with C1 only: a test run is too short to repay C2's compiling,
+# and it cut the CPU time of a Firestore-heavy subset by a third (docs/testing.md).
+export JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1${JAVA_TOOL_OPTIONS:+ $JAVA_TOOL_OPTIONS}"
 # Branch coverage of the product code in the pytest processes (pyproject.toml), measured by
 # pytest-cov in each worker; the floor (fail_under) is enforced on the whole suite only, by
 # the report at the end, not on a run narrowed by arguments.
@@ -36,12 +62,16 @@ parallel=(-n "${KEEPER_TEST_WORKERS:-4}" --maxschedchunk=1)
 coverage=(--cov --cov-report= --cov-fail-under=0)
 .venv/bin/coverage erase
 if [ "$#" -gt 0 ]; then
+  debian_installed
   .venv/bin/pytest "${coverage[@]}" "${parallel[@]}" "$@"
   .venv/bin/coverage report --fail-under=0
   exit
 fi
 status=0
 .venv/bin/pytest "${coverage[@]}" tests/unit || status=$?
-.venv/bin/pytest "${coverage[@]}" --cov-append "${parallel[@]}" --ignore=tests/unit || status=$?
+debian_installed || status=1
+# --durations: CI's log shows where the time went (docs/testing.md, Figures).
+.venv/bin/pytest "${coverage[@]}" --cov-append "${parallel[@]}" --durations=25 \
+  --ignore=tests/unit || status=$?
 .venv/bin/coverage report || status=$?
 exit "$status"

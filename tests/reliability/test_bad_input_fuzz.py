@@ -263,6 +263,9 @@ LARGE_REPR = "ignore:Generating overly large repr:hypothesis.errors.HypothesisWa
 
 
 @pytest.mark.slow(seconds=25)
+# Without coverage's tracer (pytest-cov): it made Hypothesis's drawing, most of this test's CPU,
+# 1.7 times slower (docs/testing.md), and the end-to-end run below covers the same handlers.
+@pytest.mark.no_cover
 @pytest.mark.timeout(120 + EXAMPLES * 0.02)  # a few ms an envelope; the suite's default is 300 s
 @pytest.mark.filterwarnings(LARGE_REPR)
 @pytest.mark.parametrize("part", range(FUZZ_SLICES), ids=lambda p: f"slice{p + 1}of{FUZZ_SLICES}")

@@ -13,6 +13,8 @@ on a worker of its own, and none waits behind another long one nor ends the run 
 
 from __future__ import annotations
 
+from itertools import zip_longest
+
 import pytest
 
 JAVA_FIXTURES = frozenset({"firestore_emulator_host", "pubsub_emulator_host"})
@@ -36,8 +38,10 @@ def mark_and_order_by_tier(items: list[pytest.Item]) -> None:
     unit = [item for item in items if tier(item) == 0]
     slow = sorted((item for item in items if seconds(item)), key=seconds, reverse=True)
     quick = [item for item in items if tier(item) != 0 and not seconds(item)]
-    paired = [one for pair in zip(slow, quick, strict=False) for one in pair]
-    items[:] = [*unit, *paired, *quick[len(slow) :]]
+    # zip_longest: with more slow tests than quick ones (a run narrowed to the soaks, say),
+    # the slow tests left over still run.
+    paired = [one for pair in zip_longest(slow, quick) for one in pair if one is not None]
+    items[:] = [*unit, *paired]
 
 
 def seconds(item: pytest.Item) -> float:
