@@ -36,7 +36,9 @@ from workspace_client.client import (
     RetryPolicy,
     WorkspaceEventsClient,
 )
+from workspace_client.drive_activity import DEFAULT_DRIVE_ACTIVITY_ENDPOINT, DriveActivityClient
 from workspace_client.errors import CredentialsUnavailable, Unavailable, from_transport_error
+from workspace_client.meet import DEFAULT_MEET_ENDPOINT, MeetClient
 
 if TYPE_CHECKING:
     from google.auth.transport import Request
@@ -48,6 +50,8 @@ AuthKind = Literal["delegated", "user-secret", "app"]
 CredentialsMode = Literal["auto", "anonymous"]
 
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+# Drive Activity's `activity.query` takes drive.activity(.readonly) only (driveactivity.v2).
+DRIVE_ACTIVITY_SCOPE = "drive.activity.readonly"
 TOKEN_URI = "https://oauth2.googleapis.com/token"
 # What the function's own identity needs to call the IAM Credentials signBlob API.
 _CLOUD_PLATFORM = SCOPE_PREFIX + "cloud-platform"
@@ -478,9 +482,13 @@ class ClientFactory:
         retry: RetryPolicy = DEFAULT_RETRY,
         polling: PollPolicy = DEFAULT_POLL,
         chat_endpoint: str = DEFAULT_CHAT_ENDPOINT,
+        meet_endpoint: str = DEFAULT_MEET_ENDPOINT,
+        drive_activity_endpoint: str = DEFAULT_DRIVE_ACTIVITY_ENDPOINT,
     ) -> None:
         self.provider = provider
         self.chat_endpoint = chat_endpoint
+        self.meet_endpoint = meet_endpoint
+        self.drive_activity_endpoint = drive_activity_endpoint
         self._timeout = timeout
         self._retry = retry
         self._polling = polling
@@ -495,6 +503,8 @@ class ClientFactory:
             retry=replace(self._retry, rate_limited=False),
             polling=self._polling,
             chat_endpoint=self.chat_endpoint,
+            meet_endpoint=self.meet_endpoint,
+            drive_activity_endpoint=self.drive_activity_endpoint,
         )
 
     def clients_for(
@@ -527,6 +537,38 @@ class ClientFactory:
         return ChatClient(
             self.provider.credentials_for(*_key(auth, event_types, target_resource)),
             endpoint=self.chat_endpoint,
+            timeout=self._timeout,
+            retry=self._retry,
+        )
+
+    def meet_for(
+        self,
+        auth: AuthSpec | str,
+        event_types: Iterable[str],
+        target_resource: str | None = None,
+    ) -> MeetClient:
+        """A Meet REST API client with the subscription's own scopes (its Meet read scopes
+        cover conferenceRecords; docs/replay.md)."""
+        return MeetClient(
+            self.provider.credentials_for(*_key(auth, event_types, target_resource)),
+            endpoint=self.meet_endpoint,
+            timeout=self._timeout,
+            retry=self._retry,
+        )
+
+    def drive_activity_for(
+        self,
+        auth: AuthSpec | str,
+        event_types: Iterable[str],
+        target_resource: str | None = None,
+    ) -> DriveActivityClient:
+        """A Drive Activity API client: the subscription's scopes and the Drive Activity read
+        scope, which no Drive event scope covers (docs/replay.md)."""
+        spec, scopes = _key(auth, event_types, target_resource)
+        with_activity = tuple(sorted({*scopes, SCOPE_PREFIX + DRIVE_ACTIVITY_SCOPE}))
+        return DriveActivityClient(
+            self.provider.credentials_for(spec, with_activity),
+            endpoint=self.drive_activity_endpoint,
             timeout=self._timeout,
             retry=self._retry,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from keeper.domain.models import Gap, GapCause, GapStart, ManagedSubscription, Replay, State
 from workspace_client.models import Subscription
@@ -45,8 +46,10 @@ def gap_start(
     return now, GapStart.SEEN
 
 
-# The Chat API lists a space's events this far back (docs/api-reference.md §9).
+# The Chat API lists a space's events this far back (docs/api-reference.md §9); the Meet REST
+# API keeps conference records 30 days; Drive Activity publishes no limit (docs/replay.md).
 CHAT_HISTORY = timedelta(days=28)
+MEET_HISTORY = timedelta(days=30)
 
 
 # Replays list a little before and after the gap: a gap's start and end are known to the
@@ -56,10 +59,14 @@ REPLAY_OVERLAP = timedelta(seconds=30)
 
 
 CHAT_TARGET = "//chat.googleapis.com/spaces/"
+MEET_TARGETS = ("//meet.googleapis.com/spaces/", "//cloudidentity.googleapis.com/users/")
+DRIVE_TARGETS = ("//drive.googleapis.com/files/", "//drive.googleapis.com/drives/")
 # A Chat app's subscription to its whole organization (docs/api-reference.md §10).
 ORG_WIDE_TARGET = "//admin.googleapis.com/customers/"
 
 
+MEET_TYPES = "google.workspace.meet."
+DRIVE_TYPES = "google.workspace.drive."
 # The event families spaceEvents.list returns (batch types come with their single types).
 REPLAYABLE_FAMILIES = ("message", "reaction", "membership", "space")
 # ...except a space's deletion: for the space family spaceEvents lists only `space.v1.updated`
@@ -79,15 +86,34 @@ def replayable_types(event_types: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
+class App(StrEnum):
+    """The API a subscription's missed events are rebuilt from."""
+
+    CHAT = "Chat API"
+    MEET = "Meet REST API"
+    DRIVE = "Drive Activity API"
+
+
+def replay_source(sub: ManagedSubscription) -> App | None:
+    """Where the events of the subscription's gaps can be read back: a Chat space's event
+    history, a meeting space's (or user's) conference records, a Drive item's activity."""
+    target, types = sub.target_resource, sub.event_types
+    if target.startswith(CHAT_TARGET) and replayable_types(types):
+        return App.CHAT
+    if target.startswith(MEET_TARGETS) and any(t.startswith(MEET_TYPES) for t in types):
+        return App.MEET
+    if target.startswith(DRIVE_TARGETS) and any(t.startswith(DRIVE_TYPES) for t in types):
+        return App.DRIVE
+    return None
+
+
 def replay_after_gap(sub: ManagedSubscription) -> Replay:
     """What happens to a gap's events once delivery resumes: replayed when the subscription
-    asked for it and its target keeps a history (a Chat space); otherwise nothing can be
+    asked for it and an API keeps their history (`replay_source`); otherwise nothing can be
     replayed, and the app must resync the window (`why_no_replay` says why)."""
     if not sub.replay:
         return Replay.OFF
-    if sub.target_resource.startswith(CHAT_TARGET) and replayable_types(sub.event_types):
-        return Replay.PENDING
-    return Replay.NO_HISTORY
+    return Replay.PENDING if replay_source(sub) else Replay.NO_HISTORY
 
 
 def why_no_replay(sub: ManagedSubscription) -> str:
@@ -111,14 +137,16 @@ class ReplayWindow:
     lost_before: datetime | None  # the part of the gap older than the history: lost
 
 
-def replay_window(gap: Gap, now: datetime) -> ReplayWindow:
+def replay_window(
+    gap: Gap, now: datetime, history: timedelta | None = CHAT_HISTORY
+) -> ReplayWindow:
     """The window to list: the gap with the overlap at both ends, resumed where an earlier
-    run stopped, no further back than the Chat API's history (with a minute's margin so the
-    request is not refused as it travels)."""
+    run stopped, no further back than the API's `history` (None: no limit), with a minute's
+    margin so the request is not refused as it travels."""
     assert gap.end is not None
     start = gap.replayed_through or gap.start - REPLAY_OVERLAP
-    oldest = now - CHAT_HISTORY + timedelta(minutes=1)
+    oldest = now - history + timedelta(minutes=1) if history is not None else None
     lost_before = None
-    if start < oldest:
+    if oldest is not None and start < oldest:
         start, lost_before = oldest, oldest
     return ReplayWindow(start, min(gap.end + REPLAY_OVERLAP, now), lost_before)

@@ -225,6 +225,11 @@ class Pacer:
 # spaceEvents.list is charged to is not on the page, so a replay paces under both, taking half
 # of each and leaving the rest to the app. The pacer's per-user bucket is keyed by the space.
 CHAT_READS = Quota(reads_per_minute=3000, reads_per_user_per_minute=900)
+# The Meet REST API publishes 6,000 reads a minute per project and 600 per user; Drive
+# Activity publishes none, so its reads are paced as the Workspace Events API's and a 429 is
+# the signal (docs/replay.md, Quotas).
+MEET_READS = Quota(reads_per_minute=6000, reads_per_user_per_minute=600)
+DRIVE_ACTIVITY_READS = Quota()
 REPLAY_QUOTA_SHARE = 0.5
 
 
@@ -233,7 +238,9 @@ class Pacers:
     """One pace per API an instance reads to replay, shared by every replay it runs (the
     sweep's and the prompt ones alike): held by the instance's context."""
 
-    chat: Pacer
+    chat: Pacer  # a bucket per space
+    meet: Pacer  # a bucket per subscription's principal
+    drive_activity: Pacer  # likewise
 
     @classmethod
     def for_replays(
@@ -242,4 +249,9 @@ class Pacers:
         sleep: Callable[[float], None] = time.sleep,
     ) -> Pacers:
         share = REPLAY_QUOTA_SHARE
-        return cls(chat=Pacer(CHAT_READS.scaled(share, share), clock=clock, sleep=sleep))
+        return cls(
+            *(
+                Pacer(quota.scaled(share, share), clock=clock, sleep=sleep)
+                for quota in (CHAT_READS, MEET_READS, DRIVE_ACTIVITY_READS)
+            )
+        )

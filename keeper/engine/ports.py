@@ -24,6 +24,8 @@ from workspace_client.client import WorkspaceEventsClient
 if TYPE_CHECKING:
     from keeper.domain.models import ManagedSubscription
     from workspace_client.chat import ChatClient
+    from workspace_client.drive_activity import DriveActivityClient
+    from workspace_client.meet import MeetClient
 
 
 class ClientFor(Protocol):
@@ -39,6 +41,18 @@ class ChatFor(Protocol):
     def __call__(
         self, auth: str, event_types: Sequence[str], target_resource: str | None = None
     ) -> ChatClient: ...
+
+
+class MeetFor(Protocol):
+    def __call__(
+        self, auth: str, event_types: Sequence[str], target_resource: str | None = None
+    ) -> MeetClient: ...
+
+
+class DriveActivityFor(Protocol):
+    def __call__(
+        self, auth: str, event_types: Sequence[str], target_resource: str | None = None
+    ) -> DriveActivityClient: ...
 
 
 # handlers.dispatch: one Pub/Sub message's data, and the context to handle it in
@@ -73,9 +87,11 @@ class Context:
     config: Config
     alerts: AlertSink | None = None  # None: no alerts topic configured
     notices: NoticeSink | None = None  # None: no notices topic configured
-    # Replays of missed Chat events: the Chat API as the subscription's principal, and the
-    # publisher to the subscriptions' own topics. None: no replays from this context.
+    # Replays of missed events: the APIs they are read back from, as the subscription's
+    # principal, and the publisher to the subscriptions' own topics. None: no replays.
     chat_for: ChatFor | None = None
+    meet_for: MeetFor | None = None
+    drive_activity_for: DriveActivityFor | None = None
     events: EventSink | None = None
     # Where the sweep fans out its shards (KEEPER_SWEEP_TOPIC). None: no fan-out.
     shards: ShardPublisher | None = None

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from keeper.engine.pacing import Quota
 from workspace_client.drive_activity import DriveActivityClient, activity_filter
 from workspace_client.meet import ARTIFACT_KINDS, MeetClient, conference_records_filter
 from workspace_client.models import format_timestamp, parse_timestamp
@@ -39,12 +38,6 @@ DRIVE_SHARED_TARGET = "//drive.googleapis.com/drives/"
 MEET_SUBJECT = "//meet.googleapis.com/"
 DRIVE_SUBJECT = "//drive.googleapis.com/"
 
-# The read quotas each replay's pacer keeps under (docs/replay.md, Quotas): the Meet REST API
-# publishes 6,000 reads a minute per project and 600 per user; Drive Activity publishes none,
-# so its reads are paced as the Workspace Events API's (Quota's defaults) and a 429 is the
-# signal.
-MEET_READS = Quota(reads_per_minute=6000, reads_per_user_per_minute=600)
-DRIVE_ACTIVITY_READS = Quota()
 # A conference ends at the latest 24 hours after it starts (docs/replay.md, Meet): the records
 # listed for a window are those that started up to this long before it.
 MAX_CONFERENCE = timedelta(hours=24)

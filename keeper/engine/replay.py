@@ -1,16 +1,18 @@
-"""Replay: after delivery resumes, republish the Chat events a gap swallowed.
+"""Replay: after delivery resumes, republish the events a gap swallowed, as the subscription
+would have received them, to its own topic with `ce-keeperreplay=true`, in event-time order
+under Google's ordering key.
 
-The gap's window (with `REPLAY_OVERLAP` at both ends) is listed with the Chat API's
-`spaces.spaceEvents.list` under the subscription's own credentials, page by page (oldest event
-first, pages of the maximum size), each page's read paced under the Chat API's read quotas;
-each `SpaceEvent` becomes the CloudEvent the subscription would have delivered (a batch type
-stays one batch event, as Google delivers it), published to its own topic with
-`ce-keeperreplay=true` and the SpaceEvent's name as `ce-id` (as Google's live deliveries carry
-it), under Google's ordering key, so they arrive in event-time order. A replay ledger (one
-Firestore entry per original event, written once the page's publishes are acknowledged) makes a
-second run, a crash mid-window or the sweep's retry publish nothing twice: at most the page in
-flight at a crash goes out again, under the same `ce-id`, so the app's deduplication catches
-it. Research and figures: docs/replay.md.
+Chat: the gap's window (with `REPLAY_OVERLAP` at both ends) is listed with the Chat API's
+`spaces.spaceEvents.list` under the subscription's own credentials, page by page, oldest first,
+each read paced under the Chat API's quotas; each `SpaceEvent` keeps its name as `ce-id` (as
+live delivery carries it), and a batch type stays one batch event. Meet and Drive: the window's
+events are rebuilt from the Meet REST API's conference records and from Drive Activity
+(keeper/engine/reconstruct.py), their `ce-id` derived from (type, resource[, time]).
+
+A replay ledger (one Firestore entry per original event, written once its publishes are
+acknowledged) makes a second run, a crash mid-window or the sweep's retry publish nothing
+twice: at most the chunk in flight at a crash goes out again, under the same `ce-id`, so the
+app's deduplication catches it. Research and figures: docs/replay.md.
 """
 
 from __future__ import annotations
@@ -18,18 +20,35 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from keeper.domain.errors import StoreConflict
-from keeper.domain.gaps import replay_window, replayable_types, why_no_replay
+from keeper.domain.gaps import (
+    CHAT_HISTORY,
+    MEET_HISTORY,
+    App,
+    ReplayWindow,
+    replay_source,
+    replay_window,
+    replayable_types,
+    why_no_replay,
+)
 from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert
-from keeper.engine.pacing import Kind
+from keeper.engine.pacing import Kind, Pacer
 from keeper.engine.ports import Context
+from keeper.engine.reconstruct import (
+    PayloadOptions,
+    Read,
+    Replayed,
+    Unmapped,
+    replay_drive,
+    replay_meet,
+)
 from keeper.runtime.logs import labels, log_failure
 from keeper.store.protocol import Versioned
 from workspace_client.chat import MAX_PAGE_SIZE
@@ -40,6 +59,7 @@ if TYPE_CHECKING:
     from workspace_client.chat import SpaceEvent
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHAT_SOURCE = "//chat.googleapis.com/"
 EVENTS_SOURCE = "//workspaceevents.googleapis.com/"
@@ -50,6 +70,19 @@ PAGE_SIZE = MAX_PAGE_SIZE
 COMMIT_ATTEMPTS = 3
 # Publishes acknowledged before their ledger entries are written: what a crash can re-send.
 LEDGER_EVERY = 100
+# What each API keeps, and what a run's summary calls its events.
+HISTORY = {App.CHAT: CHAT_HISTORY, App.MEET: MEET_HISTORY, App.DRIVE: None}
+NOUN = {App.CHAT: "Chat", App.MEET: "Meet", App.DRIVE: "Drive"}
+
+
+@dataclass(frozen=True)
+class Missed:
+    """One event to republish: its name in the replay ledger (the SpaceEvent's name, or the
+    rebuilt event's ce-id), its time, and the message."""
+
+    name: str
+    time: datetime
+    message: tuple[bytes, dict[str, str]]
 
 
 def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes, dict[str, str]]:
@@ -70,6 +103,24 @@ def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes
         REPLAY_ATTRIBUTE: "true",
     }
     return json.dumps(delivered_data(sub, event.data), separators=(",", ":")).encode(), attributes
+
+
+def rebuilt_message(sub: ManagedSubscription, event: Replayed) -> Missed:
+    """A Meet or Drive event rebuilt from its API's records, as the subscription's CloudEvent:
+    ce-id stable per (type, resource[, time]) (docs/replay.md), and `ce-keeperreplay`."""
+    assert sub.name is not None
+    attributes = {
+        "ce-id": event.ce_id,
+        "ce-type": event.ce_type,
+        "ce-source": EVENTS_SOURCE + sub.name,
+        "ce-subject": event.subject,
+        "ce-time": format_timestamp(event.time),
+        "ce-specversion": "1.0",
+        "ce-datacontenttype": "application/json",
+        REPLAY_ATTRIBUTE: "true",
+    }
+    data = json.dumps(event.data, separators=(",", ":")).encode()
+    return Missed(event.ce_id, event.time, (data, attributes))
 
 
 def delivered_data(sub: ManagedSubscription, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +173,7 @@ def replay_now(ctx: Context, key: str, actor: Actor) -> None:
 
 def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     """Republish the events of the record's oldest gap still pending; None if there is none
-    (or the context has no Chat client: replays are off for this deployment)."""
+    (or the context cannot read the API they come from: replays are off here)."""
     current = ctx.store.get(key)
     gap = current.sub.pending_replay if current is not None else None
     if current is None or gap is None:
@@ -130,18 +181,17 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     now = ctx.clock()
     if gap.replay is Replay.NO_HISTORY:
         return _resync_alert(ctx, current, gap, actor, now)
-    if ctx.chat_for is None or ctx.events is None:
-        return None
     sub = current.sub
-    window = replay_window(gap, now)
-    space = sub.target_resource.removeprefix(CHAT_SOURCE)
-    chat = ctx.chat_for(sub.auth, sub.event_types, sub.target_resource)
-    read = functools.partial(
-        chat.space_events_page, space, replayable_types(sub.event_types), window.start, window.end
-    )
+    app = replay_source(sub)
+    if app is None or ctx.events is None:
+        return None
+    window = replay_window(gap, now, HISTORY[app])
+    unmapped: list[Unmapped] = []
+    pages = _pages(ctx, app, sub, window, unmapped)
+    if pages is None:
+        return None
     published, resume_at, why = 0, None, ""
     through = window.start
-    token: str | None = None
     while True:
         if published >= MAX_REPLAYED_PER_RUN:
             resume_at = through  # the bound: no read of a page this run cannot publish
@@ -149,26 +199,26 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         try:
             # The pacer owns the retries of a 429 (its clients raise it at once); past them
             # the run stops where it is, and the sweep goes on later.
-            page, token = ctx.pacers.chat.call(
-                Kind.READ, space, functools.partial(read, PAGE_SIZE, token)
-            )
+            page = next(pages, None)
         except RateLimited as error:
-            resume_at, why = through, f"; stopped at the Chat API's rate limit ({error})"
+            resume_at, why = through, f"; stopped at the {app}'s rate limit ({error})"
+            break
+        if page is None:
             break
         done = ctx.store.replayed(sub.key, [e.name for e in page])
         fresh = [e for e in page if e.name not in done]
         room = MAX_REPLAYED_PER_RUN - published
         if len(fresh) > room:
-            # Resume just before the first one left: spaceEvents' start_time is exclusive,
-            # and the ledger skips what is already out.
-            resume_at = fresh[room].event_time - timedelta(microseconds=1)
+            # Resume just before the first one left: the window's start is exclusive, and
+            # the ledger skips what is already out.
+            resume_at = fresh[room].time - timedelta(microseconds=1)
             fresh = fresh[:room]
         _publish(ctx, sub, fresh, now)
         published += len(fresh)
-        if resume_at is not None or token is None:
+        if resume_at is not None:
             break
         if page:
-            through = page[-1].event_time - timedelta(microseconds=1)
+            through = page[-1].time - timedelta(microseconds=1)
     progressed = replace(
         gap,
         replay=Replay.PENDING if resume_at else Replay.DONE,
@@ -177,18 +227,13 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         lost_before=window.lost_before,
     )
     result = Result.PARTIAL if resume_at else Result.DONE
-    reason = (
-        f"republished {published} of the gap's Chat events ({_window(window.start, window.end)})"
-        + why
-    )
-    if window.lost_before is not None:
-        reason += (
-            f"; the events before {window.lost_before:%Y-%m-%d %H:%M:%S} UTC are beyond the Chat "
-            "API's 28 days and lost"
-        )
+    reason = _summary(app, published, window, why, unmapped)
     _record(ctx, current, gap, progressed, Trigger(actor), result, reason, now)
+    if unmapped and ctx.alerts is not None:
+        # Drive actions no event type matches exactly: the app resyncs these files.
+        ctx.alerts.publish(Alert.about(sub, reason, now, kind="resync", gap=gap))
     log.log(
-        logging.WARNING if window.lost_before else logging.INFO,
+        logging.WARNING if window.lost_before or unmapped else logging.INFO,
         "replay %s: %s",
         result,
         reason,
@@ -199,24 +244,120 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     return Outcome(Action.REPLAY, result, reason, sub.key, sub.name, replay_pending=more)
 
 
+def _summary(
+    app: App, published: int, window: ReplayWindow, why: str, unmapped: Sequence[Unmapped]
+) -> str:
+    """The run, for the history: how many it republished, and what it could not."""
+    reason = (
+        f"republished {published} of the gap's {NOUN[app]} events from the {app} "
+        f"({_window(window.start, window.end)})" + why
+    )
+    history = HISTORY[app]
+    if window.lost_before is not None and history is not None:
+        reason += (
+            f"; the events before {window.lost_before:%Y-%m-%d %H:%M:%S} UTC are beyond the "
+            f"{app}'s {history.days} days and lost"
+        )
+    if unmapped:
+        listed = ", ".join(
+            f"{u.action} on {u.item} at {u.time:%Y-%m-%d %H:%M:%S}" for u in unmapped
+        )
+        reason += (
+            f"; these Drive actions could not be rebuilt as events, resync those files: {listed}"
+        )
+    return reason
+
+
+def _pages(
+    ctx: Context, app: App, sub: ManagedSubscription, window: ReplayWindow, unmapped: list[Unmapped]
+) -> Iterator[list[Missed]] | None:
+    """The window's missed events, page by page, oldest first, each read paced under the
+    API's quota (a 429 raises once the pacer's retries are spent); None: no client here."""
+    target, types = sub.target_resource, sub.event_types
+    if app is App.CHAT and ctx.chat_for is not None:
+        chat = ctx.chat_for(sub.auth, types, target)
+        space = target.removeprefix(CHAT_SOURCE)
+        read = functools.partial(
+            chat.space_events_page, space, replayable_types(types), window.start, window.end
+        )
+        return _chat_pages(ctx, sub, space, read)
+    options = PayloadOptions(sub.include_resource, sub.field_mask)
+    if app is App.MEET and ctx.meet_for is not None:
+        meet = ctx.meet_for(sub.auth, types, target)
+        events = functools.partial(
+            replay_meet,
+            meet,
+            target,
+            types,
+            window.start,
+            window.end,
+            read=_paced(ctx.pacers.meet, sub.auth),
+            options=options,
+        )
+        return _rebuilt_pages(sub, events)
+    if app is App.DRIVE and ctx.drive_activity_for is not None:
+        drive = ctx.drive_activity_for(sub.auth, types, target)
+
+        def drive_events() -> list[Replayed]:
+            found = replay_drive(
+                drive,
+                target,
+                types,
+                window.start,
+                window.end,
+                include_descendants=sub.include_descendants,
+                read=_paced(ctx.pacers.drive_activity, sub.auth),
+                options=options,
+            )
+            unmapped.extend(found.unmapped)
+            return found.events
+
+        return _rebuilt_pages(sub, drive_events)
+    return None
+
+
+def _chat_pages(
+    ctx: Context, sub: ManagedSubscription, space: str, read: Callable[..., Any]
+) -> Iterator[list[Missed]]:
+    token: str | None = None
+    while True:
+        page, token = ctx.pacers.chat.call(
+            Kind.READ, space, functools.partial(read, PAGE_SIZE, token)
+        )
+        yield [Missed(e.name, e.event_time, replayed_message(sub, e)) for e in page]
+        if token is None:
+            return
+
+
+def _rebuilt_pages(
+    sub: ManagedSubscription, events: Callable[[], list[Replayed]]
+) -> Iterator[list[Missed]]:
+    """Meet and Drive: the window rebuilt at the first page's read, then handed out in pages."""
+    rebuilt = [rebuilt_message(sub, event) for event in events()]
+    for first in range(0, len(rebuilt), PAGE_SIZE):
+        yield rebuilt[first : first + PAGE_SIZE]
+
+
+def _paced(pacer: Pacer, principal: str) -> Read:
+    """Each request under `pacer`, one bucket per principal; its 429s retried there alone."""
+
+    def read(call: Callable[[], T]) -> T:
+        return pacer.call(Kind.READ, principal, call)
+
+    return read
+
+
 def _publish(
-    ctx: Context, sub: ManagedSubscription, events: Sequence[SpaceEvent], now: datetime
+    ctx: Context, sub: ManagedSubscription, events: Sequence[Missed], now: datetime
 ) -> None:
     """One page's events, in order, LEDGER_EVERY at a time: published, acknowledged, then
     noted in the ledger, so a crash re-sends at most LEDGER_EVERY of them (same ce-ids)."""
     assert ctx.events is not None and sub.name is not None
     for first in range(0, len(events), LEDGER_EVERY):
         chunk = events[first : first + LEDGER_EVERY]
-        messages = [replayed_message(sub, event) for event in chunk]
+        messages = [event.message for event in chunk]
         ctx.events.publish_all(sub.pubsub_topic, EVENTS_SOURCE + sub.name, messages)
-        ctx.store.record_replays(
-            sub.key,
-            [
-                (e.name, attributes["ce-id"])
-                for e, (_, attributes) in zip(chunk, messages, strict=True)
-            ],
-            now,
-        )
+        ctx.store.record_replays(sub.key, [(e.name, e.message[1]["ce-id"]) for e in chunk], now)
 
 
 def _resync_alert(

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from workspace_client.chat import DEFAULT_CHAT_ENDPOINT
 from workspace_client.client import DEFAULT_ENDPOINT
+from workspace_client.drive_activity import DEFAULT_DRIVE_ACTIVITY_ENDPOINT
+from workspace_client.meet import DEFAULT_MEET_ENDPOINT
 
 if TYPE_CHECKING:
     from workspace_client.credentials import CredentialsMode
@@ -56,6 +58,9 @@ class Config:
     api_endpoint: str = DEFAULT_ENDPOINT
     # The Chat API (spaces.spaceEvents, to replay missed Chat events).
     chat_api_endpoint: str = DEFAULT_CHAT_ENDPOINT
+    # The Meet REST API and the Drive Activity API (to replay missed Meet and Drive events).
+    meet_api_endpoint: str = DEFAULT_MEET_ENDPOINT
+    drive_activity_api_endpoint: str = DEFAULT_DRIVE_ACTIVITY_ENDPOINT
     credentials: CredentialsMode = "auto"
     collection_prefix: str = "keeper"
     # Granting the app's push service account on a topic changes IAM: off unless asked for.
@@ -101,22 +106,22 @@ class Config:
                 "KEEPER_CREDENTIALS=anonymous needs a loopback WORKSPACE_EVENTS_API_ENDPOINT, "
                 f"not {endpoint!r}"
             )
-        chat = env.get("KEEPER_CHAT_API_ENDPOINT", "").strip()
-        if not chat:
-            # The local stack's emulator serves both APIs at one base URL: anonymous
-            # credentials never reach Google's Chat API by default.
-            chat = endpoint if local_only else DEFAULT_CHAT_ENDPOINT
-        if not chat.startswith(("http://", "https://")):
-            raise ConfigError(f"KEEPER_CHAT_API_ENDPOINT must be an http(s) URL: {chat!r}")
-        if local_only and not _loopback(chat):
-            raise ConfigError(
-                "KEEPER_CREDENTIALS=anonymous needs a loopback KEEPER_CHAT_API_ENDPOINT, "
-                f"not {chat!r}"
+        # The APIs replays read: the local stack's emulator serves them all at one base URL,
+        # so anonymous credentials never reach Google's by default.
+        chat, meet, drive = (
+            _replay_endpoint(env, name, endpoint if local_only else default, local_only)
+            for name, default in (
+                ("KEEPER_CHAT_API_ENDPOINT", DEFAULT_CHAT_ENDPOINT),
+                ("KEEPER_MEET_API_ENDPOINT", DEFAULT_MEET_ENDPOINT),
+                ("KEEPER_DRIVE_ACTIVITY_API_ENDPOINT", DEFAULT_DRIVE_ACTIVITY_ENDPOINT),
             )
+        )
         return cls(
             project=project,
             api_endpoint=endpoint if endpoint.endswith("/") else endpoint + "/",
-            chat_api_endpoint=chat if chat.endswith("/") else chat + "/",
+            chat_api_endpoint=chat,
+            meet_api_endpoint=meet,
+            drive_activity_api_endpoint=drive,
             credentials=credentials,  # type: ignore[arg-type]  # checked above
             collection_prefix=env.get("KEEPER_COLLECTION_PREFIX", "keeper").strip() or "keeper",
             fix_topic_iam=_flag(env, "KEEPER_FIX_TOPIC_IAM", default=False),
@@ -137,6 +142,15 @@ class Config:
                 env, "KEEPER_DEAD_LETTER_SUBSCRIPTION", "subscriptions"
             ),
         )
+
+
+def _replay_endpoint(env: Mapping[str, str], name: str, unset: str, local_only: bool) -> str:
+    value = env.get(name, "").strip() or unset
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL: {value!r}")
+    if local_only and not _loopback(value):
+        raise ConfigError(f"KEEPER_CREDENTIALS=anonymous needs a loopback {name}, not {value!r}")
+    return value if value.endswith("/") else value + "/"
 
 
 def _loopback(endpoint: str) -> bool:

@@ -54,7 +54,10 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
         provider,
         polling=PollPolicy(timeout=float(config.operation_deadline_seconds)),
         chat_endpoint=config.chat_api_endpoint,
+        meet_endpoint=config.meet_api_endpoint,
+        drive_activity_endpoint=config.drive_activity_api_endpoint,
     )
+    paced = clients.paced()
     pubsub = PubSub()
     return Context(
         store=FirestoreStore(
@@ -63,14 +66,16 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
             config.ledger_ttl_days,
         ),
         client_for=clients.clients_for,
-        paced_client_for=clients.paced().clients_for,
+        paced_client_for=paced.clients_for,
         endpoints=pubsub,
         clock=clock,
         config=config,
         alerts=PubSubAlerts(config.alerts_topic, pubsub) if config.alerts_topic else None,
         notices=PubSubNotices(config.notices_topic, pubsub) if config.notices_topic else None,
         # Replays pace their reads and own their 429s (Pacer.call): clients that raise them.
-        chat_for=clients.paced().chat_for,
+        chat_for=paced.chat_for,
+        meet_for=paced.meet_for,
+        drive_activity_for=paced.drive_activity_for,
         events=pubsub,
         shards=pubsub if config.sweep_topic else None,
     )

@@ -61,7 +61,7 @@ def one_event_pages(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def sweeping_with(pacer: Pacer) -> Callable[[], None]:
     """Sweeps on the local stack's context with `pacer` as its Chat API pace."""
-    ctx = replace(local_context(), pacers=Pacers(chat=pacer))
+    ctx = replace(local_context(), pacers=replace(Pacers.for_replays(), chat=pacer))
 
     def sweep() -> None:
         assert main(["sweep"], context=lambda: ctx, out=io.StringIO()) == 0
