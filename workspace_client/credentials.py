@@ -13,6 +13,7 @@ google.oauth2 / IAM / Secret Manager modules are imported only then.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 from google.auth.credentials import Credentials
 from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
+from workspace_client.cache import ExpiringCache
 from workspace_client.chat import DEFAULT_CHAT_ENDPOINT
 from workspace_client.client import (
     DEFAULT_ENDPOINT,
@@ -309,7 +311,9 @@ class CredentialsProvider:
         self._source_credentials_factory = source_credentials_factory
         self._request_factory = request_factory
         self._lock = threading.Lock()
-        self._cache: dict[tuple[AuthSpec, tuple[str, ...]], Credentials] = {}
+        # Bounded, and each entry for a while only: a new secret version is read within the
+        # lifetime even when the old refresh token still works.
+        self._cache: ExpiringCache[tuple[AuthSpec, tuple[str, ...]], Credentials] = ExpiringCache()
         self._secret_client: SecretVersionReader | None = None
         self._signer: tuple[Any, str] | None = None
 
@@ -339,8 +343,7 @@ class CredentialsProvider:
     def forget(self, auth: AuthSpec) -> None:
         """Drop cached credentials for a principal, e.g. after its secret was replaced."""
         with self._lock:
-            for key in [key for key in self._cache if key[0] == auth]:
-                del self._cache[key]
+            self._cache.discard(lambda key: key[0] == auth)
 
     def _build(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
         if self.mode == "anonymous":
@@ -396,8 +399,8 @@ class CredentialsProvider:
             return self._signer
 
     def _user_credentials(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
-        from google.oauth2.credentials import (  # noqa: PLC0415 - lazy, as above
-            Credentials as UserCredentials,
+        from workspace_client.user_secret import (  # noqa: PLC0415 - lazy, as above
+            RereadingUserCredentials,
         )
 
         name = auth.secret_version
@@ -405,9 +408,13 @@ class CredentialsProvider:
         logger.info("loaded user credentials from %s", name)
         # The scopes go into every refresh request, and Google refuses scopes the user
         # never granted: the consent that produced the token must cover these.
-        credentials: Credentials = UserCredentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+        credentials: RereadingUserCredentials = RereadingUserCredentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
             info, scopes=list(scopes)
         )
+        # After a re-consent the operator stores a new version: a refused refresh token is
+        # replaced by what the secret holds then (the latest version, unless the spec pins one).
+        credentials.reread = functools.partial(self._read_authorized_user, name)
+        credentials.secret_name = name
         return credentials
 
     def _read_authorized_user(self, name: str) -> dict[str, Any]:
@@ -471,7 +478,10 @@ class ClientFactory:
         self._retry = retry
         self._polling = polling
         self._lock = threading.Lock()
-        self._clients: dict[tuple[AuthSpec, tuple[str, ...]], WorkspaceEventsClient] = {}
+        # Each client holds its principal's credentials: kept no longer than they are.
+        self._clients: ExpiringCache[tuple[AuthSpec, tuple[str, ...]], WorkspaceEventsClient] = (
+            ExpiringCache()
+        )
 
     def paced(self) -> ClientFactory:
         """A factory of clients for a caller that paces itself and owns its 429 retries (the
@@ -523,6 +533,5 @@ class ClientFactory:
         """Drop the cached clients and credentials of a principal."""
         spec = auth if isinstance(auth, AuthSpec) else AuthSpec.parse(auth)
         with self._lock:
-            for key in [key for key in self._clients if key[0] == spec]:
-                del self._clients[key]
+            self._clients.discard(lambda key: key[0] == spec)
         self.provider.forget(spec)
