@@ -387,17 +387,30 @@ class WorkspaceEventsClient(GoogleApiClient):
         With user credentials only that user's subscriptions are returned; with Chat-app
         credentials, all of the app's.
         """
+        for item in self._pages(
+            "subscriptions.list", "subscriptions", self._lister(filter, page_size)
+        ):
+            yield Subscription.from_api(item)
+
+    def list_page(
+        self, filter: str, page_token: str | None = None, page_size: int = 100
+    ) -> tuple[list[Subscription], str | None]:
+        """One page of ``subscriptions.list`` and the token of the next (None: the last): for
+        a caller that paces its reads and retries a page on its own (a 429 of a lazy ``list``
+        would end its iteration)."""
+        method = "subscriptions.list"
+        page = self._execute(method, self._lister(filter, page_size)(page_token))
+        items = [Subscription.from_api(item) for item in page.get("subscriptions") or ()]
+        return items, page.get("nextPageToken") or None
+
+    def _lister(self, filter: str, page_size: int) -> Callable[[str | None], Any]:
+        """The request of the page after a token, of a listing checked as Google checks it."""
         if not filter:
             raise ValueError("subscriptions.list requires a filter")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100: {page_size}")
         subscriptions = self._api().subscriptions
-        for item in self._pages(
-            "subscriptions.list",
-            "subscriptions",
-            lambda token: subscriptions.list(filter=filter, pageSize=page_size, pageToken=token),
-        ):
-            yield Subscription.from_api(item)
+        return lambda token: subscriptions.list(filter=filter, pageSize=page_size, pageToken=token)
 
     # -- operations ---------------------------------------------------------------------
 
