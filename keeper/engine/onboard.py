@@ -57,7 +57,7 @@ def register(ctx: Context, spec: SubscriptionSpec, auth: str, replay: bool) -> O
     api, calls = create_or_adopt(ctx.client_for(auth, spec.event_types), spec, ctx.clock())
     _refuse_other_authority(api, auth)
     how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
-    return _manage(ctx, _record(api, auth, spec.ttl, ctx), api, how, replay)
+    return _manage(ctx, _record(api, auth, spec.ttl, ctx), api, how, replay, api_call=calls)
 
 
 def adopt(ctx: Context, name: str, auth: str | None, replay: bool) -> Onboarded:
@@ -79,7 +79,16 @@ def adopt(ctx: Context, name: str, auth: str | None, replay: bool) -> Onboarded:
     _refuse_other_authority(api, auth)
     sub = _record(api, auth, None, ctx)
     _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "adopted", replay)
+    return _manage(ctx, sub, api, "adopted", replay, api_call="get")
+
+
+def adopt_listed(ctx: Context, api: Subscription, auth: str, replay: bool) -> Onboarded:
+    """Manage a subscription a listing under `auth` returned: Google's view is at hand, so
+    nothing more is read (`import`)."""
+    _refuse_other_authority(api, auth)
+    sub = _record(api, auth, None, ctx)
+    _refuse_if_managed(ctx, auth, sub.target_resource)
+    return _manage(ctx, sub, api, "imported", replay, api_call="list")
 
 
 def _record(api: Subscription, auth: str, ttl: str | None, ctx: Context) -> ManagedSubscription:
@@ -140,7 +149,13 @@ def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:
 
 
 def _manage(
-    ctx: Context, sub: ManagedSubscription, api: Subscription, how: str, replay: bool
+    ctx: Context,
+    sub: ManagedSubscription,
+    api: Subscription,
+    how: str,
+    replay: bool,
+    *,
+    api_call: str,
 ) -> Onboarded:
     """Store the record; `replay` asked for, or the deployment's default (off unless set)."""
     now = ctx.clock()
@@ -154,7 +169,7 @@ def _manage(
         f"{how} and put under management",
         now,
         managed,
-        api_call="create" if how == "created" else "get",
+        api_call=api_call,
         api_result=f"{api.name} {api.state}",
     )
     try:
