@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         help=AUTH_HELP + "; default: app, the created one's authority",
     )
     register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
+    register.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what it would do (on a managed target: patch, or replace with a gap); "
+        "change nothing",
+    )
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
@@ -262,7 +268,13 @@ def _register(ctx: Context, args: argparse.Namespace) -> Answer:
         )
     except ValueError as error:
         raise CliError(str(error)) from None
-    return _onboarded(onboard.register(ctx, spec, args.auth, args.replay))
+    done = onboard.register(ctx, spec, args.auth, args.replay, dry_run=args.dry_run)
+    if isinstance(done, onboard.Planned):
+        return Answer(
+            json={"dryRun": True, "key": done.key, "plan": done.what},
+            text=f"dry run: {done.what}; nothing changed",
+        )
+    return _onboarded(done)
 
 
 def _adopt(ctx: Context, args: argparse.Namespace) -> Answer:
