@@ -394,13 +394,13 @@ class WorkspaceEventsClient(GoogleApiClient):
 
     def list_page(
         self, filter: str, page_token: str | None = None, page_size: int = 100
-    ) -> tuple[list[Subscription], str | None]:
+    ) -> tuple[tuple[Subscription, ...], str | None]:
         """One page of ``subscriptions.list`` and the token of the next (None: the last): for
         a caller that paces its reads and retries a page on its own (a 429 of a lazy ``list``
         would end its iteration)."""
         method = "subscriptions.list"
         page = self._execute(method, self._lister(filter, page_size)(page_token))
-        items = [Subscription.from_api(item) for item in page.get("subscriptions") or ()]
+        items = tuple(Subscription.from_api(item) for item in page.get("subscriptions") or ())
         return items, page.get("nextPageToken") or None
 
     def _lister(self, filter: str, page_size: int) -> Callable[[str | None], Any]:
