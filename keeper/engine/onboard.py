@@ -304,7 +304,7 @@ def _update(
     try:
         if change.unpatchable:
             return _replace(ctx, claimed, wanted, api, change, plan)
-        return _patch(ctx, claimed, wanted, api, plan)
+        return _patch(ctx, claimed, wanted, api, plan, change.types)
     except Aborted:
         _release(ctx, claimed)
         raise Refused(
@@ -316,14 +316,19 @@ def _update(
 
 
 def _patch(
-    ctx: Context, claimed: Versioned, wanted: ManagedSubscription, api: Subscription, plan: str
+    ctx: Context,
+    claimed: Versioned,
+    wanted: ManagedSubscription,
+    api: Subscription,
+    plan: str,
+    types: str,
 ) -> Onboarded:
     client = ctx.client_for(wanted.auth, wanted.event_types)
     patched = client.set_event_types(api.name, wanted.event_types, api.etag)
     now = ctx.clock()
     after = transitions.synced(wanted, patched, now)
     _commit(ctx, claimed, after, plan, now, "patch updateMask=event_types", _summary(patched))
-    return Onboarded(after, patched, "updated: " + plan)
+    return Onboarded(after, patched, f"updated by one patch, updateMask=event_types ({types})")
 
 
 def _replace(
@@ -355,7 +360,7 @@ def _replace(
     now = ctx.clock()
     after = transitions.recreated(stopped, created, now)
     _commit(ctx, claimed, after, plan, now, "delete -> create", _summary(created))
-    how = "replaced: " + plan
+    how = f"replaced, deleted and created again ({'; '.join(change.unpatchable)}), the gap recorded"
     if after.pending_replay is not None:
         how += _replay_now(ctx, after)
     return Onboarded(after, created, how)

@@ -321,12 +321,10 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
         for p in principals
     ]
     lines = [("dry run: nothing stored\n" if args.dry_run else "") + _table(rows)]
-    refused = [
-        (p.auth, f) for p in principals for f in p.found if f.verdict is fleet.Verdict.REFUSED
-    ]
+    refused = [f for p in principals for f in p.found if f.verdict is fleet.Verdict.REFUSED]
     if refused:
         lines.append(f"\nrefused ({plural(len(refused), 'subscription')}):")
-        lines += [f"  {f.name} ({auth}): {f.detail}" for auth, f in refused]
+        lines += [f"  {f.detail}" for f in refused]  # the reason names the subscription
     failures = [p for p in principals if p.failure]
     for p in failures:
         lines.append(f"error: the import under {p.auth} stopped: {p.failure}")

@@ -67,7 +67,7 @@ def test_new_event_types_are_one_patch(keeper_stack: KeeperStack):
     status, out = register(stack.topic, types=(CHAT_MESSAGE_CREATED, MEMBERSHIP_CREATED))
     # THEN one patch of the event types, nothing deleted or created
     assert status == 0, out
-    assert out.startswith("updated: patch the event types")
+    assert out.startswith("updated by one patch, updateMask=event_types (added ")
     (patch,) = stack.api_calls()
     assert patch["method"] == "subscriptions.patch"
     assert patch["query"]["updateMask"] == "event_types"
