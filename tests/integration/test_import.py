@@ -149,3 +149,14 @@ def test_import_needs_credentials_to_list_with(keeper_stack: KeeperStack, capsys
     status, _ = run(*types_args())
     assert status == 1
     assert "import needs --auth MODE, --users FILE, or both" in capsys.readouterr().err
+
+
+def test_a_users_file_with_a_line_that_is_no_address_is_refused_by_line(
+    keeper_stack: KeeperStack, tmp_path: Path, capsys
+):
+    users = tmp_path / "users.txt"
+    users.write_text("alice@example.com\nnot an address\n", encoding="utf-8")
+    status, _ = run("--users", str(users), *types_args())
+    assert status == 1
+    assert f"{users}:2: not an email address: 'not an address'" in capsys.readouterr().err
+    assert keeper_stack.api_calls("subscriptions.list") == []
