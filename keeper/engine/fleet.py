@@ -152,8 +152,3 @@ def _one(
         return Found(api.name, target, Verdict.MANAGED, str(error), key)
     managed.add(done.sub.key)
     return Found(api.name, target, Verdict.ADOPTED, "put under management", done.sub.key)
-
-
-def failed(principals: Sequence[Principal]) -> bool:
-    """A call failed somewhere: the import is incomplete, and says so by its exit status."""
-    return any(p.failure for p in principals)

@@ -327,7 +327,7 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
         lines += [f"  {f.detail}" for f in refused]  # the reason names the subscription
     failures = [p for p in principals if p.failure]
     for p in failures:
-        lines.append(f"error: the import under {p.auth} stopped: {p.failure}")
+        args.err.write(f"error: the import under {p.auth} stopped: {p.failure}\n")
     return Answer(
         json={
             "dryRun": args.dry_run,

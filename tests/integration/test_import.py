@@ -127,7 +127,7 @@ def test_a_rate_limited_page_is_paced_and_read_again(keeper_stack: KeeperStack):
 
 
 def test_a_failed_listing_is_reported_the_others_go_on_and_the_exit_says_so(
-    keeper_stack: KeeperStack, tmp_path: Path
+    keeper_stack: KeeperStack, tmp_path: Path, capsys
 ):
     stack = keeper_stack
     # GIVEN two users with a subscription each, and Google failing the first user's listing
@@ -141,7 +141,8 @@ def test_a_failed_listing_is_reported_the_others_go_on_and_the_exit_says_so(
     status, out = run("--users", str(users), *types_args())
     # THEN the first is reported as stopped, the second imported, and the exit is non-zero
     assert status == 1
-    assert f"error: the import under delegated:{USERS[0]} stopped" in out
+    assert f"error: the import under delegated:{USERS[0]} stopped" in capsys.readouterr().err
+    assert summary(out)[f"delegated:{USERS[1]}"] == ["1", "1", "1", "0", "0"]
     assert Counter(r.auth for r in stack.store.all()) == {f"delegated:{USERS[1]}": 1}
 
 
