@@ -1,6 +1,7 @@
-"""Putting subscriptions under management: `register` (create through the API) and `adopt`
-(take over one that exists). Every check runs before anything is stored, and a refusal says
-what to do instead."""
+"""Putting subscriptions under management: `register` (create through the API; on a target
+already managed for the principal, update it to the new spec) and `adopt` (take over one that
+exists; `import` adopts in bulk through `adopt_listed`, keeper/engine/fleet.py). Every check
+runs before anything is stored, and a refusal says what to do instead."""
 
 from __future__ import annotations
 
