@@ -34,7 +34,9 @@ long `get`/`list` go on returning a subscription after its `expired` event),
 `createOverExpired` (replaces|already_exists: a create on the target of an expired but still
 visible subscription), `alreadyExistsNamesIt` (true|false: the ErrorInfo's
 `current_subscription`), `crossPrincipalGet` (false|true: `get` of a subscription another
-principal authorized; writes are refused either way), `deterministicNames` (true|false: the
+principal authorized; writes are refused either way), `appListsUserSubscriptions`
+(false|true: under Chat app authentication `list` also returns what users authorized through
+the app, one reading of "any subscription of the app"), `deterministicNames` (true|false: the
 same name per target and principal, or a random one), `patchWhileSuspended` (allow|reject),
 `ttlAboveMax` (clamp|error), `missingStatus` (404|403).
 

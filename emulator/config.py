@@ -48,6 +48,10 @@ class EmulatorConfig:
     # Whether `get` shows a subscription to a principal that did not authorize it [unverified];
     # writes stay the authorizing principal's either way (docs/api-reference.md §9).
     cross_principal_get: bool = False
+    # Under Chat app authentication `list` returns "any subscription of the app" [doc]: read
+    # broadly, also those its users authorized through it [unverified]. Their writes stay the
+    # users' (docs/api-reference.md §9), so the keeper must not keep them under app auth.
+    app_lists_user_subscriptions: bool = False
     # Chat names look deterministic per target and principal [3p inference, docs/api-reference.md
     # §3]: a subscription recreated after expiry gets the same name (Drive's too, unverified).
     # False: a random name each time. Meet names are random either way (§10).
@@ -94,6 +98,7 @@ _CHECKS: dict[str, Any] = {
     "create_over_expired": lambda value: value in ("replaces", "already_exists"),
     "already_exists_names_it": lambda value: isinstance(value, bool),
     "cross_principal_get": lambda value: isinstance(value, bool),
+    "app_lists_user_subscriptions": lambda value: isinstance(value, bool),
     "deterministic_names": lambda value: isinstance(value, bool),
     "patch_while_suspended": lambda value: value in ("allow", "reject"),
     "ttl_above_max": lambda value: value in ("clamp", "error"),

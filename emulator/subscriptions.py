@@ -383,7 +383,7 @@ class Subscriptions:
                     s
                     for s in self.state.store.subscriptions.values()
                     if s.sequence > after
-                    and s.owner.key == principal.key
+                    and self._listed_to(principal, s)
                     and query.matches(s.event_types, s.target_resource)
                 ),
                 key=lambda s: s.sequence,
@@ -395,6 +395,14 @@ class Subscriptions:
             if len(matching) > size:
                 response["nextPageToken"] = next_page_token(digest, page[-1].sequence)
             return response
+
+    def _listed_to(self, principal: Principal, subscription: Subscription) -> bool:
+        """A principal lists what it authorized; a Chat app, if so configured, also what its
+        users authorized (EmulatorConfig.app_lists_user_subscriptions)."""
+        if subscription.owner.key == principal.key:
+            return True
+        broad = principal.is_app and self.state.config.app_lists_user_subscriptions
+        return broad and not subscription.owner.is_app
 
     def patch(
         self,

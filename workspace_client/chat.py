@@ -4,7 +4,7 @@ client, and sent through the same request choke point (`GoogleApiClient._execute
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,7 +94,7 @@ class ChatClient(GoogleApiClient):
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[list[SpaceEvent]]:
+    ) -> Iterator[Sequence[SpaceEvent]]:
         """Every page of `space_events_page`, lazily: each `next()` is one request."""
         return pages(
             lambda token: self.space_events_page(

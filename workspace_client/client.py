@@ -111,7 +111,9 @@ def build_service(api: str, version: str, endpoint: str, *path: str) -> Any:
         return found
 
 
-def pages(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[list[T]]:
+def pages(
+    fetch: Callable[[str | None], tuple[Sequence[T], str | None]],
+) -> Iterator[Sequence[T]]:
     """Every page of a list method, lazily: `fetch(token)` sends the one request for the page
     after `token` (None: the first) and returns its items and the next token (None: the last)."""
     token: str | None = None
@@ -317,19 +319,24 @@ class WorkspaceEventsClient(GoogleApiClient):
     def list(self, filter: str, page_size: int = 100) -> Iterator[Subscription]:
         """``subscriptions.list``, paging lazily; build ``filter`` with ``models.list_filter``.
         User credentials list that user's subscriptions; Chat-app credentials all the app's."""
+        for page in pages(lambda token: self.list_page(filter, token, page_size)):
+            yield from page
+
+    def list_page(
+        self, filter: str, page_token: str | None = None, page_size: int = 100
+    ) -> tuple[Sequence[Subscription], str | None]:
+        """One page of ``subscriptions.list`` and the token of the next (None: the last): for
+        a caller that paces its reads and retries a page on its own (a 429 of a lazy ``list``
+        would end its iteration)."""
         if not filter:
             raise ValueError("subscriptions.list requires a filter")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100: {page_size}")
-        subscriptions = self._resource("subscriptions")
-        for page in pages(
-            lambda token: self._page(
-                "subscriptions.list",
-                "subscriptions",
-                subscriptions.list(filter=filter, pageSize=page_size, pageToken=token),
-            )
-        ):
-            yield from map(Subscription.from_api, page)
+        request = self._resource("subscriptions").list(
+            filter=filter, pageSize=page_size, pageToken=page_token
+        )
+        items, token = self._page("subscriptions.list", "subscriptions", request)
+        return tuple(map(Subscription.from_api, items)), token
 
     def get_operation(self, name: str) -> Operation:
         """``operations.get``: the name is passed verbatim (it may contain slashes)."""

@@ -13,6 +13,7 @@ credentials are built for a principal.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 from google.auth.credentials import Credentials
 from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
+from workspace_client.cache import ExpiringCache
 from workspace_client.chat import DEFAULT_CHAT_ENDPOINT, ChatClient
 from workspace_client.client import (
     DEFAULT_ENDPOINT,
@@ -242,26 +244,27 @@ class EmulatorCredentials(Credentials):
 
 
 class _PerPrincipal(Generic[V]):
-    """Values per (principal, scopes), thread-safe. Built outside the lock: building may read a
-    secret over the network, and two threads building one value at once waste only one build."""
+    """Values per (principal, scopes), thread-safe, in a bounded cache whose entries expire
+    (workspace_client/cache.py): a new secret version is read within its lifetime even when
+    the old refresh token still works. Built outside the lock: building may read a secret over
+    the network, and two threads building one value at once waste only one build."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[tuple[AuthSpec, tuple[str, ...]], V] = {}
+        self._items: ExpiringCache[tuple[AuthSpec, tuple[str, ...]], V] = ExpiringCache()
 
     def get(self, key: tuple[AuthSpec, tuple[str, ...]], build: Callable[[], V]) -> V:
         with self._lock:
             found = self._items.get(key)
         if found is None:
-            found = build()
+            built = build()
             with self._lock:
-                found = self._items.setdefault(key, found)
+                found = self._items.setdefault(key, built)
         return found
 
     def forget(self, auth: AuthSpec) -> None:
         with self._lock:
-            for key in [key for key in self._items if key[0] == auth]:
-                del self._items[key]
+            self._items.discard(lambda key: key[0] == auth)
 
 
 class SecretVersionReader(Protocol):
@@ -415,8 +418,8 @@ class CredentialsProvider:
             return self._signer
 
     def _user_credentials(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
-        from google.oauth2.credentials import (  # noqa: PLC0415 - lazy, as above
-            Credentials as UserCredentials,
+        from workspace_client.user_secret import (  # noqa: PLC0415 - lazy, as above
+            RereadingUserCredentials,
         )
 
         name = auth.secret_version
@@ -424,9 +427,13 @@ class CredentialsProvider:
         logger.info("loaded user credentials from %s", name)
         # The scopes go into every refresh request, and Google refuses scopes the user
         # never granted: the consent that produced the token must cover these.
-        credentials: Credentials = UserCredentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+        credentials: RereadingUserCredentials = RereadingUserCredentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
             info, scopes=list(scopes)
         )
+        # After a re-consent the operator stores a new version: a refused refresh token is
+        # replaced by what the secret holds then (the latest version, unless the spec pins one).
+        credentials.reread = functools.partial(self._read_authorized_user, name)
+        credentials.secret_name = name
         return credentials
 
     def _read_authorized_user(self, name: str) -> dict[str, Any]:

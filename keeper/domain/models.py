@@ -26,6 +26,7 @@ class GapCause(StrEnum):
 
     SUSPENDED = "SUSPENDED"  # Google suspended it (detail: the suspensionReason)
     EXPIRED = "EXPIRED"  # deleted at Google (expired, or gone without an event)
+    REPLACED = "REPLACED"  # deleted and created again to change what Google cannot patch
 
 
 class GapStart(StrEnum):
@@ -36,6 +37,7 @@ class GapStart(StrEnum):
     EVENT = "the lifecycle event's time"  # the ce-time of the suspended or expired event
     SEEN = "first seen"  # the earliest moment the keeper can prove: when it saw the loss
     ALIVE = "last seen ACTIVE"  # no earlier than Google's view last showed it delivering
+    DELETED = "the keeper's delete"  # a replacement: delivery stopped when the keeper deleted it
 
 
 class Resumption(StrEnum):

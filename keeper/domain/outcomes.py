@@ -14,6 +14,7 @@ class Action(StrEnum):
     RECREATE = "recreate"
     FLAG = "flag"
     REPLAY = "replay"  # republish the Chat events a gap swallowed
+    UPDATE = "update"  # register with a changed spec: patch the event types, or replace it
 
 
 class Result(StrEnum):

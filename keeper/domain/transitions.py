@@ -10,6 +10,7 @@ from keeper.domain.models import (
     GAPS_KEPT,
     Gap,
     GapCause,
+    GapStart,
     ManagedSubscription,
     Resumption,
     State,
@@ -83,6 +84,15 @@ def stopped(
     if cause is GapCause.SUSPENDED:
         detail = (api.suspension_reason if api is not None else None) or sub.suspension_reason
     gap = Gap(start, cause, dated_by, detail)
+    return sub.with_changes(gaps=(*sub.gaps, gap)[-GAPS_KEPT:])
+
+
+def replacing(sub: ManagedSubscription, why: str, now: datetime) -> ManagedSubscription:
+    """The keeper deletes the subscription to create it again with what Google cannot patch
+    (a topic, payload options): delivery stops at the delete, unless it had stopped already."""
+    if sub.open_gap is not None:
+        return sub
+    gap = Gap(now, GapCause.REPLACED, GapStart.DELETED, why)
     return sub.with_changes(gaps=(*sub.gaps, gap)[-GAPS_KEPT:])
 
 

@@ -1,22 +1,30 @@
-"""Putting subscriptions under management: `register` (create through the API) and `adopt`
-(take over one that exists). Every check runs before anything is stored, and a refusal says
-what to do instead."""
+"""Putting subscriptions under management: `register` (create through the API; on a target
+already managed for the principal, update it to the new spec) and `adopt` (take over one that
+exists; `import` adopts in bulk through `adopt_listed`, keeper/engine/fleet.py). Every check
+runs before anything is stored, and a refusal says what to do instead."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from keeper.domain import transitions
 from keeper.domain.decisions import authority_mismatch
 from keeper.domain.errors import Refused, StoreConflict
-from keeper.domain.models import ManagedSubscription, history_entry
+from keeper.domain.gaps import replay_after_gap
+from keeper.domain.models import ManagedSubscription, Replay, State, history_entry
 from keeper.domain.outcomes import Action, Actor, Result, Trigger
-from keeper.engine.act import create_or_adopt
+from keeper.engine.act import LEASE_FOR, create_or_adopt
 from keeper.engine.endpoint import EndpointProblem, examine
 from keeper.engine.ports import Context
-from workspace_client.errors import NotFound, PermissionDenied
+from keeper.runtime.logs import log_failure
+from keeper.store.protocol import Versioned
+from workspace_client.errors import Aborted, NotFound, PermissionDenied, WorkspaceEventsError
 from workspace_client.models import Subscription, SubscriptionSpec
+
+log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS = "subscriptions/"
 
@@ -45,21 +53,39 @@ class Onboarded:
     how: str
 
 
+@dataclass(frozen=True)
+class Planned:
+    """What `register --dry-run` would do; nothing was changed."""
+
+    what: str
+    key: str | None = None
+
+
 def subscription_name(name: str) -> str:
     """`subscriptions/ID`, whether or not the operator typed the prefix."""
     return name if name.startswith(SUBSCRIPTIONS) else SUBSCRIPTIONS + name
 
 
-def register(ctx: Context, spec: SubscriptionSpec, auth: str, replay: bool) -> Onboarded:
-    """Create the subscription (or adopt the one the principal already has on the target)."""
-    _refuse_if_managed(ctx, auth, spec.target_resource)
+def register(
+    ctx: Context, spec: SubscriptionSpec, auth: str, replay: bool, dry_run: bool = False
+) -> Onboarded | Planned:
+    """Create the subscription (or adopt the one the principal already has on the target); on
+    a target the keeper manages for this principal already, update it to `spec`."""
+    current = ctx.store.managing(auth, spec.target_resource)
     _refuse_missing_topic(ctx, spec)
+    if current is not None:
+        return _update(ctx, current, spec, replay, dry_run)
+    if dry_run:
+        return Planned(
+            f"would create a subscription on {spec.target_resource} under --auth {auth} (or "
+            "adopt the one that principal has there)"
+        )
     api, calls = create_or_adopt(
         ctx.client_for(auth, spec.event_types, spec.target_resource), spec, ctx.clock()
     )
     _refuse_other_authority(api, auth)
     how = "created" if calls == "create" else f"adopted (it already existed: {calls})"
-    return _manage(ctx, _record(api, auth, spec.ttl, ctx), api, how, replay)
+    return _manage(ctx, _record(api, auth, spec.ttl, ctx), api, how, replay, api_call=calls)
 
 
 def adopt(ctx: Context, name: str, auth: str | None, replay: bool) -> Onboarded:
@@ -81,7 +107,16 @@ def adopt(ctx: Context, name: str, auth: str | None, replay: bool) -> Onboarded:
     _refuse_other_authority(api, auth)
     sub = _record(api, auth, None, ctx)
     _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "adopted", replay)
+    return _manage(ctx, sub, api, "adopted", replay, api_call="get")
+
+
+def adopt_listed(ctx: Context, api: Subscription, auth: str, replay: bool) -> Onboarded:
+    """Manage a subscription a listing under `auth` returned: Google's view is at hand, so
+    nothing more is read (`import`)."""
+    _refuse_other_authority(api, auth)
+    sub = _record(api, auth, None, ctx)
+    _refuse_if_managed(ctx, auth, sub.target_resource)
+    return _manage(ctx, sub, api, "imported", replay, api_call="list")
 
 
 def _record(api: Subscription, auth: str, ttl: str | None, ctx: Context) -> ManagedSubscription:
@@ -142,7 +177,13 @@ def _refuse_if_managed(ctx: Context, auth: str, target_resource: str) -> None:
 
 
 def _manage(
-    ctx: Context, sub: ManagedSubscription, api: Subscription, how: str, replay: bool
+    ctx: Context,
+    sub: ManagedSubscription,
+    api: Subscription,
+    how: str,
+    replay: bool,
+    *,
+    api_call: str,
 ) -> Onboarded:
     """Store the record; `replay` asked for, or the deployment's default (off unless set)."""
     now = ctx.clock()
@@ -156,7 +197,7 @@ def _manage(
         f"{how} and put under management",
         now,
         managed,
-        api_call="create" if how == "created" else "get",
+        api_call=api_call,
         api_result=f"{api.name} {api.state}",
     )
     try:
@@ -164,3 +205,215 @@ def _manage(
     except StoreConflict:
         raise Refused(f"already managed as {managed.key}") from None
     return Onboarded(managed, api, how)
+
+
+# -- register on a managed target: an update ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Change:
+    """How a spec differs from Google's view: event types Google patches, the rest it cannot."""
+
+    name: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    unpatchable: tuple[str, ...]  # "topic A -> B", ...: only a new subscription changes them
+
+    @property
+    def types(self) -> str:
+        parts = [f"added {', '.join(self.added)}"] if self.added else []
+        parts += [f"removed {', '.join(self.removed)}"] if self.removed else []
+        return "; ".join(parts)
+
+    def describe(self, replays: bool) -> str:
+        if not self.unpatchable:
+            return f"patch the event types of {self.name} (updateMask=event_types: {self.types})"
+        what = "; ".join((*self.unpatchable, self.types) if self.types else self.unpatchable)
+        after = ", its Chat events then replayed" if replays else ""
+        return (
+            f"replace {self.name}: delete, then create ({what}: Google cannot patch these); "
+            f"delivery stops in between, recorded as a gap{after}"
+        )
+
+
+def _change(api: Subscription, spec: SubscriptionSpec) -> _Change:
+    fields = [
+        ("topic", api.pubsub_topic, spec.pubsub_topic),
+        ("include_resource", api.include_resource, spec.include_resource),
+        ("field_mask", api.field_mask or None, spec.field_mask or None),
+    ]
+    if spec.include_descendants is not None:  # not given: kept as it is
+        fields.append(("include_descendants", api.include_descendants, spec.include_descendants))
+    return _Change(
+        api.name,
+        tuple(t for t in spec.event_types if t not in api.event_types),
+        tuple(t for t in api.event_types if t not in spec.event_types),
+        tuple(f"{what} {old} -> {new}" for what, old, new in fields if old != new),
+    )
+
+
+def _respecified(
+    sub: ManagedSubscription, spec: SubscriptionSpec, replay: bool
+) -> ManagedSubscription:
+    """The record as `spec` asks: what it leaves out (ttl, include_descendants) is kept."""
+    descendants = spec.include_descendants
+    return sub.with_changes(
+        event_types=spec.event_types,
+        pubsub_topic=spec.pubsub_topic,
+        include_resource=spec.include_resource,
+        field_mask=spec.field_mask,
+        include_descendants=sub.include_descendants if descendants is None else descendants,
+        ttl=spec.ttl or sub.ttl,
+        replay=sub.replay or replay,
+    )
+
+
+def _update(
+    ctx: Context, current: Versioned, spec: SubscriptionSpec, replay: bool, dry_run: bool
+) -> Onboarded | Planned:
+    """Bring a managed subscription to `spec`, compared with Google's view: one patch of the
+    event types, or, for what Google cannot patch, delete and create, with the gap recorded.
+    Each step is tried once: a conflict (a lease, an etag, ALREADY_EXISTS) is reported, never
+    retried here."""
+    sub = current.sub
+    if sub.name is None:
+        raise Refused(f"{sub.key} has no subscription at Google now: the sweep creates it first")
+    try:
+        api = ctx.client(sub).get(sub.name)
+    except NotFound:
+        raise Refused(
+            f"{sub.name} is not at Google now: the sweep recreates it; register again after"
+        ) from None
+    change = _change(api, spec)
+    if not (change.added or change.removed or change.unpatchable):
+        raise Refused(
+            f"already managed as {sub.key} with these event types, topic and payload options: "
+            f"nothing to update; see `python -m keeper show {sub.key}`"
+        )
+    plan = change.describe(replay_after_gap(_respecified(sub, spec, replay)) is Replay.PENDING)
+    if dry_run:
+        return Planned(f"would {plan}", sub.key)
+    now = ctx.clock()
+    if sub.lease is not None and sub.lease.held_at(now):
+        raise Refused(
+            f"{sub.key}: {sub.lease.action} in progress by {sub.lease.owner}; not retried: "
+            "register again once it is done"
+        )
+    try:
+        claimed = ctx.store.claim(current, ctx.instance, Action.UPDATE, now, LEASE_FOR)
+    except StoreConflict:
+        raise Refused(f"{sub.key} changed while it was read; not retried: register again") from None
+    wanted = _respecified(claimed.sub, spec, replay)
+    try:
+        if change.unpatchable:
+            return _replace(ctx, claimed, wanted, api, change, plan)
+        return _patch(ctx, claimed, wanted, api, plan, change.types)
+    except Aborted:
+        _release(ctx, claimed)
+        raise Refused(
+            f"{sub.name} changed at Google since it was read (ABORTED); not retried: register again"
+        ) from None
+    except BaseException:
+        _release(ctx, claimed)
+        raise
+
+
+def _patch(
+    ctx: Context,
+    claimed: Versioned,
+    wanted: ManagedSubscription,
+    api: Subscription,
+    plan: str,
+    types: str,
+) -> Onboarded:
+    client = ctx.client_for(wanted.auth, wanted.event_types)
+    patched = client.set_event_types(api.name, wanted.event_types, api.etag)
+    now = ctx.clock()
+    after = transitions.synced(wanted, patched, now)
+    _commit(ctx, claimed, after, plan, now, "patch updateMask=event_types", _summary(patched))
+    return Onboarded(after, patched, f"updated by one patch, updateMask=event_types ({types})")
+
+
+def _replace(
+    ctx: Context,
+    claimed: Versioned,
+    wanted: ManagedSubscription,
+    api: Subscription,
+    change: _Change,
+    plan: str,
+) -> Onboarded:
+    stopped_at = ctx.clock()
+    old = claimed.sub
+    ctx.client_for(old.auth, old.event_types).delete(api.name, allow_missing=True, etag=api.etag)
+    stopped = transitions.replacing(wanted, "; ".join(change.unpatchable), stopped_at)
+    try:
+        created = ctx.client_for(wanted.auth, wanted.event_types).create(wanted.spec)
+    except WorkspaceEventsError as error:
+        # Deleted, not created: the record keeps the new spec and its open gap, and the sweep
+        # creates it (with backoff); this second conflict is reported, not retried here.
+        now = ctx.clock()
+        left = transitions.failed(
+            stopped.with_changes(state=State.EXPIRED), Action.RECREATE, f"create: {error}", now
+        )
+        _commit(ctx, claimed, left, plan, now, "delete -> create", str(error), Result.FAILED)
+        raise Refused(
+            f"deleted {api.name}, but the create failed ({error}); not retried here: the gap "
+            "stays open and the sweep creates it from the new spec"
+        ) from None
+    now = ctx.clock()
+    after = transitions.recreated(stopped, created, now)
+    _commit(ctx, claimed, after, plan, now, "delete -> create", _summary(created))
+    how = f"replaced, deleted and created again ({'; '.join(change.unpatchable)}), the gap recorded"
+    if after.pending_replay is not None:
+        how += _replay_now(ctx, after)
+    return Onboarded(after, created, how)
+
+
+def _replay_now(ctx: Context, sub: ManagedSubscription) -> str:
+    """Republish what the gap swallowed, now, as after any gap; the replacement is recorded
+    whatever happens here, and a replay left pending is the sweep's to finish."""
+    from keeper.engine.replay import replay_pending  # noqa: PLC0415  (only after a gap)
+
+    try:
+        outcome = replay_pending(ctx, sub.key, Actor.CLI)
+    except Exception as error:
+        log_failure(log, f"replay of {sub.key} after its replacement", error, key=sub.key)
+        return f"; the replay of the gap is left to the sweep ({type(error).__name__})"
+    return f"; {outcome.reason}" if outcome is not None else ""
+
+
+def _summary(api: Subscription) -> str:
+    return f"{api.name} {api.state}"
+
+
+def _commit(
+    ctx: Context,
+    claimed: Versioned,
+    after: ManagedSubscription,
+    plan: str,
+    now: datetime,
+    api_call: str,
+    api_result: str,
+    result: Result = Result.DONE,
+) -> None:
+    entry = history_entry(
+        Trigger(Actor.CLI),
+        Action.UPDATE,
+        result,
+        "register with a changed spec: " + plan,
+        now,
+        after,
+        claimed.sub,
+        api_call=api_call,
+        api_result=api_result,
+    )
+    ctx.store.commit(claimed, after.with_changes(lease=None, updated_at=now), entry)
+
+
+def _release(ctx: Context, claimed: Versioned) -> None:
+    """Give the lease back before the failure is reported; if this write fails too, the lease
+    runs out (LEASE_FOR)."""
+    try:
+        ctx.store.commit(claimed, claimed.sub.with_changes(lease=None), None)
+    except Exception:
+        log.exception("could not release the lease on %s", claimed.sub.key)

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
 
 from keeper.domain.errors import Refused
-from keeper.engine import onboard
+from keeper.engine import fleet, onboard
 from keeper.engine.ports import Context, Dispatch
 from keeper.operator import dead_letters, doctor, views
 from keeper.operator.report import next_step, not_delivering, plural, render_html, time_left
@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         help=AUTH_HELP + "; default: app, the created one's authority",
     )
     register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
+    register.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what it would do (on a managed target: patch, or replace with a gap); "
+        "change nothing",
+    )
 
     adopt = command("adopt", "manage an existing subscription")
     adopt.add_argument("name", help="subscriptions/ID")
@@ -93,6 +99,28 @@ def _parser() -> argparse.ArgumentParser:
         "the user",
     )
     adopt.add_argument("--replay", action="store_true", help=REPLAY_HELP)
+
+    bulk = command("import", "adopt in bulk what exists at Google for some credentials")
+    bulk.add_argument(
+        "--auth",
+        type=_auth,
+        help=AUTH_HELP + "; the credentials to list with, and the mode to keep what fits under",
+    )
+    bulk.add_argument(
+        "--event-type",
+        action="append",
+        required=True,
+        dest="event_types",
+        help="list the subscriptions with this type (the list filter needs one); repeatable",
+    )
+    bulk.add_argument("--target", help="only the subscriptions on this resource")
+    bulk.add_argument(
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help="one email address a line: import for each under delegated:ADDRESS",
+    )
+    bulk.add_argument("--dry-run", action="store_true", help="list and judge; adopt nothing")
 
     command("list", "every managed subscription, its state and the next action")
     report = command("report", "write a self-contained HTML page of the same, with a timeline")
@@ -240,7 +268,13 @@ def _register(ctx: Context, args: argparse.Namespace) -> Answer:
         )
     except ValueError as error:
         raise CliError(str(error)) from None
-    return _onboarded(onboard.register(ctx, spec, args.auth, args.replay))
+    done = onboard.register(ctx, spec, args.auth, args.replay, dry_run=args.dry_run)
+    if isinstance(done, onboard.Planned):
+        return Answer(
+            json={"dryRun": True, "key": done.key, "plan": done.what},
+            text=f"dry run: {done.what}; nothing changed",
+        )
+    return _onboarded(done)
 
 
 def _adopt(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -251,6 +285,95 @@ def _onboarded(done: onboard.Onboarded) -> Answer:
     return Answer(
         json=views.subscription(done.sub), text=f"{done.how}: {done.api.name} (key {done.sub.key})"
     )
+
+
+def _import(ctx: Context, args: argparse.Namespace) -> Answer:
+    auths = ([args.auth] if args.auth else []) + (_users(args.users) if args.users else [])
+    if not auths:
+        raise CliError("import needs --auth MODE, --users FILE, or both")
+
+    def draw(at: fleet.Progress) -> None:
+        args.progress.step(
+            f"{_bar(at.principal - 1, at.principals)} {at.principal}/{at.principals} {at.auth}: "
+            f"{at.listed} listed, {at.adopted} {'to adopt' if args.dry_run else 'adopted'}"
+        )
+
+    with args.progress.running(f"listing under {auths[0]}"):
+        principals = fleet.import_all(
+            ctx,
+            auths,
+            args.event_types,
+            target=args.target,
+            dry_run=args.dry_run,
+            progress=draw,
+        )
+    adopted = fleet.Verdict.WOULD_ADOPT if args.dry_run else fleet.Verdict.ADOPTED
+    rows = [("PRINCIPAL", "PAGES", "LISTED", str(adopted).upper(), "ALREADY MANAGED", "REFUSED")]
+    rows += [
+        (
+            p.auth,
+            str(p.pages),
+            str(len(p.found)),
+            str(p.count(adopted)),
+            str(p.count(fleet.Verdict.MANAGED)),
+            str(p.count(fleet.Verdict.REFUSED)),
+        )
+        for p in principals
+    ]
+    lines = [("dry run: nothing stored\n" if args.dry_run else "") + _table(rows)]
+    refused = [f for p in principals for f in p.found if f.verdict is fleet.Verdict.REFUSED]
+    if refused:
+        lines.append(f"\nrefused ({plural(len(refused), 'subscription')}):")
+        lines += [f"  {f.detail}" for f in refused]  # the reason names the subscription
+    failures = [p for p in principals if p.failure]
+    for p in failures:
+        args.err.write(f"error: the import under {p.auth} stopped: {p.failure}\n")
+    return Answer(
+        json={
+            "dryRun": args.dry_run,
+            "principals": [
+                {"auth": p.auth, "pages": p.pages, "listed": len(p.found), "failure": p.failure}
+                for p in principals
+            ],
+            "subscriptions": [
+                {
+                    "name": f.name,
+                    "target": f.target,
+                    "auth": p.auth,
+                    "verdict": f.verdict.value,
+                    "detail": f.detail,
+                    "key": f.key,
+                }
+                for p in principals
+                for f in p.found
+            ],
+        },
+        text="\n".join(lines),
+        status=1 if failures else 0,
+    )
+
+
+def _users(path: Path) -> list[str]:
+    """`delegated:ADDRESS` for each address of the file (blank lines and # comments skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"cannot read --users {path}: {error.strerror}") from None
+    auths = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        address = line.split("#", 1)[0].strip()
+        if not address:
+            continue
+        try:
+            auths.append(str(AuthSpec.parse(f"delegated:{address}")))
+        except ValueError:
+            raise CliError(f"{path}:{number}: not an email address: {address!r}") from None
+    return list(dict.fromkeys(auths))
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = width * done // total if total else width
+    return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -438,6 +561,7 @@ def _doctor(ctx: Context, args: argparse.Namespace) -> Answer:
 _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Answer]] = {
     "register": _register,
     "adopt": _adopt,
+    "import": _import,
     "list": _list,
     "report": _report,
     "show": _show,

@@ -331,6 +331,24 @@ def test_list_filters_by_event_types_and_target(workspace_emulator: WorkspaceEmu
     assert names(f'event_types:"{MESSAGE_CREATED}" AND target_resource = "{target}"') == set()
 
 
+@pytest.mark.parametrize("broad", [False, True])
+def test_the_chat_app_lists_its_users_subscriptions_only_when_so_configured(
+    workspace_emulator: WorkspaceEmulator, broad: bool
+) -> None:
+    # GIVEN a subscription the Chat app authorized and one a user authorized
+    by_app = workspace_emulator.create(topic_of(workspace_emulator), token=APP)
+    by_alice = workspace_emulator.create(topic_of(workspace_emulator))
+    workspace_emulator.control.configure(app_lists_user_subscriptions=broad)
+    query = {"filter": f'event_types:"{MESSAGE_CREATED}"'}
+    # WHEN the app and the user list them
+    _, app_page = workspace_emulator.call("GET", "/v1/subscriptions", token=APP, query=query)
+    _, alice_page = workspace_emulator.call("GET", "/v1/subscriptions", query=query)
+    # THEN the app sees its users' ones only under the broad reading; a user only their own
+    app_sees = {s["name"] for s in app_page["subscriptions"]}
+    assert app_sees == ({by_app["name"], by_alice["name"]} if broad else {by_app["name"]})
+    assert [s["name"] for s in alice_page["subscriptions"]] == [by_alice["name"]]
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,6 +63,8 @@ class TokenEndpoint:
 
     def __init__(self) -> None:
         self.received: list[str] = []
+        self.revoked: set[str] = set()  # refresh tokens answered with invalid_grant, as Google does
+        self.expires_in = 3600  # google-auth refreshes before each request below 225 s
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,14 +72,19 @@ class TokenEndpoint:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 endpoint.received.append(body)
                 grant = next(g for g in ACCESS_TOKENS if g.replace(":", "%3A") in body)
-                answer = json.dumps(
-                    {
-                        "access_token": ACCESS_TOKENS[grant],
-                        "expires_in": 3600,
-                        "token_type": "Bearer",
-                    }
-                ).encode()
-                self.send_response(200)
+                status, answer = (
+                    200,
+                    json.dumps(
+                        {
+                            "access_token": ACCESS_TOKENS[grant],
+                            "expires_in": endpoint.expires_in,
+                            "token_type": "Bearer",
+                        }
+                    ).encode(),
+                )
+                if any(urllib.parse.quote(token, safe="") in body for token in endpoint.revoked):
+                    status, answer = 400, b'{"error": "invalid_grant"}'
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -111,17 +119,10 @@ def private_key_pem() -> str:
 
 
 @pytest.fixture
-def planted_credentials(
-    keeper_stack: KeeperStack,
-    token_endpoint: TokenEndpoint,
-    secret_scan: SecretScan,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> str:
-    """Real credentials for the keeper; returns the planted private key."""
-    from google.cloud import secretmanager
-
-    authorized_user = {
+def stored_secret(token_endpoint: TokenEndpoint) -> dict[str, str]:
+    """The authorized-user JSON Secret Manager holds as SECRET's latest version; a test that
+    changes it stores a new version."""
+    return {
         "type": "authorized_user",
         "client_id": "planted-client.apps.googleusercontent.com",
         "client_secret": PLANTED_CLIENT_SECRET,
@@ -129,10 +130,23 @@ def planted_credentials(
         "token_uri": token_endpoint.url,
     }
 
+
+@pytest.fixture
+def planted_credentials(
+    keeper_stack: KeeperStack,
+    token_endpoint: TokenEndpoint,
+    stored_secret: dict[str, str],
+    secret_scan: SecretScan,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """Real credentials for the keeper; returns the planted private key."""
+    from google.cloud import secretmanager
+
     class SecretManagerDouble:
         def access_secret_version(self, *, name: str) -> Any:
             assert name == f"{SECRET}/versions/latest"
-            return SimpleNamespace(payload=SimpleNamespace(data=json.dumps(authorized_user)))
+            return SimpleNamespace(payload=SimpleNamespace(data=json.dumps(stored_secret)))
 
     key = private_key_pem()
     key_file = tmp_path / "service-account.json"
@@ -228,6 +242,40 @@ def test_planted_secrets_travel_the_real_paths_and_never_reach_a_log_or_a_docume
         lost=0,
         note="0 found in logs, Firestore, the API's request log",
     )
+
+
+RE_CONSENTED_REFRESH_TOKEN = "1//0re-consented-refresh-token-must-never-leak-Zq9"
+
+
+def test_a_replaced_secret_serves_the_next_event_on_the_same_warm_instance(
+    keeper_stack: KeeperStack,
+    planted_credentials: str,
+    token_endpoint: TokenEndpoint,
+    stored_secret: dict[str, str],
+    secret_scan: SecretScan,
+):
+    stack = keeper_stack
+    secret_scan.watch(RE_CONSENTED_REFRESH_TOKEN)
+    # GIVEN a subscription kept with a stored refresh token, its credentials cached by the
+    # instance (short-lived access tokens: each request refreshes, as after a revocation)
+    token_endpoint.expires_in = 60
+    sub = stack.register("//chat.googleapis.com/spaces/RECONSENT", f"user-secret:{SECRET}")
+    stack.control.advance((sub.expire_time - stack.control.now()).total_seconds() - 12 * HOUR + 60)
+    reminder = latest_published_per_subscription(stack, RENEWAL.event_type)[sub.name]
+    # AND the user revoked that consent: Google refuses the refresh token (invalid_grant)
+    token_endpoint.revoked.add(PLANTED_REFRESH_TOKEN)
+    # WHEN the reminder arrives before anyone stored a new consent
+    # THEN the instance fails it (redelivered), having re-read the secret once
+    assert stack.push(reminder).status_code == 500
+    assert stack.api_calls("subscriptions.patch") == []
+    # WHEN the user consents again and the operator stores the new token as the latest version
+    stored_secret["refresh_token"] = RE_CONSENTED_REFRESH_TOKEN
+    stack.clear_calls()
+    # THEN the very next delivery, on the same warm instance, renews with it
+    assert stack.push(reminder).status_code == 200
+    assert [c["status"] for c in stack.api_calls("subscriptions.patch")] == [200]
+    assert stack.record(sub.key).expire_time > sub.expire_time
+    assert any("re-consented-refresh-token" in body for body in token_endpoint.received)
 
 
 def test_the_scan_finds_what_it_looks_for():

@@ -654,6 +654,28 @@ def test_a_recreation_without_a_recorded_loss_still_records_the_gap():
     )
 
 
+@pytest.mark.parametrize(("replay", "expected"), [(True, Replay.PENDING), (False, Replay.OFF)])
+def test_a_replacement_is_one_gap_from_the_delete_to_the_create(replay, expected):
+    # GIVEN a record the keeper deletes at NOW to create it with a new topic
+    sub = managed(replay=replay, pubsub_topic="projects/p/topics/new")
+    deleting = transitions.replacing(sub, "topic t -> new", NOW)
+    assert deleting.gaps == (Gap(NOW, GapCause.REPLACED, GapStart.DELETED, "topic t -> new"),)
+    # WHEN created again a minute later THEN that one gap closes, its replay as asked
+    created = transitions.recreated(deleting, google("ACTIVE"), NOW + timedelta(minutes=1))
+    (gap,) = created.gaps
+    assert (gap.cause, gap.end, gap.resumed_by) == (
+        GapCause.REPLACED,
+        NOW + timedelta(minutes=1),
+        Resumption.RECREATED,
+    )
+    assert gap.replay is expected
+
+
+def test_replacing_a_subscription_already_without_delivery_keeps_its_one_gap():
+    suspended = transitions.synced(managed(), google("SUSPENDED"), NOW)
+    assert transitions.replacing(suspended, "topic t -> new", NOW + H).gaps == suspended.gaps
+
+
 def test_a_suspended_subscription_that_expires_keeps_the_one_gap_of_its_suspension():
     suspended = transitions.synced(expired_record(), google("SUSPENDED"), NOW)
     expired = transitions.expired(suspended, NOW + H)

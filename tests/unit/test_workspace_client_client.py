@@ -640,6 +640,29 @@ def test_list_refuses_a_missing_filter_or_bad_page_size(
         next(client_for(ScriptedHttp([])).list(flt, page_size=page_size))
 
 
+def test_list_page_reads_one_page_and_hands_back_the_next_token(client_for: Any) -> None:
+    # GIVEN two pages of results
+    subscriptions = [{**SUBSCRIPTION, "name": f"subscriptions/s{i}"} for i in range(3)]
+    http = ScriptedHttp(
+        [
+            ok({"subscriptions": subscriptions[:2], "nextPageToken": "t1"}),
+            ok({"subscriptions": subscriptions[2:]}),
+        ]
+    )
+    client = client_for(http)
+    flt = 'event_types:"google.workspace.chat.message.v1.created"'
+    # WHEN reading page by page, each read one request
+    first, token = client.list_page(flt, page_size=2)
+    assert len(http.sent) == 1
+    last, end = client.list_page(flt, token, page_size=2)
+    # THEN the pages hold every subscription, and the last has no token
+    assert [s.name for s in [*first, *last]] == [f"subscriptions/s{i}" for i in range(3)]
+    assert (token, end) == ("t1", None)
+    assert http.sent[1].query == {"filter": flt, "pageSize": "2", "pageToken": "t1"}
+    with pytest.raises(ValueError):
+        client.list_page("", None)
+
+
 # -- call counting and per-thread Http -----------------------------------------------------
 
 
