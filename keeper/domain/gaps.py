@@ -102,9 +102,16 @@ def replay_source(sub: ManagedSubscription) -> App | None:
         return App.CHAT
     if target.startswith(MEET_TARGETS) and any(t.startswith(MEET_TYPES) for t in types):
         return App.MEET
-    if target.startswith(DRIVE_TARGETS) and any(t.startswith(DRIVE_TYPES) for t in types):
+    if target.startswith(DRIVE_TARGETS) and any(_in_drive_activity(t) for t in types):
         return App.DRIVE
     return None
+
+
+def _in_drive_activity(event_type: str) -> bool:
+    """A Drive event type whose changes Drive Activity records: not an access proposal's or
+    an approval's, which it does not (docs/replay.md)."""
+    family = event_type.removeprefix(DRIVE_TYPES).split(".")[0].lower()
+    return event_type.startswith(DRIVE_TYPES) and family not in ("accessproposal", "approval")
 
 
 def replay_after_gap(sub: ManagedSubscription) -> Replay:

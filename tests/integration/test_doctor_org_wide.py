@@ -6,7 +6,7 @@ checks the add-ons service agent against the project's number."""
 from __future__ import annotations
 
 from devstack.context import local_context
-from tests.functional.test_org_wide_chat import org_wide_context, register
+from tests.functional.test_org_wide_chat import register
 from tests.integration.test_doctor import (
     Recorded,
     doctor,
@@ -23,7 +23,7 @@ def test_an_org_wide_subscription_gets_the_manual_step_for_its_approval(keeper_s
     # GIVEN an org-wide Chat subscription managed under --auth app
     assert register(keeper_stack)[0] == 0
     # WHEN doctor runs
-    status, findings = doctor(context=org_wide_context)
+    status, findings = doctor(context=local_context)
     # THEN the org-wide check says no API shows the approval, and names the step and scopes
     assert status == 0
     (finding,) = [f for (check, _), f in findings.items() if check == "org-wide-chat"]

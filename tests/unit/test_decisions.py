@@ -707,7 +707,13 @@ CHAT = "google.workspace.chat."
         ({}, Replay.OFF),  # not asked for: an app that does not expect replays gets none
         ({"replay": True}, Replay.PENDING),
         ({"replay": True, "target_resource": "//meet.googleapis.com/spaces/M",
-          "event_types": ("google.workspace.meet.conference.v2.started",)}, Replay.NO_HISTORY),
+          "event_types": ("google.workspace.meet.conference.v2.started",)}, Replay.PENDING),
+        ({"replay": True, "target_resource": "//drive.googleapis.com/files/F",
+          "event_types": ("google.workspace.drive.file.v3.renamed",)}, Replay.PENDING),
+        # Drive Activity records no access proposals: nothing to rebuild them from
+        ({"replay": True, "target_resource": "//drive.googleapis.com/files/F",
+          "event_types": ("google.workspace.drive.accessProposal.v3.created",)},
+         Replay.NO_HISTORY),
         ({"replay": True, "event_types": (CHAT + "spaceReadState.v1.updated",)},
          Replay.NO_HISTORY),
     ],
