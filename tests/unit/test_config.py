@@ -100,3 +100,34 @@ def test_replay_is_off_unless_the_deployment_turns_it_on():
     assert Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).replay_default is False
     on = Config.from_env({"GOOGLE_CLOUD_PROJECT": "p", "KEEPER_REPLAY_DEFAULT": "true"})
     assert on.replay_default is True
+
+
+@pytest.mark.parametrize(
+    ("variable", "field", "google"),
+    [
+        ("KEEPER_CHAT_API_ENDPOINT", "chat_api_endpoint", "https://chat.googleapis.com/"),
+        ("KEEPER_MEET_API_ENDPOINT", "meet_api_endpoint", "https://meet.googleapis.com/"),
+        (
+            "KEEPER_DRIVE_ACTIVITY_API_ENDPOINT",
+            "drive_activity_api_endpoint",
+            "https://driveactivity.googleapis.com/",
+        ),
+    ],
+)
+def test_each_replayed_apis_endpoint_follows_the_contract(variable, field, google):
+    # GIVEN nothing set THEN Google's API
+    assert getattr(Config.from_env({"GOOGLE_CLOUD_PROJECT": "p"}), field) == google
+    # GIVEN anonymous credentials on the emulator THEN the emulator's base URL by default
+    local = {
+        "GOOGLE_CLOUD_PROJECT": "p",
+        "KEEPER_CREDENTIALS": "anonymous",
+        "WORKSPACE_EVENTS_API_ENDPOINT": "http://127.0.0.1:8089",
+    }
+    assert getattr(Config.from_env(local), field) == "http://127.0.0.1:8089/"
+    # AND set, with a slash added
+    assert (
+        getattr(Config.from_env({**local, variable: "http://[::1]:9"}), field) == "http://[::1]:9/"
+    )
+    # AND never Google's under anonymous credentials
+    with pytest.raises(ConfigError, match=f"loopback {variable}"):
+        Config.from_env({**local, variable: google})
