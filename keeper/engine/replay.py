@@ -48,6 +48,7 @@ from keeper.engine.reconstruct import (
     Unmapped,
     replay_drive,
     replay_meet,
+    shaped,
 )
 from keeper.runtime.logs import labels, log_failure
 from keeper.store.protocol import Versioned
@@ -127,38 +128,20 @@ def delivered_data(sub: ManagedSubscription, data: Mapping[str, Any]) -> dict[st
     """A SpaceEvent's payload as the subscription receives it: `{"message": {...}}`, or for a
     batch `{"messages": [{"message": {...}}, ...]}`, each resource reduced to its name without
     `includeResource`, or to the fields of `fieldMask` (docs/replay.md, Payload options)."""
-    shaped: dict[str, Any] = {}
+    options = PayloadOptions(sub.include_resource, sub.field_mask)
+    delivered: dict[str, Any] = {}
     for field, value in data.items():
         if isinstance(value, list):
-            shaped[field] = [
-                {family: _resource(sub, family, resource) for family, resource in item.items()}
+            delivered[field] = [
+                {
+                    family: shaped(family, resource, ("name",), options)
+                    for family, resource in item.items()
+                }
                 for item in value
             ]
         else:
-            shaped[field] = _resource(sub, field, value)
-    return shaped
-
-
-def _resource(sub: ManagedSubscription, family: str, resource: Mapping[str, Any]) -> Any:
-    if not sub.include_resource:
-        return {"name": resource.get("name", "")}
-    if not sub.field_mask:
-        return dict(resource)
-    kept: dict[str, Any] = {}
-    for path in sub.field_mask.split(","):
-        head, _, rest = path.strip().partition(".")
-        if head == family and rest:  # paths of other resources, unknown fields: ignored
-            _copy(resource, kept, rest.split("."))
-    return kept
-
-
-def _copy(source: Any, target: dict[str, Any], parts: list[str]) -> None:
-    if not isinstance(source, Mapping) or parts[0] not in source:
-        return
-    if len(parts) == 1:
-        target[parts[0]] = source[parts[0]]
-    else:
-        _copy(source[parts[0]], target.setdefault(parts[0], {}), parts[1:])
+            delivered[field] = shaped(field, value, ("name",), options)
+    return delivered
 
 
 def replay_now(ctx: Context, key: str, actor: Actor) -> None:
