@@ -127,8 +127,8 @@ def test_a_new_topic_is_one_recorded_gap_whose_missed_messages_are_replayed(
             stack.control.advance(1)
 
     def context() -> Context:
-        return replace(base, client_for=lambda auth, types: PostsWhenDeleted(
-            base.client_for(auth, types)))  # fmt: skip
+        return replace(base, client_for=lambda auth, types, target=None: PostsWhenDeleted(
+            base.client_for(auth, types, target)))  # fmt: skip
 
     stack.clear_calls()
     # WHEN registered again with the new topic

@@ -285,11 +285,12 @@ def test_a_replay_is_what_live_delivery_gives_batches_included(keeper_stack, opt
 
 
 def test_a_target_without_event_history_gets_an_alert_naming_the_window(keeper_stack):
-    # GIVEN a Meet subscription with --replay (Meet keeps no event history to list)
+    # GIVEN a Drive subscription with --replay to access proposals, which no API keeps a
+    # history of (Drive Activity records none, docs/replay.md)
     stack = keeper_stack
-    target = "//meet.googleapis.com/spaces/MEETING"
+    target = "//drive.googleapis.com/files/FILE"
     assert main(["register", "--target", target, "--event-type",
-                 "google.workspace.meet.conference.v2.started", "--topic", stack.topic,
+                 "google.workspace.drive.accessProposal.v3.created", "--topic", stack.topic,
                  "--auth", "delegated:alice@example.com", "--replay"],
                 context=local_context, out=io.StringIO()) == 0  # fmt: skip
     sub = stack.managed_by_target(target)
