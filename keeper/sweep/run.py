@@ -44,7 +44,7 @@ from keeper.engine.ports import Context
 from keeper.runtime.logs import labels, log_failure, log_gap, log_outcome
 from keeper.store.protocol import Versioned
 from keeper.sweep.fanout import encode_shard, parse_request
-from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards
+from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards, verify_every
 from workspace_client.errors import (
     CredentialsUnavailable,
     RateLimited,
@@ -94,13 +94,15 @@ def run(
     """One sweep: the due work (or exactly `shard`), earliest deadline first."""
     config = ctx.config
     now = ctx.clock()
-    verify_every = timedelta(minutes=config.sweep_verify_minutes)
     if shard is not None:
         work = ctx.store.get_many(shard.keys)
     else:
         topic = config.sweep_topic if ctx.shards is not None and not dry_run else None
         limit = config.sweep_shard_size * (MAX_SHARDS if topic else 1)
-        work = _gather(ctx, now, verify_every, limit)
+        every = verify_every(
+            ctx.store.count(), config.sweep_verify_minutes, config.sweep_quota_percent
+        )
+        work = _gather(ctx, now, every, limit)
         if topic and len(work) > config.sweep_shard_size:
             return _fan_out(ctx, work, topic)
     if pacer is None:
