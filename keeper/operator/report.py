@@ -75,12 +75,14 @@ def next_step(sub: ManagedSubscription, now: datetime) -> str:
     return f"{sub.next_action} {due(sub.next_action_at, now)}"
 
 
-def not_delivering(sub: ManagedSubscription, now: datetime) -> str:
-    """The open gap, as a person reads it: "3h 12m (SUSPENDED: OTHER)", or "-"."""
+def not_delivering(sub: ManagedSubscription, now: datetime, why: bool = True) -> str:
+    """The open gap, as a person reads it: "3h 12m (SUSPENDED: OTHER)" ("3h 12m" without
+    `why`), or "-"."""
     gap = sub.open_gap
     if gap is None:
         return "-"
-    return f"{span((now - gap.start).total_seconds())} ({gap.why})"
+    lasted = span((now - gap.start).total_seconds())
+    return f"{lasted} ({gap.why})" if why else lasted
 
 
 def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str) -> str:
