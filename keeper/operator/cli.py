@@ -30,7 +30,14 @@ from keeper.domain.errors import Refused
 from keeper.engine import onboard
 from keeper.engine.ports import Context, Dispatch
 from keeper.operator import dead_letters, doctor, views
-from keeper.operator.report import next_step, not_delivering, plural, render_html, time_left
+from keeper.operator.report import (
+    next_step,
+    not_delivering,
+    plural,
+    render_html,
+    resource_label,
+    time_left,
+)
 from keeper.runtime import logs
 from keeper.runtime.config import Config, ConfigError
 from keeper.store.protocol import Versioned
@@ -459,9 +466,7 @@ def _onboarded(done: onboard.Onboarded) -> Answer:
 _WIDE_HEADER = (
     "KEY", "NAME", "STATE", "EXPIRES (UTC)", "IN", "NEXT ACTION", "NOT DELIVERING", "LAST PROBLEM"
 )  # fmt: skip
-_HEADER = (
-    "KEY", "SUBSCRIPTION", "STATE", "EXPIRES IN", "NEXT ACTION", "NOT DELIVERING", "LAST PROBLEM"
-)  # fmt: skip
+_HEADER = ("KEY", "WATCHING", "STATE", "EXPIRES IN", "NEXT ACTION", "NOT DELIVERING")
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -490,35 +495,36 @@ def _list(ctx: Context, args: argparse.Namespace) -> Answer:
     rows += [
         (
             s.key,
-            short_id(s.name),
+            resource_label(s.target_resource),
             s.state.value,
             time_left(s.expire_time, now),
             next_step(s, now),
             not_delivering(s, now, why=False),
-            s.last_problem or "",
         )
         for s in subs
     ]
-    # Shrunk when the table is too wide: the problem, the name, the next action (`show` and
-    # `--wide` have them whole).
-    return Answer(json=json_view, text=_table(rows, LIST_WIDTH, shrink={6: 8, 1: 12, 4: 12}))
+    # Google's names are left to --wide: about 100 characters that differ in the middle, so no
+    # shortening tells two apart. Past the width, what it watches and the next action shrink.
+    lines = _table(rows, LIST_WIDTH, shrink={1: 12, 4: 12}).splitlines()
+    text = [lines[0]]
+    for sub, line in zip(subs, lines[1:], strict=True):
+        text.append(line)
+        if sub.last_problem:
+            # The problem, the most telling field, whole on the lines below its row.
+            text.append(
+                textwrap.fill(
+                    sub.last_problem,
+                    LIST_WIDTH,
+                    initial_indent="    problem: ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,
+                )
+            )
+    return Answer(json=json_view, text="\n".join(text))
 
 
 # `list` fits this many columns; `--wide` and `--json` give every value whole.
 LIST_WIDTH = 120
-SHORT_ID = 20
-
-
-def short_id(name: str | None) -> str:
-    """A subscription's id without `subscriptions/`, its middle elided past SHORT_ID
-    characters: Google's ids are about 90, alike at the start (`chat-spaces-`) and the end."""
-    if name is None:
-        return "-"
-    short = name.removeprefix("subscriptions/")
-    if len(short) <= SHORT_ID:
-        return short
-    half = (SHORT_ID - 1) // 2
-    return short[:half] + "…" + short[-(SHORT_ID - 1 - half) :]
 
 
 def _report(ctx: Context, args: argparse.Namespace) -> Answer:

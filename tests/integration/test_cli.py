@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.context import local_context
 from keeper.domain.models import State
-from keeper.operator.cli import build_parser, main, short_id
+from keeper.operator.cli import build_parser, main
 from keeper.runtime.context import LazyContext
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED
 
@@ -429,11 +429,22 @@ def test_list_fits_120_columns_with_googles_long_names_and_wide_shows_them_whole
     # WHEN they are listed, by default and --wide
     status, table = run("list")
     wide_status, wide = run("list", "--wide")
-    # THEN the default fits 120 columns, naming each by key and short id
+    # THEN the default fits 120 columns, naming each by key and what it watches
     assert status == wide_status == 0
     assert max(len(line) for line in table.splitlines()) <= 120
-    row = next(line for line in table.splitlines() if line.startswith(first["key"]))
-    assert f"  {short_id(first['name'])}  SUSPENDED  " in row
+    lines = table.splitlines()
+    row = next(n for n, line in enumerate(lines) if line.startswith(first["key"]))
+    assert "  Chat spaces/AAAAlongname1  SUSPENDED  " in lines[row]
+    assert first["name"] not in lines[row]
+    # AND the problem follows its row, whole, on indented lines
+    problem = keeper_stack.record(first["key"]).last_problem
+    below = []
+    for line in lines[row + 1 :]:
+        if not line.startswith("    "):
+            break
+        below.append(line)
+    assert below[0].startswith("    problem: ")
+    assert " ".join(" ".join(below).split()) == "problem: " + " ".join(problem.split())
     # AND --wide has the full name and the whole problem
     assert first["name"] in wide
     assert keeper_stack.record(first["key"]).last_problem in wide
