@@ -264,8 +264,8 @@ def main(
     errors only unless `--verbose`. `control_plane`: what `doctor` reads (None: the local
     stack). `dispatch`: the event handler `dead-letters replay` hands each event to (the entry
     point's, injected: nothing here imports the layer above). `credentials_check`: raises
-    when the keeper's Google credentials are missing or refused (default: one token minted
-    under Application Default Credentials, unless KEEPER_CREDENTIALS=anonymous)."""
+    when the keeper's Google credentials are missing or refused, before the context is built
+    (`python -m keeper`: usable_google_credentials; None: none, as for an injected context)."""
     args = build_parser().parse_args(argv)
     err = sys.stderr if err is None else err  # read now: tests and callers replace sys.stderr
     if log_stream is not None:
@@ -274,7 +274,7 @@ def main(
     args.dispatch = dispatch
     args.progress = _Progress(err)
     args.err = err
-    check = credentials_check or _usable_google_credentials
+    check = credentials_check or (lambda: None)
     try:
         if args.env_file is not None:
             os.environ.update(read_env_file(args.env_file))
@@ -381,7 +381,7 @@ def credentials_problem(error: Exception) -> tuple[str, str]:
     )
 
 
-def _usable_google_credentials() -> None:
+def usable_google_credentials() -> None:
     """Mint one token under Application Default Credentials, so that missing or refused
     credentials fail here, in one sentence, rather than in a client's retries."""
     if Config.from_env().credentials == "anonymous":

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.context import local_context
+from devstack.processes import REPO_ROOT
 from keeper.domain.models import State
-from keeper.operator.cli import build_parser, main
+from keeper.operator.cli import build_parser, main, usable_google_credentials
 from keeper.runtime.context import LazyContext
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED
 
@@ -380,8 +381,8 @@ def test_every_command_without_usable_credentials_says_what_to_do_in_one_sentenc
 ):
     # GIVEN no usable Google credentials (none, or a key Google refuses)
     out, err = io.StringIO(), io.StringIO()
-    # WHEN an operator runs the command as `python -m keeper` would
-    status = main(argv, LazyContext(), out=out, err=err)
+    # WHEN an operator runs the command as `python -m keeper` does (keeper/__main__.py)
+    status = main(argv, LazyContext(), out, err=err, credentials_check=usable_google_credentials)
     # THEN it exits 1 with no traceback, and says what is missing and how to get it
     assert status == 1
     assert "Traceback" not in err.getvalue() + out.getvalue()
@@ -407,13 +408,27 @@ def test_every_command_without_usable_credentials_says_what_to_do_in_one_sentenc
         assert out.getvalue() == ""
 
 
-def test_verbose_shows_the_traceback_the_sentence_hides(no_credentials):
-    # GIVEN no credentials, WHEN a command runs with --verbose
-    err = io.StringIO()
-    assert main(["list", "--verbose"], LazyContext(), out=io.StringIO(), err=err) == 1
-    # THEN the traceback is there, and the sentence after it
-    assert "Traceback" in err.getvalue() and "DefaultCredentialsError" in err.getvalue()
-    assert err.getvalue().splitlines()[-1].startswith("error: no Google credentials")
+def test_the_command_says_one_sentence_and_verbose_adds_the_traceback(no_credentials):
+    # GIVEN no credentials, WHEN `python -m keeper list` runs, then with --verbose
+    def keeper(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keeper", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env=os.environ.copy(),
+            timeout=120,
+            check=False,
+        )
+
+    quiet, verbose = keeper("list"), keeper("list", "--verbose")
+    # THEN both exit 1; the first says one sentence, the second the traceback before it
+    assert quiet.returncode == verbose.returncode == 1
+    assert quiet.stdout == verbose.stdout == ""
+    [sentence] = quiet.stderr.splitlines()
+    assert sentence.startswith("error: no Google credentials")
+    assert "Traceback" in verbose.stderr and "DefaultCredentialsError" in verbose.stderr
+    assert verbose.stderr.splitlines()[-1] == sentence
 
 
 # -- output that fits, help, global options ----------------------------------------------------
