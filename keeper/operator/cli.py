@@ -499,13 +499,14 @@ def _list(ctx: Context, args: argparse.Namespace) -> Answer:
             s.state.value,
             time_left(s.expire_time, now),
             next_step(s, now),
-            not_delivering(s, now, why=False),
+            not_delivering(s, now),
         )
         for s in subs
     ]
     # Google's names are left to --wide: about 100 characters that differ in the middle, so no
-    # shortening tells two apart. Past the width, what it watches and the next action shrink.
-    lines = _table(rows, LIST_WIDTH, shrink={1: 12, 4: 12}).splitlines()
+    # shortening tells two apart. Past the width, the gap's cause shrinks first (the state and
+    # the problem say it too), then what it watches and the next action.
+    lines = _table(rows, LIST_WIDTH, shrink={5: 14, 1: 12, 4: 12}).splitlines()
     text = [lines[0]]
     for sub, line in zip(subs, lines[1:], strict=True):
         text.append(line)

@@ -80,14 +80,12 @@ def next_step(sub: ManagedSubscription, now: datetime) -> str:
     return f"{sub.next_action} {due(sub.next_action_at, now)}"
 
 
-def not_delivering(sub: ManagedSubscription, now: datetime, why: bool = True) -> str:
-    """The open gap, as a person reads it: "3h 12m (SUSPENDED: OTHER)" ("3h 12m" without
-    `why`), or "-"."""
+def not_delivering(sub: ManagedSubscription, now: datetime) -> str:
+    """The open gap, as a person reads it: "3h 12m (SUSPENDED: OTHER)", or "-"."""
     gap = sub.open_gap
     if gap is None:
         return "-"
-    lasted = span((now - gap.start).total_seconds())
-    return f"{lasted} ({gap.why})" if why else lasted
+    return f"{span((now - gap.start).total_seconds())} ({gap.why})"
 
 
 def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str) -> str:
