@@ -688,7 +688,12 @@ def _doctor(
         except _CREDENTIALS_ERRORS as error:
             missing, fix = credentials_problem(error)
             findings = doctor.without_credentials(
-                Config.from_env(), args.control_plane, args.service_account, missing, fix
+                Config.from_env(),
+                args.control_plane,
+                args.service_account,
+                missing,
+                fix,
+                lambda check: progress.step(f"checking {check}"),
             )
         else:
             findings = doctor.run(

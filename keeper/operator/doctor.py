@@ -247,6 +247,12 @@ def run(
         ("credentials", lambda: _credentials(ctx, subs)),
         ("alerts-publish", lambda: [_test_publish(ctx)]),
     ]
+    return _each(checks, progress)
+
+
+def _each(
+    checks: Sequence[tuple[str, Callable[[], Iterable[Finding]]]], progress: Callable[[str], None]
+) -> list[Finding]:
     findings: list[Finding] = []
     for name, check in checks:
         progress(name)
@@ -265,6 +271,7 @@ def without_credentials(
     service_account: str | None,
     missing: str,
     fix: str,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> list[Finding]:
     """`doctor` when the keeper's Google credentials are missing or refused: that first, then
     the checks that need none of them (the control plane is read as the operator, through
@@ -274,18 +281,13 @@ def without_credentials(
         cp = control_plane()
     except NoControlPlane as error:
         findings.append(fail("control-plane", str(error), "gcloud auth login"))
-        cp = None
     else:
         checks: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
             ("apis", lambda: [_apis(config, cp, [])]),
             ("firestore", lambda: _firestore_database(config, cp)),
             ("runtime-roles", lambda: [_runtime_roles(config, cp, service_account, None)]),
         ]
-        for name, check in checks:
-            try:
-                findings += check()
-            except Exception as error:  # as in run(): report, never stop
-                findings.append(fail(name, f"could not check: {error}", "fix what it says"))
+        findings += _each(checks, progress)
     skipped = ["topics", "push-publisher", "credentials"]
     if config.alerts_topic:
         skipped.append("alerts-publish")
