@@ -15,6 +15,7 @@ import argparse
 import base64
 import io
 import json
+import os
 import sys
 import tempfile
 import time
@@ -22,10 +23,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import export_line, local_stack, pubsub_rest, say, wait_for_ctrl_c
+from devstack.stack import (
+    DEAD_LETTER_TOPIC,
+    export_line,
+    local_stack,
+    pubsub_rest,
+    say,
+    wait_for_ctrl_c,
+    write_env_file,
+)
 from keeper.domain.models import HistoryEntry
 from keeper.domain.outcomes import Action
+from keeper.operator.report import span
 from keeper.runtime import logs
+from keeper.sweep.plan import verify_every
 
 PROJECT = "keeper-local"
 TOPIC = f"projects/{PROJECT}/topics/workspace-events"
@@ -34,6 +45,7 @@ TARGET = "//chat.googleapis.com/" + SPACE
 EVENT_TYPE = "google.workspace.chat.message.v1.created"
 AUTH = "delegated:alice@example.com"
 HOUR = 3600
+WAIT_SECONDS = 60  # for the function to act on an event (real time; it takes about a second)
 
 
 DONE = {
@@ -126,9 +138,20 @@ class Walkthrough:
         history = self.ctx.store.history(self.key)[self.seen :]
         return any(e.action is Action.RECREATE and e.outcome == "done" for e in history)
 
+    def move_clock(self, seconds: float, why: str) -> None:
+        """Move the emulator's clock (Google's time, and the keeper's), saying by how much."""
+        self.control.advance(seconds)
+        say(f"   ... the clock moves {span(seconds)} forward: {why}")
+
+    def alerted(self) -> bool:
+        """A person was alerted (the alert published to the alerts topic)."""
+        history = self.ctx.store.history(self.key)[self.seen :]
+        return any(e.outcome == "alerted" for e in history)
+
     def wait_for_keeper(self, what: str, done: Callable[[], bool] | None = None) -> None:
         """Wait until the function recorded something new in the history, then print it."""
-        deadline = time.monotonic() + 60
+        say(f"   ... waiting for the function to handle {what} (up to {WAIT_SECONDS} s)")
+        deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
             history = self.ctx.store.history(self.key)
             if len(history) > self.seen and (done is None or done()):
@@ -137,7 +160,7 @@ class Walkthrough:
                 self.seen = len(history)
                 return
             time.sleep(0.2)
-        raise SystemExit(f"the keeper did not react to {what} within 60 s")
+        raise SystemExit(f"the keeper did not react to {what} within {WAIT_SECONDS} s")
 
     def run(self) -> None:
         say("1. Register a Chat subscription (python -m keeper register ...)")
@@ -164,7 +187,7 @@ class Walkthrough:
 
         say("\n2. Move the clock to 12 h before expiry: Google sends expirationReminder")
         left = (sub.sub.expire_time - self.control.now()).total_seconds()
-        self.control.advance(left - 12 * HOUR + 1)
+        self.move_clock(left - 12 * HOUR + 1, "12 h before the expiry")
         self.wait_for_keeper("the reminder")
 
         say(
@@ -172,12 +195,20 @@ class Walkthrough:
             " is back already)"
         )
         self.control.suspend(self.name(), "ENDPOINT_PERMISSION_DENIED", cause_fixed=True)
-        say(
-            "   ... no event comes; within its check interval the sweep reads Google's view "
-            "(python -m keeper sweep)"
+        config = self.ctx.config
+        every = verify_every(
+            self.ctx.store.count(), config.sweep_verify_minutes, config.sweep_quota_percent
         )
-        self.control.advance(6 * HOUR + 60)
+        say(
+            "   ... no event comes; the sweep checks each subscription against Google's view "
+            f"every {span(every.total_seconds())} for a fleet of this size (docs/capacity.md)"
+        )
+        suspended_at = self.control.now()
+        self.move_clock(every.total_seconds() + 1, "one check interval")
+        say("   python -m keeper sweep")
         say("   " + self.cli("sweep").replace("\n", "\n   "))
+        found = (self.control.now() - suspended_at).total_seconds()
+        say(f"   the silent suspension was found and fixed {span(found)} after it happened")
         self.seen = len(self.ctx.store.history(self.key))
 
         say("\n4. Suspend it with OTHER while the cause persists: reactivate is refused")
@@ -189,18 +220,25 @@ class Walkthrough:
             "(python -m keeper sweep)"
         )
         self.control.fix_cause(self.name())
-        self.control.advance(10 * 60)
+        self.move_clock(10 * 60, "past the first retry's 5-minute backoff, to the next tick")
         say("   " + self.cli("sweep").replace("\n", "\n   "))
         self.seen = len(self.ctx.store.history(self.key))
         self.show_replays(3)
 
-        say("\n5. Suspend it with USER_SCOPE_REVOKED: only the user can fix that")
+        say("\n5. Suspend it with USER_SCOPE_REVOKED: only alice can fix that")
         self.control.suspend(self.name(), "USER_SCOPE_REVOKED", cause_fixed=False)
-        self.wait_for_keeper("the suspension")
+        self.wait_for_keeper("the suspension", done=self.alerted)
+        self.control.fix_cause(self.name())
+        say(
+            f"   ... told by the alert on {self.ctx.config.alerts_topic}, alice authorizes the "
+            "app again (re-consent: the emulator's cause is fixed); the subscription stays "
+            "suspended until the keeper next writes it"
+        )
 
         say(
             "\n6. Let it expire while the function is unreachable (Pub/Sub holds the expired "
-            "event): Google deletes it for good"
+            "event): Google deletes it for good; the keeper recreates it under alice's renewed "
+            "consent"
         )
         self.pause_push(True)
         self.control.expire(self.name())
@@ -233,18 +271,23 @@ def main(argv: list[str] | None = None) -> int:
         local_stack(PROJECT, log_dir) as stack,
     ):
         logs.configure(stream=keeper_log)  # this process's keeper log lines: a file, not here
-        function = stack.function("on_workspace_event")
+        settings = stack.operator_settings()
+        os.environ.update(settings)  # this process's CLI reads them, as the function does
+        function = stack.function("on_workspace_event", settings)
         topic = stack.topic(TOPIC.rsplit("/", 1)[-1])
-        push = stack.subscribe(topic, "keeper-push", push_to=function)
+        dead_letters = f"projects/{stack.project}/topics/{DEAD_LETTER_TOPIC}"
+        push = stack.subscribe(topic, "keeper-push", function, dead_letters)
         app = stack.subscribe(topic, "app")  # what the app itself reads from its topic
         say("\n".join(stack.describe()))
         say(f"  on_workspace_event        {function.url} (push from {topic})\n")
         endpoint = f"{function.url}{topic}"
         Walkthrough(stack.emulator.url, stack.pubsub.address, app, push, endpoint).run()
         if args.stay:
+            env_file = write_env_file(log_dir / "operator.env", settings)
             say("\nThe stack stays up. In another shell, from this folder:")
-            say(f"  {export_line(stack.env)}")
+            say(f"  {export_line(settings)}")
             say("  .venv/bin/python -m devstack.cli list  # the keeper's CLI, emulator's clock")
+            say(f"  or: .venv/bin/python -m devstack.cli --env-file {env_file} doctor")
             say("Ctrl-C stops it.")
             wait_for_ctrl_c()
         say("\nStopping the local stack.")

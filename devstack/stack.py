@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -24,6 +25,12 @@ from devstack.processes import (
     start_pubsub,
     start_workspace_emulator,
 )
+
+# What deploy/deploy.sh names them (deploy/lib.sh), so the local stack reads like a deployment.
+ALERTS_TOPIC = "keeper-alerts"
+DEAD_LETTER_TOPIC = "keeper-dead-letter"
+DEAD_LETTER_INBOX = "keeper-dead-letter-inbox"
+DEAD_LETTER_ATTEMPTS = 10
 
 
 def pubsub_rest(host: str, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
@@ -60,6 +67,18 @@ class LocalStack:
             "KEEPER_CREDENTIALS": "anonymous",
         }
 
+    def operator_settings(self) -> dict[str, str]:
+        """The keeper's environment with everything `python -m keeper` reads: the alerts
+        topic, and a dead-letter topic with its pull subscription, created here as
+        deploy/deploy.sh creates them. Call it once per stack."""
+        alerts = self.topic(ALERTS_TOPIC)
+        inbox = self.subscribe(self.topic(DEAD_LETTER_TOPIC), DEAD_LETTER_INBOX)
+        return {
+            **self.env,
+            "KEEPER_ALERTS_TOPIC": alerts,
+            "KEEPER_DEAD_LETTER_SUBSCRIPTION": inbox,
+        }
+
     def describe(self) -> list[str]:
         """Where each service listens, one line each."""
         return [
@@ -73,12 +92,24 @@ class LocalStack:
         pubsub_rest(self.pubsub.address, "PUT", topic, {})
         return topic
 
-    def subscribe(self, topic: str, name: str, push_to: ManagedProcess | None = None) -> str:
-        """A subscription on `topic`: pull, or push to a function as Eventarc wires it."""
+    def subscribe(
+        self,
+        topic: str,
+        name: str,
+        push_to: ManagedProcess | None = None,
+        dead_letter_topic: str | None = None,
+    ) -> str:
+        """A subscription on `topic`: pull, or push to a function as the deploy wires it,
+        with the deploy's dead-letter policy when `dead_letter_topic` is given."""
         body: dict[str, Any] = {"topic": topic, "enableMessageOrdering": True}
         if push_to is not None:
             # functions-framework takes the CloudEvent's source topic from the path.
             body["pushConfig"] = {"pushEndpoint": f"{push_to.url}{topic}"}
+        if dead_letter_topic is not None:
+            body["deadLetterPolicy"] = {
+                "deadLetterTopic": dead_letter_topic,
+                "maxDeliveryAttempts": DEAD_LETTER_ATTEMPTS,
+            }
         subscription = f"projects/{self.project}/subscriptions/{name}"
         pubsub_rest(self.pubsub.address, "PUT", subscription, body)
         return subscription
@@ -97,7 +128,14 @@ def say(text: str = "") -> None:
 
 
 def export_line(env: Mapping[str, str]) -> str:
-    return "export " + " ".join(f"{name}={value}" for name, value in env.items())
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+
+
+def write_env_file(path: Path, env: Mapping[str, str]) -> Path:
+    """The settings as `python -m keeper --env-file` reads them (deploy/operator.env's form)."""
+    lines = [f"{name}={shlex.quote(value)}" for name, value in env.items()]
+    path.write_text("# The local stack's settings, for --env-file\n" + "\n".join(lines) + "\n")
+    return path
 
 
 def wait_for_ctrl_c() -> None:

@@ -3,8 +3,16 @@
 import sys
 
 from handlers import dispatch
-from keeper.operator.cli import main
+from keeper.operator.cli import main, usable_google_credentials
 from keeper.runtime.context import LazyContext
 
 # Output is for the operator on stdout; log lines go to stderr (errors only unless --verbose).
-sys.exit(main(sys.argv[1:], LazyContext(), log_stream=sys.stderr, dispatch=dispatch))
+sys.exit(
+    main(
+        sys.argv[1:],
+        LazyContext(),
+        log_stream=sys.stderr,
+        dispatch=dispatch,
+        credentials_check=usable_google_credentials,
+    )
+)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shlex
+import shutil
 import sys
+import textwrap
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,15 +21,25 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
-from google.auth.exceptions import DefaultCredentialsError, RefreshError
+import google.auth
+from google.api_core import exceptions as api_exceptions
+from google.auth.exceptions import DefaultCredentialsError, RefreshError, TransportError
+from google.auth.transport.requests import Request
 
 from keeper.domain.errors import Refused
 from keeper.engine import fleet, onboard
 from keeper.engine.ports import Context, Dispatch
 from keeper.operator import dead_letters, doctor, views
-from keeper.operator.report import next_step, not_delivering, plural, render_html, time_left
+from keeper.operator.report import (
+    next_step,
+    not_delivering,
+    plural,
+    render_html,
+    resource_label,
+    time_left,
+)
 from keeper.runtime import logs
-from keeper.runtime.config import ConfigError
+from keeper.runtime.config import Config, ConfigError
 from keeper.store.protocol import Versioned
 from keeper.sweep import run as sweep
 from workspace_client.credentials import (
@@ -41,13 +55,24 @@ class CliError(Exception):
     """A problem the operator can fix; printed without a traceback, exit status 1."""
 
 
-AUTH_HELP = "delegated:EMAIL | user-secret:SECRET | app (Chat app authentication)"
-
-
+AUTH_HELP = (
+    "whose authority the keeper acts under: delegated:EMAIL (domain-wide delegation), "
+    "user-secret:projects/P/secrets/S (a user's refresh token in Secret Manager) or app (the "
+    "Chat app)"
+)
 REPLAY_HELP = (
     "after an outage, republish the Chat events it missed to its topic (marked "
     "ce-keeperreplay=true); default: KEEPER_REPLAY_DEFAULT (off)"
 )
+ENV_FILE_HELP = (
+    "read KEY=VALUE settings (deploy/operator.env, written by deploy/deploy.sh) before "
+    "anything else; they override the environment; default: $KEEPER_ENV_FILE"
+)
+EXAMPLES = """examples:
+  python -m keeper --env-file deploy/operator.env doctor
+  python -m keeper list
+  python -m keeper show KEY --json
+run `python -m keeper COMMAND --help` for a command's options and an example"""
 
 
 def _auth(text: str) -> str:
@@ -59,29 +84,93 @@ def _auth(text: str) -> str:
     return text
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m keeper", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help)
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
-        sub.add_argument("--verbose", action="store_true", help="the keeper's log lines on stderr")
-        return sub
-
-    register = command("register", "create a subscription through the API and manage it")
-    register.add_argument("--target", required=True, help="e.g. //chat.googleapis.com/spaces/S")
-    register.add_argument("--event-type", action="append", required=True, dest="event_types")
-    register.add_argument("--topic", required=True, help="projects/P/topics/T")
-    register.add_argument("--include-resource", action="store_true")
-    register.add_argument("--field-mask")
-    register.add_argument("--ttl", help='e.g. "86400s"; default: the maximum')
-    register.add_argument(
-        "--auth",
-        type=_auth,
-        default="app",
-        help=AUTH_HELP + "; default: app, the created one's authority",
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """The options every command takes, before or after its name. On the commands their
+    default is SUPPRESS, so one given before the command is not reset after it."""
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="machine-readable output"
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="the keeper's log lines on stderr, and a traceback when the keeper fails",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="FILE",
+        default=default(_env_file_default()),
+        help=ENV_FILE_HELP,
+    )
+
+
+def _env_file_default() -> Path | None:
+    named = os.environ.get("KEEPER_ENV_FILE", "").strip()
+    return Path(named) if named else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m keeper",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, lambda value: value)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, lambda _: argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=f"example:\n  python -m keeper {example}",
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    register = command(
+        "register",
+        "create a subscription through the API and manage it",
+        "register --target //chat.googleapis.com/spaces/AAAA --event-type "
+        "google.workspace.chat.message.v1.created --topic projects/P/topics/T --auth app",
+    )
+    register.add_argument(
+        "--target",
+        required=True,
+        help="the Workspace resource: //chat.googleapis.com/spaces/SPACE, "
+        "//meet.googleapis.com/spaces/SPACE, //cloudidentity.googleapis.com/users/USER ...",
+    )
+    register.add_argument(
+        "--event-type",
+        action="append",
+        required=True,
+        dest="event_types",
+        metavar="TYPE",
+        help="an event type to receive, e.g. google.workspace.chat.message.v1.created; "
+        "repeat it for several",
+    )
+    register.add_argument(
+        "--topic", required=True, help="the Pub/Sub topic events go to: projects/P/topics/T"
+    )
+    register.add_argument(
+        "--include-resource",
+        action="store_true",
+        help="events carry the resource's data (such subscriptions live 4 hours, or 24 under "
+        "domain-wide delegation, instead of 7 days)",
+    )
+    register.add_argument(
+        "--field-mask",
+        metavar="MASK",
+        help="with --include-resource, only these fields of the resource, e.g. message.text",
+    )
+    register.add_argument(
+        "--ttl", help='how long it lives, e.g. "86400s"; default: the longest Google allows'
+    )
+    register.add_argument("--auth", type=_auth, default="app", help=AUTH_HELP + "; default: app")
     register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
     register.add_argument(
         "--dry-run",
@@ -90,8 +179,14 @@ def _parser() -> argparse.ArgumentParser:
         "change nothing",
     )
 
-    adopt = command("adopt", "manage an existing subscription")
-    adopt.add_argument("name", help="subscriptions/ID")
+    adopt = command(
+        "adopt",
+        "manage an existing subscription",
+        "adopt chat-spaces-czZBQUFB --auth delegated:alice@example.com",
+    )
+    adopt.add_argument(
+        "name", help="the subscription's name: subscriptions/ID, or ID without the prefix"
+    )
     adopt.add_argument(
         "--auth",
         type=_auth,
@@ -100,7 +195,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     adopt.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
-    bulk = command("import", "adopt in bulk what exists at Google for some credentials")
+    bulk = command(
+        "import",
+        "adopt in bulk what exists at Google for some credentials",
+        "import --auth app --event-type google.workspace.chat.message.v1.created --dry-run",
+    )
     bulk.add_argument(
         "--auth",
         type=_auth,
@@ -113,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="event_types",
         help="list the subscriptions with this type (the list filter needs one); repeatable",
     )
-    bulk.add_argument("--target", help="only the subscriptions on this resource")
+    bulk.add_argument("--target", metavar="RES", help="only the subscriptions on this resource")
     bulk.add_argument(
         "--users",
         type=Path,
@@ -122,24 +221,61 @@ def _parser() -> argparse.ArgumentParser:
     )
     bulk.add_argument("--dry-run", action="store_true", help="list and judge; adopt nothing")
 
-    command("list", "every managed subscription, its state and the next action")
-    report = command("report", "write a self-contained HTML page of the same, with a timeline")
-    report.add_argument("--html", required=True, type=Path, metavar="FILE")
-    show = command("show", "metadata and full history of one managed subscription")
-    show.add_argument("name_or_key")
-    run_sweep = command("sweep", "run the sweep now and print its plan")
-    run_sweep.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
-    dead_letters = command("dead-letters", "the lifecycle events the keeper failed to handle")
-    dead_letters.add_argument("verb", choices=["list", "replay"])
-    dead_letters.add_argument(
-        "--id", action="append", default=[], dest="ids", help="replay only this message or ce-id"
+    listing = command(
+        "list", "every managed subscription, its state and the next action", "list --wide"
     )
-    forget = command("forget", "stop managing a subscription")
-    forget.add_argument("name_or_key")
+    listing.add_argument(
+        "--wide",
+        action="store_true",
+        help="full subscription names, the expiry time and whole problems, however wide",
+    )
+    report = command(
+        "report",
+        "write a self-contained HTML page of the same, with a timeline",
+        "report --html keeper.html",
+    )
+    report.add_argument("--html", required=True, type=Path, metavar="FILE", help="where to write")
+    show = command("show", "metadata and full history of one managed subscription", "show KEY")
+    show.add_argument(
+        "name_or_key",
+        metavar="KEY_OR_NAME",
+        help="the keeper's key (the first column of `list`) or subscriptions/ID",
+    )
+    run_sweep = command("sweep", "run the sweep now and print its plan", "sweep --dry-run")
+    run_sweep.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
+    dead_letters = command(
+        "dead-letters",
+        "the lifecycle events the keeper failed to handle",
+        "dead-letters replay --id 1234567890",
+    )
+    dead_letters.add_argument(
+        "verb",
+        choices=["list", "replay"],
+        help="list: show them; replay: hand them to the keeper again, acknowledging each handled",
+    )
+    dead_letters.add_argument(
+        "--id",
+        action="append",
+        default=[],
+        dest="ids",
+        metavar="ID",
+        help="replay only this message id or ce-id; repeat it for several",
+    )
+    forget = command("forget", "stop managing a subscription", "forget KEY --delete")
+    forget.add_argument(
+        "name_or_key",
+        metavar="KEY_OR_NAME",
+        help="the keeper's key (the first column of `list`) or subscriptions/ID",
+    )
     forget.add_argument("--delete", action="store_true", help="also delete it at Google")
-    checkup = command("doctor", "check a deployment's prerequisites, one line per check")
+    checkup = command(
+        "doctor",
+        "check a deployment's prerequisites, one line per check",
+        "--env-file deploy/operator.env doctor",
+    )
     checkup.add_argument(
         "--service-account",
+        metavar="EMAIL",
         help="the functions' runtime service account (default: deploy.sh's keeper-runtime@PROJECT)",
     )
     return parser
@@ -153,13 +289,16 @@ def main(
     err: TextIO | None = None,
     log_stream: TextIO | None = None,
     dispatch: Dispatch | None = None,
+    credentials_check: Callable[[], None] | None = None,
 ) -> int:
     """Output for people (or `--json`) on `out`; errors and progress (on a terminal only) on
     `err`. `log_stream`: where the keeper's JSON log lines go (`python -m keeper`: stderr),
     errors only unless `--verbose`. `control_plane`: what `doctor` reads (None: the local
     stack). `dispatch`: the event handler `dead-letters replay` hands each event to (the entry
-    point's, injected: nothing here imports the layer above)."""
-    args = _parser().parse_args(argv)
+    point's, injected: nothing here imports the layer above). `credentials_check`: raises
+    when the keeper's Google credentials are missing or refused, before the context is built
+    (`python -m keeper`: usable_google_credentials; None: none, as for an injected context)."""
+    args = build_parser().parse_args(argv)
     err = sys.stderr if err is None else err  # read now: tests and callers replace sys.stderr
     if log_stream is not None:
         logs.configure(logging.INFO if args.verbose else logging.ERROR, stream=log_stream)
@@ -167,14 +306,23 @@ def main(
     args.dispatch = dispatch
     args.progress = _Progress(err)
     args.err = err
-    handler = _COMMANDS[args.command]
+    check = credentials_check or (lambda: None)
     try:
-        result = handler(context(), args)
+        if args.env_file is not None:
+            os.environ.update(read_env_file(args.env_file))
+        if args.command == "doctor":
+            result = _doctor(context, check, args)
+        else:
+            check()
+            result = _COMMANDS[args.command](context(), args)
     except _OPERATORS_TO_FIX as error:
         err.write(f"error: {error}\n")
         return 1
-    except (DefaultCredentialsError, RefreshError) as error:
-        err.write(f"error: {_NO_CREDENTIALS} ({type(error).__name__})\n")
+    except _CREDENTIALS_ERRORS as error:
+        if args.verbose:
+            traceback.print_exception(error, file=err)
+        missing, fix = credentials_problem(error)
+        err.write(f"error: {missing}: {fix}\n")
         return 1
     except Exception as error:
         # A bug of the keeper's own: never passed off as the operator's mistake.
@@ -192,6 +340,29 @@ def main(
     return result.status
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as deploy/deploy.sh writes them (values shell-quoted where needed, `#`
+    comments, an optional `export`), read with the shell's own quoting rules (shlex)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"cannot read --env-file {path}: {error.strerror}") from None
+    settings: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as error:
+            raise CliError(f"{path}:{number}: {error}") from None
+        if words[:1] == ["export"]:
+            words = words[1:]
+        for word in words:
+            name, equals, value = word.partition("=")
+            if not equals or not name.isidentifier():
+                raise CliError(f"{path}:{number}: not KEY=VALUE: {word!r}")
+            settings[name] = value
+    return settings
+
+
 # What the operator can fix, said in one line: their input, Google's answer, the settings.
 _OPERATORS_TO_FIX = (
     CliError,
@@ -200,12 +371,55 @@ _OPERATORS_TO_FIX = (
     ConfigError,
     UnsupportedEventType,
     AnonymousCredentialsRefused,
+    doctor.NoControlPlane,
 )
-_NO_CREDENTIALS = (
-    "no usable Google credentials: run `gcloud auth application-default login` (add "
-    "--impersonate-service-account=keeper-runtime@PROJECT.iam.gserviceaccount.com to act as "
-    "the keeper), or point GOOGLE_APPLICATION_CREDENTIALS at a key file"
+# The keeper's own Google credentials missing, refused, or without the roles it needs.
+_CREDENTIALS_ERRORS = (
+    DefaultCredentialsError,
+    RefreshError,
+    TransportError,
+    api_exceptions.Unauthenticated,
+    api_exceptions.PermissionDenied,
 )
+_LOGIN = (
+    "run `gcloud auth application-default login --impersonate-service-account="
+    "keeper-runtime@{project}.iam.gserviceaccount.com` (the keeper's service account, which "
+    "holds its roles), or point GOOGLE_APPLICATION_CREDENTIALS at a key file"
+)
+
+
+def credentials_problem(error: Exception) -> tuple[str, str]:
+    """What is wrong with the keeper's Google credentials, and how to get working ones."""
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT", "").strip() or "PROJECT"
+    login = _LOGIN.format(project=project)
+    # google-auth's errors carry the server's answer as a second argument: the first says it.
+    first = error.args[0] if error.args else type(error).__name__
+    detail = str(first).splitlines()[0]
+    if isinstance(error, DefaultCredentialsError):
+        key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
+        if key_file:
+            return f"GOOGLE_APPLICATION_CREDENTIALS={key_file} is not usable ({detail})", login
+        return "no Google credentials (Application Default Credentials are not set up)", login
+    if isinstance(error, RefreshError):
+        return f"Google refused the credentials ({detail})", login
+    if isinstance(error, TransportError):
+        return (
+            f"could not reach Google to get an access token ({detail})",
+            "check the network and proxy settings (HTTPS_PROXY), then try again",
+        )
+    return (
+        f"Google refused the request under these credentials ({detail})",
+        "act as the keeper's service account, which holds its roles: " + login,
+    )
+
+
+def usable_google_credentials() -> None:
+    """Mint one token under Application Default Credentials, so that missing or refused
+    credentials fail here, in one sentence, rather than in a client's retries."""
+    if Config.from_env().credentials == "anonymous":
+        return  # the local stack: the emulators take any token
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    credentials.refresh(Request())  # type: ignore[no-untyped-call]
 
 
 class _Progress:
@@ -376,38 +590,69 @@ def _bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+_WIDE_HEADER = (
+    "KEY", "NAME", "STATE", "EXPIRES (UTC)", "IN", "NEXT ACTION", "NOT DELIVERING", "LAST PROBLEM"
+)  # fmt: skip
+_HEADER = ("KEY", "WATCHING", "STATE", "EXPIRES IN", "NEXT ACTION", "NOT DELIVERING")
+
+
 def _list(ctx: Context, args: argparse.Namespace) -> Answer:
     now = ctx.clock()
     subs = list(ctx.store.all())
-    rows = [
-        (
-            "KEY",
-            "NAME",
-            "STATE",
-            "EXPIRES (UTC)",
-            "IN",
-            "NEXT ACTION",
-            "NOT DELIVERING",
-            "LAST PROBLEM",
-        )
-    ]
+    json_view = [views.subscription(s) for s in subs]
+    if not subs:
+        return Answer(json=json_view, text="no managed subscriptions")
+    if args.wide:
+        wide: list[tuple[str, ...]] = [_WIDE_HEADER]
+        wide += [
+            (
+                s.key,
+                s.name or "-",
+                s.state.value,
+                f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
+                time_left(s.expire_time, now),
+                next_step(s, now),
+                not_delivering(s, now),
+                s.last_problem or "",
+            )
+            for s in subs
+        ]
+        return Answer(json=json_view, text=_table(wide))
+    rows: list[tuple[str, ...]] = [_HEADER]
     rows += [
         (
             s.key,
-            s.name or "-",
+            resource_label(s.target_resource),
             s.state.value,
-            f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
             time_left(s.expire_time, now),
             next_step(s, now),
             not_delivering(s, now),
-            (s.last_problem or "")[:60],
         )
         for s in subs
     ]
-    return Answer(
-        json=[views.subscription(s) for s in subs],
-        text=_table(rows) if subs else "no managed subscriptions",
-    )
+    # Google's names are left to --wide: about 100 characters that differ in the middle, so no
+    # shortening tells two apart. Past the width, the gap's cause shrinks first (the state and
+    # the problem say it too), then what it watches and the next action.
+    lines = _table(rows, LIST_WIDTH, shrink={5: 14, 1: 12, 4: 12}).splitlines()
+    text = [lines[0]]
+    for sub, line in zip(subs, lines[1:], strict=True):
+        text.append(line)
+        if sub.last_problem:
+            # The problem, the most telling field, whole on the lines below its row.
+            text.append(
+                textwrap.fill(
+                    sub.last_problem,
+                    LIST_WIDTH,
+                    initial_indent="    problem: ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,
+                )
+            )
+    return Answer(json=json_view, text="\n".join(text))
+
+
+# `list` fits this many columns; `--wide` and `--json` give every value whole.
+LIST_WIDTH = 120
 
 
 def _report(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -425,19 +670,38 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
     history = ctx.store.history(found.sub.key)
     doc = {name: v for name, v in views.fields_of(found.sub).items() if name != "gaps"}
     width = max(len(field) for field in doc)
-    lines = [f"{field + ':':<{width + 1}} {_human(value)}" for field, value in doc.items()]
+    columns = shutil.get_terminal_size((LIST_WIDTH, 24)).columns
+    lines = [
+        _wrapped(f"{field + ':':<{width + 1}} {_human(value)}", columns, width + 2)
+        for field, value in doc.items()
+    ]
     lines.append(f"gaps in delivery ({plural(len(found.sub.gaps), 'gap')}):")
-    lines += [f"  {gap.describe()}" for gap in found.sub.gaps]
+    lines += [_wrapped(f"  {gap.describe()}", columns, 4) for gap in found.sub.gaps]
     lines.append(f"history ({plural(len(history), 'entry', 'entries')}):")
     lines += [
-        f"  {h.at:%Y-%m-%d %H:%M:%S} {h.actor:<5} {h.action:<10} {h.outcome:<8} {h.reason}"
-        + (f" [{h.api_call}: {h.api_result}]" if h.api_call else "")
-        + (f" ({h.gap})" if h.gap else "")
+        _wrapped(
+            f"  {h.at:%Y-%m-%d %H:%M:%S} {h.actor:<5} {h.action:<10} {h.outcome:<8} {h.reason}"
+            + (f" [{h.api_call}: {h.api_result}]" if h.api_call else "")
+            + (f" ({h.gap})" if h.gap else ""),
+            columns,
+            4,
+        )
         for h in history
     ]
     return Answer(
         json=views.shown(found.sub, history),
         text="\n".join(lines),
+    )
+
+
+def _wrapped(line: str, columns: int, indent: int) -> str:
+    """One line of `show` wrapped to the terminal, its continuation lines indented."""
+    return textwrap.fill(
+        line,
+        columns,
+        subsequent_indent=" " * indent,
+        break_on_hyphens=False,
+        drop_whitespace=True,
     )
 
 
@@ -541,14 +805,30 @@ def _forget(ctx: Context, args: argparse.Namespace) -> Answer:
     )
 
 
-def _doctor(ctx: Context, args: argparse.Namespace) -> Answer:
+def _doctor(
+    context: Callable[[], Context], credentials_check: Callable[[], None], args: argparse.Namespace
+) -> Answer:
     with args.progress.running("checking") as progress:
-        findings = doctor.run(
-            ctx,
-            args.control_plane(),
-            args.service_account,
-            lambda check: progress.step(f"checking {check}"),
-        )
+        try:
+            credentials_check()
+            ctx = context()
+        except _CREDENTIALS_ERRORS as error:
+            missing, fix = credentials_problem(error)
+            findings = doctor.without_credentials(
+                Config.from_env(),
+                args.control_plane,
+                args.service_account,
+                missing,
+                fix,
+                lambda check: progress.step(f"checking {check}"),
+            )
+        else:
+            findings = doctor.run(
+                ctx,
+                args.control_plane(),
+                args.service_account,
+                lambda check: progress.step(f"checking {check}"),
+            )
     failed = sum(1 for f in findings if f.status is doctor.Status.FAIL)
     summary = f"{failed} of {len(findings)} checks failed" if failed else "all checks passed"
     return Answer(
@@ -568,7 +848,6 @@ _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Answer]] = {
     "sweep": _sweep,
     "forget": _forget,
     "dead-letters": _dead_letters,
-    "doctor": _doctor,
 }
 
 
@@ -579,8 +858,24 @@ def _find(ctx: Context, name_or_key: str) -> Versioned:
     return found
 
 
-def _table(rows: Sequence[Sequence[str]]) -> str:
+def _table(
+    rows: Sequence[Sequence[str]], width: int | None = None, shrink: Mapping[int, int] | None = None
+) -> str:
+    """Columns two spaces apart. Past `width`, the columns in `shrink` (index: narrowest
+    width) give up characters, in its order, their cells cut with "…"."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width if width is not None else 0
+    for column, narrowest in (shrink or {}).items():
+        if excess <= 0:
+            break
+        cut = min(excess, max(0, widths[column] - narrowest))
+        widths[column] -= cut
+        excess -= cut
     return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        "  ".join(_cut(c, w).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
     )
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -25,6 +25,7 @@ from keeper.domain.models import ManagedSubscription
 from keeper.engine.alerts import Alert
 from keeper.engine.endpoint import (
     PUBLISHER_ROLE,
+    EndpointInspector,
     EndpointProblem,
     Grant,
     examine,
@@ -32,6 +33,7 @@ from keeper.engine.endpoint import (
 )
 from keeper.engine.ports import Context
 from keeper.operator.report import plural
+from keeper.runtime.config import Config
 from workspace_client.credentials import is_org_wide, scopes_for
 
 # What the functions use at run time (the deploy also enables its build and deploy APIs).
@@ -60,6 +62,7 @@ class Status(StrEnum):
     OK = "ok"
     FAIL = "FAIL"
     NOT_HERE = "n/a"  # the check cannot apply where the keeper runs (the local stack)
+    SKIPPED = "skip"  # the check needs what an earlier one found missing
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,10 @@ class ControlPlane:
                     scopes=["https://www.googleapis.com/auth/cloud-platform"]
                 )
         except (subprocess.SubprocessError, auth_errors.GoogleAuthError) as error:
-            detail = getattr(error, "stderr", "") or error
+            # gcloud's first line says what is wrong; the rest repeats how to log in.
+            detail = str(getattr(error, "stderr", "") or error).strip() or repr(error)
             raise NoControlPlane(
-                f"cannot read Google Cloud as you ({str(detail).strip()}): run `gcloud auth "
+                f"cannot read Google Cloud as you ({detail.splitlines()[0]}): run `gcloud auth "
                 "login`, or point FIRESTORE_EMULATOR_HOST at the local stack"
             ) from None
         return cls(AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
@@ -240,16 +244,25 @@ def run(
     local stack (emulators), where the control-plane checks do not apply."""
     subs = list(ctx.store.all())
     checks: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
-        ("apis", lambda: [_apis(ctx, control_plane, subs)]),
+        ("apis", lambda: [_apis(ctx.config, control_plane, subs)]),
         ("firestore", lambda: _firestore_checks(ctx, control_plane)),
         ("topics", lambda: _topics(ctx, subs)),
         ("push-publisher", lambda: _push_publishers(ctx, control_plane, subs)),
-        ("runtime-roles", lambda: [_runtime_roles(ctx, control_plane, service_account)]),
+        (
+            "runtime-roles",
+            lambda: [_runtime_roles(ctx.config, control_plane, service_account, ctx.endpoints)],
+        ),
         ("credentials", lambda: _credentials(ctx, subs)),
         ("org-wide-chat", lambda: _org_wide_chat(subs)),
         ("addon-push-identity", lambda: _addon_push_identity(ctx, control_plane)),
         ("alerts-publish", lambda: [_test_publish(ctx)]),
     ]
+    return _each(checks, progress)
+
+
+def _each(
+    checks: Sequence[tuple[str, Callable[[], Iterable[Finding]]]], progress: Callable[[str], None]
+) -> list[Finding]:
     findings: list[Finding] = []
     for name, check in checks:
         progress(name)
@@ -262,18 +275,50 @@ def run(
     return findings
 
 
-def _apis(ctx: Context, cp: ControlPlane | None, subs: Sequence[ManagedSubscription]) -> Finding:
+def without_credentials(
+    config: Config,
+    control_plane: Callable[[], ControlPlane | None],
+    service_account: str | None,
+    missing: str,
+    fix: str,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[Finding]:
+    """`doctor` when the keeper's Google credentials are missing or refused: that first, then
+    the checks that need none of them (the control plane is read as the operator, through
+    gcloud), then the ones left out."""
+    findings = [fail("google-credentials", missing, fix)]
+    try:
+        cp = control_plane()
+    except NoControlPlane as error:
+        findings.append(fail("control-plane", str(error), "gcloud auth login"))
+    else:
+        checks: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
+            ("apis", lambda: [_apis(config, cp, [])]),
+            ("firestore", lambda: _firestore_database(config, cp)),
+            ("runtime-roles", lambda: [_runtime_roles(config, cp, service_account, None)]),
+        ]
+        findings += _each(checks, progress)
+    skipped = ["topics", "push-publisher", "credentials"]
+    if config.alerts_topic:
+        skipped.append("alerts-publish")
+    else:
+        findings.append(_no_alerts_topic())
+    needs = "needs the keeper's Google credentials"
+    return findings + [Finding(check, Status.SKIPPED, needs) for check in skipped]
+
+
+def _apis(config: Config, cp: ControlPlane | None, subs: Sequence[ManagedSubscription]) -> Finding:
     if cp is None:
         return not_here("apis", "the emulators need no API enabled")
     wanted = set(REQUIRED_APIS)
     if any(s.auth.startswith("user-secret:") for s in subs):
         wanted.add(SECRET_MANAGER_API)
-    missing = sorted(wanted - cp.enabled_services(ctx.config.project))
+    missing = sorted(wanted - cp.enabled_services(config.project))
     if missing:
         return fail(
             "apis",
             f"not enabled: {', '.join(missing)}",
-            f"gcloud services enable {' '.join(missing)} --project={ctx.config.project}",
+            f"gcloud services enable {' '.join(missing)} --project={config.project}",
         )
     return ok("apis", f"{plural(len(wanted), 'API')} enabled")
 
@@ -285,7 +330,14 @@ def _firestore_checks(ctx: Context, cp: ControlPlane | None) -> list[Finding]:
             ok("firestore", "the database answers"),
             not_here("firestore-indexes", "the emulator needs no indexes or TTL policy"),
         ]
-    project = ctx.config.project
+    return _firestore_database(ctx.config, cp)
+
+
+def _firestore_database(config: Config, cp: ControlPlane | None) -> list[Finding]:
+    """The database, its indexes and TTL policy, as the control plane describes them."""
+    if cp is None:
+        return [not_here("firestore", "the emulator needs no database, indexes or TTL policy")]
+    project = config.project
     database = cp.firestore_database(project)
     if database is None:
         return [
@@ -296,7 +348,7 @@ def _firestore_checks(ctx: Context, cp: ControlPlane | None) -> list[Finding]:
             )
         ]
     findings = [ok("firestore", f"(default) database, {database.get('type', '?')}")]
-    prefix = ctx.config.collection_prefix + "_"
+    prefix = config.collection_prefix + "_"
     building = [
         index["name"].split("/collectionGroups/")[-1]
         for index in cp.firestore_indexes(project)
@@ -404,19 +456,25 @@ def _domain_restriction(ctx: Context, cp: ControlPlane | None) -> str | None:
     )
 
 
-def _runtime_roles(ctx: Context, cp: ControlPlane | None, account: str | None) -> Finding:
+def _runtime_roles(
+    config: Config,
+    cp: ControlPlane | None,
+    account: str | None,
+    endpoints: EndpointInspector | None,
+) -> Finding:
+    """`endpoints` None: the alerts topic's grant is not read (no keeper credentials)."""
     if cp is None:
         return not_here("runtime-roles", "the emulators check no IAM")
-    project = ctx.config.project
+    project = config.project
     account = account or f"keeper-runtime@{project}.iam.gserviceaccount.com"
     member = f"serviceAccount:{account}"
     missing = [r for r in PROJECT_ROLES if r not in cp.project_roles(project, member)]
     if TOKEN_CREATOR not in cp.service_account_roles(project, account, member):
         missing.append(f"{TOKEN_CREATOR} on itself")
-    if ctx.config.alerts_topic:
-        grant = ctx.endpoints.inspect(ctx.config.alerts_topic, account).publisher
+    if config.alerts_topic and endpoints is not None:
+        grant = endpoints.inspect(config.alerts_topic, account).publisher
         if grant is Grant.MISSING:
-            missing.append(f"{PUBLISHER_ROLE} on {ctx.config.alerts_topic}")
+            missing.append(f"{PUBLISHER_ROLE} on {config.alerts_topic}")
     if missing:
         return fail(
             "runtime-roles",
@@ -550,11 +608,7 @@ def _addon_push_identity(ctx: Context, cp: ControlPlane | None) -> list[Finding]
 def _test_publish(ctx: Context) -> Finding:
     topic = ctx.config.alerts_topic
     if not topic or ctx.alerts is None:
-        return fail(
-            "alerts-publish",
-            "KEEPER_ALERTS_TOPIC is not set: a person is never told",
-            "set KEEPER_ALERTS_TOPIC=projects/P/topics/T (deploy.sh sets it)",
-        )
+        return _no_alerts_topic()
     now = ctx.clock().isoformat()
     test = Alert("doctor", None, "", "", None, "test from python -m keeper doctor", now, "test")
     try:
@@ -566,6 +620,14 @@ def _test_publish(ctx: Context) -> Finding:
             f"create {topic} and let the runtime service account publish to it (deploy.sh)",
         )
     return ok("alerts-publish", f"published a test message (kind=test) to {topic}")
+
+
+def _no_alerts_topic() -> Finding:
+    return fail(
+        "alerts-publish",
+        "KEEPER_ALERTS_TOPIC is not set: a person is never told",
+        "set KEEPER_ALERTS_TOPIC=projects/P/topics/T (deploy.sh sets it)",
+    )
 
 
 def describe(findings: Sequence[Finding]) -> list[str]:

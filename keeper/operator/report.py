@@ -16,18 +16,23 @@ _STATE_COLOURS = {
     State.NEEDS_ATTENTION: "#d93025",
     State.EXPIRED: "#5f6368",
 }
+# The table fits a 1,280 px window: a subscription shows as what it watches and its key; its
+# name (about 100 characters, alike but in the middle) is in a tooltip and a detail row that
+# wraps anywhere; long text wraps in its cell.
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 2em; color: #202124; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #dadce0; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+th, td { text-align: left; vertical-align: top; padding: 4px 8px;
+  border-bottom: 1px solid #dadce0; overflow-wrap: anywhere; }
+th:nth-child(1) { width: 17%; } th:nth-child(2) { width: 14%; } th:nth-child(3) { width: 10%; }
+th:nth-child(4) { width: 7%; } th:nth-child(5) { width: 11%; } th:nth-child(6) { width: 19%; }
 .state { font-weight: 600; }
 .problem, .gap.open { color: #d93025; }
-code { font: 12px ui-monospace, monospace; white-space: nowrap; }
-.who b { font-weight: normal; white-space: nowrap; }
+code { font: 12px ui-monospace, monospace; }
+.sub { font-weight: 600; }
+details code { word-break: break-all; }
+summary { color: #5f6368; cursor: pointer; font-size: 12px; }
 small { color: #5f6368; }
-th, td:nth-child(n+3):nth-child(-n+5) { white-space: nowrap; }
-.problem { display: block; min-width: 16em; }
-.wide { overflow-x: auto; }
 #timeline { display: block; width: 100%; height: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: #202124; }
 svg .tick { fill: #5f6368; }
@@ -98,22 +103,34 @@ def render_html(subs: Sequence[ManagedSubscription], now: datetime, project: str
 <h2>Upcoming expiries (next {TIMELINE_SPAN.days} days)</h2>
 {_timeline(subs, now)}
 <h2>Subscriptions</h2>
-<div class="wide"><table id="subscriptions">
-<thead><tr><th>Subscription (target, key)</th><th>Authorized by</th><th>State</th>
+<table id="subscriptions">
+<thead><tr><th>Subscription (watching, key)</th><th>Authorized by</th><th>State</th>
 <th>Expires in</th><th>Next action</th><th>Gaps in delivery</th><th>Last problem</th></tr></thead>
 <tbody>
 {rows}
-</tbody></table></div>
+</tbody></table>
 </body></html>
 """
 
 
+def resource_label(target: str) -> str:
+    """What a subscription watches, as a person names it: "Chat spaces/AAAA", "Meet
+    spaces/abc", "users/123" (//cloudidentity…), from its target resource."""
+    service, _, resource = target.removeprefix("//").partition("/")
+    app = {"chat": "Chat", "meet": "Meet", "drive": "Drive"}.get(service.split(".")[0])
+    return f"{app} {resource}" if app and resource else resource or target
+
+
 def _row(sub: ManagedSubscription, now: datetime) -> str:
+    name = escape(sub.name or "-")
     cells = [
-        f"<code>{escape(sub.name or '-')}</code><br><small><code>{escape(sub.target_resource)}"
-        f"</code><br><code>{escape(sub.key)}</code></small>",
+        f'<span class="sub" title="{escape(sub.target_resource)}">'
+        f"{escape(resource_label(sub.target_resource))}</span><br>"
+        f"<small><code>{escape(sub.key)}</code></small>"
+        f'<details title="{name}"><summary>full name</summary><code>{name}</code></details>',
         _authorized_by(sub),
-        f'<span class="state" style="color:{_STATE_COLOURS[sub.state]}">{sub.state.value}</span>',
+        f'<span class="state" style="color:{_STATE_COLOURS[sub.state]}">'
+        f"{sub.state.value.replace('_', '_<wbr>')}</span>",
         escape(time_left(sub.expire_time, now)),
         escape(next_step(sub, now)),
         _gaps(sub, now),
@@ -184,13 +201,15 @@ def _timeline(subs: Sequence[ManagedSubscription], now: datetime) -> str:
         x = left + (sub.expire_time - now).total_seconds() * scale
         y = axis + 22 + row * index
         colour = _STATE_COLOURS[sub.state]
-        label = f"{sub.name or sub.key} in {time_left(sub.expire_time, now)}"
-        parts.append(f'<circle cx="{x:.0f}" cy="{y - 4}" r="4" fill="{colour}"/>')
+        left_time = time_left(sub.expire_time, now)
+        label = f"{resource_label(sub.target_resource)} in {left_time}"
+        full = f"{sub.name or sub.key} in {left_time}"  # the tooltip: its full name
         anchor = "end" if x > width / 2 else "start"
         offset = -8 if anchor == "end" else 8
         parts.append(
-            f'<text class="expiry" x="{x + offset:.0f}" y="{y}" text-anchor="{anchor}">'
-            f"{escape(label)}</text>"
+            f'<g><title>{escape(full)}</title><circle cx="{x:.0f}" cy="{y - 4}" r="4" '
+            f'fill="{colour}"/><text class="expiry" x="{x + offset:.0f}" y="{y}" '
+            f'text-anchor="{anchor}">{escape(label)}</text></g>'
         )
     parts.append("</svg>")
     return "\n".join(parts)

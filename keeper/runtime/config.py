@@ -77,13 +77,14 @@ class Config:
     # (docs/design.md, Notices); None: no notices.
     notices_topic: str | None = None
     # The sweep (keeper/sweep/run.py): where it fans out shards of due work (None: no fan-out),
-    # how long one invocation works, how many subscriptions one invocation takes on, how
-    # often each subscription is checked against the API, and its share of the API quota
-    # (the rest is left for the lifecycle handler).
+    # how long one invocation works, how many subscriptions one invocation takes on, the
+    # shortest interval between two checks of a subscription against the API (the sweep's
+    # tick; keeper.sweep.plan.verify_every lengthens it as the read quota requires), and its
+    # share of the API quota (the rest is left for the lifecycle handler).
     sweep_topic: str | None = None
     sweep_budget_seconds: int = 240
     sweep_shard_size: int = 500
-    sweep_verify_minutes: int = 360
+    sweep_verify_minutes: int = 10
     sweep_quota_percent: int = 95
     # The pull subscription on the dead-letter topic (`python -m keeper dead-letters`).
     dead_letter_subscription: str | None = None
@@ -136,7 +137,7 @@ class Config:
             sweep_topic=_topic(env, "KEEPER_SWEEP_TOPIC"),
             sweep_budget_seconds=_positive_int(env, "KEEPER_SWEEP_BUDGET_SECONDS", 240),
             sweep_shard_size=_positive_int(env, "KEEPER_SWEEP_SHARD_SIZE", 500),
-            sweep_verify_minutes=_positive_int(env, "KEEPER_SWEEP_VERIFY_MINUTES", 360),
+            sweep_verify_minutes=_positive_int(env, "KEEPER_SWEEP_VERIFY_MINUTES", 10),
             sweep_quota_percent=_percent(env, "KEEPER_SWEEP_QUOTA_PERCENT", 95),
             dead_letter_subscription=_resource(
                 env, "KEEPER_DEAD_LETTER_SUBSCRIPTION", "subscriptions"

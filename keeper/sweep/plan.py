@@ -11,9 +11,30 @@ from datetime import datetime, timedelta
 
 from keeper.domain.models import ManagedSubscription
 from keeper.domain.outcomes import Action
+from keeper.engine.pacing import Quota
 
 # API calls a plan may make, for pacing: reactivation renews too when the expiry is near.
 WRITES_PER_ACTION = {Action.RENEW: 1, Action.REACTIVATE: 2, Action.RECREATE: 1}
+# The verification's part of the sweep's read share: the rest is for the `get`s that confirm a
+# subscription missing from a listing, and the replays' reads.
+VERIFY_READ_SHARE = 0.5
+_QUOTA = Quota()
+
+
+def verify_every(
+    subscriptions: int, shortest_minutes: int, quota_percent: int, quota: Quota = _QUOTA
+) -> timedelta:
+    """How often each managed subscription is checked against the API: as often as the read
+    quota allows, never more often than `shortest_minutes` (the sweep's tick).
+
+    A check round reads at most once per principal sharing an event type (a `list` page of
+    100) and once per lone subscription (a `get`): at most one read per subscription. The
+    store counts subscriptions, not principals (Firestore counts documents in one cheap
+    aggregation but has no distinct count), so the round is sized for the worst case of one
+    principal per subscription; docs/capacity.md gives the figures.
+    """
+    reads_per_minute = quota.reads_per_minute * quota_percent / 100 * VERIFY_READ_SHARE
+    return timedelta(minutes=max(float(shortest_minutes), subscriptions / reads_per_minute))
 
 
 def deadline(sub: ManagedSubscription, verify_every: timedelta) -> datetime | None:

@@ -44,7 +44,7 @@ from keeper.engine.ports import Context
 from keeper.runtime.logs import labels, log_failure, log_gap, log_outcome
 from keeper.store.protocol import Versioned
 from keeper.sweep.fanout import encode_shard, parse_request
-from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards
+from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards, verify_every
 from workspace_client.errors import (
     CredentialsUnavailable,
     RateLimited,
@@ -96,7 +96,6 @@ def run(
     failed (a mass outage is when replays matter most)."""
     config = ctx.config
     now = ctx.clock()
-    verify_every = timedelta(minutes=config.sweep_verify_minutes)
     if pacer is None:
         share = config.sweep_quota_percent / 100
         quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
@@ -108,7 +107,9 @@ def run(
     work = (
         ctx.store.get_many(shard.keys)
         if shard is not None
-        else _gather(ctx, now, verify_every, config.sweep_shard_size * (MAX_SHARDS if topic else 1))
+        else _gather(
+            ctx, now, _verify_interval(ctx), config.sweep_shard_size * (MAX_SHARDS if topic else 1)
+        )
     )
     if shard is None and topic and len(work) > config.sweep_shard_size:
         items = _fan_out(ctx, work, topic)
@@ -167,18 +168,25 @@ def finish_replays(
     return failed
 
 
-def _gather(ctx: Context, now: datetime, verify_every: timedelta, limit: int) -> list[Versioned]:
+def _verify_interval(ctx: Context) -> timedelta:
+    """How often each subscription is checked against Google: as often as the read quota
+    allows for the fleet's size (keeper/sweep/plan.py, docs/capacity.md)."""
+    config = ctx.config
+    return verify_every(ctx.store.count(), config.sweep_verify_minutes, config.sweep_quota_percent)
+
+
+def _gather(ctx: Context, now: datetime, every: timedelta, limit: int) -> list[Versioned]:
     """Due actions, stale leases and due checks, each an indexed query, merged by deadline."""
     found: dict[str, Versioned] = {}
     for batch in (
         ctx.store.due(now, limit),
         ctx.store.stale_leases(now, limit),
-        ctx.store.unverified(now - verify_every, limit),
+        ctx.store.unverified(now - every, limit),
         ctx.store.short_lived_unverified(now, limit),
     ):
         for current in batch:
             found.setdefault(current.sub.key, current)
-    ordered = sorted(found.values(), key=lambda v: deadline(v.sub, verify_every) or now)
+    ordered = sorted(found.values(), key=lambda v: deadline(v.sub, every) or now)
     return ordered[:limit]
 
 

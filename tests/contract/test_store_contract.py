@@ -175,6 +175,17 @@ def test_the_sweeps_checks_and_stale_leases_are_found_by_their_deadlines(store):
     assert store.managing("app", "//chat.googleapis.com/spaces/BBB") is None
 
 
+def test_count_follows_what_is_managed(store):
+    # GIVEN no record, THEN none is counted
+    assert store.count() == 0
+    # WHEN two are registered and one forgotten, THEN the count follows
+    registered(store, managed())
+    registered(store, managed("subscriptions/chat-spaces-2", "chat-spaces-2"))
+    assert store.count() == 2
+    store.forget("chat-spaces-1")
+    assert store.count() == 1
+
+
 def test_forget_removes_the_record_its_names_and_history(store):
     registered(store, managed())
     store.forget("chat-spaces-1")

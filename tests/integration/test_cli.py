@@ -3,17 +3,24 @@ THEN the API calls made and the Firestore state are what the command promises.""
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.context import local_context
+from devstack.processes import REPO_ROOT
 from keeper.domain.models import State
-from keeper.operator.cli import main
+from keeper.operator.cli import build_parser, main, usable_google_credentials
+from keeper.runtime.context import LazyContext
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED
 
 TARGET = "//chat.googleapis.com/spaces/CLI"
@@ -67,7 +74,7 @@ def test_adopt_manages_an_existing_subscription(keeper_stack):
 
 def test_list_show_and_forget(keeper_stack):
     record = register(keeper_stack)
-    status, table = run("list")
+    status, table = run("list", "--wide")  # the full name and expiry time: --wide (issue 23)
     assert status == 0
     assert record["name"] in table and "ACTIVE" in table and "renew in" in table
     assert record["expire_time"][:16].replace("T", " ") in table  # the expiry, then time left
@@ -277,3 +284,221 @@ def test_adopt_under_a_user_mode_finds_the_scope_that_reads_a_membership_subscri
     assert gets == [403, 200]
     record = keeper_stack.record(json.loads(out)["key"])
     assert record.event_types == ("google.workspace.chat.membership.v1.created",)
+
+
+# -- without credentials, or with the wrong ones ---------------------------------------------
+
+EVERY_COMMAND = [
+    ["register", "--target", TARGET, "--event-type", CHAT_MESSAGE_CREATED, "--topic", "t"],
+    ["adopt", "chat-spaces-xyz"],
+    ["list"],
+    ["report", "--html", "report.html"],
+    ["show", "k1"],
+    ["sweep"],
+    ["sweep", "--dry-run"],
+    ["dead-letters", "list"],
+    ["dead-letters", "replay"],
+    ["forget", "k1"],
+    ["doctor"],
+]
+
+
+class RefusingTokenServer(http.server.BaseHTTPRequestHandler):
+    """Google's token endpoint refusing a key (a deleted or revoked one): 400 invalid_grant."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path) -> None:
+    """A machine outside the local stack with no Application Default Credentials. Everything
+    google-auth would probe stays on loopback: the metadata server on a closed port, no GCE
+    check, gcloud's configuration an empty folder."""
+    for name in list(os.environ):
+        if name.startswith(("KEEPER_", "FIRESTORE_", "PUBSUB_", "WORKSPACE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "keeper-prod")
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:1")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:1")
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def refused_key(tmp_path, token_port: int) -> str:
+    """A service account key file whose token endpoint is the refusing server."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    key_file = tmp_path / "key.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "keeper-prod",
+                "private_key_id": "1",
+                "private_key": pem,
+                "client_email": "someone@keeper-prod.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"http://127.0.0.1:{token_port}/token",
+            }
+        )
+    )
+    return str(key_file)
+
+
+@pytest.fixture(params=["none", "refused"])
+def wrong_credentials(request, no_credentials, monkeypatch, tmp_path) -> str:
+    """No credentials ("none"), or a key Google's token endpoint refuses ("refused")."""
+    if request.param == "refused":
+        server = http.server.HTTPServer(("127.0.0.1", 0), RefusingTokenServer)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        request.addfinalizer(server.server_close)
+        request.addfinalizer(server.shutdown)
+        monkeypatch.setenv(
+            "GOOGLE_APPLICATION_CREDENTIALS", refused_key(tmp_path, server.server_port)
+        )
+    return str(request.param)
+
+
+@pytest.mark.parametrize("argv", EVERY_COMMAND, ids=lambda argv: " ".join(argv[:2]))
+def test_every_command_without_usable_credentials_says_what_to_do_in_one_sentence(
+    wrong_credentials, argv
+):
+    # GIVEN no usable Google credentials (none, or a key Google refuses)
+    out, err = io.StringIO(), io.StringIO()
+    # WHEN an operator runs the command as `python -m keeper` does (keeper/__main__.py)
+    status = main(argv, LazyContext(), out, err=err, credentials_check=usable_google_credentials)
+    # THEN it exits 1 with no traceback, and says what is missing and how to get it
+    assert status == 1
+    assert "Traceback" not in err.getvalue() + out.getvalue()
+    missing = {
+        "none": "no Google credentials (Application Default Credentials are not set up)",
+        "refused": "Google refused the credentials (invalid_grant: Invalid JWT)",
+    }[wrong_credentials]
+    login = (
+        "run `gcloud auth application-default login --impersonate-service-account="
+        "keeper-runtime@keeper-prod.iam.gserviceaccount.com`"
+    )
+    if argv[0] == "doctor":
+        # doctor reports it as its first failing check, then goes on with the others
+        lines = out.getvalue().splitlines()
+        assert lines[0].startswith(f"FAIL  google-credentials  {missing} -> fix: {login}")
+        checks = [line.split()[1] for line in lines[:-1]]
+        assert checks[:2] == ["google-credentials", "control-plane"]
+        assert {"alerts-publish", "topics", "push-publisher", "credentials"} <= set(checks)
+        assert err.getvalue() == ""
+    else:
+        [sentence] = err.getvalue().splitlines()
+        assert sentence.startswith(f"error: {missing}: {login}")
+        assert out.getvalue() == ""
+
+
+def test_the_command_says_one_sentence_and_verbose_adds_the_traceback(no_credentials):
+    # GIVEN no credentials, WHEN `python -m keeper list` runs, then with --verbose
+    def keeper(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keeper", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env=os.environ.copy(),
+            timeout=120,
+            check=False,
+        )
+
+    quiet, verbose = keeper("list"), keeper("list", "--verbose")
+    # THEN both exit 1; the first says one sentence, the second the traceback before it
+    assert quiet.returncode == verbose.returncode == 1
+    assert quiet.stdout == verbose.stdout == ""
+    [sentence] = quiet.stderr.splitlines()
+    assert sentence.startswith("error: no Google credentials")
+    assert "Traceback" in verbose.stderr and "DefaultCredentialsError" in verbose.stderr
+    assert verbose.stderr.splitlines()[-1] == sentence
+
+
+# -- output that fits, help, global options ----------------------------------------------------
+
+
+def test_list_fits_120_columns_with_googles_long_names_and_wide_shows_them_whole(keeper_stack):
+    # GIVEN two subscriptions with Google's long names, one with a long problem
+    first = register(keeper_stack, target="//chat.googleapis.com/spaces/AAAAlongname1")
+    register(keeper_stack, target="//chat.googleapis.com/spaces/AAAAlongname2")
+    keeper_stack.control.suspend(first["name"], "OTHER", cause_fixed=False)
+    keeper_stack.deliver()
+    assert len(first["name"]) > 80 and len(keeper_stack.record(first["key"]).last_problem) > 80
+    # WHEN they are listed, by default and --wide
+    status, table = run("list")
+    wide_status, wide = run("list", "--wide")
+    # THEN the default fits 120 columns, naming each by key and what it watches
+    assert status == wide_status == 0
+    assert max(len(line) for line in table.splitlines()) <= 120
+    lines = table.splitlines()
+    row = next(n for n, line in enumerate(lines) if line.startswith(first["key"]))
+    assert "  Chat spaces/AAAAlongname1  SUSPENDED  " in lines[row]
+    assert first["name"] not in lines[row]
+    # AND the problem follows its row, whole, on indented lines
+    problem = keeper_stack.record(first["key"]).last_problem
+    below = []
+    for line in lines[row + 1 :]:
+        if not line.startswith("    "):
+            break
+        below.append(line)
+    assert below[0].startswith("    problem: ")
+    assert " ".join(" ".join(below).split()) == "problem: " + " ".join(problem.split())
+    # AND --wide has the full name and the whole problem
+    assert first["name"] in wide
+    assert keeper_stack.record(first["key"]).last_problem in wide
+
+
+def test_show_wraps_to_the_terminal(keeper_stack, monkeypatch):
+    # GIVEN a subscription with a history of long lines, and an 80-column terminal
+    record = register(keeper_stack)
+    keeper_stack.control.suspend(record["name"], "OTHER", cause_fixed=False)
+    keeper_stack.deliver()
+    monkeypatch.setenv("COLUMNS", "80")
+    # WHEN it is shown
+    status, shown = run("show", record["key"])
+    # THEN no line is wider than the terminal, and the history is all there
+    assert status == 0
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    assert "FAILED_PRECONDITION" in shown
+
+
+def test_global_options_go_before_or_after_the_command(keeper_stack):
+    register(keeper_stack)
+    before, after = run("--json", "list"), run("list", "--json")
+    assert before == after
+    assert before[0] == 0 and json.loads(before[1])[0]["target_resource"] == TARGET
+
+
+def test_every_command_and_option_has_help_and_each_command_an_example(capsys):
+    # GIVEN the CLI's commands
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, command in commands.items():
+        # THEN every option and argument says what it is for
+        for action in command._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+        # AND --help shows an example of the command
+        with pytest.raises(SystemExit) as exit:
+            main([name, "--help"], context=local_context)
+        assert exit.value.code == 0
+        shown = capsys.readouterr().out
+        assert "example:\n  python -m keeper " in shown and name in shown.split("example:")[1]
+    # AND --auth shows the secret's form (argparse may wrap the help after a hyphen)
+    register_help = re.sub(r"-\s+", "-", commands["register"].format_help())
+    assert "user-secret:projects/P/secrets/S" in register_help

@@ -41,9 +41,12 @@ def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):
     steps = [
         "keeper (event): renewed (patch ttl)",  # the reminder
         ": reactivate (suspended without a suspended event",  # the silent suspension: sweep
+        "the silent suspension was found and fixed 10 min after it happened",  # one interval
         "keeper (event): reactivate -> failed",  # the cause persists
         ") -> done",  # the sweep retries once it is gone
         "keeper (event): flag -> flagged: suspended: USER_SCOPE_REVOKED",
+        "keeper (event): flag -> alerted",  # a person is told
+        "alice authorizes the app again (re-consent",  # the person's remedy, before the expiry
         "keeper (event): recreated (create)",  # the expiry
         "history (",
     ]
@@ -58,6 +61,12 @@ def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):
     replayed = [int(n) for n in re.findall(r"the app's topic got (\d+) replayed messages", out)]
     assert posted == replayed == [3, 2]
     assert out.count("once each, in order: ") == 2
+    # AND every clock jump and wait says how long it is
+    assert out.count("... the clock moves ") == 3
+    assert out.count("... waiting for the function to handle ") == 4
+    # AND `list` fits 120 columns at the local run's real names
+    listing = out.split("7. python -m keeper list\n", 1)[1].split("\n\n", 1)[0]
+    assert listing.startswith("KEY ") and max(map(len, listing.splitlines())) <= 120
     # AND no log line is mixed into what a person reads
     assert '"severity"' not in out
     assert "Stopping the local stack." in out

@@ -1,10 +1,12 @@
 """`python -m devstack.services` (the README's "Test locally with functions-framework"):
 GIVEN nothing running, WHEN it starts, THEN it prints an `export` line whose services answer
-and whose topics exist, and a SIGTERM stops every process it started."""
+and whose topics exist, writes the same as an `--env-file` on which `doctor` and `dead-letters`
+work, and a SIGTERM stops every process it started."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -41,14 +43,16 @@ def test_the_services_come_up_with_their_topics_and_stop_together():
 
 def check_while_up(process: subprocess.Popen[str]) -> dict[str, str]:
     try:
-        exports = ""
+        exports, env_file = "", ""
         deadline = time.monotonic() + 120
         assert process.stdout is not None
-        while time.monotonic() < deadline and not exports:
+        while time.monotonic() < deadline and not env_file:
             line = process.stdout.readline()
             assert line, "devstack.services ended before printing its environment"
             if line.startswith("export "):
                 exports = line
+            if "--env-file " in line:
+                env_file = line.split("--env-file ", 1)[1].split()[0]
         env = dict(word.split("=", 1) for word in exports.split()[1:])
         assert env["GOOGLE_CLOUD_PROJECT"] == "keeper-local"
         assert env["KEEPER_CREDENTIALS"] == "anonymous"
@@ -70,7 +74,39 @@ def check_while_up(process: subprocess.Popen[str]) -> dict[str, str]:
             timeout=60,
         )
         assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+        check_the_operator_env_file(env_file)
         return env
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+
+
+def check_the_operator_env_file(env_file: str) -> None:
+    """GIVEN the settings file the services wrote, and a shell with none of the keeper's
+    variables, WHEN the operator runs the README's doctor and dead-letters commands with
+    --env-file, THEN both work on the local stack."""
+    bare = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KEEPER_", "FIRESTORE_", "PUBSUB_", "WORKSPACE_", "GOOGLE_"))
+    }
+
+    def keeper(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keeper", "--env-file", env_file, *args],
+            check=False,
+            cwd=REPO_ROOT,
+            env=bare,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    doctor = keeper("doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    [published] = [line for line in doctor.stdout.splitlines() if " alerts-publish " in line]
+    assert published.startswith("ok ") and "published a test message" in published
+    assert doctor.stdout.rstrip().endswith("all checks passed")
+    letters = keeper("dead-letters", "list", "--json")
+    assert letters.returncode == 0, letters.stderr
+    assert json.loads(letters.stdout) == []

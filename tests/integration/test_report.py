@@ -5,6 +5,7 @@ which a screenshot shows across the page's width."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -42,16 +43,17 @@ def chromium(*args: str, tmp_path) -> str:
     return result.stdout
 
 
-def render(path, tmp_path) -> str:
-    return chromium("--dump-dom", path.as_uri(), tmp_path=tmp_path)
+def render(path, tmp_path, window: str | None = None) -> str:
+    size = [f"--window-size={window}"] if window else []
+    return chromium(*size, "--dump-dom", path.as_uri(), tmp_path=tmp_path)
 
 
-def screenshot(path, tmp_path, width: int = 1280) -> Path:
+def screenshot(path, tmp_path, width: int = 1280, height: int = 900) -> Path:
     # KEEPER_REPORT_SCREENSHOT: keep the picture there, to look at it.
     shot = Path(os.environ.get("KEEPER_REPORT_SCREENSHOT", tmp_path / "report.png"))
     chromium(
         "--hide-scrollbars",
-        f"--window-size={width},900",
+        f"--window-size={width},{height}",
         f"--screenshot={shot}",
         path.as_uri(),
         tmp_path=tmp_path,
@@ -121,3 +123,59 @@ def test_the_timeline_spans_the_page_in_a_screenshot(keeper_stack, tmp_path):
     # the axis runs across at least 85% of the window (it took 60% of 900 px before)
     assert image.width == 1280
     assert longest_grey_run(image) >= 0.85 * image.width
+
+
+# What the layout gives: the page's width, the boxes that scroll sideways (content hidden in
+# them), and whether the table's last column ends inside the window.
+MEASURE = """<script>
+const boxes = [...document.querySelectorAll("body *")];
+const fit = {
+  page: document.documentElement.scrollWidth,
+  scrolling: boxes.filter(b => b.scrollWidth > b.clientWidth + 1
+    && getComputedStyle(b).overflowX !== "visible").map(b => b.tagName),
+  lastColumnInside: document.querySelector("th:last-child").getBoundingClientRect().right
+    <= window.innerWidth,
+};
+const out = document.createElement("pre");
+out.id = "fit";
+out.textContent = JSON.stringify(fit);
+document.body.append(out);
+</script>"""
+
+
+def white(pixel) -> bool:
+    return min(pixel) >= 250
+
+
+def test_the_report_fits_a_1280_px_window_with_nothing_cut_off(keeper_stack, tmp_path):
+    # GIVEN subscriptions with Google's long names, in several states, one with a long problem
+    subs = [
+        register(keeper_stack, target=f"//chat.googleapis.com/spaces/AAAAfits{n}") for n in range(3)
+    ]
+    keeper_stack.control.suspend(subs[0]["name"], "OTHER", cause_fixed=False)
+    keeper_stack.control.suspend(subs[1]["name"], "USER_SCOPE_REVOKED")
+    keeper_stack.deliver()
+    assert all(len(sub["name"]) > 80 for sub in subs)
+    page = tmp_path / "report.html"
+    assert run("report", "--html", str(page))[0] == 0
+    # WHEN it is rendered in a 1,280 px window, tall enough for the whole page
+    image = read_png(screenshot(page, tmp_path, height=1400).read_bytes())
+    # THEN nothing reaches the right margin: the page is no wider than the window (what is
+    # wider would run into the margin, its row lines first), and the page ends in the window
+    assert image.width == 1280
+    margin = range(image.width - 16, image.width)
+    assert all(white(image.pixel(x, y)) for x in margin for y in range(image.height))
+    assert all(white(image.pixel(x, image.height - 1)) for x in range(image.width))
+    # AND, measured in the page laid out at 1,280 px (a copy with a measuring script: the
+    # report has none), no box is wider than the window or scrolls, and the last column ends
+    # within the window
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    fit = re.search(r'<pre id="fit">(.*?)</pre>', render(measured, tmp_path, "1280,1400"))
+    assert fit is not None
+    assert json.loads(fit.group(1)) == {"page": 1280, "scrolling": [], "lastColumnInside": True}
+    # AND the timeline names each by its space, the full name in the marker's tooltip
+    dom = render(page, tmp_path)
+    labels = re.findall(r'<text class="expiry"[^>]*>([^<]*)</text>', dom)
+    assert sorted(labels) == [f"Chat spaces/AAAAfits{n} in 23h 59m" for n in range(3)]
+    assert all(f"<title>{sub['name']} in 23h 59m</title>" in dom for sub in subs)

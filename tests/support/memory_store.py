@@ -78,6 +78,9 @@ class InMemoryStore:
     def all(self) -> Iterator[ManagedSubscription]:
         return iter([v.sub for v in self._versions()])
 
+    def count(self) -> int:
+        return len(self._versions())
+
     def due(self, before: datetime, limit: int) -> list[Versioned]:
         return self._oldest_first("next_action_at", before, limit)
 

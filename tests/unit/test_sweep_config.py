@@ -16,7 +16,7 @@ def test_sweep_defaults():
         config.sweep_shard_size,
         config.sweep_verify_minutes,
         config.sweep_quota_percent,
-    ) == (240, 500, 360, 95)
+    ) == (240, 500, 10, 95)
 
 
 def test_sweep_variables_are_read():

@@ -11,7 +11,7 @@ import pytest
 from keeper.domain.models import Lease, ManagedSubscription
 from keeper.domain.outcomes import Action
 from keeper.sweep.fanout import SweepRequest, encode_shard, parse_request
-from keeper.sweep.plan import Shard, deadline, shards
+from keeper.sweep.plan import Shard, deadline, shards, verify_every
 from workspace_client.models import Subscription
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -103,3 +103,23 @@ def test_sweep_messages(data, expected):
 
 def test_a_message_that_is_not_pubsub_is_a_plain_tick():
     assert parse_request(None) == SweepRequest()
+
+
+@pytest.mark.parametrize(
+    ("subscriptions", "minutes"),
+    [
+        (0, 10),  # nothing to read: the sweep's tick
+        (10, 10),
+        (1_000, 10),  # 1,000 reads take 3.5 min at 285 a minute: within one tick
+        (2_850, 10),  # exactly one tick of reads
+        (100_000, 100_000 / 285),  # 5 h 51 min: the read share sets the pace
+    ],
+)
+def test_the_verification_interval_follows_the_fleet_within_the_read_share(subscriptions, minutes):
+    # GIVEN a fleet of this size, the default 10-minute floor and the sweep's 95% share
+    # WHEN the interval is computed
+    every = verify_every(subscriptions, shortest_minutes=10, quota_percent=95)
+    # THEN it is the floor, or as long as one read per subscription at half the share takes
+    assert every == timedelta(minutes=minutes)
+    # AND a round's reads never exceed half the sweep's share of 600 reads a minute
+    assert subscriptions / (every.total_seconds() / 60) <= 600 * 0.95 * 0.5 + 1e-9
