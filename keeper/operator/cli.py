@@ -61,8 +61,9 @@ AUTH_HELP = (
     "Chat app)"
 )
 REPLAY_HELP = (
-    "after an outage, republish the Chat events it missed to its topic (marked "
-    "ce-keeperreplay=true); default: KEEPER_REPLAY_DEFAULT (off)"
+    "after an outage, republish the events it missed to its topic (marked "
+    "ce-keeperreplay=true): Chat's from the Chat API, Meet's and Drive's rebuilt from the Meet "
+    "and Drive Activity APIs; default: KEEPER_REPLAY_DEFAULT (off)"
 )
 ENV_FILE_HELP = (
     "read KEY=VALUE settings (deploy/operator.env, written by deploy/deploy.sh) before "
