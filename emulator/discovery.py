@@ -113,7 +113,9 @@ def _path_regex(
 class DiscoveryDocument:
     """The parsed discovery document: routing table, global parameters and schemas."""
 
-    def __init__(self, document: dict[str, Any], served: str | None = None) -> None:
+    def __init__(
+        self, document: dict[str, Any], served: str | tuple[str, ...] | None = None
+    ) -> None:
         self.name: str = document["name"]
         self.schemas: dict[str, Any] = document["schemas"]
         self.global_parameters = {
@@ -121,12 +123,12 @@ class DiscoveryDocument:
         }
         self.methods: list[Method] = []
         self._collect(document.get("resources", {}), document.get("servicePath", ""))
-        if served is not None:  # only the methods whose id starts so (`spaces.spaceEvents.`)
+        if served is not None:  # only the methods whose id starts so (`spaces.spaceEvents.`, …)
             self.methods = [m for m in self.methods if m.id.startswith(served)]
 
     @classmethod
     def bundled(
-        cls, document: str = "workspaceevents.v1", served: str | None = None
+        cls, document: str = "workspaceevents.v1", served: str | tuple[str, ...] | None = None
     ) -> DiscoveryDocument:
         """Load a document installed with google-api-python-client (never the network)."""
         path = resources.files("googleapiclient").joinpath(f"{_DOCUMENTS}{document}.json")

@@ -68,6 +68,15 @@ def _handlers(workspace: Workspace) -> dict[str, Handler]:
         "spaces.spaceEvents.get": lambda p, a, _q, _b, _f: workspace.space_events.get_space_event(
             p, a["name"]
         ),
+        "spaces.list": lambda p, _a, q, _b, _f: workspace.chat_spaces.list_spaces(
+            p, q.get("filter"), q.get("pageSize"), q.get("pageToken")
+        ),
+        "spaces.findDirectMessage": lambda p, _a, q, _b, _f: (
+            workspace.chat_spaces.find_direct_message(p, q.get("name"))
+        ),
+        "spaces.messages.create": lambda p, a, q, b, _f: workspace.chat_spaces.create_message(
+            p, a["parent"], q, b
+        ),
     }
 
 
@@ -107,8 +116,13 @@ class Emulator:
     def __init__(self, project: str, pubsub_host: str | None) -> None:
         self.project = project
         self.discovery = DiscoveryDocument.bundled()
-        # At the same base URL, the Chat API's spaceEvents (for replays of missed events).
-        self.chat_discovery = DiscoveryDocument.bundled("chat.v1", served="spaces.spaceEvents.")
+        # At the same base URL, the Chat API's spaceEvents (for replays of missed events), the
+        # spaces of a user, and the Chat app's direct messages (emulator/chat_spaces.py).
+        self.chat_discovery = DiscoveryDocument.bundled(
+            "chat.v1",
+            served=("spaces.spaceEvents.", "spaces.list", "spaces.findDirectMessage",
+                    "spaces.messages.create"),
+        )  # fmt: skip
         self.workspace = Workspace(PubSubPublisher(pubsub_host), project)
         self.faults = FaultBook()
         self.quota = QuotaMeter()
@@ -190,9 +204,10 @@ class Emulator:
         return _json_response(result, status, pretty=pretty)
 
     def _document_for(self, path: str) -> DiscoveryDocument:
-        """The Chat API's document for its paths (`/v1/spaces/…`), else the Workspace Events
+        """The Chat API's document for its paths (`/v1/spaces…`), else the Workspace Events
         API's."""
-        return self.chat_discovery if path.startswith("/v1/spaces/") else self.discovery
+        chat = path == "/v1/spaces" or path.startswith(("/v1/spaces/", "/v1/spaces:"))
+        return self.chat_discovery if chat else self.discovery
 
     # -- the control surface -------------------------------------------------------------
 
@@ -301,6 +316,18 @@ class Emulator:
                 "/emulator/spaces/<space>:post",
                 "POST",
                 lambda space: control(self._post(space)),
+            ),
+            (
+                "/emulator/directMessages",
+                "POST",
+                lambda: control(
+                    lambda b: self.workspace.chat_spaces.create_direct_message(str(b.get("user")))
+                ),
+            ),
+            (
+                "/emulator/messages",
+                "GET",
+                lambda: control(lambda _b: {"messages": self.workspace.chat_spaces.messages()}),
             ),
             ("/emulator/faults", "POST", lambda: control(self._add_fault)),
             (

@@ -17,6 +17,7 @@ from emulator.chat import (
     parse_event_type,
     resource_for,
 )
+from emulator.chat_spaces import note_members
 from emulator.errors import ApiError, invalid_argument
 from emulator.filters import parse_space_events_filter
 from emulator.paging import next_page_token, page_position
@@ -62,6 +63,7 @@ class SpaceEvents:
                 sequence=number,
             )
             self.state.store.chat_events.append(event)
+            note_members(self.state.store.chat_spaces, event)
             deliveries = []
             for subscription in sorted(self.state.store.subscriptions.values(), key=lambda s: s.id):
                 if (

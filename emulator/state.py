@@ -7,6 +7,7 @@ out in time order and the data of each event is the subscription as it was at th
 
 from __future__ import annotations
 
+from emulator.chat_spaces import ChatSpaces
 from emulator.lifecycle_events import LifecycleEvents
 from emulator.operations import Operations
 from emulator.publisher import PubSubPublisher
@@ -25,3 +26,4 @@ class Workspace(State):
         self.subscriptions = Subscriptions(self, self.operations)
         self.lifecycle = LifecycleEvents(self, self.subscriptions)
         self.space_events = SpaceEvents(self)
+        self.chat_spaces = ChatSpaces(self)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from emulator.chat_spaces import ChatSpacesRecord
 from emulator.config import EmulatorConfig
 from emulator.publisher import PubSubPublisher
 
@@ -42,6 +43,7 @@ class Store:
     events: list[EventRecord] = field(default_factory=list)
     sequence: int = 0
     chat_events: list[ChatEvent] = field(default_factory=list)  # every one, in time order
+    chat_spaces: ChatSpacesRecord = field(default_factory=ChatSpacesRecord)
 
 
 class State:
