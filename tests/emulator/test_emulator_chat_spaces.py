@@ -128,7 +128,9 @@ def test_the_app_sends_a_message_once_per_request_id_and_the_control_lists_it(
     # GIVEN a direct message between Alice and the app
     control = workspace_emulator.control
     dm = control.direct_message(ALICE_ID)["name"]
-    client = ChatClient(Credentials(token=APP + ";scopes=chat.bot"), endpoint=workspace_emulator.url)
+    client = ChatClient(
+        Credentials(token=APP + ";scopes=chat.bot"), endpoint=workspace_emulator.url
+    )
     # WHEN the keeper's client finds it and sends a message, and sends it again with the same
     # request id (a retry)
     assert client.find_direct_message(ALICE_ID) == dm
@@ -154,11 +156,14 @@ def test_messages_create_refuses_the_wrong_scope_an_unknown_space_and_an_empty_m
     messages = spaces(url, APP + ";scopes=chat.bot").messages()
     # WHEN the app writes with another scope, to a space it is not in, or nothing
     # THEN 403, 404 and 400, and nothing is recorded
-    assert status_of(
-        spaces(url, APP + ";scopes=chat.app.messages.readonly")
-        .messages()
-        .create(parent=dm, body={"text": "x"})
-    ) == 403
+    assert (
+        status_of(
+            spaces(url, APP + ";scopes=chat.app.messages.readonly")
+            .messages()
+            .create(parent=dm, body={"text": "x"})
+        )
+        == 403
+    )
     assert status_of(messages.create(parent="spaces/ELSEWHERE", body={"text": "x"})) == 404
     assert status_of(messages.create(parent=dm, body={})) == 400
     assert workspace_emulator.control.messages() == []
