@@ -1,5 +1,5 @@
-"""The Chat app's direct message (keeper/engine/direct_messages.py) over a scripted Chat client:
-which notices it speaks for, to whom, with what, and what a failure does."""
+"""The Chat app's direct message sink (keeper/engine/direct_messages.py) over a scripted Chat
+client: which notices it speaks for, to whom, with what, and what a failure does."""
 
 from __future__ import annotations
 
