@@ -38,8 +38,9 @@ def message_text(notice: Notice) -> str:
     """What the user reads: which subscription stopped, since when, why, and what to do."""
     data = notice.data
     space = str(data["target"]).removeprefix("//chat.googleapis.com/")
+    where = "your Chat spaces" if space == "spaces/-" else space
     return (
-        f"Events of {space} stopped reaching the app on {data['since']} ({data['reason']}). "
+        f"Events of {where} stopped reaching the app on {data['since']} ({data['reason']}). "
         f"{data['remedy']}"
     )
 

@@ -80,6 +80,9 @@ def test_the_remedy_goes_to_the_users_direct_message_under_a_stable_request_id()
     assert first_space == "spaces/dm1"
     assert first_id == second_id and first_id is not None
     assert "spaces/AAAA" in text and SUSPENSION_POLICY[REASON].advice in text
+    # AND a subscription to all of the user's spaces is named so
+    sink(chat).publish(needs_attention(target_resource="//chat.googleapis.com/spaces/-"))
+    assert "Events of your Chat spaces stopped" in chat.sent[-1][1]
     # AND another problem is another request id
     sink(chat).publish(needs_attention(last_problem="suspended again"))
     assert chat.sent[-1][2] != first_id
