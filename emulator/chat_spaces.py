@@ -6,8 +6,8 @@ created, recorded for the control surface to list.
 
 Users are named as the Chat API names them, `users/ID`, where ID is the emulator's stable id of
 the principal (emulator/auth.py); `users/EMAIL` stands for the user whose token is
-`emulator:delegated:EMAIL`. Scopes are the methods' reference pages' (docs/api-reference.md,
-"Direct messages from the Chat app"): an app reads and writes with `chat.bot`.
+`emulator:delegated:EMAIL`. Scopes are the methods' reference pages' (docs/api-reference.md
+§10): an app reads and writes with `chat.bot`.
 """
 
 from __future__ import annotations
@@ -31,12 +31,10 @@ if TYPE_CHECKING:
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
 # (app authentication, user authentication) scopes of each method (its reference page).
+_SPACES_READ = (frozenset({"chat.bot"}), frozenset({"chat.spaces", "chat.spaces.readonly"}))
 _SCOPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "spaces.list": (frozenset({"chat.bot"}), frozenset({"chat.spaces", "chat.spaces.readonly"})),
-    "spaces.findDirectMessage": (
-        frozenset({"chat.bot"}),
-        frozenset({"chat.spaces", "chat.spaces.readonly"}),
-    ),
+    "spaces.list": _SPACES_READ,
+    "spaces.findDirectMessage": _SPACES_READ,
     "spaces.messages.create": (
         frozenset({"chat.bot"}),
         frozenset({"chat.messages.create", "chat.messages", "chat.import"}),
@@ -113,6 +111,19 @@ def _space_types(filter_text: str | None) -> set[str] | None:
     return types
 
 
+def _space(name: str, *, direct: bool) -> dict[str, Any]:
+    """The Space resource: a named space, or a direct message between a user and the app."""
+    space: dict[str, Any] = {"name": name, "spaceType": "SPACE"}
+    if direct:
+        space.update(spaceType="DIRECT_MESSAGE", singleUserBotDm=True)
+    return space
+
+
+def _sender(principal: Principal) -> str:
+    """The caller as a message's sender names it: `users/ID` (for the app, its stable id)."""
+    return "users/" + principal.key.rsplit("/", 1)[-1]
+
+
 class ChatSpaces:
     """`spaces.list`, `spaces.findDirectMessage`, `spaces.messages.create`, and the control
     calls that make a direct message space and list the messages; each takes the lock."""
@@ -124,16 +135,6 @@ class ChatSpaces:
     def _record(self) -> ChatSpacesRecord:
         return self.state.store.chat_spaces
 
-    def _space(self, name: str, *, direct: bool) -> dict[str, Any]:
-        space: dict[str, Any] = {"name": name, "spaceType": "SPACE"}
-        if direct:
-            space.update(spaceType="DIRECT_MESSAGE", singleUserBotDm=True)
-        return space
-
-    def _caller(self, principal: Principal) -> str:
-        """The caller as a message's sender names it: `users/ID` (the app's stable id)."""
-        return "users/" + principal.key.rsplit("/", 1)[-1]
-
     def create_direct_message(self, user: str) -> dict[str, Any]:
         """Control: the direct message space between `user` and the Chat app, made if need be
         (as when the user first messages the app)."""
@@ -143,7 +144,7 @@ class ChatSpaces:
                 member, f"spaces/dm{stable_number('dm:' + member)}"
             )
             self._record.members.setdefault(space, set()).add(member)
-            return self._space(space, direct=True)
+            return _space(space, direct=True)
 
     def messages(self) -> list[dict[str, Any]]:
         """Control: every message created through the API, oldest first."""
@@ -161,7 +162,7 @@ class ChatSpaces:
             space = self._record.direct_messages.get(user) if principal.is_app else None
             if space is None:
                 raise ApiError("NOT_FOUND", "Direct message space not found.")
-            return self._space(space, direct=True)
+            return _space(space, direct=True)
 
     def _member_of(self, principal: Principal) -> set[str]:
         """The caller's spaces: the app's direct messages; a user's by membership."""
@@ -194,9 +195,7 @@ class ChatSpaces:
             digest = hashlib.sha256(f"{principal.key}\n{filter_text}".encode()).hexdigest()[:16]
             after = page_position(page_token, digest)
             direct = set(self._record.direct_messages.values())
-            spaces = [
-                self._space(name, direct=name in direct) for name in self._spaces_of(principal)
-            ]
+            spaces = [_space(name, direct=name in direct) for name in self._spaces_of(principal)]
             matching = [s for s in spaces if types is None or s["spaceType"] in types][after:]
             response: dict[str, Any] = {}
             if matching:
@@ -241,7 +240,7 @@ class ChatSpaces:
                 **{k: v for k, v in body.items() if k in ("text", "cardsV2")},
                 "name": name,
                 "sender": {
-                    "name": self._caller(principal),
+                    "name": _sender(principal),
                     "type": "BOT" if principal.is_app else "HUMAN",
                 },
                 "createTime": format_time(now),

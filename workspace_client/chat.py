@@ -18,7 +18,6 @@ from workspace_client.models import event_types_filter, format_timestamp, parse_
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 # The discovery document's maximum page size for spaceEvents.list, and for spaces.list.
 MAX_PAGE_SIZE = 1000
-MAX_SPACES_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -105,13 +104,13 @@ class ChatClient(GoogleApiClient):
         )
 
     def spaces_page(
-        self, page_size: int = MAX_SPACES_PAGE_SIZE, page_token: str | None = None
+        self, page_size: int = MAX_PAGE_SIZE, page_token: str | None = None
     ) -> tuple[list[str], str | None]:
         """One request of `spaces.list`: the names (`spaces/S`) of a page of the spaces the
         caller is a member of, and the token of the next page (None: the last). Group chats
         and direct messages are listed only once their first message was sent (its page)."""
-        if not 1 <= page_size <= MAX_SPACES_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_SPACES_PAGE_SIZE}: {page_size}")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
         request = build_service("chat", "v1", self.endpoint, "spaces").list(
             pageSize=page_size, pageToken=page_token
         )

@@ -501,7 +501,7 @@ class ClientFactory:
     def chat_with_scopes(self, auth: AuthSpec | str, scopes: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with exactly ``scopes`` (short names, such as
         ``chat.bot``): for calls no event type decides the scopes of, as the Chat app's
-        direct messages (docs/api-reference.md, "Direct messages from the Chat app")."""
+        direct messages (docs/api-reference.md §10)."""
         granted = tuple(sorted(SCOPE_PREFIX + scope for scope in scopes))
         return ChatClient(
             self.provider.credentials_for(AuthSpec.parse(auth), granted),

@@ -2,10 +2,9 @@
 docs/design.md, Notices): a NoticeSink beside the notices topic's. For a `needsAttention` notice
 about a Chat subscription under a user's authority, the app finds its direct message space with
 that user (`spaces.findDirectMessage`) and sends the remedy there (`spaces.messages.create`),
-both with app authentication and `chat.bot` (docs/api-reference.md, "Direct messages from the
-Chat app"). Once per problem: it rides on the notice, which is sent once per problem, and a
-notice sent again after a crash sends the same `requestId`, so Google creates no second
-message."""
+both with app authentication and `chat.bot` (docs/api-reference.md §10). Once per problem: it
+rides on the notice, which is sent once per problem, and a notice sent again after a crash
+sends the same `requestId`, so Google creates no second message."""
 
 from __future__ import annotations
 
