@@ -16,7 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from emulator.auth import Principal, stable_number
 from emulator.chat import ChatEvent, check_space
@@ -59,7 +59,7 @@ class ChatSpacesRecord:
 
 def user_name(name: str) -> str:
     """`users/ID` as is; `users/EMAIL` as the emulator's id of that delegated user."""
-    if not name.startswith("users/") or name == "users/":
+    if not _is_user(name):
         raise invalid_argument(f"Invalid user name {name!r}: expected users/USER.", field="name")
     user = name.removeprefix("users/")
     return f"users/{stable_number(user.lower())}" if "@" in user else name
@@ -72,17 +72,25 @@ def note_members(record: ChatSpacesRecord, event: ChatEvent) -> None:
     for resource in event.resources:
         if event.family == "message":
             sender = resource.get("sender") or {}
-            if sender.get("type", "HUMAN") == "HUMAN" and sender.get("name"):
-                members.add(user_name(str(sender["name"])))
+            if sender.get("type", "HUMAN") == "HUMAN":
+                _add(members, sender.get("name"))
         elif event.family == "membership":
             member = (resource.get("member") or {}).get("name")
-            if not member:
-                continue
             joined = resource.get("state", "JOINED") == "JOINED"
             if event.single_type.endswith(".deleted") or not joined:
-                members.discard(user_name(str(member)))
+                members.discard(user_name(member) if _is_user(member) else "")
             else:
-                members.add(user_name(str(member)))
+                _add(members, member)
+
+
+def _is_user(name: object) -> TypeGuard[str]:
+    return isinstance(name, str) and name.startswith("users/") and name != "users/"
+
+
+def _add(members: set[str], name: object) -> None:
+    """A posted resource may name anyone (or no one): only `users/…` names are members."""
+    if _is_user(name):
+        members.add(user_name(name))
 
 
 def _check_scopes(principal: Principal, method: str) -> None:
@@ -94,7 +102,7 @@ def _check_scopes(principal: Principal, method: str) -> None:
             "PERMISSION_DENIED",
             "Request had insufficient authentication scopes.",
             reason="ACCESS_TOKEN_SCOPE_INSUFFICIENT",
-            metadata={"method": f"google.chat.v1.ChatService.{method.rsplit('.', 1)[-1]}"},
+            metadata={"service": "chat.googleapis.com"},
         )
 
 

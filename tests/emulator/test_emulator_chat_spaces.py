@@ -45,8 +45,8 @@ def status_of(request: Any) -> int:
 def test_spaces_list_pages_the_spaces_a_user_is_a_member_of(
     workspace_emulator: WorkspaceEmulator,
 ) -> None:
-    # GIVEN Alice writing in two spaces, joining a third and leaving a fourth, and Bob alone
-    # writing in a fifth
+    # GIVEN Alice writing in two spaces, joining a third and leaving a fourth, Bob alone
+    # writing in a fifth, and a bot, and a sender with no user name, in a sixth
     control = workspace_emulator.control
     for space in ("spaces/A1", "spaces/A2"):
         control.post(space, MESSAGE_CREATED, sender={"name": "users/alice@example.com"})
@@ -54,6 +54,8 @@ def test_spaces_list_pages_the_spaces_a_user_is_a_member_of(
     control.post("spaces/A4", MEMBERSHIP_CREATED, member={"name": ALICE_ID, "type": "HUMAN"})
     control.post("spaces/A4", MEMBERSHIP_DELETED, member={"name": ALICE_ID, "type": "HUMAN"})
     control.post("spaces/B1", MESSAGE_CREATED, sender={"name": "users/bob@example.com"})
+    control.post("spaces/C1", MESSAGE_CREATED, sender={"name": ALICE_ID, "type": "BOT"})
+    control.post("spaces/C1", MESSAGE_CREATED, sender={"displayName": "someone"})
     # WHEN Google's client lists Alice's spaces, two a page
     request = spaces(workspace_emulator.url, ALICE).list(pageSize=2)
     pages = []
