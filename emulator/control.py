@@ -210,6 +210,18 @@ class EmulatorControl:
         result: dict[str, Any] = self._call("POST", f"drive/files/{file}:change", body)
         return result
 
+    def direct_message(self, user: str) -> dict[str, Any]:
+        """Make the direct message space between `user` (`users/ID`, or `users/EMAIL` for the
+        user of `delegated:EMAIL`) and the Chat app, as when the user first messages the app;
+        returns the Space."""
+        space: dict[str, Any] = self._call("POST", "directMessages", {"user": user})
+        return space
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message created through `spaces.messages.create`, oldest first."""
+        messages: list[dict[str, Any]] = self._call("GET", "messages")["messages"]
+        return messages
+
     def faults(self) -> list[dict[str, Any]]:
         faults: list[dict[str, Any]] = self._call("GET", "faults")["faults"]
         return faults

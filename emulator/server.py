@@ -72,6 +72,15 @@ def _handlers(workspace: Workspace) -> dict[str, Handler]:
         ),
         **_meet_handlers(workspace),
         "activity.query": lambda p, _a, _q, b, _f: workspace.drive_activity.query(p, b),
+        "spaces.list": lambda p, _a, q, _b, _f: workspace.chat_spaces.list_spaces(
+            p, q.get("filter"), q.get("pageSize"), q.get("pageToken")
+        ),
+        "spaces.findDirectMessage": lambda p, _a, q, _b, _f: (
+            workspace.chat_spaces.find_direct_message(p, q.get("name"))
+        ),
+        "spaces.messages.create": lambda p, a, q, b, _f: workspace.chat_spaces.create_message(
+            p, a["parent"], q, b
+        ),
     }
 
 
@@ -158,8 +167,13 @@ class Emulator:
     def __init__(self, project: str, pubsub_host: str | None) -> None:
         self.project = project
         self.discovery = DiscoveryDocument.bundled()
-        # At the same base URL, the Chat API's spaceEvents (for replays of missed events).
-        self.chat_discovery = DiscoveryDocument.bundled("chat.v1", served="spaces.spaceEvents.")
+        # At the same base URL, the Chat API's spaceEvents (for replays of missed events), the
+        # spaces of a user, and the Chat app's direct messages (emulator/chat_spaces.py).
+        self.chat_discovery = DiscoveryDocument.bundled(
+            "chat.v1",
+            served=("spaces.spaceEvents.", "spaces.list", "spaces.findDirectMessage",
+                    "spaces.messages.create"),
+        )  # fmt: skip
         # ... and the Meet REST API's conference records (not its spaces, nor transcript
         # entries), and Drive Activity's query (for replays of missed Meet and Drive events).
         self.meet_discovery = DiscoveryDocument.bundled(
@@ -256,10 +270,10 @@ class Emulator:
         return _json_response(result, status, pretty=pretty)
 
     def _document_for(self, path: str) -> DiscoveryDocument:
-        """The Chat API's document for its paths (`/v1/spaces/…`), Meet's for
+        """The Chat API's document for its paths (`/v1/spaces…`), Meet's for
         `/v2/conferenceRecords…`, Drive Activity's for `/v2/activity…`, else the Workspace
         Events API's."""
-        if path.startswith("/v1/spaces/"):
+        if path == "/v1/spaces" or path.startswith(("/v1/spaces/", "/v1/spaces:")):
             return self.chat_discovery
         if path.startswith("/v2/conferenceRecords"):
             return self.meet_discovery
@@ -453,6 +467,18 @@ class Emulator:
                 "/emulator/drive/files/<file_id>:change",
                 "POST",
                 lambda file_id: control(self._drive_change(file_id)),
+            ),
+            (
+                "/emulator/directMessages",
+                "POST",
+                lambda: control(
+                    lambda b: self.workspace.chat_spaces.create_direct_message(str(b.get("user")))
+                ),
+            ),
+            (
+                "/emulator/messages",
+                "GET",
+                lambda: control(lambda _b: {"messages": self.workspace.chat_spaces.messages()}),
             ),
             ("/emulator/faults", "POST", lambda: control(self._add_fault)),
             (

@@ -16,6 +16,7 @@ from emulator.chat import (
     parse_event_type,
     resource_for,
 )
+from emulator.chat_spaces import note_members
 from emulator.delivery import deliver
 from emulator.errors import ApiError, invalid_argument
 from emulator.filters import parse_space_events_filter
@@ -65,6 +66,7 @@ class SpaceEvents:
                 sequence=number,
             )
             self.state.store.chat_events.append(event)
+            note_members(self.state.store.chat_spaces, event)
             deliveries = deliver(
                 self.state,
                 event_id=event.name,  # as the overview page's example: the SpaceEvent's name

@@ -7,6 +7,7 @@ out in time order and the data of each event is the subscription as it was at th
 
 from __future__ import annotations
 
+from emulator.chat_spaces import ChatSpaces
 from emulator.drive_activity import DriveActivity
 from emulator.lifecycle_events import LifecycleEvents
 from emulator.meet import Meet
@@ -29,3 +30,4 @@ class Workspace(State):
         self.space_events = SpaceEvents(self)
         self.meet = Meet(self)
         self.drive_activity = DriveActivity(self)
+        self.chat_spaces = ChatSpaces(self)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from emulator.chat_spaces import ChatSpacesRecord
 from emulator.config import EmulatorConfig
 from emulator.drive_activity import DriveRecords
 from emulator.meet import MeetRecords
@@ -46,6 +47,7 @@ class Store:
     chat_events: list[ChatEvent] = field(default_factory=list)  # every one, in time order
     meet: MeetRecords = field(default_factory=MeetRecords)
     drive: DriveRecords = field(default_factory=DriveRecords)
+    chat_spaces: ChatSpacesRecord = field(default_factory=ChatSpacesRecord)
 
 
 class State:

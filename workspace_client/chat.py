@@ -1,6 +1,8 @@
-"""The Chat API client: `spaces.spaceEvents.list`, the events of a space up to 28 days back, built
-on the bundled `chat.v1` discovery document (static discovery) like the Workspace Events
-client, and sent through the same request choke point (`GoogleApiClient._execute`)."""
+"""The Chat API client: `spaces.spaceEvents.list`, the events of a space up to 28 days back;
+`spaces.list`, the spaces of the caller; `spaces.findDirectMessage` and `spaces.messages.create`,
+for the Chat app's direct message to a user. Built on the bundled `chat.v1` discovery document
+(static discovery) like the Workspace Events client, and sent through the same request choke
+point (`GoogleApiClient._execute`)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from workspace_client.client import GoogleApiClient, build_service, pages
+from workspace_client.errors import NotFound
 from workspace_client.models import event_types_filter, format_timestamp, parse_timestamp
 
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 # spaceEvents.list's page size: Google documents no default and no maximum (the discovery
 # document says only "the maximum number of space events returned"; docs/api-reference.md
-# §10). 1,000 is the keeper's ask; a server that returns fewer per page is paged through.
+# §10). 1,000 is the keeper's ask (and spaces.list's documented maximum); a server that
+# returns fewer per page is paged through.
 MAX_PAGE_SIZE = 1000
 
 
@@ -60,7 +64,7 @@ def space_events_filter(
 
 
 class ChatClient(GoogleApiClient):
-    """Reads a space's events as one principal; see `GoogleApiClient` for the arguments."""
+    """Calls the Chat API as one principal; see `GoogleApiClient` for the arguments."""
 
     default_endpoint = DEFAULT_CHAT_ENDPOINT
 
@@ -101,3 +105,37 @@ class ChatClient(GoogleApiClient):
                 space, event_types, start_time, end_time, page_size, token
             )
         )
+
+    def spaces_page(
+        self, page_size: int = MAX_PAGE_SIZE, page_token: str | None = None
+    ) -> tuple[list[str], str | None]:
+        """One request of `spaces.list`: the names (`spaces/S`) of a page of the spaces the
+        caller is a member of, and the token of the next page (None: the last). Group chats
+        and direct messages are listed only once their first message was sent (its page)."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
+        request = build_service("chat", "v1", self.endpoint, "spaces").list(
+            pageSize=page_size, pageToken=page_token
+        )
+        items, token = self._page("spaces.list", "spaces", request)
+        return [str(item["name"]) for item in items], token
+
+    def find_direct_message(self, user: str) -> str | None:
+        """`spaces.findDirectMessage`: the name of the direct message space between `user`
+        (`users/ID`; `users/EMAIL` is documented under user authentication only) and the
+        caller (under app authentication: the Chat app), or None when there is none (404)."""
+        request = build_service("chat", "v1", self.endpoint, "spaces").findDirectMessage(name=user)
+        try:
+            space = self._execute("spaces.findDirectMessage", request)
+        except NotFound:
+            return None
+        return str(space["name"])
+
+    def create_message(self, space: str, text: str, request_id: str | None = None) -> str:
+        """`spaces.messages.create`: a text message in `space` (`spaces/S`); returns its name.
+        With `request_id`, sending again the same request (a retry, a redelivery) creates no
+        second message: Google returns the one created first (the method's `requestId`)."""
+        request = build_service("chat", "v1", self.endpoint, "spaces", "messages").create(
+            parent=space, body={"text": text}, requestId=request_id
+        )
+        return str(self._execute("spaces.messages.create", request)["name"])

@@ -580,6 +580,18 @@ class ClientFactory:
             retry=self._retry,
         )
 
+    def chat_with_scopes(self, auth: AuthSpec | str, scopes: Iterable[str]) -> ChatClient:
+        """A Chat API client acting as ``auth`` with exactly ``scopes`` (short names, such as
+        ``chat.bot``): for calls no event type decides the scopes of, as the Chat app's
+        direct messages (docs/api-reference.md §11)."""
+        granted = tuple(sorted(SCOPE_PREFIX + scope for scope in scopes))
+        return ChatClient(
+            self.provider.credentials_for(AuthSpec.parse(auth), granted),
+            endpoint=self.chat_endpoint,
+            timeout=self._timeout,
+            retry=self._retry,
+        )
+
     def forget(self, auth: AuthSpec | str) -> None:
         """Drop the cached clients and credentials of a principal."""
         spec = AuthSpec.parse(auth)

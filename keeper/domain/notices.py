@@ -22,6 +22,10 @@ class Notice:
     subject: str  # the subscription's Google name
     time: datetime
     data: dict[str, Any]
+    # The user who can fix it as the Chat API names users (`users/ID`), for a subscription
+    # under a user's authority; None under the app's. Not published: it addresses the Chat
+    # app's direct message (keeper/engine/direct_messages.py).
+    user: str | None = None
 
 
 def principal(sub: ManagedSubscription) -> str:
@@ -32,6 +36,17 @@ def principal(sub: ManagedSubscription) -> str:
     if kind == "app":
         return "app"
     return (sub.authority or argument).removeprefix("users/")
+
+
+def chat_user(sub: ManagedSubscription) -> str | None:
+    """The authorizing user as the Chat API names them: the authority Google reports
+    (`users/ID`), else, for delegation, `users/EMAIL`; None under the app's authority."""
+    kind, _, argument = sub.auth.partition(":")
+    if kind == "app":
+        return None
+    if sub.authority and sub.authority.startswith("users/"):
+        return sub.authority
+    return "users/" + argument if kind == "delegated" else None
 
 
 def due_notice(sub: ManagedSubscription, now: datetime) -> Notice | None:
@@ -53,9 +68,8 @@ def due_notice(sub: ManagedSubscription, now: datetime) -> Notice | None:
         advice = suspension_policy(sub.suspension_reason).advice if sub.suspension_reason else None
         since = opened or sub.updated_at or now
         data = {**about, "reason": reason, "remedy": advice or sub.last_problem}
-        return Notice(
-            notice_id, NEEDS_ATTENTION, sub.name or "", now, {**data, "since": since.isoformat()}
-        )
+        data["since"] = since.isoformat()
+        return Notice(notice_id, NEEDS_ATTENTION, sub.name or "", now, data, chat_user(sub))
     told_attention = "/needsAttention/" in (sub.notice or "")
     if sub.state is State.ACTIVE and told_attention and gap is not None and gap.end is not None:
         window = {"start": gap.start.isoformat(), "end": gap.end.isoformat()}

@@ -67,6 +67,18 @@ class NoticeSink(Protocol):
     def publish(self, notice: Notice) -> None: ...
 
 
+@dataclass(frozen=True)
+class NoticeSinks:
+    """NoticeSink: each notice to every sink, in order (the app's topic, then the Chat app's
+    direct message); the first failure stops it, and the notice is sent again later."""
+
+    sinks: tuple[NoticeSink, ...]
+
+    def publish(self, notice: Notice) -> None:
+        for sink in self.sinks:
+            sink.publish(notice)
+
+
 class EventSink(Protocol):
     def publish_all(
         self, topic: str, ordering_key: str, messages: Sequence[tuple[bytes, Mapping[str, str]]]

@@ -76,6 +76,8 @@ class Config:
     # Where the app is told that a subscription needs a person, and that it recovered
     # (docs/design.md, Notices); None: no notices.
     notices_topic: str | None = None
+    # The Chat app also tells the user who can fix it, by direct message (KEEPER_DIRECT_MESSAGES).
+    direct_messages: bool = False
     # The sweep (keeper/sweep/run.py): where it fans out shards of due work (None: no fan-out),
     # how long one invocation works, how many subscriptions one invocation takes on, the
     # shortest interval between two checks of a subscription against the API (the sweep's
@@ -134,6 +136,7 @@ class Config:
             operation_deadline_seconds=_positive_int(env, "KEEPER_OPERATION_DEADLINE_SECONDS", 20),
             alerts_topic=_topic(env, "KEEPER_ALERTS_TOPIC"),
             notices_topic=_topic(env, "KEEPER_NOTICES_TOPIC"),
+            direct_messages=_flag(env, "KEEPER_DIRECT_MESSAGES", default=False),
             sweep_topic=_topic(env, "KEEPER_SWEEP_TOPIC"),
             sweep_budget_seconds=_positive_int(env, "KEEPER_SWEEP_BUDGET_SECONDS", 240),
             sweep_shard_size=_positive_int(env, "KEEPER_SWEEP_SHARD_SIZE", 500),

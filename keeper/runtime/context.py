@@ -41,7 +41,8 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
     # Imported here, on the first lifecycle event: `import main` stays light (see above).
     from google.cloud import firestore  # noqa: PLC0415
 
-    from keeper.engine.ports import Context  # noqa: PLC0415
+    from keeper.engine.direct_messages import APP_SCOPES, DirectMessages  # noqa: PLC0415
+    from keeper.engine.ports import Context, NoticeSink, NoticeSinks  # noqa: PLC0415
     from keeper.engine.pubsub import PubSub, PubSubAlerts, PubSubNotices  # noqa: PLC0415
     from keeper.store.firestore import FirestoreStore  # noqa: PLC0415
     from workspace_client.client import PollPolicy  # noqa: PLC0415
@@ -59,6 +60,11 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
     )
     paced = clients.paced()
     pubsub = PubSub()
+    notices: list[NoticeSink] = []
+    if config.notices_topic:
+        notices.append(PubSubNotices(config.notices_topic, pubsub))
+    if config.direct_messages:
+        notices.append(DirectMessages(lambda: clients.chat_with_scopes("app", APP_SCOPES)))
     return Context(
         store=FirestoreStore(
             firestore.Client(project=config.project),
@@ -71,7 +77,7 @@ def build(config: Config, clock: Clock = system_clock) -> Context:
         clock=clock,
         config=config,
         alerts=PubSubAlerts(config.alerts_topic, pubsub) if config.alerts_topic else None,
-        notices=PubSubNotices(config.notices_topic, pubsub) if config.notices_topic else None,
+        notices=NoticeSinks(tuple(notices)) if notices else None,
         # Replays pace their reads and own their 429s (Pacer.call): clients that raise them.
         chat_for=paced.chat_for,
         meet_for=paced.meet_for,
