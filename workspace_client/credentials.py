@@ -52,6 +52,8 @@ AuthKind = Literal["delegated", "user-secret", "app"]
 CredentialsMode = Literal["auto", "anonymous"]
 
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+# A user's subscription to every space they are a member of.
+ALL_USER_SPACES = "//chat.googleapis.com/spaces/-"
 # Drive Activity's `activity.query` takes drive.activity(.readonly) only (driveactivity.v2).
 DRIVE_ACTIVITY_SCOPE = "drive.activity.readonly"
 TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -540,9 +542,14 @@ class ClientFactory:
         target_resource: str | None = None,
     ) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
-        event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9)."""
+        event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9), and, for a
+        user's subscription to all their spaces, ``chat.spaces.readonly``, which ``spaces.list``
+        needs to name them (docs/api-reference.md §11)."""
+        spec, scopes = _key(auth, event_types, target_resource)
+        if target_resource == ALL_USER_SPACES and spec.kind != "app":
+            scopes = tuple(sorted({*scopes, SCOPE_PREFIX + "chat.spaces.readonly"}))
         return ChatClient(
-            self.provider.credentials_for(*_key(auth, event_types, target_resource)),
+            self.provider.credentials_for(spec, scopes),
             endpoint=self.chat_endpoint,
             timeout=self._timeout,
             retry=self._retry,

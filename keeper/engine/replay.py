@@ -39,6 +39,7 @@ from keeper.domain.gaps import (
 from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert
+from keeper.engine.chat_spaces import member_spaces
 from keeper.engine.pacing import Kind, Pacer
 from keeper.engine.ports import Context
 from keeper.engine.reconstruct import (
@@ -57,12 +58,14 @@ from workspace_client.errors import RateLimited
 from workspace_client.models import format_timestamp
 
 if TYPE_CHECKING:
-    from workspace_client.chat import SpaceEvent
+    from workspace_client.chat import ChatClient, SpaceEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHAT_SOURCE = "//chat.googleapis.com/"
+# A user's subscription to all their spaces: replayed space by space.
+ALL_SPACES = "spaces/-"
 EVENTS_SOURCE = "//workspaceevents.googleapis.com/"
 REPLAY_ATTRIBUTE = "ce-keeperreplay"
 # Bounded per invocation: the rest is left for the next run (the sweep finishes it).
@@ -175,6 +178,9 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         return None
     published, resume_at, why = 0, None, ""
     through = window.start
+    # One time order only within one space: a run over all of a user's spaces resumes from
+    # the window's start, the ledger skipping what is out already.
+    ordered = not sub.target_resource.endswith("/" + ALL_SPACES)
     while True:
         if published >= MAX_REPLAYED_PER_RUN:
             resume_at = through  # the bound: no read of a page this run cannot publish
@@ -194,13 +200,13 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         if len(fresh) > room:
             # Resume just before the first one left: the window's start is exclusive, and
             # the ledger skips what is already out.
-            resume_at = fresh[room].time - timedelta(microseconds=1)
+            resume_at = fresh[room].time - timedelta(microseconds=1) if ordered else through
             fresh = fresh[:room]
         _publish(ctx, sub, fresh, now)
         published += len(fresh)
         if resume_at is not None:
             break
-        if page:
+        if page and ordered:
             through = page[-1].time - timedelta(microseconds=1)
     progressed = replace(
         gap,
@@ -259,11 +265,7 @@ def _pages(
     target, types = sub.target_resource, sub.event_types
     if app is App.CHAT and ctx.chat_for is not None:
         chat = ctx.chat_for(sub.auth, types, target)
-        space = target.removeprefix(CHAT_SOURCE)
-        read = functools.partial(
-            chat.space_events_page, space, replayable_types(types), window.start, window.end
-        )
-        return _chat_pages(ctx, sub, space, read)
+        return _chat_pages(ctx, sub, chat, target.removeprefix(CHAT_SOURCE), window)
     options = PayloadOptions(sub.include_resource, sub.field_mask)
     if app is App.MEET and ctx.meet_for is not None:
         meet = ctx.meet_for(sub.auth, types, target)
@@ -300,16 +302,25 @@ def _pages(
 
 
 def _chat_pages(
-    ctx: Context, sub: ManagedSubscription, space: str, read: Callable[..., Any]
+    ctx: Context, sub: ManagedSubscription, chat: ChatClient, space: str, window: ReplayWindow
 ) -> Iterator[list[Missed]]:
-    token: str | None = None
-    while True:
-        page, token = ctx.pacers.chat.call(
-            Kind.READ, space, functools.partial(read, PAGE_SIZE, token)
-        )
-        yield [Missed(e.name, e.event_time, replayed_message(sub, e)) for e in page]
-        if token is None:
-            return
+    """The space's events; for `spaces/-` (all of a user's spaces, which spaceEvents.list does
+    not take as a parent) each space the user is a member of in turn (`spaces.list`)."""
+    pacer = ctx.pacers.chat
+    spaces = (
+        member_spaces(chat, lambda request: pacer.call(Kind.READ, sub.auth, request))
+        if space == ALL_SPACES
+        else [space]
+    )
+    types = replayable_types(sub.event_types)
+    for each in spaces:
+        read = functools.partial(chat.space_events_page, each, types, window.start, window.end)
+        token: str | None = None
+        while True:
+            page, token = pacer.call(Kind.READ, each, functools.partial(read, PAGE_SIZE, token))
+            yield [Missed(e.name, e.event_time, replayed_message(sub, e)) for e in page]
+            if token is None:
+                break
 
 
 def _rebuilt_pages(
