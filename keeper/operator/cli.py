@@ -306,6 +306,8 @@ def main(
     args.control_plane = control_plane
     args.dispatch = dispatch
     args.progress = _Progress(err)
+    # `show` wraps to a terminal; piped or captured, its lines stay whole (as `ls` does).
+    args.columns = shutil.get_terminal_size((LIST_WIDTH, 24)).columns if out.isatty() else None
     args.err = err
     check = credentials_check or (lambda: None)
     try:
@@ -671,7 +673,7 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
     history = ctx.store.history(found.sub.key)
     doc = {name: v for name, v in views.fields_of(found.sub).items() if name != "gaps"}
     width = max(len(field) for field in doc)
-    columns = shutil.get_terminal_size((LIST_WIDTH, 24)).columns
+    columns = args.columns
     lines = [
         _wrapped(f"{field + ':':<{width + 1}} {_human(value)}", columns, width + 2)
         for field, value in doc.items()
@@ -695,8 +697,10 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
     )
 
 
-def _wrapped(line: str, columns: int, indent: int) -> str:
+def _wrapped(line: str, columns: int | None, indent: int) -> str:
     """One line of `show` wrapped to the terminal, its continuation lines indented."""
+    if columns is None:
+        return line
     return textwrap.fill(
         line,
         columns,

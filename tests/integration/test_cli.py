@@ -471,12 +471,17 @@ def test_show_wraps_to_the_terminal(keeper_stack, monkeypatch):
     keeper_stack.control.suspend(record["name"], "OTHER", cause_fixed=False)
     keeper_stack.deliver()
     monkeypatch.setenv("COLUMNS", "80")
-    # WHEN it is shown
-    status, shown = run("show", record["key"])
+    # WHEN it is shown on the terminal
+    terminal = Terminal()
+    status = main(["show", record["key"]], context=local_context, out=terminal)
+    shown = terminal.getvalue()
     # THEN no line is wider than the terminal, and the history is all there
     assert status == 0
     assert max(len(line) for line in shown.splitlines()) <= 80
     assert "FAILED_PRECONDITION" in shown
+    # AND piped, its lines stay whole, for a script to read
+    status, piped = run("show", record["key"])
+    assert status == 0 and max(len(line) for line in piped.splitlines()) > 80
 
 
 def test_global_options_go_before_or_after_the_command(keeper_stack):
