@@ -17,6 +17,7 @@ from devstack.stack import pubsub_rest as rest
 from keeper.engine.endpoint import EndpointStatus, Grant
 from keeper.operator.cli import main
 from keeper.operator.doctor import REQUIRED_APIS, ControlPlane, control_plane_for
+from tests.functional.test_replay_meet_drive import register
 
 RUNTIME = "keeper-runtime@{project}.iam.gserviceaccount.com"
 CHAT_PUSH = "chat-api-push@system.gserviceaccount.com"
@@ -446,3 +447,45 @@ def test_without_a_gcloud_login_doctor_says_so_instead_of_a_traceback(keeper_sta
     assert status == 1
     assert "You do not currently have an active account selected (fake)" in err.getvalue()
     assert "gcloud auth login" in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("target", "event_type", "push_account"),
+    [
+        (
+            "//meet.googleapis.com/spaces/meetingroom1",
+            "google.workspace.meet.conference.v2.started",
+            "meet-api-event-push@system.gserviceaccount.com",
+        ),
+        (
+            "//drive.googleapis.com/files/file1",
+            "google.workspace.drive.file.v3.renamed",
+            "drive-api-event-push@system.gserviceaccount.com",
+        ),
+    ],
+)
+def test_meet_and_drive_subscriptions_are_checked_against_their_own_push_account(
+    keeper_stack, target, event_type, push_account
+):
+    # GIVEN a Meet or Drive subscription whose topic lets the Chat push account publish, but
+    # not the account its app publishes with
+    if "drive" in target:
+        keeper_stack.control.drive_change("file1", "google.workspace.drive.file.v3.created")
+    register(keeper_stack, target, (event_type,))
+    project = keeper_stack.project
+    topic = keeper_stack.topic
+    alerts = f"projects/{project}/topics/keeper-alerts"
+    granted = {(alerts, RUNTIME.format(project=project)), (topic, CHAT_PUSH)}
+    control_plane, context = on_google_cloud(keeper_stack, healthy_project(project), granted)
+    # WHEN doctor runs THEN the grant of its app's account is what fails, with its command
+    status, findings = doctor(control_plane=control_plane, context=context)
+    assert status == 1
+    (failed,) = [f for f in findings.values() if f["status"] == "FAIL"]
+    assert failed["check"] == "push-publisher"
+    assert push_account in failed["detail"] and CHAT_PUSH not in failed["detail"]
+    assert f"--member=serviceAccount:{push_account}" in failed["fix"]
+    # AND granted to that account, it passes
+    granted = {(alerts, RUNTIME.format(project=project)), (topic, push_account)}
+    control_plane, context = on_google_cloud(keeper_stack, healthy_project(project), granted)
+    status, findings = doctor(control_plane=control_plane, context=context)
+    assert status == 0, [f for f in findings.values() if f["status"] == "FAIL"]
