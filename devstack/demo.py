@@ -43,6 +43,12 @@ TOPIC = f"projects/{PROJECT}/topics/workspace-events"
 SPACE = "spaces/AAAAlocalrun"
 TARGET = "//chat.googleapis.com/" + SPACE
 EVENT_TYPE = "google.workspace.chat.message.v1.created"
+MEET_SPACE = "spaces/localrunmeeting"
+MEET_TARGET = "//meet.googleapis.com/" + MEET_SPACE
+MEET_TYPES = tuple(
+    "google.workspace.meet." + t
+    for t in ("conference.v2.started", "participant.v2.joined", "conference.v2.ended")
+)
 AUTH = "delegated:alice@example.com"
 HOUR = 3600
 WAIT_SECONDS = 60  # for the function to act on an event (real time; it takes about a second)
@@ -248,10 +254,49 @@ class Walkthrough:
         self.wait_for_keeper("the expiry", done=self.recreated)
         self.show_replays(2)
 
-        say("\n7. python -m keeper list")
+        self.meeting()
+
+        say("\n8. python -m keeper list")
         say(self.cli("list"))
-        say(f"\n8. python -m keeper show {self.key}")
+        say(f"\n9. python -m keeper show {self.key}")
         say(self.cli("show", self.key))
+
+    def meeting(self) -> None:
+        """A Meet subscription with --replay misses a meeting while suspended; the keeper
+        rebuilds the meeting's events from the Meet REST API once it reactivates it."""
+        say(
+            "\n7. A Meet subscription with --replay misses a meeting while suspended: the keeper "
+            "rebuilds its events from the Meet REST API (docs/replay.md)"
+        )
+        chat_key = self.key
+        types = [arg for t in MEET_TYPES for arg in ("--event-type", t)]
+        say("   " + self.cli("register", "--target", MEET_TARGET, *types, "--topic", TOPIC,
+                              "--auth", AUTH, "--replay"))  # fmt: skip
+        self.key = next(s.key for s in self.ctx.store.all() if s.target_resource == MEET_TARGET)
+        self.seen = len(self.ctx.store.history(self.key))
+        self.control.suspend(self.name(), "OTHER", cause_fixed=False)
+        self.wait_for_keeper("the suspension")
+        record = self.control.meet_start(MEET_SPACE)["conferenceRecord"]["name"]
+        self.control.advance(1)
+        self.control.meet_join(record, "users/bob")
+        self.control.advance(1)
+        self.control.meet_end(record)
+        self.control.advance(1)
+        say(f"   ... a meeting in {MEET_SPACE}: it starts, bob joins, it ends; nothing delivered")
+        self.control.fix_cause(self.name())
+        self.move_clock(10 * 60, "past the retry's backoff, to the next tick")
+        say("   " + self.cli("sweep").replace("\n", "\n   "))
+        replayed = [
+            m["attributes"]["ce-type"].removeprefix("google.workspace.meet.")
+            for m in self.app_messages()
+            if m.get("attributes", {}).get("ce-keeperreplay") == "true"
+        ]
+        say(
+            f"   the app's topic got {len(replayed)} rebuilt Meet events (ce-keeperreplay=true): "
+            + ", ".join(replayed)
+        )
+        self.key = chat_key
+        self.seen = len(self.ctx.store.history(self.key))
 
 
 def main(argv: list[str] | None = None) -> int:

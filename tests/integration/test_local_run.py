@@ -48,6 +48,8 @@ def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):
         "keeper (event): flag -> alerted",  # a person is told
         "alice authorizes the app again (re-consent",  # the person's remedy, before the expiry
         "keeper (event): recreated (create)",  # the expiry
+        "the app's topic got 3 rebuilt Meet events (ce-keeperreplay=true): conference.v2."
+        "started, participant.v2.joined, conference.v2.ended",  # a meeting missed, rebuilt
         "history (",
     ]
     at = 0
@@ -62,10 +64,10 @@ def test_the_local_run_walks_a_subscription_through_its_life(tmp_path):
     assert posted == replayed == [3, 2]
     assert out.count("once each, in order: ") == 2
     # AND every clock jump and wait says how long it is
-    assert out.count("... the clock moves ") == 3
-    assert out.count("... waiting for the function to handle ") == 4
+    assert out.count("... the clock moves ") == 4
+    assert out.count("... waiting for the function to handle ") == 5
     # AND `list` fits 120 columns at the local run's real names
-    listing = out.split("7. python -m keeper list\n", 1)[1].split("\n\n", 1)[0]
+    listing = out.split("8. python -m keeper list\n", 1)[1].split("\n\n", 1)[0]
     assert listing.startswith("KEY ") and max(map(len, listing.splitlines())) <= 120
     # AND no log line is mixed into what a person reads
     assert '"severity"' not in out
