@@ -65,6 +65,7 @@ _SECRET = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+(?:/versions/[^/\s]+)?$"
 _EVENT_TYPE = re.compile(r"^google\.workspace\.(\w+)\.(\w+)\.v\d+\.\w+$")
 
 V = TypeVar("V")
+R = TypeVar("R")
 
 
 class UnsupportedEventType(ValueError):
@@ -546,14 +547,9 @@ class ClientFactory:
         user's subscription to all their spaces, ``chat.spaces.readonly``, which ``spaces.list``
         needs to name them (docs/api-reference.md §11)."""
         spec, scopes = _key(auth, event_types, target_resource)
-        if target_resource == ALL_USER_SPACES and spec.kind != "app":
-            scopes = tuple(sorted({*scopes, SCOPE_PREFIX + "chat.spaces.readonly"}))
-        return ChatClient(
-            self.provider.credentials_for(spec, scopes),
-            endpoint=self.chat_endpoint,
-            timeout=self._timeout,
-            retry=self._retry,
-        )
+        all_spaces = target_resource == ALL_USER_SPACES and spec.kind != "app"
+        more = ("chat.spaces.readonly",) if all_spaces else ()
+        return self._reader(ChatClient, self.chat_endpoint, spec, scopes, *more)
 
     def meet_for(
         self,
@@ -563,12 +559,8 @@ class ClientFactory:
     ) -> MeetClient:
         """A Meet REST API client with the subscription's own scopes (its Meet read scopes
         cover conferenceRecords; docs/replay.md)."""
-        return MeetClient(
-            self.provider.credentials_for(*_key(auth, event_types, target_resource)),
-            endpoint=self.meet_endpoint,
-            timeout=self._timeout,
-            retry=self._retry,
-        )
+        spec, scopes = _key(auth, event_types, target_resource)
+        return self._reader(MeetClient, self.meet_endpoint, spec, scopes)
 
     def drive_activity_for(
         self,
@@ -579,22 +571,30 @@ class ClientFactory:
         """A Drive Activity API client: the subscription's scopes and the Drive Activity read
         scope, which no Drive event scope covers (docs/replay.md)."""
         spec, scopes = _key(auth, event_types, target_resource)
-        with_activity = tuple(sorted({*scopes, SCOPE_PREFIX + DRIVE_ACTIVITY_SCOPE}))
-        return DriveActivityClient(
-            self.provider.credentials_for(spec, with_activity),
-            endpoint=self.drive_activity_endpoint,
-            timeout=self._timeout,
-            retry=self._retry,
-        )
+        endpoint = self.drive_activity_endpoint
+        return self._reader(DriveActivityClient, endpoint, spec, scopes, DRIVE_ACTIVITY_SCOPE)
 
     def chat_with_scopes(self, auth: AuthSpec | str, scopes: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with exactly ``scopes`` (short names, such as
         ``chat.bot``): for calls no event type decides the scopes of, as the Chat app's
         direct messages (docs/api-reference.md §11)."""
-        granted = tuple(sorted(SCOPE_PREFIX + scope for scope in scopes))
-        return ChatClient(
-            self.provider.credentials_for(AuthSpec.parse(auth), granted),
-            endpoint=self.chat_endpoint,
+        return self._reader(ChatClient, self.chat_endpoint, AuthSpec.parse(auth), (), *scopes)
+
+    def _reader(
+        self,
+        api: Callable[..., R],
+        endpoint: str,
+        spec: AuthSpec,
+        scopes: tuple[str, ...],
+        *more: str,
+    ) -> R:
+        """A client of a read API (the replays', the direct messages'), acting as `spec` with
+        `scopes` and the short-named scopes `more`."""
+        if more:
+            scopes = tuple(sorted({*scopes, *(SCOPE_PREFIX + scope for scope in more)}))
+        return api(
+            self.provider.credentials_for(spec, scopes),
+            endpoint=endpoint,
             timeout=self._timeout,
             retry=self._retry,
         )
