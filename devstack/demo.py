@@ -161,6 +161,8 @@ class Walkthrough:
         while time.monotonic() < deadline:
             history = self.ctx.store.history(self.key)
             if len(history) > self.seen and (done is None or done()):
+                # Read again: `done` may have seen entries recorded since the first read.
+                history = self.ctx.store.history(self.key)
                 for entry in history[self.seen :]:
                     say(f"   keeper ({entry.actor}): {narrate(entry)}")
                 self.seen = len(history)
