@@ -31,6 +31,7 @@ from keeper.engine import fleet, onboard
 from keeper.engine.ports import Context, Dispatch
 from keeper.operator import dead_letters, doctor, views
 from keeper.operator.report import (
+    gap_line,
     next_step,
     not_delivering,
     plural,
@@ -679,7 +680,7 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
         for field, value in doc.items()
     ]
     lines.append(f"gaps in delivery ({plural(len(found.sub.gaps), 'gap')}):")
-    lines += [_wrapped(f"  {gap.describe()}", columns, 4) for gap in found.sub.gaps]
+    lines += [_wrapped(f"  {gap_line(found.sub, gap)}", columns, 4) for gap in found.sub.gaps]
     lines.append(f"history ({plural(len(history), 'entry', 'entries')}):")
     lines += [
         _wrapped(

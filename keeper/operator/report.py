@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from html import escape
 
-from keeper.domain.models import ManagedSubscription, State
+from keeper.domain.gaps import replay_source
+from keeper.domain.models import Gap, ManagedSubscription, Replay, State
 
 TIMELINE_SPAN = timedelta(days=7)
 _STATE_COLOURS = {
@@ -81,6 +82,12 @@ def next_step(sub: ManagedSubscription, now: datetime) -> str:
     return f"{sub.next_action} {due(sub.next_action_at, now)}"
 
 
+def gap_line(sub: ManagedSubscription, gap: Gap) -> str:
+    """A gap as a person reads it, with the API its events were read back from, if any."""
+    source = replay_source(sub) if gap.replay is not Replay.OFF else None
+    return gap.describe() + (f" from the {source}" if source else "")
+
+
 def not_delivering(sub: ManagedSubscription, now: datetime) -> str:
     """The open gap, as a person reads it: "3h 12m (SUSPENDED: OTHER)", or "-"."""
     gap = sub.open_gap
@@ -146,7 +153,7 @@ def _gaps(sub: ManagedSubscription, now: datetime) -> str:
     if gap is not None:
         parts.append(
             f'<span class="gap open">not delivering for {escape(not_delivering(sub, now))}'
-            f"</span><br><small>{escape(gap.describe())}</small>"
+            f"</span><br><small>{escape(gap_line(sub, gap))}</small>"
         )
     closed = [g for g in reversed(sub.gaps) if not g.open]
     parts += [f'<small class="gap">{escape(g.describe())}</small>' for g in closed]

@@ -113,6 +113,10 @@ def test_a_meeting_missed_during_a_suspension_is_replayed_once_in_order(
     assert_replayed_once(app_events(stack, MEET), types)
     gap = stack.record(sub.key).gaps[-1]
     assert (gap.replay, gap.replayed) == (Replay.DONE, len(types))
+    # AND `show` says so per gap, and from which API
+    shown = io.StringIO()
+    assert main(["show", sub.key], context=local_context, out=shown) == 0
+    assert f"replay done, {len(types)} republished) from the Meet REST API" in shown.getvalue()
     # AND none again on the next sweep
     sweep()
     assert app_events(stack, MEET) == []
