@@ -35,7 +35,7 @@ def one_run(stack: LocalStack, scale: int, only: str | None = None) -> list[Figu
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--runs", type=int, default=3, help="whole runs; medians over all")
@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="test-times: arguments for both test commands, e.g. a tiny selection for a smoke run",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.only == "test-times":
         figures = test_times.run(args.baseline, args.runs, args.test_args)
         sys.stdout.write(table(figures) + "\n")
