@@ -12,12 +12,20 @@ from typing import Any
 import pytest
 from google.auth.exceptions import RefreshError
 
+from tests.reliability.test_secrets_never_leak import (
+    ACCESS_TOKENS,
+    PLANTED_CLIENT_SECRET,
+    PLANTED_REFRESH_TOKEN,
+    RE_CONSENTED_REFRESH_TOKEN,
+)
 from workspace_client.cache import ExpiringCache
 from workspace_client.credentials import AuthSpec, CredentialsProvider, scopes_for
 
 MESSAGE_CREATED = "google.workspace.chat.message.v1.created"
-OLD_TOKEN = "1//old-refresh-token-revoked-by-the-user"
-NEW_TOKEN = "1//new-refresh-token-after-re-consent"
+# The planted credentials live with the secrets test, which the leak scan watches for.
+OLD_TOKEN = PLANTED_REFRESH_TOKEN
+NEW_TOKEN = RE_CONSENTED_REFRESH_TOKEN
+FRESH_ACCESS_TOKEN = ACCESS_TOKENS["refresh_token"]
 ALICE = AuthSpec.parse("user-secret:projects/p/secrets/alice")
 
 
@@ -26,7 +34,7 @@ def authorized_user(refresh_token: str) -> bytes:
         {
             "type": "authorized_user",
             "client_id": "client.apps.googleusercontent.com",
-            "client_secret": "client-secret",
+            "client_secret": PLANTED_CLIENT_SECRET,
             "refresh_token": refresh_token,
         }
     ).encode()
@@ -59,7 +67,7 @@ class TokenEndpoint:
         if refresh_token in self.revoked:
             answer, status = {"error": "invalid_grant", "error_description": "revoked"}, 400
         else:
-            answer, status = {"access_token": "ya29.fresh", "expires_in": 3600}, 200
+            answer, status = {"access_token": FRESH_ACCESS_TOKEN, "expires_in": 3600}, 200
         return SimpleNamespace(status=status, headers={}, data=json.dumps(answer).encode())
 
 
@@ -84,7 +92,7 @@ def test_a_refused_refresh_token_is_replaced_by_the_secrets_new_version_once() -
     # THEN the refused token was followed by one re-read and the new token, which worked
     assert google.grants == [OLD_TOKEN, NEW_TOKEN]
     assert secrets.reads == 2
-    assert credentials.token == "ya29.fresh"
+    assert credentials.token == FRESH_ACCESS_TOKEN
     assert credentials.refresh_token == NEW_TOKEN  # type: ignore[attr-defined]
     assert tuple(credentials.scopes) == scopes_for([MESSAGE_CREATED], "user-secret")  # type: ignore[attr-defined]
 
