@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from emulator.auth import Principal, stable_number
 from emulator.delivery import deliver
 from emulator.errors import ApiError, invalid_argument
 from emulator.paging import next_page_token, page_position
 from emulator.timefmt import format_time, parse_time
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from emulator.store import State
@@ -142,6 +144,30 @@ def page_of(
     if offset + size < len(items):
         response["nextPageToken"] = next_page_token(digest, offset + size)
     return response
+
+
+def _filtered(
+    items: Iterable[_T],
+    filter_text: str | None,
+    fields: Mapping[str, bool],
+    values: Callable[[_T], Mapping[str, Any]],
+) -> list[_T]:
+    """The items whose `values` meet every condition of a list method's filter."""
+    conditions = parse_filter(filter_text, fields)
+    return [item for item in items if all(c.holds(values(item)) for c in conditions)]
+
+
+def _page(
+    kept: Sequence[Any],
+    field: str,
+    method: str,
+    page_size: int | None,
+    page_token: str | None,
+    request_key: str,
+) -> dict[str, Any]:
+    """`page_of` the kept resources at `method`'s page sizes."""
+    items = [resource.to_json() for resource in kept]
+    return page_of(items, field, _PAGE_SIZES[method], page_size, page_token, request_key)
 
 
 # -- the record of activity -----------------------------------------------------------------
@@ -290,31 +316,17 @@ class Meet:
         no access model for Meet and lists every record kept."""
         with self.state.lock:
             require_scope(principal, READ_SCOPES)
-            conditions = parse_filter(
+            kept = _filtered(
+                self._visible(),
                 filter_text,
                 {"space.name": False, "space.meeting_code": False, "start_time": True,
                  "end_time": True},
+                lambda c: {"space.name": c.space, "space.meeting_code": None,
+                           "start_time": c.start, "end_time": c.end},
             )  # fmt: skip
-            kept = [
-                c
-                for c in self._visible()
-                if all(
-                    cond.holds(
-                        {"space.name": c.space, "space.meeting_code": None,
-                         "start_time": c.start, "end_time": c.end}
-                    )
-                    for cond in conditions
-                )
-            ]  # fmt: skip
             kept.sort(key=lambda c: (c.start, c.id), reverse=True)
-            return page_of(
-                [c.to_json() for c in kept],
-                "conferenceRecords",
-                _PAGE_SIZES["conferenceRecords"],
-                page_size,
-                page_token,
-                f"{principal.key}\n{filter_text}",
-            )
+            return _page(kept, "conferenceRecords", "conferenceRecords", page_size, page_token,
+                         f"{principal.key}\n{filter_text}")  # fmt: skip
 
     def get_conference_record(self, principal: Principal, name: str) -> dict[str, Any]:
         with self.state.lock:
@@ -333,29 +345,18 @@ class Meet:
         with self.state.lock:
             require_scope(principal, READ_SCOPES)
             self._conference(parent)
-            conditions = parse_filter(
-                filter_text, {"earliest_start_time": True, "latest_end_time": True}
+            kept = _filtered(
+                (p for p in self.records.participants.values() if p.record == parent),
+                filter_text,
+                {"earliest_start_time": True, "latest_end_time": True},
+                lambda p: {
+                    "earliest_start_time": p.earliest_start,
+                    "latest_end_time": p.latest_end,
+                },
             )
-            kept = [
-                p
-                for p in self.records.participants.values()
-                if p.record == parent
-                and all(
-                    c.holds(
-                        {"earliest_start_time": p.earliest_start, "latest_end_time": p.latest_end}
-                    )
-                    for c in conditions
-                )
-            ]
             kept.sort(key=lambda p: (p.earliest_start, p.id), reverse=True)
-            return page_of(
-                [p.to_json() for p in kept],
-                "participants",
-                _PAGE_SIZES["participants"],
-                page_size,
-                page_token,
-                f"{principal.key}\n{parent}\n{filter_text}",
-            )
+            return _page(kept, "participants", "participants", page_size, page_token,
+                         f"{principal.key}\n{parent}\n{filter_text}")  # fmt: skip
 
     def get_participant(self, principal: Principal, name: str) -> dict[str, Any]:
         with self.state.lock:
@@ -381,21 +382,15 @@ class Meet:
             if participant is None:
                 raise not_found(parent)
             self._conference(participant.record)
-            conditions = parse_filter(filter_text, {"start_time": True, "end_time": True})
-            kept = [
-                s
-                for s in participant.sessions
-                if all(c.holds({"start_time": s.start, "end_time": s.end}) for c in conditions)
-            ]
-            kept.sort(key=lambda s: (s.start, s.id), reverse=True)
-            return page_of(
-                [s.to_json() for s in kept],
-                "participantSessions",
-                _PAGE_SIZES["participantSessions"],
-                page_size,
-                page_token,
-                f"{principal.key}\n{parent}\n{filter_text}",
+            kept = _filtered(
+                participant.sessions,
+                filter_text,
+                {"start_time": True, "end_time": True},
+                lambda s: {"start_time": s.start, "end_time": s.end},
             )
+            kept.sort(key=lambda s: (s.start, s.id), reverse=True)
+            return _page(kept, "participantSessions", "participantSessions", page_size,
+                         page_token, f"{principal.key}\n{parent}\n{filter_text}")  # fmt: skip
 
     def get_participant_session(self, principal: Principal, name: str) -> dict[str, Any]:
         with self.state.lock:
@@ -422,14 +417,8 @@ class Meet:
                 a for a in self.records.artifacts.values() if a.record == parent and a.kind == kind
             ]
             kept.sort(key=lambda a: (a.start, a.id))
-            return page_of(
-                [a.to_json() for a in kept],
-                ARTIFACTS[kind],
-                _PAGE_SIZES["artifacts"],
-                page_size,
-                page_token,
-                f"{principal.key}\n{kind}\n{parent}",
-            )
+            return _page(kept, ARTIFACTS[kind], "artifacts", page_size, page_token,
+                         f"{principal.key}\n{kind}\n{parent}")  # fmt: skip
 
     def get_artifact(self, principal: Principal, name: str) -> dict[str, Any]:
         with self.state.lock:
