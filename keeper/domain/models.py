@@ -77,6 +77,7 @@ class Gap:
     replayed: int = 0  # events republished so far
     replayed_through: datetime | None = None  # the event time the replay has reached
     lost_before: datetime | None = None  # older than the history reaches: not replayable
+    not_rebuilt: int = 0  # Drive actions no event type matches: named in a resync alert
 
     @property
     def open(self) -> bool:
@@ -97,6 +98,8 @@ class Gap:
             replay = f"; replay {self.replay.value}, {self.replayed} republished"
             if self.lost_before is not None:
                 replay += f", lost before {self.lost_before:%Y-%m-%d %H:%M:%S} UTC"
+            if self.not_rebuilt:
+                replay += f", {self.not_rebuilt} not rebuilt as events (resync alerted)"
         return (
             f"{since} to {self.end:%Y-%m-%d %H:%M:%S} UTC ({self.why}; start from "
             f"{self.dated_by.value}; {resumed}{replay})"

@@ -214,6 +214,7 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         replayed=gap.replayed + published,
         replayed_through=resume_at,
         lost_before=window.lost_before,
+        not_rebuilt=gap.not_rebuilt + len(unmapped),
     )
     result = Result.PARTIAL if resume_at else Result.DONE
     reason = _summary(app, published, window, why, unmapped)

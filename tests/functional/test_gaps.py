@@ -123,6 +123,7 @@ def test_an_expiry_is_a_gap_from_the_expiry_to_the_recreation(keeper_stack):
             "replayed": 0,
             "replayed_through": None,
             "lost_before": None,
+            "not_rebuilt": 0,
         }
     ]
 

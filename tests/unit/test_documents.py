@@ -68,6 +68,7 @@ STORED = {
             "replayed": 12,
             "replayed_through": NOW - 3 * H,
             "lost_before": None,
+            "not_rebuilt": 0,
         },
         {
             "start": NOW - H,
@@ -80,6 +81,7 @@ STORED = {
             "replayed": 0,
             "replayed_through": None,
             "lost_before": None,
+            "not_rebuilt": 0,
         },
     ],
     "replay": True,

@@ -73,6 +73,7 @@ def test_a_subscription_is_viewed_with_its_documented_fields_as_plain_json():
             "replayed": 0,
             "replayed_through": None,
             "lost_before": None,
+            "not_rebuilt": 0,
         }
     ]
     # AND it is JSON as it stands: nothing left for a fallback encoder
