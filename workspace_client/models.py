@@ -60,28 +60,33 @@ def format_timestamp(value: datetime) -> str:
     return stamp.ToJsonString()
 
 
-def event_types_filter(event_types: Iterable[str], *others: str) -> tuple[str, bool]:
+def quoted(value: str) -> str:
+    """`value` in double quotes, for a filter. The filter languages have no documented
+    escaping, so quotes and backslashes are refused rather than passed into a query they could
+    rewrite (and an empty value, which names nothing)."""
+    if not value or '"' in value or "\\" in value:
+        raise ValueError(f"cannot be used in a filter: {value!r}")
+    return f'"{value}"'
+
+
+def event_types_filter(event_types: Iterable[str]) -> tuple[str, bool]:
     """``event_types:"A" OR event_types:"B"`` (repeats dropped, the caller's order kept), and
-    whether it names more than one type. The filter languages have no documented escaping, so
-    quotes and backslashes (in the types and ``others``) are refused rather than passed into
-    a query they could rewrite."""
+    whether it names more than one type."""
     types = list(dict.fromkeys(event_types))
     if not types:
         raise ValueError("a filter needs at least one event type")
-    for value in (*types, *others):
-        if not value or '"' in value or "\\" in value:
-            raise ValueError(f"cannot be used in a filter: {value!r}")
-    return " OR ".join(f'event_types:"{event_type}"' for event_type in types), len(types) > 1
+    return " OR ".join(f"event_types:{quoted(event_type)}" for event_type in types), len(types) > 1
 
 
 def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:
     """A ``subscriptions.list`` filter in the discovery document's syntax; with a target,
     ``( event_types:"A" OR event_types:"B" ) AND target_resource="//chat.googleapis.com/..."``.
     """
+    by_type, several = event_types_filter(event_types)
     if target_resource is None:
-        return event_types_filter(event_types)[0]
-    by_type, several = event_types_filter(event_types, target_resource)
-    return f'{f"( {by_type} )" if several else by_type} AND target_resource="{target_resource}"'
+        return by_type
+    by_type = f"( {by_type} )" if several else by_type
+    return f"{by_type} AND target_resource={quoted(target_resource)}"
 
 
 def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
