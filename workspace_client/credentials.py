@@ -13,6 +13,7 @@ credentials are built for a principal.
 
 from __future__ import annotations
 
+import copy
 import functools
 import ipaddress
 import json
@@ -22,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from google.auth.credentials import Credentials
@@ -64,7 +65,6 @@ _EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+$")
 _SECRET = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+(?:/versions/[^/\s]+)?$")
 _EVENT_TYPE = re.compile(r"^google\.workspace\.(\w+)\.(\w+)\.v\d+\.\w+$")
 
-V = TypeVar("V")
 R = TypeVar("R")
 
 
@@ -131,6 +131,10 @@ class AuthSpec:
         return f"{self.kind}:{argument}" if argument else self.kind
 
 
+# A principal acting with sorted scopes: what credentials and clients are cached by.
+Principal = tuple[AuthSpec, tuple[str, ...]]
+
+
 # -- scopes -----------------------------------------------------------------------------
 
 # (app, resource family) -> scope, per docs/api-reference.md §6. The narrowest documented scope
@@ -166,15 +170,11 @@ _APP_SCOPES: dict[tuple[str, str], str] = {
     ("chat", "threadreadstate"): "chat.app.all.users.readstate.readonly",
 }
 # ...on an organization (a `//admin.googleapis.com/customers/*` target, org-wide): the
-# chat.app.all.* scopes, each family to the one whose discovery description names it
-# (messages and reactions, members, spaces, read state; docs/api-reference.md §10).
+# chat.app.all.* scope of each family's chat.app.* one, the one whose discovery description
+# names it (messages and reactions, members, spaces, read state; docs/api-reference.md §10).
 _APP_ALL_SCOPES: dict[tuple[str, str], str] = {
-    ("chat", "message"): "chat.app.all.messages.readonly",
-    ("chat", "reaction"): "chat.app.all.messages.readonly",
-    ("chat", "membership"): "chat.app.all.memberships.readonly",
-    ("chat", "space"): "chat.app.all.spaces.readonly",
-    ("chat", "spacereadstate"): "chat.app.all.users.readstate.readonly",
-    ("chat", "threadreadstate"): "chat.app.all.users.readstate.readonly",
+    key: "chat.app.all." + scope.removeprefix("chat.app.").removeprefix("all.")
+    for key, scope in _APP_SCOPES.items()
 }
 CUSTOMER_TARGET = "//admin.googleapis.com/customers/"
 # ...and chat.bot, the only scope discovery accepts from an app for get/list/delete and
@@ -244,30 +244,6 @@ class EmulatorCredentials(Credentials):
 
 
 # -- building real credentials ----------------------------------------------------------
-
-
-class _PerPrincipal(Generic[V]):
-    """Values per (principal, scopes), thread-safe, in a bounded cache whose entries expire
-    (workspace_client/cache.py): a new secret version is read within its lifetime even when
-    the old refresh token still works. Built outside the lock: building may read a secret over
-    the network, and two threads building one value at once waste only one build."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: ExpiringCache[tuple[AuthSpec, tuple[str, ...]], V] = ExpiringCache()
-
-    def get(self, key: tuple[AuthSpec, tuple[str, ...]], build: Callable[[], V]) -> V:
-        with self._lock:
-            found = self._items.get(key)
-        if found is None:
-            built = build()
-            with self._lock:
-                found = self._items.setdefault(key, built)
-        return found
-
-    def forget(self, auth: AuthSpec) -> None:
-        with self._lock:
-            self._items.discard(lambda key: key[0] == auth)
 
 
 class SecretVersionReader(Protocol):
@@ -343,7 +319,7 @@ class CredentialsProvider:
         self._source_credentials_factory = source_credentials_factory
         self._request_factory = request_factory
         self._lock = threading.Lock()
-        self._cache = _PerPrincipal[Credentials]()
+        self._cache: ExpiringCache[Principal, Credentials] = ExpiringCache()
         self._secret_client: SecretVersionReader | None = None
         self._signer: tuple[Any, str] | None = None
 
@@ -360,11 +336,11 @@ class CredentialsProvider:
 
     def credentials_for(self, auth: AuthSpec, scopes: Sequence[str]) -> Credentials:
         key = (auth, tuple(sorted(scopes)))
-        return self._cache.get(key, lambda: self._build(*key))
+        return self._cache.get_or_build(key, lambda: self._build(*key))
 
     def forget(self, auth: AuthSpec) -> None:
         """Drop cached credentials for a principal, e.g. after its secret was replaced."""
-        self._cache.forget(auth)
+        self._cache.discard(lambda key: key[0] == auth)
 
     def _build(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
         if self.mode == "anonymous":
@@ -502,20 +478,15 @@ class ClientFactory:
         self._timeout = timeout
         self._retry = retry
         self._polling = polling
-        self._clients = _PerPrincipal[WorkspaceEventsClient]()
+        self._clients: ExpiringCache[Principal, WorkspaceEventsClient] = ExpiringCache()
 
     def paced(self) -> ClientFactory:
         """A factory of clients for a caller that paces itself and owns its 429 retries (the
         sweep): they raise RateLimited at once. Same credentials."""
-        return ClientFactory(
-            self.provider,
-            timeout=self._timeout,
-            retry=replace(self._retry, rate_limited=False),
-            polling=self._polling,
-            chat_endpoint=self.chat_endpoint,
-            meet_endpoint=self.meet_endpoint,
-            drive_activity_endpoint=self.drive_activity_endpoint,
-        )
+        paced = copy.copy(self)
+        paced._retry = replace(self._retry, rate_limited=False)
+        paced._clients = ExpiringCache()
+        return paced
 
     def clients_for(
         self,
@@ -525,7 +496,7 @@ class ClientFactory:
     ) -> WorkspaceEventsClient:
         """The client acting as ``auth`` with the scopes its event types need."""
         key = _key(auth, event_types, target_resource)
-        return self._clients.get(
+        return self._clients.get_or_build(
             key,
             lambda: WorkspaceEventsClient(
                 self.provider.credentials_for(*key),
@@ -546,10 +517,10 @@ class ClientFactory:
         event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9), and, for a
         user's subscription to all their spaces, ``chat.spaces.readonly``, which ``spaces.list``
         needs to name them (docs/api-reference.md §11)."""
-        spec, scopes = _key(auth, event_types, target_resource)
-        all_spaces = target_resource == ALL_USER_SPACES and spec.kind != "app"
+        key = _key(auth, event_types, target_resource)
+        all_spaces = target_resource == ALL_USER_SPACES and key[0].kind != "app"
         more = ("chat.spaces.readonly",) if all_spaces else ()
-        return self._reader(ChatClient, self.chat_endpoint, spec, scopes, *more)
+        return self._reader(ChatClient, self.chat_endpoint, key, *more)
 
     def meet_for(
         self,
@@ -559,8 +530,8 @@ class ClientFactory:
     ) -> MeetClient:
         """A Meet REST API client with the subscription's own scopes (its Meet read scopes
         cover conferenceRecords; docs/replay.md)."""
-        spec, scopes = _key(auth, event_types, target_resource)
-        return self._reader(MeetClient, self.meet_endpoint, spec, scopes)
+        key = _key(auth, event_types, target_resource)
+        return self._reader(MeetClient, self.meet_endpoint, key)
 
     def drive_activity_for(
         self,
@@ -570,28 +541,21 @@ class ClientFactory:
     ) -> DriveActivityClient:
         """A Drive Activity API client: the subscription's scopes and the Drive Activity read
         scope, which no Drive event scope covers (docs/replay.md)."""
-        spec, scopes = _key(auth, event_types, target_resource)
+        key = _key(auth, event_types, target_resource)
         endpoint = self.drive_activity_endpoint
-        return self._reader(DriveActivityClient, endpoint, spec, scopes, DRIVE_ACTIVITY_SCOPE)
+        return self._reader(DriveActivityClient, endpoint, key, DRIVE_ACTIVITY_SCOPE)
 
     def chat_with_scopes(self, auth: AuthSpec | str, scopes: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with exactly ``scopes`` (short names, such as
         ``chat.bot``): for calls no event type decides the scopes of, as the Chat app's
         direct messages (docs/api-reference.md §11)."""
-        return self._reader(ChatClient, self.chat_endpoint, AuthSpec.parse(auth), (), *scopes)
+        return self._reader(ChatClient, self.chat_endpoint, (AuthSpec.parse(auth), ()), *scopes)
 
-    def _reader(
-        self,
-        api: Callable[..., R],
-        endpoint: str,
-        spec: AuthSpec,
-        scopes: tuple[str, ...],
-        *more: str,
-    ) -> R:
-        """A client of a read API (the replays', the direct messages'), acting as `spec` with
-        `scopes` and the short-named scopes `more`."""
-        if more:
-            scopes = tuple(sorted({*scopes, *(SCOPE_PREFIX + scope for scope in more)}))
+    def _reader(self, api: Callable[..., R], endpoint: str, key: Principal, *more: str) -> R:
+        """A client of a read API (the replays', the direct messages'), acting as the `key`'s
+        principal with its scopes and the short-named scopes `more`."""
+        spec, scopes = key
+        scopes = tuple(sorted({*scopes, *(SCOPE_PREFIX + scope for scope in more)}))
         return api(
             self.provider.credentials_for(spec, scopes),
             endpoint=endpoint,
@@ -602,12 +566,12 @@ class ClientFactory:
     def forget(self, auth: AuthSpec | str) -> None:
         """Drop the cached clients and credentials of a principal."""
         spec = AuthSpec.parse(auth)
-        self._clients.forget(spec)
+        self._clients.discard(lambda key: key[0] == spec)
         self.provider.forget(spec)
 
 
 def _key(
     auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
-) -> tuple[AuthSpec, tuple[str, ...]]:
+) -> Principal:
     spec = AuthSpec.parse(auth)
     return spec, scopes_for(event_types, spec.kind, target_resource)
