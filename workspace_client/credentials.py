@@ -13,7 +13,6 @@ credentials are built for a principal.
 
 from __future__ import annotations
 
-import copy
 import functools
 import ipaddress
 import json
@@ -22,7 +21,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -285,6 +284,7 @@ def _default_secret_client() -> SecretVersionReader:
     return client
 
 
+@dataclass(eq=False)
 class CredentialsProvider:
     """Builds and caches google.auth credentials per (principal, scopes); thread-safe.
 
@@ -294,34 +294,29 @@ class CredentialsProvider:
     needs ``roles/iam.serviceAccountTokenCreator`` on itself. The ``*_factory`` arguments let
     tests run without network or metadata server."""
 
-    def __init__(
-        self,
-        *,
-        mode: CredentialsMode = "auto",
-        endpoint: str = DEFAULT_ENDPOINT,
-        key_file: str | None = None,
-        service_account_email: str | None = None,
-        secret_client_factory: Callable[[], SecretVersionReader] = _default_secret_client,
-        source_credentials_factory: Callable[[], tuple[Credentials, str | None]] = _default_source,
-        request_factory: Callable[[], Request] = _default_request,
-    ) -> None:
-        if mode not in ("auto", "anonymous"):
-            raise ValueError(f"KEEPER_CREDENTIALS must be auto or anonymous: {mode!r}")
-        if mode == "anonymous" and not is_loopback_endpoint(endpoint):
+    _: KW_ONLY
+    mode: CredentialsMode = "auto"
+    endpoint: str = DEFAULT_ENDPOINT
+    key_file: str | None = None
+    service_account_email: str | None = None
+    secret_client_factory: Callable[[], SecretVersionReader] = _default_secret_client
+    source_credentials_factory: Callable[[], tuple[Credentials, str | None]] = _default_source
+    request_factory: Callable[[], Request] = _default_request
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _cache: ExpiringCache[Principal, Credentials] = field(
+        default_factory=ExpiringCache, init=False, repr=False
+    )
+    _secret_client: SecretVersionReader | None = field(default=None, init=False, repr=False)
+    _signer: tuple[Any, str] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "anonymous"):
+            raise ValueError(f"KEEPER_CREDENTIALS must be auto or anonymous: {self.mode!r}")
+        if self.mode == "anonymous" and not is_loopback_endpoint(self.endpoint):
             raise AnonymousCredentialsRefused(
-                f"anonymous credentials are only allowed for a loopback endpoint, not {endpoint!r}"
+                "anonymous credentials are only allowed for a loopback endpoint, "
+                f"not {self.endpoint!r}"
             )
-        self.mode = mode
-        self.endpoint = endpoint
-        self._key_file = key_file
-        self._service_account_email = service_account_email
-        self._secret_client_factory = secret_client_factory
-        self._source_credentials_factory = source_credentials_factory
-        self._request_factory = request_factory
-        self._lock = threading.Lock()
-        self._cache: ExpiringCache[Principal, Credentials] = ExpiringCache()
-        self._secret_client: SecretVersionReader | None = None
-        self._signer: tuple[Any, str] | None = None
 
     @classmethod
     def from_environ(
@@ -357,13 +352,13 @@ class CredentialsProvider:
             Credentials as ServiceAccount,
         )
 
-        if self._key_file is None:
+        if self.key_file is None:
             credentials: Credentials = ServiceAccount(  # type: ignore[no-untyped-call]
                 *self._keyless_signer(), TOKEN_URI, scopes=scopes, subject=subject
             )
         else:
             credentials = ServiceAccount.from_service_account_file(  # type: ignore[no-untyped-call]
-                self._key_file, scopes=scopes, subject=subject
+                self.key_file, scopes=scopes, subject=subject
             )
         return credentials
 
@@ -375,9 +370,9 @@ class CredentialsProvider:
         from google.auth import iam  # noqa: PLC0415 - lazy, with the rest of google.auth
 
         try:
-            source, _ = self._source_credentials_factory()
-            request = self._request_factory()
-            email = self._service_account_email or getattr(source, "service_account_email", None)
+            source, _ = self.source_credentials_factory()
+            request = self.request_factory()
+            email = self.service_account_email or getattr(source, "service_account_email", None)
             if not email or email == "default":
                 # Metadata-server credentials only learn their email on the first refresh.
                 source.refresh(request)  # type: ignore[no-untyped-call]
@@ -450,43 +445,34 @@ class CredentialsProvider:
     def _secrets(self) -> SecretVersionReader:
         with self._lock:
             if self._secret_client is None:
-                self._secret_client = self._secret_client_factory()
+                self._secret_client = self.secret_client_factory()
             return self._secret_client
 
 
 # -- one client per principal -----------------------------------------------------------
 
 
+@dataclass(eq=False)
 class ClientFactory:
-    """Hands out one cached ``WorkspaceEventsClient`` per (principal, scopes)."""
+    """Hands out one cached ``WorkspaceEventsClient`` per (principal, scopes), and clients of
+    the read APIs (Chat, Meet, Drive Activity) as the same principals."""
 
-    def __init__(
-        self,
-        provider: CredentialsProvider,
-        *,
-        timeout: float = 15.0,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        polling: PollPolicy = DEFAULT_POLL,
-        chat_endpoint: str = DEFAULT_CHAT_ENDPOINT,
-        meet_endpoint: str = DEFAULT_MEET_ENDPOINT,
-        drive_activity_endpoint: str = DEFAULT_DRIVE_ACTIVITY_ENDPOINT,
-    ) -> None:
-        self.provider = provider
-        self.chat_endpoint = chat_endpoint
-        self.meet_endpoint = meet_endpoint
-        self.drive_activity_endpoint = drive_activity_endpoint
-        self._timeout = timeout
-        self._retry = retry
-        self._polling = polling
-        self._clients: ExpiringCache[Principal, WorkspaceEventsClient] = ExpiringCache()
+    provider: CredentialsProvider
+    _: KW_ONLY
+    timeout: float = 15.0
+    retry: RetryPolicy = DEFAULT_RETRY
+    polling: PollPolicy = DEFAULT_POLL
+    chat_endpoint: str = DEFAULT_CHAT_ENDPOINT
+    meet_endpoint: str = DEFAULT_MEET_ENDPOINT
+    drive_activity_endpoint: str = DEFAULT_DRIVE_ACTIVITY_ENDPOINT
+    _clients: ExpiringCache[Principal, WorkspaceEventsClient] = field(
+        default_factory=ExpiringCache, init=False, repr=False
+    )
 
     def paced(self) -> ClientFactory:
         """A factory of clients for a caller that paces itself and owns its 429 retries (the
         sweep): they raise RateLimited at once. Same credentials."""
-        paced = copy.copy(self)
-        paced._retry = replace(self._retry, rate_limited=False)
-        paced._clients = ExpiringCache()
-        return paced
+        return replace(self, retry=replace(self.retry, rate_limited=False))
 
     def clients_for(
         self,
@@ -501,9 +487,9 @@ class ClientFactory:
             lambda: WorkspaceEventsClient(
                 self.provider.credentials_for(*key),
                 endpoint=self.provider.endpoint,
-                timeout=self._timeout,
-                retry=self._retry,
-                polling=self._polling,
+                timeout=self.timeout,
+                retry=self.retry,
+                polling=self.polling,
             ),
         )
 
@@ -559,8 +545,8 @@ class ClientFactory:
         return api(
             self.provider.credentials_for(spec, scopes),
             endpoint=endpoint,
-            timeout=self._timeout,
-            retry=self._retry,
+            timeout=self.timeout,
+            retry=self.retry,
         )
 
     def forget(self, auth: AuthSpec | str) -> None:
