@@ -12,14 +12,12 @@ keeper's cold start imports this module for its defaults and pays for none of th
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random as _random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -135,20 +133,16 @@ def _normalise_endpoint(endpoint: str) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date), if any: by hand,
-    as neither api-core nor googleapiclient reads the header."""
+    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date), if any. urllib3 (with
+    requests, under google-api-core) reads it; neither api-core nor googleapiclient does."""
+    from urllib3.exceptions import InvalidHeader  # noqa: PLC0415 - lazy: only on a refusal
+    from urllib3.util import Retry  # noqa: PLC0415
+
     value = headers.get("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return float(Retry().parse_retry_after(value)) if value else None
+    except InvalidHeader:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class GoogleApiClient:

@@ -413,18 +413,14 @@ class CredentialsProvider:
     def _read_authorized_user(self, name: str) -> dict[str, Any]:
         """The authorized-user JSON kept in Secret Manager. It holds a refresh token: its
         content is never logged or put into an error message."""
-        from google.api_core import exceptions as api_exceptions  # noqa: PLC0415 - lazy
+        from google.api_core import exceptions as api  # noqa: PLC0415 - lazy
 
-        transient = (
-            api_exceptions.RetryError,
-            api_exceptions.ServerError,
-            api_exceptions.TooManyRequests,
-        )
+        transient = (api.RetryError, api.ServerError, api.TooManyRequests)
         try:
             payload = self._secrets().access_secret_version(name=name).payload.data
         except transient as exc:
             raise Unavailable(f"reading {name}: {type(exc).__name__}") from exc
-        except api_exceptions.GoogleAPICallError as exc:
+        except api.GoogleAPICallError as exc:
             # Not found, no access: a configuration problem a retry will not fix.
             raise CredentialsUnavailable(f"reading {name}: {exc.message}") from exc
         try:

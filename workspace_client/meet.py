@@ -61,30 +61,21 @@ class MeetClient(GoogleApiClient):
 
     def participants_page(self, conference_record: str, page_token: str | None = None) -> Page:
         """`conferenceRecords.participants.list` of `conferenceRecords/C`."""
-        return self._page(
-            "conferenceRecords.participants.list",
-            parent=conference_record,
-            pageSize=_PEOPLE_PAGE,
-            pageToken=page_token,
-        )
+        return self._children("participants", conference_record, _PEOPLE_PAGE, page_token)
 
     def participant_sessions_page(self, participant: str, page_token: str | None = None) -> Page:
         """`...participants.participantSessions.list` of `conferenceRecords/C/participants/P`."""
-        return self._page(
-            "conferenceRecords.participants.participantSessions.list",
-            parent=participant,
-            pageSize=_PEOPLE_PAGE,
-            pageToken=page_token,
-        )
+        collection = "participants.participantSessions"
+        return self._children(collection, participant, _PEOPLE_PAGE, page_token)
 
     def artifacts_page(
         self, kind: str, conference_record: str, page_token: str | None = None
     ) -> Page:
         """The recordings, transcripts or smart notes (`kind`, a key of `ARTIFACT_KINDS`) of
         `conferenceRecords/C`."""
-        return self._page(
-            f"conferenceRecords.{ARTIFACT_KINDS[kind]}.list",
-            parent=conference_record,
-            pageSize=_RECORDS_PAGE,
-            pageToken=page_token,
-        )
+        collection = ARTIFACT_KINDS[kind]
+        return self._children(collection, conference_record, _RECORDS_PAGE, page_token)
+
+    def _children(self, collection: str, parent: str, size: int, token: str | None) -> Page:
+        method = f"conferenceRecords.{collection}.list"
+        return self._page(method, parent=parent, pageSize=size, pageToken=token)
