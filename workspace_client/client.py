@@ -111,9 +111,7 @@ def build_service(api: str, version: str, endpoint: str, *path: str) -> Any:
         return found
 
 
-def pages(
-    fetch: Callable[[str | None], tuple[Sequence[T], str | None]],
-) -> Iterator[Sequence[T]]:
+def pages(fetch: Callable[[str | None], tuple[Sequence[T], str | None]]) -> Iterator[Sequence[T]]:
     """Every page of a list method, lazily: `fetch(token)` sends the one request for the page
     after `token` (None: the first) and returns its items and the next token (None: the last)."""
     token: str | None = None

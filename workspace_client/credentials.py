@@ -471,29 +471,16 @@ class ClientFactory:
         return replace(self, retry=replace(self.retry, rate_limited=False))
 
     def clients_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> WorkspaceEventsClient:
         """The client acting as ``auth`` with the scopes its event types need."""
-        key = _key(auth, event_types, target_resource)
+        key, endpoint = _key(auth, event_types, target_resource), self.provider.endpoint
         return self._clients.get_or_build(
-            key,
-            lambda: WorkspaceEventsClient(
-                self.provider.credentials_for(*key),
-                endpoint=self.provider.endpoint,
-                timeout=self.timeout,
-                retry=self.retry,
-                polling=self.polling,
-            ),
+            key, lambda: self._client(WorkspaceEventsClient, endpoint, key, polling=self.polling)
         )
 
     def chat_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
         event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9), and, for a
@@ -502,47 +489,41 @@ class ClientFactory:
         key = _key(auth, event_types, target_resource)
         all_spaces = target_resource == ALL_USER_SPACES and key[0].kind != "app"
         more = ("chat.spaces.readonly",) if all_spaces else ()
-        return self._reader(ChatClient, self.chat_endpoint, key, *more)
+        return self._client(ChatClient, self.chat_endpoint, key, *more)
 
     def meet_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> MeetClient:
         """A Meet REST API client with the subscription's own scopes (its Meet read scopes
         cover conferenceRecords; docs/replay.md)."""
         key = _key(auth, event_types, target_resource)
-        return self._reader(MeetClient, self.meet_endpoint, key)
+        return self._client(MeetClient, self.meet_endpoint, key)
 
     def drive_activity_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> DriveActivityClient:
         """A Drive Activity API client: the subscription's scopes and the Drive Activity read
         scope, which no Drive event scope covers (docs/replay.md)."""
         key = _key(auth, event_types, target_resource)
         endpoint = self.drive_activity_endpoint
-        return self._reader(DriveActivityClient, endpoint, key, DRIVE_ACTIVITY_SCOPE)
+        return self._client(DriveActivityClient, endpoint, key, DRIVE_ACTIVITY_SCOPE)
 
     def chat_with_scopes(self, auth: AuthSpec | str, scopes: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with exactly ``scopes`` (short names, such as
         ``chat.bot``): for calls no event type decides the scopes of, as the Chat app's
         direct messages (docs/api-reference.md §11)."""
-        return self._reader(ChatClient, self.chat_endpoint, (AuthSpec.parse(auth), ()), *scopes)
+        return self._client(ChatClient, self.chat_endpoint, (AuthSpec.parse(auth), ()), *scopes)
 
-    def _reader(self, api: Callable[..., R], endpoint: str, key: Principal, *more: str) -> R:
-        """A client of a read API (the replays', the direct messages'), acting as the `key`'s
-        principal with its scopes and the short-named scopes `more`."""
+    def _client(
+        self, api: Callable[..., R], endpoint: str, key: Principal, *more: str, **options: Any
+    ) -> R:
+        """A client of `api` at `endpoint`, acting as the `key`'s principal with its scopes and
+        the short-named scopes `more`."""
         spec, scopes = key
         scopes = tuple(sorted({*scopes, *(SCOPE_PREFIX + scope for scope in more)}))
+        credentials = self.provider.credentials_for(spec, scopes)
         return api(
-            self.provider.credentials_for(spec, scopes),
-            endpoint=endpoint,
-            timeout=self.timeout,
-            retry=self.retry,
+            credentials, endpoint=endpoint, timeout=self.timeout, retry=self.retry, **options
         )
 
     def forget(self, auth: AuthSpec | str) -> None:
