@@ -145,7 +145,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 class GoogleApiClient:
     """Calls one Google REST API (from its bundled discovery document) as one principal: the
-    request choke point shared by the Workspace Events and Chat clients.
+    request choke point shared by every client.
 
     ``credentials=None`` sends no Authorization header (tests, loopback emulators);
     ``http_factory`` replaces the per-thread Http (tests pass a scripted fake); ``sleep``,

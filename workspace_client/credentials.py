@@ -2,10 +2,9 @@
 
 Only whoever authorized a subscription can renew, reactivate or recreate it
 (docs/api-reference.md §6): the user (through domain-wide delegation or the user's own refresh
-token) or the Chat app. ``AuthSpec`` names that principal in the README's ``--auth`` syntax,
-``scopes_for`` derives least-privilege scopes from the event types (and, for a Chat app, the
-target: an organization takes the ``chat.app.all.*`` scopes), ``CredentialsProvider`` builds
-credentials and ``ClientFactory`` clients, both cached per principal and scopes.
+token) or the Chat app. ``AuthSpec`` names that principal, ``scopes_for`` derives the
+least-privilege scopes, ``CredentialsProvider`` builds credentials and ``ClientFactory``
+clients, both cached per principal and scopes.
 
 Nothing touches the network, or imports google.oauth2, IAM or Secret Manager, until
 credentials are built for a principal.
