@@ -11,7 +11,7 @@ from typing import Any
 
 from workspace_client.client import GoogleApiClient
 from workspace_client.errors import NotFound
-from workspace_client.models import event_types_filter, format_timestamp, parse_timestamp
+from workspace_client.models import event_types_filter, parse_timestamp, time_terms
 
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 # spaceEvents.list's page size: Google documents no default and no maximum (the discovery
@@ -53,12 +53,8 @@ def space_events_filter(
     """A `spaceEvents.list` filter: `event_types` (required, `:` with `OR` between types),
     `start_time` (exclusive) and `end_time` (inclusive) in RFC 3339 (docs/api-reference.md §9)."""
     by_type, several = event_types_filter(event_types)
-    parts = [f"({by_type})" if several else by_type]
-    if start_time is not None:
-        parts.append(f'start_time="{format_timestamp(start_time)}"')
-    if end_time is not None:
-        parts.append(f'end_time="{format_timestamp(end_time)}"')
-    return " AND ".join(parts)
+    times = time_terms(("start_time=", start_time), ("end_time=", end_time))
+    return " AND ".join([f"({by_type})" if several else by_type, *times])
 
 
 class ChatClient(GoogleApiClient):

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from workspace_client.client import GoogleApiClient
-from workspace_client.models import format_timestamp
+from workspace_client.models import time_terms
 
 DEFAULT_DRIVE_ACTIVITY_ENDPOINT = "https://driveactivity.googleapis.com/"
 # `pageSize` is "the minimum number of activities desired": the server may return more.
@@ -26,11 +26,7 @@ def activity_filter(
     """An `activity.query` filter as the discovery document defines it: `time` bounds in RFC
     3339 (`start_time` exclusive, `end_time` inclusive) and the action detail cases
     (`detail.action_detail_case:(CREATE EDIT)`), joined by AND; empty for no condition."""
-    parts = []
-    if start_time is not None:
-        parts.append(f'time > "{format_timestamp(start_time)}"')
-    if end_time is not None:
-        parts.append(f'time <= "{format_timestamp(end_time)}"')
+    parts = time_terms(("time > ", start_time), ("time <= ", end_time))
     cases = list(dict.fromkeys(action_types))
     for case in cases:
         if not _ACTION_CASE.fullmatch(case):

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from workspace_client.client import GoogleApiClient
-from workspace_client.models import format_timestamp, quoted
+from workspace_client.models import quoted, time_terms
 
 DEFAULT_MEET_ENDPOINT = "https://meet.googleapis.com/"
 # Each list method's largest page (the discovery document's; larger values are coerced to it).
@@ -28,13 +28,8 @@ def conference_records_filter(
     """A `conferenceRecords.list` filter: the space (`space.name = "spaces/S"`) and bounds on
     `start_time` (both inclusive), joined by AND, as the discovery document's examples write
     them; empty for no condition."""
-    parts = []
-    if space is not None:
-        parts.append(f"space.name = {quoted(space)}")
-    if started_after is not None:
-        parts.append(f'start_time >= "{format_timestamp(started_after)}"')
-    if started_before is not None:
-        parts.append(f'start_time <= "{format_timestamp(started_before)}"')
+    parts = [] if space is None else [f"space.name = {quoted(space)}"]
+    parts += time_terms(("start_time >= ", started_after), ("start_time <= ", started_before))
     return " AND ".join(parts)
 
 

@@ -69,6 +69,12 @@ def quoted(value: str) -> str:
     return f'"{value}"'
 
 
+def time_terms(*terms: tuple[str, datetime | None]) -> list[str]:
+    """``FIELD OP"TIME"`` for each ``(FIELD OP, TIME)`` whose time is given, the time in RFC 3339
+    as proto3 JSON writes it: the time bounds of the read APIs' filters."""
+    return [f'{term}"{format_timestamp(time)}"' for term, time in terms if time is not None]
+
+
 def event_types_filter(event_types: Iterable[str]) -> tuple[str, bool]:
     """``event_types:"A" OR event_types:"B"`` (repeats dropped, the caller's order kept), and
     whether it names more than one type."""
