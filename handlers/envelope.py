@@ -81,7 +81,6 @@ def parse_envelope(data: Any) -> WorkspaceEvent:
     raw = message.get("data")
     message_id = message.get("messageId", message.get("message_id"))
     return WorkspaceEvent(
-        # "" for a plain Pub/Sub message: not a CloudEvent, never a lifecycle event.
         type=event_type if isinstance(event_type, str) else "",
         event_id=_optional_text(attributes.get("ce-id")),
         source=_optional_text(attributes.get("ce-source")),

@@ -1,12 +1,15 @@
-"""A bounded cache whose entries expire: what the credentials and clients per principal are
-kept in, so an instance neither grows without end nor keeps a principal's credentials forever.
+"""A bounded, thread-safe cache whose entries expire: what the credentials and clients per
+principal are kept in, so an instance neither grows without end nor keeps a principal's
+credentials forever (a new secret version is read within an entry's lifetime even when the old
+refresh token still works).
 
 By hand: no cache library is installed (cachetools is not among the dependencies), and this
-is an ordered dict with a clock. Not thread-safe: its owners hold their own lock.
+is an ordered dict with a clock.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -38,30 +41,41 @@ class ExpiringCache(Generic[K, V]):
         self._lifetime = lifetime
         self._monotonic = monotonic
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._lock = threading.RLock()
 
     def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if self._monotonic() >= entry[0]:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self._monotonic() >= entry[0]:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
 
     def setdefault(self, key: K, value: V) -> V:
         """The live entry of `key` if there is one, else `value`, stored."""
-        kept = self.get(key)
-        if kept is not None:
-            return kept
-        self._entries[key] = (self._monotonic() + self._lifetime, value)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-        return value
+        with self._lock:
+            kept = self.get(key)
+            if kept is not None:
+                return kept
+            self._entries[key] = (self._monotonic() + self._lifetime, value)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+            return value
+
+    def get_or_build(self, key: K, build: Callable[[], V]) -> V:
+        """The live entry of `key`, else what `build()` returns, stored. Built outside the
+        lock: building may read a secret over the network, and two threads building one
+        value at once waste only one build (both get the first stored)."""
+        found = self.get(key)
+        return self.setdefault(key, build()) if found is None else found
 
     def discard(self, matches: Callable[[K], bool]) -> None:
-        for key in [key for key in self._entries if matches(key)]:
-            del self._entries[key]
+        with self._lock:
+            for key in [key for key in self._entries if matches(key)]:
+                del self._entries[key]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,19 +1,17 @@
-"""The Chat API client: `spaces.spaceEvents.list`, the events of a space up to 28 days back;
-`spaces.list`, the spaces of the caller; `spaces.findDirectMessage` and `spaces.messages.create`,
-for the Chat app's direct message to a user. Built on the bundled `chat.v1` discovery document
-(static discovery) like the Workspace Events client, and sent through the same request choke
-point (`GoogleApiClient._execute`)."""
+"""The Chat API client (`chat.v1`): `spaces.spaceEvents.list`, the events of a space up to
+28 days back; `spaces.list`, the spaces of the caller; `spaces.findDirectMessage` and
+`spaces.messages.create`, for the Chat app's direct message to a user."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from workspace_client.client import GoogleApiClient, build_service, pages
+from workspace_client.client import GoogleApiClient
 from workspace_client.errors import NotFound
-from workspace_client.models import event_types_filter, format_timestamp, parse_timestamp
+from workspace_client.models import event_types_filter, parse_timestamp, time_terms
 
 DEFAULT_CHAT_ENDPOINT = "https://chat.googleapis.com/"
 # spaceEvents.list's page size: Google documents no default and no maximum (the discovery
@@ -55,18 +53,15 @@ def space_events_filter(
     """A `spaceEvents.list` filter: `event_types` (required, `:` with `OR` between types),
     `start_time` (exclusive) and `end_time` (inclusive) in RFC 3339 (docs/api-reference.md §9)."""
     by_type, several = event_types_filter(event_types)
-    parts = [f"({by_type})" if several else by_type]
-    if start_time is not None:
-        parts.append(f'start_time="{format_timestamp(start_time)}"')
-    if end_time is not None:
-        parts.append(f'end_time="{format_timestamp(end_time)}"')
-    return " AND ".join(parts)
+    times = time_terms(("start_time=", start_time), ("end_time=", end_time))
+    return " AND ".join([f"({by_type})" if several else by_type, *times])
 
 
 class ChatClient(GoogleApiClient):
     """Calls the Chat API as one principal; see `GoogleApiClient` for the arguments."""
 
     default_endpoint = DEFAULT_CHAT_ENDPOINT
+    api = ("chat", "v1")
 
     def space_events_page(
         self,
@@ -80,31 +75,14 @@ class ChatClient(GoogleApiClient):
         """One request of `spaces.spaceEvents.list` of `space` (`spaces/S`): a page, oldest
         event first (docs/replay.md), and the token of the next (None: the last). Batch types
         come with the single types the filter names."""
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
-        request = build_service("chat", "v1", self.endpoint, "spaces", "spaceEvents").list(
+        items, token = self._page(
+            "spaces.spaceEvents.list",
             parent=space,
             filter=space_events_filter(event_types, start_time, end_time),
-            pageSize=page_size,
+            pageSize=_page_size(page_size),
             pageToken=page_token,
         )
-        items, token = self._page("spaces.spaceEvents.list", "spaceEvents", request)
         return [SpaceEvent.from_api(item) for item in items], token
-
-    def space_event_pages(
-        self,
-        space: str,
-        event_types: Iterable[str],
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[Sequence[SpaceEvent]]:
-        """Every page of `space_events_page`, lazily: each `next()` is one request."""
-        return pages(
-            lambda token: self.space_events_page(
-                space, event_types, start_time, end_time, page_size, token
-            )
-        )
 
     def spaces_page(
         self, page_size: int = MAX_PAGE_SIZE, page_token: str | None = None
@@ -112,30 +90,29 @@ class ChatClient(GoogleApiClient):
         """One request of `spaces.list`: the names (`spaces/S`) of a page of the spaces the
         caller is a member of, and the token of the next page (None: the last). Group chats
         and direct messages are listed only once their first message was sent (its page)."""
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
-        request = build_service("chat", "v1", self.endpoint, "spaces").list(
-            pageSize=page_size, pageToken=page_token
+        items, token = self._page(
+            "spaces.list", pageSize=_page_size(page_size), pageToken=page_token
         )
-        items, token = self._page("spaces.list", "spaces", request)
         return [str(item["name"]) for item in items], token
 
     def find_direct_message(self, user: str) -> str | None:
         """`spaces.findDirectMessage`: the name of the direct message space between `user`
         (`users/ID`; `users/EMAIL` is documented under user authentication only) and the
         caller (under app authentication: the Chat app), or None when there is none (404)."""
-        request = build_service("chat", "v1", self.endpoint, "spaces").findDirectMessage(name=user)
         try:
-            space = self._execute("spaces.findDirectMessage", request)
+            return str(self._call("spaces.findDirectMessage", name=user)["name"])
         except NotFound:
             return None
-        return str(space["name"])
 
     def create_message(self, space: str, text: str, request_id: str | None = None) -> str:
         """`spaces.messages.create`: a text message in `space` (`spaces/S`); returns its name.
         With `request_id`, sending again the same request (a retry, a redelivery) creates no
         second message: Google returns the one created first (the method's `requestId`)."""
-        request = build_service("chat", "v1", self.endpoint, "spaces", "messages").create(
-            parent=space, body={"text": text}, requestId=request_id
-        )
-        return str(self._execute("spaces.messages.create", request)["name"])
+        params = {"parent": space, "body": {"text": text}, "requestId": request_id}
+        return str(self._call("spaces.messages.create", **params)["name"])
+
+
+def _page_size(page_size: int) -> int:
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}: {page_size}")
+    return page_size

@@ -1,4 +1,6 @@
-"""The Workspace Events API client: one typed method per REST call the keeper makes.
+"""The Google API clients: one typed method per REST call the keeper makes, each built from
+its API's bundled discovery document (static discovery: Workspace Events here; Chat, Meet and
+Drive Activity, for replays, beside it).
 
 Every request goes through ``GoogleApiClient._execute``, the single place that retries and
 turns failures into ``workspace_client.errors`` types. Mutations return long-running
@@ -10,14 +12,12 @@ keeper's cold start imports this module for its defaults and pays for none of th
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random as _random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -111,9 +111,7 @@ def build_service(api: str, version: str, endpoint: str, *path: str) -> Any:
         return found
 
 
-def pages(
-    fetch: Callable[[str | None], tuple[Sequence[T], str | None]],
-) -> Iterator[Sequence[T]]:
+def pages(fetch: Callable[[str | None], tuple[Sequence[T], str | None]]) -> Iterator[Sequence[T]]:
     """Every page of a list method, lazily: `fetch(token)` sends the one request for the page
     after `token` (None: the first) and returns its items and the next token (None: the last)."""
     token: str | None = None
@@ -133,25 +131,21 @@ def _normalise_endpoint(endpoint: str) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date), if any: by hand,
-    as neither api-core nor googleapiclient reads the header."""
+    """Seconds a Retry-After header asks for (delta-seconds or HTTP-date), if any. urllib3 (with
+    requests, under google-api-core) reads it; neither api-core nor googleapiclient does."""
+    from urllib3.exceptions import InvalidHeader  # noqa: PLC0415 - lazy: only on a refusal
+    from urllib3.util import Retry  # noqa: PLC0415
+
     value = headers.get("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return float(Retry().parse_retry_after(value)) if value else None
+    except InvalidHeader:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class GoogleApiClient:
     """Calls one Google REST API (from its bundled discovery document) as one principal: the
-    request choke point shared by the Workspace Events and Chat clients.
+    request choke point shared by every client.
 
     ``credentials=None`` sends no Authorization header (tests, loopback emulators);
     ``http_factory`` replaces the per-thread Http (tests pass a scripted fake); ``sleep``,
@@ -159,6 +153,7 @@ class GoogleApiClient:
     every request before it is sent, retries included (the local stack counts with it)."""
 
     default_endpoint: ClassVar[str] = ""
+    api: ClassVar[tuple[str, str]]  # the discovery document's name and version
 
     def __init__(
         self,
@@ -188,10 +183,17 @@ class GoogleApiClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.endpoint!r})"
 
-    def _page(self, method: str, field: str, request: Any) -> tuple[list[Any], str | None]:
-        """One page of a list method: the items of `field`, and the next page's token."""
-        page = self._execute(method, request)
-        return list(page.get(field) or ()), page.get("nextPageToken") or None
+    def _call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send the discovery method `method` (e.g. "spaces.messages.create") with `params`."""
+        *path, verb = method.split(".")
+        request = getattr(build_service(*self.api, self.endpoint, *path), verb)(**params)
+        return self._execute(method, request)
+
+    def _page(self, method: str, **params: Any) -> tuple[list[Any], str | None]:
+        """One page of a list method: its items (every list method here names their field
+        after its resource, as "spaces.spaceEvents.list" does) and the next page's token."""
+        page = self._call(method, **params)
+        return list(page.get(method.split(".")[-2]) or ()), page.get("nextPageToken") or None
 
     def _execute(self, method: str, request: Any) -> dict[str, Any]:
         """Send one request: the only place that retries and maps errors."""
@@ -267,6 +269,7 @@ class WorkspaceEventsClient(GoogleApiClient):
     ``GoogleApiClient`` for the arguments. ``polling``: how long operations are awaited."""
 
     default_endpoint = DEFAULT_ENDPOINT
+    api = ("workspaceevents", "v1")
 
     def __init__(
         self, credentials: Credentials | None, *, polling: PollPolicy = DEFAULT_POLL, **options: Any
@@ -277,13 +280,11 @@ class WorkspaceEventsClient(GoogleApiClient):
     def create(self, spec: SubscriptionSpec) -> Subscription:
         """``subscriptions.create``, awaited. Raises ``AlreadyExists`` when this principal
         already has a subscription on the target (``AlreadyExists.current_subscription``)."""
-        request = self._resource("subscriptions").create(body=spec.to_api())
-        return self._subscription_after("subscriptions.create", request, None)
+        return self._subscription_after("subscriptions.create", body=spec.to_api())
 
     def get(self, name: str) -> Subscription:
         """``subscriptions.get``: the authoritative, camelCase view of a subscription."""
-        request = self._resource("subscriptions").get(name=name)
-        return Subscription.from_api(self._execute("subscriptions.get", request))
+        return Subscription.from_api(self._call("subscriptions.get", name=name))
 
     def renew(self, name: str, ttl: str = "0s", etag: str | None = None) -> Subscription:
         """Extend the lifetime: ``subscriptions.patch`` with ``updateMask=ttl``. ``"0s"`` asks
@@ -299,18 +300,16 @@ class WorkspaceEventsClient(GoogleApiClient):
     def reactivate(self, name: str) -> Subscription:
         """``subscriptions.reactivate``: only for SUSPENDED subscriptions whose cause is gone.
         The expiry is unchanged: renew afterwards when it is near."""
-        request = self._resource("subscriptions").reactivate(name=name, body={})
-        return self._subscription_after("subscriptions.reactivate", request, name)
+        return self._subscription_after("subscriptions.reactivate", name=name, body={})
 
     def delete(self, name: str, allow_missing: bool = True, etag: str | None = None) -> None:
         """``subscriptions.delete``; with ``allow_missing`` a missing subscription is success."""
         from workspace_client.errors import NotFound  # noqa: PLC0415 - see module doc
 
-        request = self._resource("subscriptions").delete(
-            name=name, allowMissing=allow_missing or None, etag=etag
-        )
         try:
-            self._operate("subscriptions.delete", request)
+            self._operate(
+                "subscriptions.delete", name=name, allowMissing=allow_missing or None, etag=etag
+            )
         except NotFound:
             # allowMissing should make the server succeed; stay idempotent if it does not.
             if not allow_missing:
@@ -332,48 +331,45 @@ class WorkspaceEventsClient(GoogleApiClient):
             raise ValueError("subscriptions.list requires a filter")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100: {page_size}")
-        request = self._resource("subscriptions").list(
-            filter=filter, pageSize=page_size, pageToken=page_token
+        items, token = self._page(
+            "subscriptions.list", filter=filter, pageSize=page_size, pageToken=page_token
         )
-        items, token = self._page("subscriptions.list", "subscriptions", request)
         return tuple(map(Subscription.from_api, items)), token
 
     def get_operation(self, name: str) -> Operation:
         """``operations.get``: the name is passed verbatim (it may contain slashes)."""
-        request = self._resource("operations").get(name=name)
-        return Operation.from_api(self._execute("operations.get", request))
+        return Operation.from_api(self._call("operations.get", name=name))
 
     def _patch(
         self, name: str, update_mask: str, body: dict[str, Any], etag: str | None
     ) -> Subscription:
         if etag is not None:
             body = {**body, "etag": etag}
-        request = self._resource("subscriptions").patch(
-            name=name, updateMask=update_mask, body=body
+        return self._subscription_after(
+            "subscriptions.patch", name=name, updateMask=update_mask, body=body
         )
-        return self._subscription_after("subscriptions.patch", request, name)
 
-    def _subscription_after(self, method: str, request: Any, name: str | None) -> Subscription:
+    def _subscription_after(self, method: str, **params: Any) -> Subscription:
         """The subscription a mutation's operation answers with. An operation from an older
-        version of the subscription answers empty (the docs): the change is applied, so `name`
-        is read instead; a create has no name to read."""
+        version of the subscription answers empty (the docs): the change is applied, so the
+        `name` param is read instead; a create has no name to read."""
         from workspace_client.errors import UnexpectedError  # noqa: PLC0415 - see module doc
 
-        operation = self._operate(method, request)
+        operation = self._operate(method, **params)
         if operation.response and operation.response.get("name"):
             return Subscription.from_api(operation.response)
-        if name is not None:
-            return self.get(name)
+        if "name" in params:
+            return self.get(params["name"])
         raise UnexpectedError(
             f"create operation {operation.name} finished without a subscription", method=method
         )
 
-    def _operate(self, method: str, request: Any) -> Operation:
+    def _operate(self, method: str, **params: Any) -> Operation:
         """Send a mutation and poll its operation until done; raise its mapped error if it
         failed."""
         from workspace_client import errors  # noqa: PLC0415 - lazy, see module doc
 
-        operation = Operation.from_api(self._execute(method, request))
+        operation = Operation.from_api(self._call(method, **params))
         deadline = self._monotonic() + self._polling.timeout
         delay = self._polling.initial_delay
         while not operation.done:
@@ -388,6 +384,3 @@ class WorkspaceEventsClient(GoogleApiClient):
         if operation.error is not None:
             raise errors.from_rpc_status(operation.error, method=method)
         return operation
-
-    def _resource(self, name: str) -> Any:
-        return build_service("workspaceevents", "v1", self.endpoint, name)

@@ -2,10 +2,9 @@
 
 Only whoever authorized a subscription can renew, reactivate or recreate it
 (docs/api-reference.md §6): the user (through domain-wide delegation or the user's own refresh
-token) or the Chat app. ``AuthSpec`` names that principal in the README's ``--auth`` syntax,
-``scopes_for`` derives least-privilege scopes from the event types (and, for a Chat app, the
-target: an organization takes the ``chat.app.all.*`` scopes), ``CredentialsProvider`` builds
-credentials and ``ClientFactory`` clients, both cached per principal and scopes.
+token) or the Chat app. ``AuthSpec`` names that principal, ``scopes_for`` derives the
+least-privilege scopes, ``CredentialsProvider`` builds credentials and ``ClientFactory``
+clients, both cached per principal and scopes.
 
 Nothing touches the network, or imports google.oauth2, IAM or Secret Manager, until
 credentials are built for a principal.
@@ -21,8 +20,8 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from dataclasses import KW_ONLY, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from google.auth.credentials import Credentials
@@ -64,7 +63,6 @@ _EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+$")
 _SECRET = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+(?:/versions/[^/\s]+)?$")
 _EVENT_TYPE = re.compile(r"^google\.workspace\.(\w+)\.(\w+)\.v\d+\.\w+$")
 
-V = TypeVar("V")
 R = TypeVar("R")
 
 
@@ -131,6 +129,10 @@ class AuthSpec:
         return f"{self.kind}:{argument}" if argument else self.kind
 
 
+# A principal acting with sorted scopes: what credentials and clients are cached by.
+Principal = tuple[AuthSpec, tuple[str, ...]]
+
+
 # -- scopes -----------------------------------------------------------------------------
 
 # (app, resource family) -> scope, per docs/api-reference.md §6. The narrowest documented scope
@@ -166,15 +168,11 @@ _APP_SCOPES: dict[tuple[str, str], str] = {
     ("chat", "threadreadstate"): "chat.app.all.users.readstate.readonly",
 }
 # ...on an organization (a `//admin.googleapis.com/customers/*` target, org-wide): the
-# chat.app.all.* scopes, each family to the one whose discovery description names it
-# (messages and reactions, members, spaces, read state; docs/api-reference.md §10).
+# chat.app.all.* scope of each family's chat.app.* one, the one whose discovery description
+# names it (messages and reactions, members, spaces, read state; docs/api-reference.md §10).
 _APP_ALL_SCOPES: dict[tuple[str, str], str] = {
-    ("chat", "message"): "chat.app.all.messages.readonly",
-    ("chat", "reaction"): "chat.app.all.messages.readonly",
-    ("chat", "membership"): "chat.app.all.memberships.readonly",
-    ("chat", "space"): "chat.app.all.spaces.readonly",
-    ("chat", "spacereadstate"): "chat.app.all.users.readstate.readonly",
-    ("chat", "threadreadstate"): "chat.app.all.users.readstate.readonly",
+    key: "chat.app.all." + scope.removeprefix("chat.app.").removeprefix("all.")
+    for key, scope in _APP_SCOPES.items()
 }
 CUSTOMER_TARGET = "//admin.googleapis.com/customers/"
 # ...and chat.bot, the only scope discovery accepts from an app for get/list/delete and
@@ -246,30 +244,6 @@ class EmulatorCredentials(Credentials):
 # -- building real credentials ----------------------------------------------------------
 
 
-class _PerPrincipal(Generic[V]):
-    """Values per (principal, scopes), thread-safe, in a bounded cache whose entries expire
-    (workspace_client/cache.py): a new secret version is read within its lifetime even when
-    the old refresh token still works. Built outside the lock: building may read a secret over
-    the network, and two threads building one value at once waste only one build."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: ExpiringCache[tuple[AuthSpec, tuple[str, ...]], V] = ExpiringCache()
-
-    def get(self, key: tuple[AuthSpec, tuple[str, ...]], build: Callable[[], V]) -> V:
-        with self._lock:
-            found = self._items.get(key)
-        if found is None:
-            built = build()
-            with self._lock:
-                found = self._items.setdefault(key, built)
-        return found
-
-    def forget(self, auth: AuthSpec) -> None:
-        with self._lock:
-            self._items.discard(lambda key: key[0] == auth)
-
-
 class SecretVersionReader(Protocol):
     """The part of ``secretmanager.SecretManagerServiceClient`` used here."""
 
@@ -309,6 +283,7 @@ def _default_secret_client() -> SecretVersionReader:
     return client
 
 
+@dataclass(eq=False)
 class CredentialsProvider:
     """Builds and caches google.auth credentials per (principal, scopes); thread-safe.
 
@@ -318,34 +293,29 @@ class CredentialsProvider:
     needs ``roles/iam.serviceAccountTokenCreator`` on itself. The ``*_factory`` arguments let
     tests run without network or metadata server."""
 
-    def __init__(
-        self,
-        *,
-        mode: CredentialsMode = "auto",
-        endpoint: str = DEFAULT_ENDPOINT,
-        key_file: str | None = None,
-        service_account_email: str | None = None,
-        secret_client_factory: Callable[[], SecretVersionReader] = _default_secret_client,
-        source_credentials_factory: Callable[[], tuple[Credentials, str | None]] = _default_source,
-        request_factory: Callable[[], Request] = _default_request,
-    ) -> None:
-        if mode not in ("auto", "anonymous"):
-            raise ValueError(f"KEEPER_CREDENTIALS must be auto or anonymous: {mode!r}")
-        if mode == "anonymous" and not is_loopback_endpoint(endpoint):
+    _: KW_ONLY
+    mode: CredentialsMode = "auto"
+    endpoint: str = DEFAULT_ENDPOINT
+    key_file: str | None = None
+    service_account_email: str | None = None
+    secret_client_factory: Callable[[], SecretVersionReader] = _default_secret_client
+    source_credentials_factory: Callable[[], tuple[Credentials, str | None]] = _default_source
+    request_factory: Callable[[], Request] = _default_request
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _cache: ExpiringCache[Principal, Credentials] = field(
+        default_factory=ExpiringCache, init=False, repr=False
+    )
+    _secret_client: SecretVersionReader | None = field(default=None, init=False, repr=False)
+    _signer: tuple[Any, str] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "anonymous"):
+            raise ValueError(f"KEEPER_CREDENTIALS must be auto or anonymous: {self.mode!r}")
+        if self.mode == "anonymous" and not is_loopback_endpoint(self.endpoint):
             raise AnonymousCredentialsRefused(
-                f"anonymous credentials are only allowed for a loopback endpoint, not {endpoint!r}"
+                "anonymous credentials are only allowed for a loopback endpoint, "
+                f"not {self.endpoint!r}"
             )
-        self.mode = mode
-        self.endpoint = endpoint
-        self._key_file = key_file
-        self._service_account_email = service_account_email
-        self._secret_client_factory = secret_client_factory
-        self._source_credentials_factory = source_credentials_factory
-        self._request_factory = request_factory
-        self._lock = threading.Lock()
-        self._cache = _PerPrincipal[Credentials]()
-        self._secret_client: SecretVersionReader | None = None
-        self._signer: tuple[Any, str] | None = None
 
     @classmethod
     def from_environ(
@@ -360,11 +330,11 @@ class CredentialsProvider:
 
     def credentials_for(self, auth: AuthSpec, scopes: Sequence[str]) -> Credentials:
         key = (auth, tuple(sorted(scopes)))
-        return self._cache.get(key, lambda: self._build(*key))
+        return self._cache.get_or_build(key, lambda: self._build(*key))
 
     def forget(self, auth: AuthSpec) -> None:
         """Drop cached credentials for a principal, e.g. after its secret was replaced."""
-        self._cache.forget(auth)
+        self._cache.discard(lambda key: key[0] == auth)
 
     def _build(self, auth: AuthSpec, scopes: tuple[str, ...]) -> Credentials:
         if self.mode == "anonymous":
@@ -381,13 +351,13 @@ class CredentialsProvider:
             Credentials as ServiceAccount,
         )
 
-        if self._key_file is None:
+        if self.key_file is None:
             credentials: Credentials = ServiceAccount(  # type: ignore[no-untyped-call]
                 *self._keyless_signer(), TOKEN_URI, scopes=scopes, subject=subject
             )
         else:
             credentials = ServiceAccount.from_service_account_file(  # type: ignore[no-untyped-call]
-                self._key_file, scopes=scopes, subject=subject
+                self.key_file, scopes=scopes, subject=subject
             )
         return credentials
 
@@ -399,9 +369,9 @@ class CredentialsProvider:
         from google.auth import iam  # noqa: PLC0415 - lazy, with the rest of google.auth
 
         try:
-            source, _ = self._source_credentials_factory()
-            request = self._request_factory()
-            email = self._service_account_email or getattr(source, "service_account_email", None)
+            source, _ = self.source_credentials_factory()
+            request = self.request_factory()
+            email = self.service_account_email or getattr(source, "service_account_email", None)
             if not email or email == "default":
                 # Metadata-server credentials only learn their email on the first refresh.
                 source.refresh(request)  # type: ignore[no-untyped-call]
@@ -442,18 +412,14 @@ class CredentialsProvider:
     def _read_authorized_user(self, name: str) -> dict[str, Any]:
         """The authorized-user JSON kept in Secret Manager. It holds a refresh token: its
         content is never logged or put into an error message."""
-        from google.api_core import exceptions as api_exceptions  # noqa: PLC0415 - lazy
+        from google.api_core import exceptions as api  # noqa: PLC0415 - lazy
 
-        transient = (
-            api_exceptions.RetryError,
-            api_exceptions.ServerError,
-            api_exceptions.TooManyRequests,
-        )
+        transient = (api.RetryError, api.ServerError, api.TooManyRequests)
         try:
             payload = self._secrets().access_secret_version(name=name).payload.data
         except transient as exc:
             raise Unavailable(f"reading {name}: {type(exc).__name__}") from exc
-        except api_exceptions.GoogleAPICallError as exc:
+        except api.GoogleAPICallError as exc:
             # Not found, no access: a configuration problem a retry will not fix.
             raise CredentialsUnavailable(f"reading {name}: {exc.message}") from exc
         try:
@@ -474,140 +440,100 @@ class CredentialsProvider:
     def _secrets(self) -> SecretVersionReader:
         with self._lock:
             if self._secret_client is None:
-                self._secret_client = self._secret_client_factory()
+                self._secret_client = self.secret_client_factory()
             return self._secret_client
 
 
 # -- one client per principal -----------------------------------------------------------
 
 
+@dataclass(eq=False)
 class ClientFactory:
-    """Hands out one cached ``WorkspaceEventsClient`` per (principal, scopes)."""
+    """Hands out one cached ``WorkspaceEventsClient`` per (principal, scopes), and clients of
+    the read APIs (Chat, Meet, Drive Activity) as the same principals."""
 
-    def __init__(
-        self,
-        provider: CredentialsProvider,
-        *,
-        timeout: float = 15.0,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        polling: PollPolicy = DEFAULT_POLL,
-        chat_endpoint: str = DEFAULT_CHAT_ENDPOINT,
-        meet_endpoint: str = DEFAULT_MEET_ENDPOINT,
-        drive_activity_endpoint: str = DEFAULT_DRIVE_ACTIVITY_ENDPOINT,
-    ) -> None:
-        self.provider = provider
-        self.chat_endpoint = chat_endpoint
-        self.meet_endpoint = meet_endpoint
-        self.drive_activity_endpoint = drive_activity_endpoint
-        self._timeout = timeout
-        self._retry = retry
-        self._polling = polling
-        self._clients = _PerPrincipal[WorkspaceEventsClient]()
+    provider: CredentialsProvider
+    _: KW_ONLY
+    timeout: float = 15.0
+    retry: RetryPolicy = DEFAULT_RETRY
+    polling: PollPolicy = DEFAULT_POLL
+    chat_endpoint: str = DEFAULT_CHAT_ENDPOINT
+    meet_endpoint: str = DEFAULT_MEET_ENDPOINT
+    drive_activity_endpoint: str = DEFAULT_DRIVE_ACTIVITY_ENDPOINT
+    _clients: ExpiringCache[Principal, WorkspaceEventsClient] = field(
+        default_factory=ExpiringCache, init=False, repr=False
+    )
 
     def paced(self) -> ClientFactory:
         """A factory of clients for a caller that paces itself and owns its 429 retries (the
         sweep): they raise RateLimited at once. Same credentials."""
-        return ClientFactory(
-            self.provider,
-            timeout=self._timeout,
-            retry=replace(self._retry, rate_limited=False),
-            polling=self._polling,
-            chat_endpoint=self.chat_endpoint,
-            meet_endpoint=self.meet_endpoint,
-            drive_activity_endpoint=self.drive_activity_endpoint,
-        )
+        return replace(self, retry=replace(self.retry, rate_limited=False))
 
     def clients_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> WorkspaceEventsClient:
         """The client acting as ``auth`` with the scopes its event types need."""
-        key = _key(auth, event_types, target_resource)
-        return self._clients.get(
-            key,
-            lambda: WorkspaceEventsClient(
-                self.provider.credentials_for(*key),
-                endpoint=self.provider.endpoint,
-                timeout=self._timeout,
-                retry=self._retry,
-                polling=self._polling,
-            ),
+        key, endpoint = _key(auth, event_types, target_resource), self.provider.endpoint
+        return self._clients.get_or_build(
+            key, lambda: self._client(WorkspaceEventsClient, endpoint, key, polling=self.polling)
         )
 
     def chat_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> ChatClient:
         """A Chat API client acting as ``auth`` with the same scopes (the Chat read scopes its
         event types need cover ``spaces.spaceEvents``; docs/api-reference.md §9), and, for a
         user's subscription to all their spaces, ``chat.spaces.readonly``, which ``spaces.list``
         needs to name them (docs/api-reference.md §11)."""
-        spec, scopes = _key(auth, event_types, target_resource)
-        all_spaces = target_resource == ALL_USER_SPACES and spec.kind != "app"
+        key = _key(auth, event_types, target_resource)
+        all_spaces = target_resource == ALL_USER_SPACES and key[0].kind != "app"
         more = ("chat.spaces.readonly",) if all_spaces else ()
-        return self._reader(ChatClient, self.chat_endpoint, spec, scopes, *more)
+        return self._client(ChatClient, self.chat_endpoint, key, *more)
 
     def meet_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> MeetClient:
         """A Meet REST API client with the subscription's own scopes (its Meet read scopes
         cover conferenceRecords; docs/replay.md)."""
-        spec, scopes = _key(auth, event_types, target_resource)
-        return self._reader(MeetClient, self.meet_endpoint, spec, scopes)
+        key = _key(auth, event_types, target_resource)
+        return self._client(MeetClient, self.meet_endpoint, key)
 
     def drive_activity_for(
-        self,
-        auth: AuthSpec | str,
-        event_types: Iterable[str],
-        target_resource: str | None = None,
+        self, auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
     ) -> DriveActivityClient:
         """A Drive Activity API client: the subscription's scopes and the Drive Activity read
         scope, which no Drive event scope covers (docs/replay.md)."""
-        spec, scopes = _key(auth, event_types, target_resource)
+        key = _key(auth, event_types, target_resource)
         endpoint = self.drive_activity_endpoint
-        return self._reader(DriveActivityClient, endpoint, spec, scopes, DRIVE_ACTIVITY_SCOPE)
+        return self._client(DriveActivityClient, endpoint, key, DRIVE_ACTIVITY_SCOPE)
 
     def chat_with_scopes(self, auth: AuthSpec | str, scopes: Iterable[str]) -> ChatClient:
         """A Chat API client acting as ``auth`` with exactly ``scopes`` (short names, such as
         ``chat.bot``): for calls no event type decides the scopes of, as the Chat app's
         direct messages (docs/api-reference.md §11)."""
-        return self._reader(ChatClient, self.chat_endpoint, AuthSpec.parse(auth), (), *scopes)
+        return self._client(ChatClient, self.chat_endpoint, (AuthSpec.parse(auth), ()), *scopes)
 
-    def _reader(
-        self,
-        api: Callable[..., R],
-        endpoint: str,
-        spec: AuthSpec,
-        scopes: tuple[str, ...],
-        *more: str,
+    def _client(
+        self, api: Callable[..., R], endpoint: str, key: Principal, *more: str, **options: Any
     ) -> R:
-        """A client of a read API (the replays', the direct messages'), acting as `spec` with
-        `scopes` and the short-named scopes `more`."""
-        if more:
-            scopes = tuple(sorted({*scopes, *(SCOPE_PREFIX + scope for scope in more)}))
+        """A client of `api` at `endpoint`, acting as the `key`'s principal with its scopes and
+        the short-named scopes `more`."""
+        spec, scopes = key
+        scopes = tuple(sorted({*scopes, *(SCOPE_PREFIX + scope for scope in more)}))
+        credentials = self.provider.credentials_for(spec, scopes)
         return api(
-            self.provider.credentials_for(spec, scopes),
-            endpoint=endpoint,
-            timeout=self._timeout,
-            retry=self._retry,
+            credentials, endpoint=endpoint, timeout=self.timeout, retry=self.retry, **options
         )
 
     def forget(self, auth: AuthSpec | str) -> None:
         """Drop the cached clients and credentials of a principal."""
         spec = AuthSpec.parse(auth)
-        self._clients.forget(spec)
+        self._clients.discard(lambda key: key[0] == spec)
         self.provider.forget(spec)
 
 
 def _key(
     auth: AuthSpec | str, event_types: Iterable[str], target_resource: str | None = None
-) -> tuple[AuthSpec, tuple[str, ...]]:
+) -> Principal:
     spec = AuthSpec.parse(auth)
     return spec, scopes_for(event_types, spec.kind, target_resource)

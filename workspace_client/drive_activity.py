@@ -1,7 +1,5 @@
-"""The Drive Activity API v2 client: `activity.query`, what happened to a Drive item or a
-folder's subtree, built on the bundled `driveactivity.v2` discovery document (static
-discovery) and sent through the request choke point shared by every client
-(`GoogleApiClient._execute`). One request per call, so that a caller paces and retries each
+"""The Drive Activity API v2 client (`driveactivity.v2`): `activity.query`, what happened to a
+Drive item or a folder's subtree. One request per call, so that a caller paces and retries each
 read (docs/replay.md)."""
 
 from __future__ import annotations
@@ -11,10 +9,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from workspace_client.client import GoogleApiClient, build_service
-from workspace_client.models import format_timestamp
-
-__all__ = ["DEFAULT_DRIVE_ACTIVITY_ENDPOINT", "DriveActivityClient", "activity_filter"]
+from workspace_client.client import GoogleApiClient
+from workspace_client.models import time_terms
 
 DEFAULT_DRIVE_ACTIVITY_ENDPOINT = "https://driveactivity.googleapis.com/"
 # `pageSize` is "the minimum number of activities desired": the server may return more.
@@ -30,11 +26,7 @@ def activity_filter(
     """An `activity.query` filter as the discovery document defines it: `time` bounds in RFC
     3339 (`start_time` exclusive, `end_time` inclusive) and the action detail cases
     (`detail.action_detail_case:(CREATE EDIT)`), joined by AND; empty for no condition."""
-    parts = []
-    if start_time is not None:
-        parts.append(f'time > "{format_timestamp(start_time)}"')
-    if end_time is not None:
-        parts.append(f'time <= "{format_timestamp(end_time)}"')
+    parts = time_terms(("time > ", start_time), ("time <= ", end_time))
     cases = list(dict.fromkeys(action_types))
     for case in cases:
         if not _ACTION_CASE.fullmatch(case):
@@ -47,10 +39,8 @@ def activity_filter(
 class DriveActivityClient(GoogleApiClient):
     """Queries Drive activity as one principal; see `GoogleApiClient` for the arguments."""
 
-    def __init__(
-        self, credentials: Any, *, endpoint: str = DEFAULT_DRIVE_ACTIVITY_ENDPOINT, **options: Any
-    ) -> None:
-        super().__init__(credentials, endpoint=endpoint, **options)
+    default_endpoint = DEFAULT_DRIVE_ACTIVITY_ENDPOINT
+    api = ("driveactivity", "v2")
 
     def query_page(
         self,
@@ -66,15 +56,12 @@ class DriveActivityClient(GoogleApiClient):
         with `activity_filter`."""
         if (item_name is None) == (ancestor_name is None):
             raise ValueError("give exactly one of item_name and ancestor_name")
-        body: dict[str, Any] = {"pageSize": PAGE_SIZE}
-        if item_name is not None:
-            body["itemName"] = item_name
-        if ancestor_name is not None:
-            body["ancestorName"] = ancestor_name
-        if filter:
-            body["filter"] = filter
-        if page_token:
-            body["pageToken"] = page_token
-        request = build_service("driveactivity", "v2", self.endpoint).activity().query(body=body)
-        page = self._execute("activity.query", request)
+        fields = {
+            "itemName": item_name,
+            "ancestorName": ancestor_name,
+            "filter": filter or None,
+            "pageToken": page_token or None,
+        }
+        body = {key: value for key, value in fields.items() if value is not None}
+        page = self._call("activity.query", body={"pageSize": PAGE_SIZE, **body})
         return list(page.get("activities") or ()), page.get("nextPageToken") or None

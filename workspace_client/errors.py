@@ -1,13 +1,11 @@
-"""Typed errors for the Workspace Events API, built on google-api-core's exceptions.
+"""Typed errors of the Google APIs, built on google-api-core's exceptions.
 
 The function contract needs one answer: may this failure raise (``transient``: Pub/Sub
 redelivers and a later attempt can succeed) or must it be recorded and acknowledged
-(``PermanentError``)? The subclasses say why, for policies and history entries.
-
-An HTTP error response and a failed long-running operation's ``google.rpc.Status`` map into the
-same classes, chosen by api-core's own tables; each is also that api-core exception
-(``NotFound`` is a ``google.api_core.exceptions.NotFound``), whose ``reason``, ``domain`` and
-``metadata`` read the ErrorInfo among the details.
+(``PermanentError``)? The subclasses say why, for policies and history entries. An HTTP error
+and a failed operation's ``google.rpc.Status`` map into the same classes by api-core's own
+tables; each is also that api-core exception (``NotFound`` is an api-core ``NotFound``), whose
+``reason``, ``domain`` and ``metadata`` read the ErrorInfo among the details.
 """
 
 from __future__ import annotations
@@ -53,8 +51,7 @@ class WorkspaceEventsError(exceptions.GoogleAPICallError):
         self.method = method
 
     @property
-    def details(self) -> tuple[Mapping[str, Any], ...]:
-        """The ``error.details`` entries as sent."""
+    def details(self) -> tuple[Mapping[str, Any], ...]:  # api-core's is a list
         return tuple(self._details)
 
     def __str__(self) -> str:
@@ -152,15 +149,13 @@ class UnexpectedError(PermanentError):
 
 
 # api-core's class for a status or an HTTP code -> ours: the api-core class each of ours
-# extends, found along api-core's hierarchy (OUT_OF_RANGE is a BadRequest), and a few more.
-# Codes with neither (CANCELLED, ...) fall back to the HTTP code, then to UnexpectedError.
-_FAMILIES: tuple[type[WorkspaceEventsError], ...] = (
-    *(RateLimited, Unavailable, InternalError, Aborted, DeadlineExceeded, NotFound),
-    *(AlreadyExists, FailedPrecondition, PermissionDenied, Unauthenticated, InvalidArgument),
-)
+# extends (its second base, after TransientError or PermanentError), found along api-core's
+# hierarchy (OUT_OF_RANGE is a BadRequest), and a few more. Codes with neither (CANCELLED, ...)
+# fall back to the HTTP code, then to UnexpectedError.
 _OURS: dict[type, type[WorkspaceEventsError]] = {
-    cls.__bases__[1]: cls  # (TransientError or PermanentError, the api-core class)
-    for cls in _FAMILIES
+    cls.__bases__[1]: cls
+    for cls in (*TransientError.__subclasses__(), *PermanentError.__subclasses__())
+    if len(cls.__bases__) == 2
 } | {
     # google/rpc/code.proto serves UNKNOWN and DATA_LOSS as 500; api-core gives them no code.
     exceptions.Unknown: InternalError,
@@ -178,7 +173,7 @@ _RATE_LIMIT_REASONS = frozenset(
 
 
 def _status_class(name: str | None) -> type[exceptions.GoogleAPICallError]:
-    """api-core's class for a canonical status name (GoogleAPICallError for none or OK)."""
+    """api-core's class for a status name (GoogleAPICallError for none or OK)."""
     if name not in code_pb2.Code.keys():  # noqa: SIM118 - an enum wrapper, not a dict
         return exceptions.GoogleAPICallError
     error: exceptions.GoogleAPICallError = exceptions.from_grpc_status(

@@ -60,37 +60,50 @@ def format_timestamp(value: datetime) -> str:
     return stamp.ToJsonString()
 
 
-def event_types_filter(event_types: Iterable[str], *others: str) -> tuple[str, bool]:
+def quoted(value: str) -> str:
+    """`value` in double quotes, for a filter. The filter languages have no documented
+    escaping, so quotes and backslashes are refused rather than passed into a query they could
+    rewrite (and an empty value, which names nothing)."""
+    if not value or '"' in value or "\\" in value:
+        raise ValueError(f"cannot be used in a filter: {value!r}")
+    return f'"{value}"'
+
+
+def time_terms(*terms: tuple[str, datetime | None]) -> list[str]:
+    """``FIELD OP"TIME"`` for each ``(FIELD OP, TIME)`` whose time is given, the time in RFC 3339
+    as proto3 JSON writes it: the time bounds of the read APIs' filters."""
+    return [f'{term}"{format_timestamp(time)}"' for term, time in terms if time is not None]
+
+
+def event_types_filter(event_types: Iterable[str]) -> tuple[str, bool]:
     """``event_types:"A" OR event_types:"B"`` (repeats dropped, the caller's order kept), and
-    whether it names more than one type. The filter languages have no documented escaping, so
-    quotes and backslashes (in the types and ``others``) are refused rather than passed into
-    a query they could rewrite."""
+    whether it names more than one type."""
     types = list(dict.fromkeys(event_types))
     if not types:
         raise ValueError("a filter needs at least one event type")
-    for value in (*types, *others):
-        if not value or '"' in value or "\\" in value:
-            raise ValueError(f"cannot be used in a filter: {value!r}")
-    return " OR ".join(f'event_types:"{event_type}"' for event_type in types), len(types) > 1
+    return " OR ".join(f"event_types:{quoted(event_type)}" for event_type in types), len(types) > 1
 
 
 def list_filter(event_types: Iterable[str], target_resource: str | None = None) -> str:
     """A ``subscriptions.list`` filter in the discovery document's syntax; with a target,
     ``( event_types:"A" OR event_types:"B" ) AND target_resource="//chat.googleapis.com/..."``.
     """
+    by_type, several = event_types_filter(event_types)
     if target_resource is None:
-        return event_types_filter(event_types)[0]
-    by_type, several = event_types_filter(event_types, target_resource)
-    return f'{f"( {by_type} )" if several else by_type} AND target_resource="{target_resource}"'
+        return by_type
+    by_type = f"( {by_type} )" if several else by_type
+    return f"{by_type} AND target_resource={quoted(target_resource)}"
 
 
-def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
-    value = data.get(camel)
+def _pick(data: Mapping[str, Any], snake: str) -> Any:
+    """The field under its lowerCamelCase JSON name, else under its snake_case one."""
+    head, *rest = snake.split("_")
+    value = data.get(head + "".join(word.title() for word in rest))
     return data.get(snake) if value is None else value
 
 
-def _nested(data: Mapping[str, Any], camel: str, snake: str) -> Mapping[str, Any]:
-    value = _pick(data, camel, snake)
+def _nested(data: Mapping[str, Any], snake: str) -> Mapping[str, Any]:
+    value = _pick(data, snake)
     return value if isinstance(value, Mapping) else {}
 
 
@@ -145,29 +158,27 @@ class Subscription:
         Missing fields get their proto3 defaults, because partial payloads are normal:
         a validate-only create, or a lifecycle event that carries only some fields.
         """
-        payload = _nested(data, "payloadOptions", "payload_options")
-        endpoint = _nested(data, "notificationEndpoint", "notification_endpoint")
-        drive = _nested(data, "driveOptions", "drive_options")
-        include_descendants = _pick(drive, "includeDescendants", "include_descendants")
+        payload = _nested(data, "payload_options")
+        endpoint = _nested(data, "notification_endpoint")
+        drive = _nested(data, "drive_options")
+        include_descendants = _pick(drive, "include_descendants")
         return cls(
             name=str(data.get("name") or ""),
             uid=_optional_str(data.get("uid")),
-            target_resource=_optional_str(_pick(data, "targetResource", "target_resource")),
-            event_types=_strings(_pick(data, "eventTypes", "event_types")),
-            pubsub_topic=_optional_str(_pick(endpoint, "pubsubTopic", "pubsub_topic")),
-            include_resource=bool(_pick(payload, "includeResource", "include_resource")),
-            field_mask=_optional_str(_pick(payload, "fieldMask", "field_mask")),
+            target_resource=_optional_str(_pick(data, "target_resource")),
+            event_types=_strings(_pick(data, "event_types")),
+            pubsub_topic=_optional_str(_pick(endpoint, "pubsub_topic")),
+            include_resource=bool(_pick(payload, "include_resource")),
+            field_mask=_optional_str(_pick(payload, "field_mask")),
             include_descendants=None if include_descendants is None else bool(include_descendants),
             state=str(data.get("state") or "STATE_UNSPECIFIED"),
-            suspension_reason=_optional_str(_pick(data, "suspensionReason", "suspension_reason")),
+            suspension_reason=_optional_str(_pick(data, "suspension_reason")),
             authority=_optional_str(data.get("authority")),
-            user_authority=_optional_str(_pick(data, "userAuthority", "user_authority")),
-            service_account_authority=_optional_str(
-                _pick(data, "serviceAccountAuthority", "service_account_authority")
-            ),
-            create_time=_optional_timestamp(_pick(data, "createTime", "create_time")),
-            update_time=_optional_timestamp(_pick(data, "updateTime", "update_time")),
-            expire_time=_optional_timestamp(_pick(data, "expireTime", "expire_time")),
+            user_authority=_optional_str(_pick(data, "user_authority")),
+            service_account_authority=_optional_str(_pick(data, "service_account_authority")),
+            create_time=_optional_timestamp(_pick(data, "create_time")),
+            update_time=_optional_timestamp(_pick(data, "update_time")),
+            expire_time=_optional_timestamp(_pick(data, "expire_time")),
             reconciling=bool(data.get("reconciling")),
             etag=_optional_str(data.get("etag")),
         )

@@ -38,30 +38,22 @@ class RereadingUserCredentials(Credentials):
         except RefreshError as refused:
             if refused.retryable or self.reread is None:
                 raise
-            self._take_new_consent(refused)
+            with _REREAD_LOCK:
+                fresh = Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+                    dict(self.reread()), scopes=self.scopes
+                )
+                if (fresh.refresh_token, fresh.client_id) == (self.refresh_token, self.client_id):
+                    raise  # the secret still holds the refused consent
+                # google-auth keeps the refresh token and client in private fields with no
+                # setter; its pickling state is the supported way to carry them over whole.
+                self.__setstate__(fresh.__getstate__())  # type: ignore[no-untyped-call]
+            # The secret's name only: its content (the refresh token) is never logged.
+            logger.warning(
+                "the refresh token of %s was refused for good; using the one it holds now",
+                self.secret_name,
+            )
             # Once: if the secret's token is refused too, that failure is the answer.
             super().refresh(request)  # type: ignore[no-untyped-call]
-
-    def _take_new_consent(self, refused: RefreshError) -> None:
-        assert self.reread is not None
-        with _REREAD_LOCK:
-            info = self.reread()
-            if (info.get("refresh_token"), info.get("client_id")) == (
-                self.refresh_token,
-                self.client_id,
-            ):
-                raise refused  # the secret still holds the refused consent
-            fresh = Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
-                dict(info), scopes=self.scopes
-            )
-            # google-auth keeps the refresh token and client in private fields with no setter;
-            # its pickling state is the supported way to carry them over whole.
-            self.__setstate__(fresh.__getstate__())  # type: ignore[no-untyped-call]
-        # The secret's name only: its content (the refresh token) is never logged.
-        logger.warning(
-            "the refresh token of %s was refused for good; using the one it holds now",
-            self.secret_name,
-        )
 
 
 # Rare (a re-consent), and a re-read is a network call: one at a time is plenty.

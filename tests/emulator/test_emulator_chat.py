@@ -13,6 +13,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.errors import HttpError
 
 from emulator.timefmt import parse_time
+from tests.support.chat_pages import space_event_pages
 from tests.support.workspace_emulator import (
     ALICE,
     MESSAGE_CREATED,
@@ -96,8 +97,8 @@ def test_list_returns_the_windows_events_oldest_first_on_every_page(
     keeper = keeper_client(workspace_emulator)
     both = [
         event
-        for page in keeper.space_event_pages(
-            SPACE, [MESSAGE_CREATED, REACTION_CREATED], parse_time(times[0]), page_size=2
+        for page in space_event_pages(
+            keeper, SPACE, [MESSAGE_CREATED, REACTION_CREATED], parse_time(times[0]), page_size=2
         )
         for event in page
     ]
@@ -137,14 +138,14 @@ def test_the_history_reaches_28_days_back(workspace_emulator: WorkspaceEmulator)
     workspace_emulator.control.advance(27 * 86400)
     keeper = keeper_client(workspace_emulator)
     # WHEN listed without a start THEN only the one within 28 days; get of the other is 404
-    (page,) = keeper.space_event_pages(SPACE, [MESSAGE_CREATED])
+    (page,) = space_event_pages(keeper, SPACE, [MESSAGE_CREATED])
     assert [e.name for e in page] == [kept["name"]]
     status, _ = workspace_emulator.call("GET", f"/v1/{old['name']}")
     assert status == 404
     # AND a start more than 28 days back is refused
     now = workspace_emulator.control.now()
     with pytest.raises(InvalidArgument, match="28 days"):
-        next(keeper.space_event_pages(SPACE, [MESSAGE_CREATED], now - timedelta(days=29)))
+        next(space_event_pages(keeper, SPACE, [MESSAGE_CREATED], now - timedelta(days=29)))
 
 
 def test_listing_needs_a_scope_that_reads_the_event_types(

@@ -24,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devstack.counting import CallCounter
+from tests.support.chat_pages import space_event_pages
 from workspace_client.chat import ChatClient
 from workspace_client.client import (
     GoogleApiClient,
@@ -852,8 +853,13 @@ def test_space_events_lists_every_page_of_the_window_with_the_same_filter(chat_f
     end = datetime(2026, 11, 23, 12, 1, 30, 250000, tzinfo=UTC)
     # WHEN listing the window's message and reaction events
     pages = list(
-        chat_for(http).space_event_pages(
-            "spaces/AAAA", [MESSAGE_CREATED, REACTION_CREATED], start, end, page_size=2
+        space_event_pages(
+            chat_for(http),
+            "spaces/AAAA",
+            [MESSAGE_CREATED, REACTION_CREATED],
+            start,
+            end,
+            page_size=2,
         )
     )
     # THEN every event, in order, page by page, typed, with its one payload field
@@ -885,7 +891,7 @@ def test_space_events_retries_a_503_through_the_shared_choke_point(chat_for: Any
     http = ScriptedHttp([fail(503, "UNAVAILABLE"), ok({"spaceEvents": [space_event(1)]})])
     calls = CallCounter()
     client = chat_for(http, on_request=calls.add)
-    assert [e.name for e in next(client.space_event_pages("spaces/AAAA", [MESSAGE_CREATED]))] == [
+    assert [e.name for e in next(space_event_pages(client, "spaces/AAAA", [MESSAGE_CREATED]))] == [
         "spaces/AAAA/spaceEvents/e1"
     ]
     assert http.sent[0].query == {"filter": f'event_types:"{MESSAGE_CREATED}"', "pageSize": "1000"}
@@ -895,7 +901,7 @@ def test_space_events_retries_a_503_through_the_shared_choke_point(chat_for: Any
 def test_space_events_raises_a_refusal_typed(chat_for: Any) -> None:
     http = ScriptedHttp([fail(403, "PERMISSION_DENIED")])
     with pytest.raises(PermissionDenied):
-        next(chat_for(http).space_event_pages("spaces/AAAA", [MESSAGE_CREATED]))
+        next(space_event_pages(chat_for(http), "spaces/AAAA", [MESSAGE_CREATED]))
 
 
 @pytest.mark.parametrize(
@@ -906,7 +912,7 @@ def test_space_events_refuses_a_bad_filter_or_page_size(
 ) -> None:
     with pytest.raises(ValueError):
         next(
-            chat_for(ScriptedHttp([])).space_event_pages(
-                "spaces/A", event_types, page_size=page_size
+            space_event_pages(
+                chat_for(ScriptedHttp([])), "spaces/A", event_types, page_size=page_size
             )
         )
