@@ -66,6 +66,7 @@ REPLAY_HELP = (
     "ce-keeperreplay=true): Chat's from the Chat API, Meet's and Drive's rebuilt from the Meet "
     "and Drive Activity APIs; default: KEEPER_REPLAY_DEFAULT (off)"
 )
+KEY_HELP = "the keeper's key (the first column of `list`) or subscriptions/ID"
 ENV_FILE_HELP = (
     "read KEY=VALUE settings (deploy/operator.env, written by deploy/deploy.sh) before "
     "anything else; they override the environment; default: $KEEPER_ENV_FILE"
@@ -238,11 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--html", required=True, type=Path, metavar="FILE", help="where to write")
     show = command("show", "metadata and full history of one managed subscription", "show KEY")
-    show.add_argument(
-        "name_or_key",
-        metavar="KEY_OR_NAME",
-        help="the keeper's key (the first column of `list`) or subscriptions/ID",
-    )
+    show.add_argument("name_or_key", metavar="KEY_OR_NAME", help=KEY_HELP)
     run_sweep = command("sweep", "run the sweep now and print its plan", "sweep --dry-run")
     run_sweep.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
     dead_letters = command(
@@ -264,11 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay only this message id or ce-id; repeat it for several",
     )
     forget = command("forget", "stop managing a subscription", "forget KEY --delete")
-    forget.add_argument(
-        "name_or_key",
-        metavar="KEY_OR_NAME",
-        help="the keeper's key (the first column of `list`) or subscriptions/ID",
-    )
+    forget.add_argument("name_or_key", metavar="KEY_OR_NAME", help=KEY_HELP)
     forget.add_argument("--delete", action="store_true", help="also delete it at Google")
     checkup = command(
         "doctor",
@@ -347,12 +340,8 @@ def main(
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines as deploy/deploy.sh writes them (values shell-quoted where needed, `#`
     comments, an optional `export`), read with the shell's own quoting rules (shlex)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CliError(f"cannot read --env-file {path}: {error.strerror}") from None
     settings: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(path, "--env-file"), start=1):
         try:
             words = shlex.split(line, comments=True)
         except ValueError as error:
@@ -573,12 +562,8 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
 
 def _users(path: Path) -> list[str]:
     """`delegated:ADDRESS` for each address of the file (blank lines and # comments skipped)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CliError(f"cannot read --users {path}: {error.strerror}") from None
     auths = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(path, "--users"), start=1):
         address = line.split("#", 1)[0].strip()
         if not address:
             continue
@@ -587,6 +572,13 @@ def _users(path: Path) -> list[str]:
         except ValueError:
             raise CliError(f"{path}:{number}: not an email address: {address!r}") from None
     return list(dict.fromkeys(auths))
+
+
+def _lines(path: Path, option: str) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise CliError(f"cannot read {option} {path}: {error.strerror}") from None
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -772,10 +764,9 @@ def _dead_letters(ctx: Context, args: argparse.Namespace) -> Answer:
             )
             for m in letters
         ]
-        count = len(letters)
         text = _table(rows) if letters else "no dead-lettered events"
         if letters:
-            text += f"\n{count} event{'s' if count != 1 else ''} in {inbox.subscription}"
+            text += f"\n{plural(len(letters), 'event')} in {inbox.subscription}"
         return Answer(json=[m.to_json() for m in letters], text=text)
     dispatch: Dispatch | None = args.dispatch
     if dispatch is None:

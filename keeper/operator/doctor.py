@@ -150,7 +150,7 @@ class ControlPlane:
             ) from None
         return cls(AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
 
-    def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> Any:
+    def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         response = self._session.request(method, url, json=body, timeout=30)
         if response.status_code >= 400:
             try:
@@ -158,7 +158,8 @@ class ControlPlane:
             except (ValueError, KeyError, TypeError):
                 message = response.text[:200]
             raise ControlPlaneError(response.status_code, message)
-        return response.json()
+        found: dict[str, Any] = response.json()
+        return found
 
     def enabled_services(self, project: str) -> set[str]:
         names: set[str] = set()
@@ -176,46 +177,29 @@ class ControlPlane:
 
     def firestore_database(self, project: str) -> dict[str, Any] | None:
         try:
-            database: dict[str, Any] = self._call("GET", _firestore(project))
+            return self._call("GET", _firestore(project))
         except ControlPlaneError as error:
             if error.status == 404:
                 return None
             raise
-        return database
 
     def firestore_indexes(self, project: str) -> list[dict[str, Any]]:
-        page = self._call("GET", _firestore(project, "/collectionGroups/-/indexes"))
-        indexes: list[dict[str, Any]] = page.get("indexes", [])
-        return indexes
+        return list(
+            self._call("GET", _firestore(project, "/collectionGroups/-/indexes")).get("indexes", [])
+        )
 
     def firestore_field(self, project: str, group: str, field: str) -> dict[str, Any]:
-        found: dict[str, Any] = self._call(
-            "GET", _firestore(project, f"/collectionGroups/{group}/fields/{field}")
-        )
-        return found
+        return self._call("GET", _firestore(project, f"/collectionGroups/{group}/fields/{field}"))
 
     def effective_org_policy(self, project: str, constraint: str) -> dict[str, Any]:
-        policy: dict[str, Any] = self._call(
-            "POST",
-            f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}"
-            ":getEffectiveOrgPolicy",
-            {"constraint": constraint},
-        )
-        return policy
+        body = {"constraint": constraint}
+        return self._call("POST", f"{_PROJECTS}{project}:getEffectiveOrgPolicy", body)
 
     def project_roles(self, project: str, member: str) -> set[str]:
-        policy = self._call(
-            "POST",
-            f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}:getIamPolicy",
-            {},
-        )
-        return _roles_of(policy, member)
+        return _roles_of(self._call("POST", f"{_PROJECTS}{project}:getIamPolicy", {}), member)
 
     def project_number(self, project: str) -> str:
-        found: dict[str, Any] = self._call(
-            "GET", f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}"
-        )
-        return str(found["projectNumber"])
+        return str(self._call("GET", _PROJECTS + project)["projectNumber"])
 
     def service_account_roles(self, project: str, account: str, member: str) -> set[str]:
         policy = self._call(
@@ -224,6 +208,9 @@ class ControlPlane:
             ":getIamPolicy",
         )
         return _roles_of(policy, member)
+
+
+_PROJECTS = "https://cloudresourcemanager.googleapis.com/v1/projects/"
 
 
 def _firestore(project: str, rest: str = "") -> str:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from google.api_core import exceptions
+from google.cloud.firestore import SERVER_TIMESTAMP, Client, DocumentSnapshot, FieldFilter
 
 from keeper.domain.errors import StoreConflict
 from keeper.domain.models import HistoryEntry, ManagedSubscription, subscription_id
@@ -26,9 +29,6 @@ from keeper.store.protocol import (
     next_lease,
     subscription_document,
 )
-
-if TYPE_CHECKING:
-    from google.cloud.firestore import Client, DocumentSnapshot
 
 
 class FirestoreStore:
@@ -67,8 +67,6 @@ class FirestoreStore:
     def managing(self, auth: str, target_resource: str) -> Versioned | None:
         """The record managing `target_resource` under `auth`, if any (equality filters only:
         served by single-field indexes)."""
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
         query = (
             self._subs.where(filter=FieldFilter("auth", "==", auth))
             .where(filter=FieldFilter("target_resource", "==", target_resource))
@@ -85,8 +83,6 @@ class FirestoreStore:
 
     def pending_replays(self, limit: int) -> list[Versioned]:
         """Records with a gap whose events are still to be republished."""
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
         query = self._subs.where(filter=FieldFilter("replay_pending", "==", True)).limit(limit)
         return [_versioned(snapshot) for snapshot in query.stream()]
 
@@ -129,14 +125,7 @@ class FirestoreStore:
     def due(self, before: datetime, limit: int) -> list[Versioned]:
         """Work due by `before`, earliest first: an indexed query, so its cost follows the due
         work, not the number of managed subscriptions."""
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
-        query = (
-            self._subs.where(filter=FieldFilter("next_action_at", "<=", before))
-            .order_by("next_action_at")
-            .limit(limit)
-        )
-        return [_versioned(snapshot) for snapshot in query.stream()]
+        return self._oldest_first("next_action_at", before, limit)
 
     def unverified(self, before: datetime, limit: int) -> list[Versioned]:
         """Subscriptions whose API view was last confirmed before `before`, oldest first (the
@@ -158,8 +147,6 @@ class FirestoreStore:
         return [_versioned(found[key]) for key in keys if key in found]
 
     def _oldest_first(self, field: str, before: datetime, limit: int) -> list[Versioned]:
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
         query = (
             self._subs.where(filter=FieldFilter(field, "<=", before)).order_by(field).limit(limit)
         )
@@ -248,8 +235,6 @@ class FirestoreStore:
             )
 
     def _add_history(self, batch: Any, key: str, entry: HistoryEntry) -> None:
-        from google.cloud.firestore import SERVER_TIMESTAMP  # noqa: PLC0415
-
         # `at` is the decision's time, shared by the entries of one event; the commit time
         # orders them as they happened.
         document = {**to_document(entry), "recorded_at": SERVER_TIMESTAMP}
@@ -257,8 +242,6 @@ class FirestoreStore:
 
     @staticmethod
     def _commit(batch: Any, conflict: str) -> Any:
-        from google.api_core import exceptions  # noqa: PLC0415  (heavy; not on the import path)
-
         try:
             return batch.commit()
         except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.Aborted) as error:
