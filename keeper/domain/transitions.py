@@ -173,9 +173,7 @@ def flagged(
     person removes (`suspension_reason` with a person's remedy) is checked by the sweep, from
     its next run on, so the keeper resumes by itself once they have."""
     problem = f"{reason}. {advice}" if advice else reason
-    probe = (
-        suspension_policy(suspension_reason).remedy is Remedy.PERSON if suspension_reason else False
-    )
+    probe = bool(suspension_reason) and suspension_policy(suspension_reason).remedy is Remedy.PERSON
     return sub.with_changes(
         state=State.NEEDS_ATTENTION,
         suspension_reason=suspension_reason or sub.suspension_reason,

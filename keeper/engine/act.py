@@ -17,12 +17,7 @@ from datetime import datetime, timedelta
 from keeper.domain import transitions
 from keeper.domain.decisions import Plan, adoptable, adopts_api_view, renew_after_aborted
 from keeper.domain.errors import LeaseBusy, TransientFailure
-from keeper.domain.models import (
-    ManagedSubscription,
-    Resumption,
-    State,
-    history_entry,
-)
+from keeper.domain.models import ManagedSubscription, Resumption, State, history_entry
 from keeper.domain.notices import due_notice
 from keeper.domain.outcomes import Action, Outcome, Result, Trigger
 from keeper.domain.schedule import renewal_due
@@ -267,10 +262,9 @@ def _recreate(
     now: datetime,
 ) -> Applied:
     api, how = create_or_adopt(client, sub.spec, now, principal=sub.authority)
-    recreated = transitions.recreated(sub, api, now, gone, adopted=how != "create")
-    if how != "create":
-        return Applied(recreated, how, _summary(api), result=Result.ADOPTED)
-    return Applied(recreated, how, _summary(api))
+    adopted = how != "create"
+    recreated = transitions.recreated(sub, api, now, gone, adopted=adopted)
+    return Applied(recreated, how, _summary(api), Result.ADOPTED if adopted else Result.DONE)
 
 
 def create_or_adopt(

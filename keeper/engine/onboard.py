@@ -1,6 +1,6 @@
 """Putting subscriptions under management: `register` (create through the API; on a target
 already managed for the principal, update it to the new spec) and `adopt` (take over one that
-exists; `import` adopts in bulk through `adopt_listed`, keeper/engine/fleet.py). Every check
+exists; `import` adopts in bulk through `take_over`, keeper/engine/fleet.py). Every check
 runs before anything is stored, and a refusal says what to do instead."""
 
 from __future__ import annotations
@@ -103,20 +103,18 @@ def adopt(ctx: Context, name: str, auth: str | None, replay: bool) -> Onboarded:
             f"{name} is not visible under --auth {auth}: it does not exist, or another "
             "principal authorized it; nothing was stored"
         )
-    auth = auth or "app"
+    return take_over(ctx, api, auth or "app", replay, "adopted", "get")
+
+
+def take_over(
+    ctx: Context, api: Subscription, auth: str, replay: bool, how: str, api_call: str
+) -> Onboarded:
+    """Manage a subscription whose view Google gave by `api_call` (`get` for `adopt`, `list`
+    for `import`) under `auth`: nothing more is read."""
     _refuse_other_authority(api, auth)
     sub = _record(api, auth, None, ctx)
     _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "adopted", replay, api_call="get")
-
-
-def adopt_listed(ctx: Context, api: Subscription, auth: str, replay: bool) -> Onboarded:
-    """Manage a subscription a listing under `auth` returned: Google's view is at hand, so
-    nothing more is read (`import`)."""
-    _refuse_other_authority(api, auth)
-    sub = _record(api, auth, None, ctx)
-    _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "imported", replay, api_call="list")
+    return _manage(ctx, sub, api, how, replay, api_call=api_call)
 
 
 def _record(api: Subscription, auth: str, ttl: str | None, ctx: Context) -> ManagedSubscription:
@@ -132,10 +130,7 @@ def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
 
     try:
         verdict = examine(
-            ctx.endpoints,
-            spec.pubsub_topic,
-            spec.event_types,
-            ctx.config.chat_push_service_account,
+            ctx.endpoints, spec.pubsub_topic, spec.event_types, ctx.config.chat_push_service_account
         )
     except exceptions.PermissionDenied:
         raise Refused(
@@ -198,7 +193,7 @@ def _manage(
         now,
         managed,
         api_call=api_call,
-        api_result=f"{api.name} {api.state}",
+        api_result=_summary(api),
     )
     try:
         ctx.store.create(managed, entry)

@@ -43,11 +43,7 @@ from keeper.runtime import logs
 from keeper.runtime.config import Config, ConfigError
 from keeper.store.protocol import Versioned
 from keeper.sweep import run as sweep
-from workspace_client.credentials import (
-    AnonymousCredentialsRefused,
-    AuthSpec,
-    UnsupportedEventType,
-)
+from workspace_client.credentials import AnonymousCredentialsRefused, AuthSpec, UnsupportedEventType
 from workspace_client.errors import WorkspaceEventsError
 from workspace_client.models import SubscriptionSpec
 
@@ -507,12 +503,7 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
 
     with args.progress.running(f"listing under {auths[0]}"):
         principals = fleet.import_all(
-            ctx,
-            auths,
-            args.event_types,
-            target=args.target,
-            dry_run=args.dry_run,
-            progress=draw,
+            ctx, auths, args.event_types, target=args.target, dry_run=args.dry_run, progress=draw
         )
     adopted = fleet.Verdict.WOULD_ADOPT if args.dry_run else fleet.Verdict.ADOPTED
     rows = [("PRINCIPAL", "PAGES", "LISTED", str(adopted).upper(), "ALREADY MANAGED", "REFUSED")]
@@ -684,10 +675,7 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
         )
         for h in history
     ]
-    return Answer(
-        json=views.shown(found.sub, history),
-        text="\n".join(lines),
-    )
+    return Answer(json=views.shown(found.sub, history), text="\n".join(lines))
 
 
 def _wrapped(line: str, columns: int | None, indent: int) -> str:
@@ -695,11 +683,7 @@ def _wrapped(line: str, columns: int | None, indent: int) -> str:
     if columns is None:
         return line
     return textwrap.fill(
-        line,
-        columns,
-        subsequent_indent=" " * indent,
-        break_on_hyphens=False,
-        drop_whitespace=True,
+        line, columns, subsequent_indent=" " * indent, break_on_hyphens=False, drop_whitespace=True
     )
 
 

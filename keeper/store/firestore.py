@@ -201,8 +201,7 @@ class FirestoreStore:
             self._add_history(batch, updated.key, history)
         if ledger:
             batch.set(
-                self._events.document(ledger_id(ledger.event_id)),
-                ledger.to_doc(self._ledger_ttl),
+                self._events.document(ledger_id(ledger.event_id)), ledger.to_doc(self._ledger_ttl)
             )
         results = self._commit(batch, f"{updated.key} changed while acting on it")
         return Versioned(updated, results[0].update_time)
@@ -230,8 +229,7 @@ class FirestoreStore:
     def _index_names(self, batch: Any, sub: ManagedSubscription) -> None:
         if sub.name:
             batch.set(
-                self._names.document(subscription_id(sub.name)),
-                {"key": sub.key, "name": sub.name},
+                self._names.document(subscription_id(sub.name)), {"key": sub.key, "name": sub.name}
             )
 
     def _add_history(self, batch: Any, key: str, entry: HistoryEntry) -> None:
