@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -311,20 +311,17 @@ def main(
     except _OPERATORS_TO_FIX as error:
         err.write(f"error: {error}\n")
         return 1
-    except _CREDENTIALS_ERRORS as error:
-        if args.verbose:
-            traceback.print_exception(error, file=err)
-        missing, fix = credentials_problem(error)
-        err.write(f"error: {missing}: {fix}\n")
-        return 1
     except Exception as error:
-        # A bug of the keeper's own: never passed off as the operator's mistake.
         if args.verbose:
             traceback.print_exception(error, file=err)
-        err.write(
-            f"error: the keeper failed unexpectedly ({type(error).__name__}: {error}); "
-            "--verbose shows the traceback\n"
-        )
+        if isinstance(error, _CREDENTIALS_ERRORS):
+            missing, fix = credentials_problem(error)
+            err.write(f"error: {missing}: {fix}\n")
+        else:  # a bug of the keeper's own: never passed off as the operator's mistake
+            err.write(
+                f"error: the keeper failed unexpectedly ({type(error).__name__}: {error}); "
+                "--verbose shows the traceback\n"
+            )
         return 1
     if args.json:
         out.write(json.dumps(result.json, indent=2, default=str) + "\n")
@@ -533,18 +530,7 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
                 {"auth": p.auth, "pages": p.pages, "listed": len(p.found), "failure": p.failure}
                 for p in principals
             ],
-            "subscriptions": [
-                {
-                    "name": f.name,
-                    "target": f.target,
-                    "auth": p.auth,
-                    "verdict": f.verdict.value,
-                    "detail": f.detail,
-                    "key": f.key,
-                }
-                for p in principals
-                for f in p.found
-            ],
+            "subscriptions": [{**asdict(f), "auth": p.auth} for p in principals for f in p.found],
         },
         text="\n".join(lines),
         status=1 if failures else 0,
@@ -789,6 +775,7 @@ def _forget(ctx: Context, args: argparse.Namespace) -> Answer:
 def _doctor(
     context: Callable[[], Context], credentials_check: Callable[[], None], args: argparse.Namespace
 ) -> Answer:
+    account = args.service_account
     with args.progress.running("checking") as progress:
         try:
             credentials_check()
@@ -796,20 +783,10 @@ def _doctor(
         except _CREDENTIALS_ERRORS as error:
             missing, fix = credentials_problem(error)
             findings = doctor.without_credentials(
-                Config.from_env(),
-                args.control_plane,
-                args.service_account,
-                missing,
-                fix,
-                lambda check: progress.step(f"checking {check}"),
+                Config.from_env(), args.control_plane, account, missing, fix, progress.step
             )
         else:
-            findings = doctor.run(
-                ctx,
-                args.control_plane(),
-                args.service_account,
-                lambda check: progress.step(f"checking {check}"),
-            )
+            findings = doctor.run(ctx, args.control_plane(), account, progress.step)
     failed = sum(1 for f in findings if f.status is doctor.Status.FAIL)
     summary = f"{failed} of {len(findings)} checks failed" if failed else "all checks passed"
     return Answer(

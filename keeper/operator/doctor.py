@@ -252,7 +252,7 @@ def _each(
 ) -> list[Finding]:
     findings: list[Finding] = []
     for name, check in checks:
-        progress(name)
+        progress(f"checking {name}")
         try:
             findings += check()
         except Exception as error:  # a doctor reports; it never stops at the first problem
