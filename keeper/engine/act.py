@@ -92,11 +92,11 @@ def act(
         applied = _refused(lost, plan, error, now)
     except CredentialsUnavailable as error:
         if not plan.probe:
-            _release(ctx, claimed, trigger, plan, error)
+            release(ctx, claimed, f"{plan.action}: {error!r}")
             raise
         applied = _refused(lost, plan, error, now)  # the person's cause, as seen from here
     except BaseException as error:
-        _release(ctx, claimed, trigger, plan, error)
+        release(ctx, claimed, f"{plan.action}: {error!r}")
         raise
     _record(ctx, claimed, applied.sub, trigger, plan, applied.result, now, applied)
     return _outcome(plan, applied.result, applied.api_result, applied.sub)
@@ -338,12 +338,12 @@ def _refused(
     return Applied(updated, str(plan.action), f"{error.status}: {error.message}", Result.FAILED)
 
 
-def _release(
-    ctx: Context, claimed: Versioned, trigger: Trigger, plan: Plan, error: BaseException
-) -> None:
-    """Give the lease back before the failure propagates, so the redelivery can act at once.
-    Best effort: if this write fails too, the lease simply runs out."""
-    released = claimed.sub.with_changes(lease=None, last_problem=f"{plan.action}: {error!r}"[:500])
+def release(ctx: Context, claimed: Versioned, problem: str | None = None) -> None:
+    """Give the lease back before the failure propagates, so a retry can act at once (with
+    `problem`, the record says why). Best effort: if this write fails too, the lease simply
+    runs out (LEASE_FOR)."""
+    problem = problem[:500] if problem else claimed.sub.last_problem
+    released = claimed.sub.with_changes(lease=None, last_problem=problem)
     try:
         ctx.store.commit(claimed, released, None)
     except Exception:

@@ -16,7 +16,7 @@ from keeper.domain.errors import Refused, StoreConflict
 from keeper.domain.gaps import replay_after_gap
 from keeper.domain.models import ManagedSubscription, Replay, State, history_entry
 from keeper.domain.outcomes import Action, Actor, Result, Trigger
-from keeper.engine.act import LEASE_FOR, create_or_adopt
+from keeper.engine.act import LEASE_FOR, create_or_adopt, release
 from keeper.engine.endpoint import EndpointProblem, examine
 from keeper.engine.ports import Context
 from keeper.runtime.logs import log_failure
@@ -304,12 +304,12 @@ def _update(
             return _replace(ctx, claimed, wanted, api, change, plan)
         return _patch(ctx, claimed, wanted, api, plan, change.types)
     except Aborted:
-        _release(ctx, claimed)
+        release(ctx, claimed)
         raise Refused(
             f"{sub.name} changed at Google since it was read (ABORTED); not retried: register again"
         ) from None
     except BaseException:
-        _release(ctx, claimed)
+        release(ctx, claimed)
         raise
 
 
@@ -403,12 +403,3 @@ def _commit(
         api_result=api_result,
     )
     ctx.store.commit(claimed, after.with_changes(lease=None, updated_at=now), entry)
-
-
-def _release(ctx: Context, claimed: Versioned) -> None:
-    """Give the lease back before the failure is reported; if this write fails too, the lease
-    runs out (LEASE_FOR)."""
-    try:
-        ctx.store.commit(claimed, claimed.sub.with_changes(lease=None), None)
-    except Exception:
-        log.exception("could not release the lease on %s", claimed.sub.key)
