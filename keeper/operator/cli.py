@@ -429,12 +429,11 @@ class _Progress:
         started = time.monotonic()
 
         def draw() -> None:
-            while True:
+            while not done.is_set():
                 elapsed = time.monotonic() - started
                 self._err.write(f"\r\033[K{self._label} ... {elapsed:.0f} s")
                 self._err.flush()
-                if done.wait(0.5):
-                    return
+                done.wait(0.5)
 
         painter = threading.Thread(target=draw, daemon=True)
         painter.start()
@@ -503,16 +502,12 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
             ctx, auths, args.event_types, target=args.target, dry_run=args.dry_run, progress=draw
         )
     adopted = fleet.Verdict.WOULD_ADOPT if args.dry_run else fleet.Verdict.ADOPTED
-    rows = [("PRINCIPAL", "PAGES", "LISTED", str(adopted).upper(), "ALREADY MANAGED", "REFUSED")]
+    counted = (adopted, fleet.Verdict.MANAGED, fleet.Verdict.REFUSED)
+    rows: list[tuple[str, ...]] = [
+        ("PRINCIPAL", "PAGES", "LISTED", str(adopted).upper(), "ALREADY MANAGED", "REFUSED")
+    ]
     rows += [
-        (
-            p.auth,
-            str(p.pages),
-            str(len(p.found)),
-            str(p.count(adopted)),
-            str(p.count(fleet.Verdict.MANAGED)),
-            str(p.count(fleet.Verdict.REFUSED)),
-        )
+        (p.auth, str(p.pages), str(len(p.found)), *(str(p.count(v)) for v in counted))
         for p in principals
     ]
     lines = [("dry run: nothing stored\n" if args.dry_run else "") + _table(rows)]
