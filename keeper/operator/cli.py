@@ -607,15 +607,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> Answer:
         text.append(line)
         if sub.last_problem:
             # The problem, the most telling field, whole on the lines below its row.
-            text.append(
-                textwrap.fill(
-                    sub.last_problem,
-                    LIST_WIDTH,
-                    initial_indent="    problem: ",
-                    subsequent_indent="    ",
-                    break_on_hyphens=False,
-                )
-            )
+            text.append(_wrapped("    problem: " + sub.last_problem, LIST_WIDTH, 4))
     return Answer(json=json_view, text="\n".join(text))
 
 
@@ -660,12 +652,10 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _wrapped(line: str, columns: int | None, indent: int) -> str:
-    """One line of `show` wrapped to the terminal, its continuation lines indented."""
+    """A line wrapped to `columns` (None: kept whole), its continuation lines indented."""
     if columns is None:
         return line
-    return textwrap.fill(
-        line, columns, subsequent_indent=" " * indent, break_on_hyphens=False, drop_whitespace=True
-    )
+    return textwrap.fill(line, columns, subsequent_indent=" " * indent, break_on_hyphens=False)
 
 
 def _human(value: Any) -> str:
