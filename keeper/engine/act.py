@@ -165,9 +165,8 @@ def follow_up(ctx: Context, current: Versioned, trigger: Trigger, now: datetime)
         entry = history_entry(trigger, Action.FLAG, Result.ALERTED, reason, now, sub, sub)
         current = ctx.store.commit(current, alerted, entry)
         sub = current.sub
-    notice = due_notice(sub, now) if ctx.notices is not None else None
-    if notice is not None:
-        assert ctx.notices is not None
+    notice = due_notice(sub, now)
+    if notice is not None and ctx.notices is not None:
         ctx.notices.publish(notice)
         # The record keeps the notice's id (`notice`); the history keeps to what changed.
         current = ctx.store.commit(current, sub.with_changes(notice=notice.id), None)

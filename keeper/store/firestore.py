@@ -51,8 +51,7 @@ class FirestoreStore:
             refs.append(self._events.document(ledger_id(event_id)))
         snapshots = {snap.reference.path: snap for snap in self._client.get_all(refs)}
         direct, index = (snapshots[refs[0].path], snapshots[refs[1].path])
-        processed = bool(event_id) and snapshots[refs[2].path].exists
-        if processed:
+        if event_id and snapshots[refs[2].path].exists:
             return Lookup(None, already_processed=True)
         if direct.exists and direct.get("name") == name:
             return Lookup(_versioned(direct), already_processed=False)
