@@ -22,7 +22,6 @@ from keeper.domain.notices import due_notice
 from keeper.domain.outcomes import Action, Outcome, Result, Trigger
 from keeper.domain.schedule import renewal_due
 from keeper.engine.alerts import Alert
-from keeper.engine.endpoint import examine
 from keeper.engine.observe import observe
 from keeper.engine.ports import Context
 from keeper.runtime.logs import labels, log_gap
@@ -243,14 +242,7 @@ def _reactivate(
 def _endpoint_blocker(ctx: Context, sub: ManagedSubscription) -> str | None:
     """Why reactivating cannot work yet, or None. Grants the publisher role only when the
     operator enabled KEEPER_FIX_TOPIC_IAM."""
-    config = ctx.config
-    verdict = examine(
-        ctx.endpoints,
-        sub.pubsub_topic,
-        sub.event_types,
-        config.chat_push_service_account,
-        fix=config.fix_topic_iam,
-    )
+    verdict = ctx.endpoint(sub.pubsub_topic, sub.event_types, fix=ctx.config.fix_topic_iam)
     return verdict.text if verdict.blocks else None
 
 

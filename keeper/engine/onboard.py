@@ -17,7 +17,7 @@ from keeper.domain.gaps import replay_after_gap
 from keeper.domain.models import ManagedSubscription, Replay, State, history_entry
 from keeper.domain.outcomes import Action, Actor, Result, Trigger
 from keeper.engine.act import LEASE_FOR, create_or_adopt, release
-from keeper.engine.endpoint import EndpointProblem, examine
+from keeper.engine.endpoint import EndpointProblem
 from keeper.engine.ports import Context
 from keeper.runtime.logs import log_failure
 from keeper.store.protocol import Versioned
@@ -129,9 +129,7 @@ def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
     from google.api_core import exceptions  # noqa: PLC0415  (heavy; onboarding only)
 
     try:
-        verdict = examine(
-            ctx.endpoints, spec.pubsub_topic, spec.event_types, ctx.config.chat_push_service_account
-        )
+        verdict = ctx.endpoint(spec.pubsub_topic, spec.event_types)
     except exceptions.PermissionDenied:
         raise Refused(
             f"cannot check that topic {spec.pubsub_topic} exists: permission denied "

@@ -15,7 +15,7 @@ from keeper.domain.clock import Clock
 from keeper.domain.notices import Notice
 from keeper.domain.outcomes import Outcome
 from keeper.engine.alerts import Alert
-from keeper.engine.endpoint import EndpointInspector
+from keeper.engine.endpoint import EndpointInspector, Verdict, examine
 from keeper.engine.pacing import Pacers
 from keeper.runtime.config import Config
 from keeper.store.protocol import Store
@@ -100,3 +100,8 @@ class Context:
 
     def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
         return self.client_for(sub.auth, sub.event_types, sub.target_resource)
+
+    def endpoint(self, topic: str, event_types: tuple[str, ...], fix: bool = False) -> Verdict:
+        """The verdict on `topic` for the push account of these event types (`examine`)."""
+        account = self.config.chat_push_service_account
+        return examine(self.endpoints, topic, event_types, account, fix=fix)

@@ -28,7 +28,6 @@ from keeper.engine.endpoint import (
     EndpointInspector,
     EndpointProblem,
     Grant,
-    examine,
     push_service_account,
 )
 from keeper.engine.ports import Context
@@ -385,7 +384,7 @@ def _push_publishers(
     restriction = _domain_restriction(ctx, cp) if needed else None
     findings = []
     for (topic, _member), event_types in sorted(needed.items()):
-        verdict = examine(ctx.endpoints, topic, event_types, chat_account)
+        verdict = ctx.endpoint(topic, event_types)
         if verdict.problem is EndpointProblem.TOPIC_MISSING:
             continue  # reported by the topic check
         if verdict.grant is Grant.GRANTED:
