@@ -119,25 +119,16 @@ def decide_suspended(sub: ManagedSubscription, view: View, now: datetime) -> Pla
     if policy.remedy is Remedy.PERSON:
         return Plan(Action.FLAG, reason, advice=policy.advice, view=api)
     if sub.attempts >= MAX_REACTIVATE_ATTEMPTS:
-        return Plan(
-            Action.FLAG,
-            f"{reason}; reactivation failed {sub.attempts} times",
-            advice=policy.advice,
-            view=api,
-        )
+        failed = f"{reason}; reactivation failed {sub.attempts} times"
+        return Plan(Action.FLAG, failed, advice=policy.advice, view=api)
     if (
         sub.next_action is Action.REACTIVATE
         and sub.next_action_at is not None
         and now < sub.next_action_at
     ):
         return nothing(f"backing off: next reactivation attempt at {sub.next_action_at}")
-    return Plan(
-        Action.REACTIVATE,
-        reason,
-        check_endpoint=policy.remedy is Remedy.ENDPOINT,
-        advice=policy.advice,
-        view=api,
-    )
+    endpoint = policy.remedy is Remedy.ENDPOINT
+    return Plan(Action.REACTIVATE, reason, check_endpoint=endpoint, advice=policy.advice, view=api)
 
 
 def decide_expired(sub: ManagedSubscription, expired_name: str, view: View | None) -> Plan:
@@ -149,8 +140,7 @@ def decide_expired(sub: ManagedSubscription, expired_name: str, view: View | Non
         return Plan(Action.RECREATE, f"expired: {_gone(view)}")
     assert view.api is not None
     return nothing(
-        f"Google still has it {view.seen} until {_at(view.api.expire_time)}: not expired",
-        view.api,
+        f"Google still has it {view.seen} until {_at(view.api.expire_time)}: not expired", view.api
     )
 
 

@@ -51,19 +51,16 @@ def gap_start(
 CHAT_HISTORY = timedelta(days=28)
 MEET_HISTORY = timedelta(days=30)
 
-
 # Replays list a little before and after the gap: a gap's start and end are known to the
 # second at best, and Google's delivery of the events at its edges is unknown. Events
 # delivered live inside this overlap are replayed too (under the same ce-id).
 REPLAY_OVERLAP = timedelta(seconds=30)
-
 
 CHAT_TARGET = "//chat.googleapis.com/spaces/"
 MEET_TARGETS = ("//meet.googleapis.com/spaces/", "//cloudidentity.googleapis.com/users/")
 DRIVE_TARGETS = ("//drive.googleapis.com/files/", "//drive.googleapis.com/drives/")
 # A Chat app's subscription to its whole organization (docs/api-reference.md §10).
 ORG_WIDE_TARGET = "//admin.googleapis.com/customers/"
-
 
 MEET_TYPES = "google.workspace.meet."
 DRIVE_TYPES = "google.workspace.drive."

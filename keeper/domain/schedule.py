@@ -10,30 +10,20 @@ from datetime import datetime, timedelta
 # this window is due. Beyond it a reminder is stale, duplicated or forged.
 RENEW_WINDOW = timedelta(hours=13)
 
-
 # When the sweep steps in if no reminder renewed the subscription: after the T-12h reminder
-# should have done it (or after T-1h for lifetimes too short for the T-12h one).
+# should have done it (or after T-1h for lifetimes too short for the T-12h one), spread over
+# SWEEP_JITTER.
 SWEEP_RENEW_LEAD = timedelta(hours=11)
-
-
 SWEEP_RENEW_LEAD_SHORT = timedelta(minutes=50)
-
-
 SWEEP_JITTER = timedelta(minutes=10)
-
 
 # A subscription that expires within the reminders' window (a 4-hour one always does) is
 # checked against Google's view this often, whatever the sweep's regular schedule: a silent
 # (endpoint) suspension or an expiry shortened elsewhere is found within its lifetime.
 SHORT_LIVED_VERIFY_EVERY = timedelta(hours=1)
 
-
 REACTIVATE_FIRST_BACKOFF = timedelta(minutes=5)
-
-
 REACTIVATE_MAX_BACKOFF = timedelta(hours=6)
-
-
 MAX_REACTIVATE_ATTEMPTS = 8
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from keeper.domain.gaps import gap_start, replay_after_gap
 from keeper.domain.models import (
@@ -173,9 +174,7 @@ def flagged(
     person removes (`suspension_reason` with a person's remedy) is checked by the sweep, from
     its next run on, so the keeper resumes by itself once they have."""
     problem = f"{reason}. {advice}" if advice else reason
-    probe = (
-        suspension_policy(suspension_reason).remedy is Remedy.PERSON if suspension_reason else False
-    )
+    probe = bool(suspension_reason) and suspension_policy(suspension_reason).remedy is Remedy.PERSON
     return sub.with_changes(
         state=State.NEEDS_ATTENTION,
         suspension_reason=suspension_reason or sub.suspension_reason,
@@ -190,18 +189,15 @@ def flagged(
 
 def probe_failed(sub: ManagedSubscription, now: datetime) -> ManagedSubscription:
     """The cause is still there: still a person's to fix; the next check backs off."""
-    attempts = sub.attempts + 1
-    return sub.with_changes(
-        attempts=attempts,
-        next_action=Action.REACTIVATE,
-        next_action_at=now + probe_backoff(attempts),
-        lease=None,
-        updated_at=now,
-    )
+    return failed(sub, Action.REACTIVATE, sub.last_problem, now, probe_backoff)
 
 
 def failed(
-    sub: ManagedSubscription, action: Action, problem: str, now: datetime
+    sub: ManagedSubscription,
+    action: Action,
+    problem: str | None,
+    now: datetime,
+    backoff: Callable[[int], timedelta] = reactivate_backoff,
 ) -> ManagedSubscription:
     """A write the API refused for now: back off before the next attempt (never a tight loop)."""
     attempts = sub.attempts + 1
@@ -209,7 +205,7 @@ def failed(
         attempts=attempts,
         last_problem=problem,
         next_action=action,
-        next_action_at=now + reactivate_backoff(attempts),
+        next_action_at=now + backoff(attempts),
         lease=None,
         updated_at=now,
     )

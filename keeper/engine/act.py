@@ -17,17 +17,11 @@ from datetime import datetime, timedelta
 from keeper.domain import transitions
 from keeper.domain.decisions import Plan, adoptable, adopts_api_view, renew_after_aborted
 from keeper.domain.errors import LeaseBusy, TransientFailure
-from keeper.domain.models import (
-    ManagedSubscription,
-    Resumption,
-    State,
-    history_entry,
-)
+from keeper.domain.models import ManagedSubscription, Resumption, State, history_entry
 from keeper.domain.notices import due_notice
 from keeper.domain.outcomes import Action, Outcome, Result, Trigger
 from keeper.domain.schedule import renewal_due
 from keeper.engine.alerts import Alert
-from keeper.engine.endpoint import examine
 from keeper.engine.observe import observe
 from keeper.engine.ports import Context
 from keeper.runtime.logs import labels, log_gap
@@ -97,11 +91,11 @@ def act(
         applied = _refused(lost, plan, error, now)
     except CredentialsUnavailable as error:
         if not plan.probe:
-            _release(ctx, claimed, trigger, plan, error)
+            release(ctx, claimed, f"{plan.action}: {error!r}")
             raise
         applied = _refused(lost, plan, error, now)  # the person's cause, as seen from here
     except BaseException as error:
-        _release(ctx, claimed, trigger, plan, error)
+        release(ctx, claimed, f"{plan.action}: {error!r}")
         raise
     _record(ctx, claimed, applied.sub, trigger, plan, applied.result, now, applied)
     return _outcome(plan, applied.result, applied.api_result, applied.sub)
@@ -170,9 +164,8 @@ def follow_up(ctx: Context, current: Versioned, trigger: Trigger, now: datetime)
         entry = history_entry(trigger, Action.FLAG, Result.ALERTED, reason, now, sub, sub)
         current = ctx.store.commit(current, alerted, entry)
         sub = current.sub
-    notice = due_notice(sub, now) if ctx.notices is not None else None
-    if notice is not None:
-        assert ctx.notices is not None
+    notice = due_notice(sub, now)
+    if notice is not None and ctx.notices is not None:
         ctx.notices.publish(notice)
         # The record keeps the notice's id (`notice`); the history keeps to what changed.
         current = ctx.store.commit(current, sub.with_changes(notice=notice.id), None)
@@ -249,14 +242,7 @@ def _reactivate(
 def _endpoint_blocker(ctx: Context, sub: ManagedSubscription) -> str | None:
     """Why reactivating cannot work yet, or None. Grants the publisher role only when the
     operator enabled KEEPER_FIX_TOPIC_IAM."""
-    config = ctx.config
-    verdict = examine(
-        ctx.endpoints,
-        sub.pubsub_topic,
-        sub.event_types,
-        config.chat_push_service_account,
-        fix=config.fix_topic_iam,
-    )
+    verdict = ctx.endpoint(sub.pubsub_topic, sub.event_types, fix=ctx.config.fix_topic_iam)
     return verdict.text if verdict.blocks else None
 
 
@@ -267,10 +253,9 @@ def _recreate(
     now: datetime,
 ) -> Applied:
     api, how = create_or_adopt(client, sub.spec, now, principal=sub.authority)
-    recreated = transitions.recreated(sub, api, now, gone, adopted=how != "create")
-    if how != "create":
-        return Applied(recreated, how, _summary(api), result=Result.ADOPTED)
-    return Applied(recreated, how, _summary(api))
+    adopted = how != "create"
+    recreated = transitions.recreated(sub, api, now, gone, adopted=adopted)
+    return Applied(recreated, how, _summary(api), Result.ADOPTED if adopted else Result.DONE)
 
 
 def create_or_adopt(
@@ -344,12 +329,12 @@ def _refused(
     return Applied(updated, str(plan.action), f"{error.status}: {error.message}", Result.FAILED)
 
 
-def _release(
-    ctx: Context, claimed: Versioned, trigger: Trigger, plan: Plan, error: BaseException
-) -> None:
-    """Give the lease back before the failure propagates, so the redelivery can act at once.
-    Best effort: if this write fails too, the lease simply runs out."""
-    released = claimed.sub.with_changes(lease=None, last_problem=f"{plan.action}: {error!r}"[:500])
+def release(ctx: Context, claimed: Versioned, problem: str | None = None) -> None:
+    """Give the lease back before the failure propagates, so a retry can act at once (with
+    `problem`, the record says why). Best effort: if this write fails too, the lease simply
+    runs out (LEASE_FOR)."""
+    problem = problem[:500] if problem else claimed.sub.last_problem
+    released = claimed.sub.with_changes(lease=None, last_problem=problem)
     try:
         ctx.store.commit(claimed, released, None)
     except Exception:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from keeper.domain.notices import NEEDS_ATTENTION, Notice
 from workspace_client.errors import CredentialsUnavailable, PermanentError
+
+if TYPE_CHECKING:
+    from workspace_client.chat import ChatClient
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +26,6 @@ CHAT_SPACES = "//chat.googleapis.com/spaces/"
 APP_SCOPES = ("chat.bot",)
 # requestId namespace: a notice's id always maps to the same request id.
 _REQUEST_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "keeper.subscription.v1.needsAttention")
-
-
-class AppChat(Protocol):
-    """The two calls of the Chat API the app makes (workspace_client.chat.ChatClient's)."""
-
-    def find_direct_message(self, user: str) -> str | None: ...
-
-    def create_message(self, space: str, text: str, request_id: str | None = None) -> str: ...
 
 
 def message_text(notice: Notice) -> str:
@@ -48,7 +43,7 @@ class DirectMessages:
     """NoticeSink: `needsAttention` for a user's Chat subscription, as a direct message from
     the Chat app. `chat()`: the Chat API with app authentication and APP_SCOPES."""
 
-    def __init__(self, chat: Callable[[], AppChat]) -> None:
+    def __init__(self, chat: Callable[[], ChatClient]) -> None:
         self._chat = chat
 
     def publish(self, notice: Notice) -> None:

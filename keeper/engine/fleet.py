@@ -125,12 +125,7 @@ def import_all(
 
 
 def _one(
-    ctx: Context,
-    api: Subscription,
-    auth: str,
-    managed: set[str],
-    dry_run: bool,
-    replay: bool,
+    ctx: Context, api: Subscription, auth: str, managed: set[str], dry_run: bool, replay: bool
 ) -> Found:
     target = api.target_resource or "-"
     principal = api.principal
@@ -147,7 +142,7 @@ def _one(
     if dry_run:
         return Found(api.name, target, Verdict.WOULD_ADOPT, "nothing stored (dry run)", key)
     try:
-        done = onboard.adopt_listed(ctx, api, auth, replay)
+        done = onboard.take_over(ctx, api, auth, replay, "imported", "list")
     except (Refused, StoreConflict) as error:  # managed meanwhile, by another run or the CLI
         return Found(api.name, target, Verdict.MANAGED, str(error), key)
     managed.add(done.sub.key)

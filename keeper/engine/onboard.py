@@ -1,6 +1,6 @@
 """Putting subscriptions under management: `register` (create through the API; on a target
 already managed for the principal, update it to the new spec) and `adopt` (take over one that
-exists; `import` adopts in bulk through `adopt_listed`, keeper/engine/fleet.py). Every check
+exists; `import` adopts in bulk through `take_over`, keeper/engine/fleet.py). Every check
 runs before anything is stored, and a refusal says what to do instead."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from keeper.domain.errors import Refused, StoreConflict
 from keeper.domain.gaps import replay_after_gap
 from keeper.domain.models import ManagedSubscription, Replay, State, history_entry
 from keeper.domain.outcomes import Action, Actor, Result, Trigger
-from keeper.engine.act import LEASE_FOR, create_or_adopt
-from keeper.engine.endpoint import EndpointProblem, examine
+from keeper.engine.act import LEASE_FOR, create_or_adopt, release
+from keeper.engine.endpoint import EndpointProblem
 from keeper.engine.ports import Context
 from keeper.runtime.logs import log_failure
 from keeper.store.protocol import Versioned
@@ -103,20 +103,18 @@ def adopt(ctx: Context, name: str, auth: str | None, replay: bool) -> Onboarded:
             f"{name} is not visible under --auth {auth}: it does not exist, or another "
             "principal authorized it; nothing was stored"
         )
-    auth = auth or "app"
+    return take_over(ctx, api, auth or "app", replay, "adopted", "get")
+
+
+def take_over(
+    ctx: Context, api: Subscription, auth: str, replay: bool, how: str, api_call: str
+) -> Onboarded:
+    """Manage a subscription whose view Google gave by `api_call` (`get` for `adopt`, `list`
+    for `import`) under `auth`: nothing more is read."""
     _refuse_other_authority(api, auth)
     sub = _record(api, auth, None, ctx)
     _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "adopted", replay, api_call="get")
-
-
-def adopt_listed(ctx: Context, api: Subscription, auth: str, replay: bool) -> Onboarded:
-    """Manage a subscription a listing under `auth` returned: Google's view is at hand, so
-    nothing more is read (`import`)."""
-    _refuse_other_authority(api, auth)
-    sub = _record(api, auth, None, ctx)
-    _refuse_if_managed(ctx, auth, sub.target_resource)
-    return _manage(ctx, sub, api, "imported", replay, api_call="list")
+    return _manage(ctx, sub, api, how, replay, api_call=api_call)
 
 
 def _record(api: Subscription, auth: str, ttl: str | None, ctx: Context) -> ManagedSubscription:
@@ -131,12 +129,7 @@ def _refuse_missing_topic(ctx: Context, spec: SubscriptionSpec) -> None:
     from google.api_core import exceptions  # noqa: PLC0415  (heavy; onboarding only)
 
     try:
-        verdict = examine(
-            ctx.endpoints,
-            spec.pubsub_topic,
-            spec.event_types,
-            ctx.config.chat_push_service_account,
-        )
+        verdict = ctx.endpoint(spec.pubsub_topic, spec.event_types)
     except exceptions.PermissionDenied:
         raise Refused(
             f"cannot check that topic {spec.pubsub_topic} exists: permission denied "
@@ -198,7 +191,7 @@ def _manage(
         now,
         managed,
         api_call=api_call,
-        api_result=f"{api.name} {api.state}",
+        api_result=_summary(api),
     )
     try:
         ctx.store.create(managed, entry)
@@ -309,12 +302,12 @@ def _update(
             return _replace(ctx, claimed, wanted, api, change, plan)
         return _patch(ctx, claimed, wanted, api, plan, change.types)
     except Aborted:
-        _release(ctx, claimed)
+        release(ctx, claimed)
         raise Refused(
             f"{sub.name} changed at Google since it was read (ABORTED); not retried: register again"
         ) from None
     except BaseException:
-        _release(ctx, claimed)
+        release(ctx, claimed)
         raise
 
 
@@ -408,12 +401,3 @@ def _commit(
         api_result=api_result,
     )
     ctx.store.commit(claimed, after.with_changes(lease=None, updated_at=now), entry)
-
-
-def _release(ctx: Context, claimed: Versioned) -> None:
-    """Give the lease back before the failure is reported; if this write fails too, the lease
-    runs out (LEASE_FOR)."""
-    try:
-        ctx.store.commit(claimed, claimed.sub.with_changes(lease=None), None)
-    except Exception:
-        log.exception("could not release the lease on %s", claimed.sub.key)

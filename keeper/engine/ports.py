@@ -9,13 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from keeper.domain.clock import Clock
 from keeper.domain.notices import Notice
 from keeper.domain.outcomes import Outcome
 from keeper.engine.alerts import Alert
-from keeper.engine.endpoint import EndpointInspector
+from keeper.engine.endpoint import EndpointInspector, Verdict, examine
 from keeper.engine.pacing import Pacers
 from keeper.runtime.config import Config
 from keeper.store.protocol import Store
@@ -28,31 +28,16 @@ if TYPE_CHECKING:
     from workspace_client.meet import MeetClient
 
 
-class ClientFor(Protocol):
+_Client_co = TypeVar("_Client_co", covariant=True)
+
+
+class ClientFor(Protocol[_Client_co]):
     """A client acting as the principal `auth`, with the scopes its event types (and, for a
     Chat app, its target: an organization takes chat.app.all.*) need."""
 
     def __call__(
         self, auth: str, event_types: Sequence[str], target_resource: str | None = None
-    ) -> WorkspaceEventsClient: ...
-
-
-class ChatFor(Protocol):
-    def __call__(
-        self, auth: str, event_types: Sequence[str], target_resource: str | None = None
-    ) -> ChatClient: ...
-
-
-class MeetFor(Protocol):
-    def __call__(
-        self, auth: str, event_types: Sequence[str], target_resource: str | None = None
-    ) -> MeetClient: ...
-
-
-class DriveActivityFor(Protocol):
-    def __call__(
-        self, auth: str, event_types: Sequence[str], target_resource: str | None = None
-    ) -> DriveActivityClient: ...
+    ) -> _Client_co: ...
 
 
 # handlers.dispatch: one Pub/Sub message's data, and the context to handle it in
@@ -93,7 +78,7 @@ class ShardPublisher(Protocol):
 @dataclass(frozen=True)
 class Context:
     store: Store
-    client_for: ClientFor
+    client_for: ClientFor[WorkspaceEventsClient]
     endpoints: EndpointInspector
     clock: Clock
     config: Config
@@ -101,9 +86,9 @@ class Context:
     notices: NoticeSink | None = None  # None: no notices topic configured
     # Replays of missed events: the APIs they are read back from, as the subscription's
     # principal, and the publisher to the subscriptions' own topics. None: no replays.
-    chat_for: ChatFor | None = None
-    meet_for: MeetFor | None = None
-    drive_activity_for: DriveActivityFor | None = None
+    chat_for: ClientFor[ChatClient] | None = None
+    meet_for: ClientFor[MeetClient] | None = None
+    drive_activity_for: ClientFor[DriveActivityClient] | None = None
     events: EventSink | None = None
     # Where the sweep fans out its shards (KEEPER_SWEEP_TOPIC). None: no fan-out.
     shards: ShardPublisher | None = None
@@ -111,7 +96,12 @@ class Context:
     instance: str = uuid.uuid4().hex[:12]
     # Clients whose 429s are raised at once, for the sweep, whose pacer owns those retries.
     # None: `client_for`'s (a context whose clients do not retry, as the tests' fakes).
-    paced_client_for: ClientFor | None = None
+    paced_client_for: ClientFor[WorkspaceEventsClient] | None = None
 
     def client(self, sub: ManagedSubscription) -> WorkspaceEventsClient:
         return self.client_for(sub.auth, sub.event_types, sub.target_resource)
+
+    def endpoint(self, topic: str, event_types: tuple[str, ...], fix: bool = False) -> Verdict:
+        """The verdict on `topic` for the push account of these event types (`examine`)."""
+        account = self.config.chat_push_service_account
+        return examine(self.endpoints, topic, event_types, account, fix=fix)

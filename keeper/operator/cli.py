@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -43,11 +43,7 @@ from keeper.runtime import logs
 from keeper.runtime.config import Config, ConfigError
 from keeper.store.protocol import Versioned
 from keeper.sweep import run as sweep
-from workspace_client.credentials import (
-    AnonymousCredentialsRefused,
-    AuthSpec,
-    UnsupportedEventType,
-)
+from workspace_client.credentials import AnonymousCredentialsRefused, AuthSpec, UnsupportedEventType
 from workspace_client.errors import WorkspaceEventsError
 from workspace_client.models import SubscriptionSpec
 
@@ -66,6 +62,7 @@ REPLAY_HELP = (
     "ce-keeperreplay=true): Chat's from the Chat API, Meet's and Drive's rebuilt from the Meet "
     "and Drive Activity APIs; default: KEEPER_REPLAY_DEFAULT (off)"
 )
+KEY_HELP = "the keeper's key (the first column of `list`) or subscriptions/ID"
 ENV_FILE_HELP = (
     "read KEY=VALUE settings (deploy/operator.env, written by deploy/deploy.sh) before "
     "anything else; they override the environment; default: $KEEPER_ENV_FILE"
@@ -238,11 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--html", required=True, type=Path, metavar="FILE", help="where to write")
     show = command("show", "metadata and full history of one managed subscription", "show KEY")
-    show.add_argument(
-        "name_or_key",
-        metavar="KEY_OR_NAME",
-        help="the keeper's key (the first column of `list`) or subscriptions/ID",
-    )
+    show.add_argument("name_or_key", metavar="KEY_OR_NAME", help=KEY_HELP)
     run_sweep = command("sweep", "run the sweep now and print its plan", "sweep --dry-run")
     run_sweep.add_argument("--dry-run", action="store_true", help="plan only; change nothing")
     dead_letters = command(
@@ -264,11 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay only this message id or ce-id; repeat it for several",
     )
     forget = command("forget", "stop managing a subscription", "forget KEY --delete")
-    forget.add_argument(
-        "name_or_key",
-        metavar="KEY_OR_NAME",
-        help="the keeper's key (the first column of `list`) or subscriptions/ID",
-    )
+    forget.add_argument("name_or_key", metavar="KEY_OR_NAME", help=KEY_HELP)
     forget.add_argument("--delete", action="store_true", help="also delete it at Google")
     checkup = command(
         "doctor",
@@ -322,20 +311,17 @@ def main(
     except _OPERATORS_TO_FIX as error:
         err.write(f"error: {error}\n")
         return 1
-    except _CREDENTIALS_ERRORS as error:
-        if args.verbose:
-            traceback.print_exception(error, file=err)
-        missing, fix = credentials_problem(error)
-        err.write(f"error: {missing}: {fix}\n")
-        return 1
     except Exception as error:
-        # A bug of the keeper's own: never passed off as the operator's mistake.
         if args.verbose:
             traceback.print_exception(error, file=err)
-        err.write(
-            f"error: the keeper failed unexpectedly ({type(error).__name__}: {error}); "
-            "--verbose shows the traceback\n"
-        )
+        if isinstance(error, _CREDENTIALS_ERRORS):
+            missing, fix = credentials_problem(error)
+            err.write(f"error: {missing}: {fix}\n")
+        else:  # a bug of the keeper's own: never passed off as the operator's mistake
+            err.write(
+                f"error: the keeper failed unexpectedly ({type(error).__name__}: {error}); "
+                "--verbose shows the traceback\n"
+            )
         return 1
     if args.json:
         out.write(json.dumps(result.json, indent=2, default=str) + "\n")
@@ -347,12 +333,8 @@ def main(
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines as deploy/deploy.sh writes them (values shell-quoted where needed, `#`
     comments, an optional `export`), read with the shell's own quoting rules (shlex)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CliError(f"cannot read --env-file {path}: {error.strerror}") from None
     settings: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(path, "--env-file"), start=1):
         try:
             words = shlex.split(line, comments=True)
         except ValueError as error:
@@ -447,12 +429,11 @@ class _Progress:
         started = time.monotonic()
 
         def draw() -> None:
-            while True:
+            while not done.is_set():
                 elapsed = time.monotonic() - started
                 self._err.write(f"\r\033[K{self._label} ... {elapsed:.0f} s")
                 self._err.flush()
-                if done.wait(0.5):
-                    return
+                done.wait(0.5)
 
         painter = threading.Thread(target=draw, daemon=True)
         painter.start()
@@ -518,24 +499,15 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
 
     with args.progress.running(f"listing under {auths[0]}"):
         principals = fleet.import_all(
-            ctx,
-            auths,
-            args.event_types,
-            target=args.target,
-            dry_run=args.dry_run,
-            progress=draw,
+            ctx, auths, args.event_types, target=args.target, dry_run=args.dry_run, progress=draw
         )
     adopted = fleet.Verdict.WOULD_ADOPT if args.dry_run else fleet.Verdict.ADOPTED
-    rows = [("PRINCIPAL", "PAGES", "LISTED", str(adopted).upper(), "ALREADY MANAGED", "REFUSED")]
+    counted = (adopted, fleet.Verdict.MANAGED, fleet.Verdict.REFUSED)
+    rows: list[tuple[str, ...]] = [
+        ("PRINCIPAL", "PAGES", "LISTED", str(adopted).upper(), "ALREADY MANAGED", "REFUSED")
+    ]
     rows += [
-        (
-            p.auth,
-            str(p.pages),
-            str(len(p.found)),
-            str(p.count(adopted)),
-            str(p.count(fleet.Verdict.MANAGED)),
-            str(p.count(fleet.Verdict.REFUSED)),
-        )
+        (p.auth, str(p.pages), str(len(p.found)), *(str(p.count(v)) for v in counted))
         for p in principals
     ]
     lines = [("dry run: nothing stored\n" if args.dry_run else "") + _table(rows)]
@@ -553,18 +525,7 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
                 {"auth": p.auth, "pages": p.pages, "listed": len(p.found), "failure": p.failure}
                 for p in principals
             ],
-            "subscriptions": [
-                {
-                    "name": f.name,
-                    "target": f.target,
-                    "auth": p.auth,
-                    "verdict": f.verdict.value,
-                    "detail": f.detail,
-                    "key": f.key,
-                }
-                for p in principals
-                for f in p.found
-            ],
+            "subscriptions": [{**asdict(f), "auth": p.auth} for p in principals for f in p.found],
         },
         text="\n".join(lines),
         status=1 if failures else 0,
@@ -573,12 +534,8 @@ def _import(ctx: Context, args: argparse.Namespace) -> Answer:
 
 def _users(path: Path) -> list[str]:
     """`delegated:ADDRESS` for each address of the file (blank lines and # comments skipped)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CliError(f"cannot read --users {path}: {error.strerror}") from None
     auths = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(path, "--users"), start=1):
         address = line.split("#", 1)[0].strip()
         if not address:
             continue
@@ -587,6 +544,13 @@ def _users(path: Path) -> list[str]:
         except ValueError:
             raise CliError(f"{path}:{number}: not an email address: {address!r}") from None
     return list(dict.fromkeys(auths))
+
+
+def _lines(path: Path, option: str) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise CliError(f"cannot read {option} {path}: {error.strerror}") from None
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -643,15 +607,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> Answer:
         text.append(line)
         if sub.last_problem:
             # The problem, the most telling field, whole on the lines below its row.
-            text.append(
-                textwrap.fill(
-                    sub.last_problem,
-                    LIST_WIDTH,
-                    initial_indent="    problem: ",
-                    subsequent_indent="    ",
-                    break_on_hyphens=False,
-                )
-            )
+            text.append(_wrapped("    problem: " + sub.last_problem, LIST_WIDTH, 4))
     return Answer(json=json_view, text="\n".join(text))
 
 
@@ -692,23 +648,14 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
         )
         for h in history
     ]
-    return Answer(
-        json=views.shown(found.sub, history),
-        text="\n".join(lines),
-    )
+    return Answer(json=views.shown(found.sub, history), text="\n".join(lines))
 
 
 def _wrapped(line: str, columns: int | None, indent: int) -> str:
-    """One line of `show` wrapped to the terminal, its continuation lines indented."""
+    """A line wrapped to `columns` (None: kept whole), its continuation lines indented."""
     if columns is None:
         return line
-    return textwrap.fill(
-        line,
-        columns,
-        subsequent_indent=" " * indent,
-        break_on_hyphens=False,
-        drop_whitespace=True,
-    )
+    return textwrap.fill(line, columns, subsequent_indent=" " * indent, break_on_hyphens=False)
 
 
 def _human(value: Any) -> str:
@@ -772,10 +719,9 @@ def _dead_letters(ctx: Context, args: argparse.Namespace) -> Answer:
             )
             for m in letters
         ]
-        count = len(letters)
         text = _table(rows) if letters else "no dead-lettered events"
         if letters:
-            text += f"\n{count} event{'s' if count != 1 else ''} in {inbox.subscription}"
+            text += f"\n{plural(len(letters), 'event')} in {inbox.subscription}"
         return Answer(json=[m.to_json() for m in letters], text=text)
     dispatch: Dispatch | None = args.dispatch
     if dispatch is None:
@@ -814,6 +760,7 @@ def _forget(ctx: Context, args: argparse.Namespace) -> Answer:
 def _doctor(
     context: Callable[[], Context], credentials_check: Callable[[], None], args: argparse.Namespace
 ) -> Answer:
+    account = args.service_account
     with args.progress.running("checking") as progress:
         try:
             credentials_check()
@@ -821,20 +768,10 @@ def _doctor(
         except _CREDENTIALS_ERRORS as error:
             missing, fix = credentials_problem(error)
             findings = doctor.without_credentials(
-                Config.from_env(),
-                args.control_plane,
-                args.service_account,
-                missing,
-                fix,
-                lambda check: progress.step(f"checking {check}"),
+                Config.from_env(), args.control_plane, account, missing, fix, progress.step
             )
         else:
-            findings = doctor.run(
-                ctx,
-                args.control_plane(),
-                args.service_account,
-                lambda check: progress.step(f"checking {check}"),
-            )
+            findings = doctor.run(ctx, args.control_plane(), account, progress.step)
     failed = sum(1 for f in findings if f.status is doctor.Status.FAIL)
     summary = f"{failed} of {len(findings)} checks failed" if failed else "all checks passed"
     return Answer(

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -28,7 +28,6 @@ from keeper.engine.endpoint import (
     EndpointInspector,
     EndpointProblem,
     Grant,
-    examine,
     push_service_account,
 )
 from keeper.engine.ports import Context
@@ -150,7 +149,7 @@ class ControlPlane:
             ) from None
         return cls(AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
 
-    def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> Any:
+    def _call(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         response = self._session.request(method, url, json=body, timeout=30)
         if response.status_code >= 400:
             try:
@@ -158,7 +157,8 @@ class ControlPlane:
             except (ValueError, KeyError, TypeError):
                 message = response.text[:200]
             raise ControlPlaneError(response.status_code, message)
-        return response.json()
+        found: dict[str, Any] = response.json()
+        return found
 
     def enabled_services(self, project: str) -> set[str]:
         names: set[str] = set()
@@ -176,46 +176,29 @@ class ControlPlane:
 
     def firestore_database(self, project: str) -> dict[str, Any] | None:
         try:
-            database: dict[str, Any] = self._call("GET", _firestore(project))
+            return self._call("GET", _firestore(project))
         except ControlPlaneError as error:
             if error.status == 404:
                 return None
             raise
-        return database
 
     def firestore_indexes(self, project: str) -> list[dict[str, Any]]:
-        page = self._call("GET", _firestore(project, "/collectionGroups/-/indexes"))
-        indexes: list[dict[str, Any]] = page.get("indexes", [])
-        return indexes
+        return list(
+            self._call("GET", _firestore(project, "/collectionGroups/-/indexes")).get("indexes", [])
+        )
 
     def firestore_field(self, project: str, group: str, field: str) -> dict[str, Any]:
-        found: dict[str, Any] = self._call(
-            "GET", _firestore(project, f"/collectionGroups/{group}/fields/{field}")
-        )
-        return found
+        return self._call("GET", _firestore(project, f"/collectionGroups/{group}/fields/{field}"))
 
     def effective_org_policy(self, project: str, constraint: str) -> dict[str, Any]:
-        policy: dict[str, Any] = self._call(
-            "POST",
-            f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}"
-            ":getEffectiveOrgPolicy",
-            {"constraint": constraint},
-        )
-        return policy
+        body = {"constraint": constraint}
+        return self._call("POST", f"{_PROJECTS}{project}:getEffectiveOrgPolicy", body)
 
     def project_roles(self, project: str, member: str) -> set[str]:
-        policy = self._call(
-            "POST",
-            f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}:getIamPolicy",
-            {},
-        )
-        return _roles_of(policy, member)
+        return _roles_of(self._call("POST", f"{_PROJECTS}{project}:getIamPolicy", {}), member)
 
     def project_number(self, project: str) -> str:
-        found: dict[str, Any] = self._call(
-            "GET", f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}"
-        )
-        return str(found["projectNumber"])
+        return str(self._call("GET", _PROJECTS + project)["projectNumber"])
 
     def service_account_roles(self, project: str, account: str, member: str) -> set[str]:
         policy = self._call(
@@ -224,6 +207,9 @@ class ControlPlane:
             ":getIamPolicy",
         )
         return _roles_of(policy, member)
+
+
+_PROJECTS = "https://cloudresourcemanager.googleapis.com/v1/projects/"
 
 
 def _firestore(project: str, rest: str = "") -> str:
@@ -265,9 +251,9 @@ def _each(
 ) -> list[Finding]:
     findings: list[Finding] = []
     for name, check in checks:
-        progress(name)
+        progress(f"checking {name}")
         try:
-            findings += check()
+            findings += list(check())  # all or nothing: a check that fails says only that
         except Exception as error:  # a doctor reports; it never stops at the first problem
             findings.append(
                 fail(name, f"could not check: {error}", "fix what it says, then run doctor again")
@@ -323,31 +309,27 @@ def _apis(config: Config, cp: ControlPlane | None, subs: Sequence[ManagedSubscri
     return ok("apis", f"{plural(len(wanted), 'API')} enabled")
 
 
-def _firestore_checks(ctx: Context, cp: ControlPlane | None) -> list[Finding]:
+def _firestore_checks(ctx: Context, cp: ControlPlane | None) -> Iterator[Finding]:
     ctx.store.get("doctor-probe")  # one read: the database answers (raises if it does not)
     if cp is None:
-        return [
-            ok("firestore", "the database answers"),
-            not_here("firestore-indexes", "the emulator needs no indexes or TTL policy"),
-        ]
-    return _firestore_database(ctx.config, cp)
+        yield ok("firestore", "the database answers")
+        yield not_here("firestore-indexes", "the emulator needs no indexes or TTL policy")
+    else:
+        yield from _firestore_database(ctx.config, cp)
 
 
-def _firestore_database(config: Config, cp: ControlPlane | None) -> list[Finding]:
+def _firestore_database(config: Config, cp: ControlPlane | None) -> Iterator[Finding]:
     """The database, its indexes and TTL policy, as the control plane describes them."""
     if cp is None:
-        return [not_here("firestore", "the emulator needs no database, indexes or TTL policy")]
+        yield not_here("firestore", "the emulator needs no database, indexes or TTL policy")
+        return
     project = config.project
     database = cp.firestore_database(project)
     if database is None:
-        return [
-            fail(
-                "firestore",
-                "no (default) database",
-                f"gcloud firestore databases create --location=REGION --project={project}",
-            )
-        ]
-    findings = [ok("firestore", f"(default) database, {database.get('type', '?')}")]
+        fix = f"gcloud firestore databases create --location=REGION --project={project}"
+        yield fail("firestore", "no (default) database", fix)
+        return
+    yield ok("firestore", f"(default) database, {database.get('type', '?')}")
     prefix = config.collection_prefix + "_"
     building = [
         index["name"].split("/collectionGroups/")[-1]
@@ -357,49 +339,38 @@ def _firestore_database(config: Config, cp: ControlPlane | None) -> list[Finding
     ]
     ttl = cp.firestore_field(project, f"{prefix}events", "expire_at").get("ttlConfig", {})
     if building:
-        findings.append(
-            fail(
-                "firestore-indexes",
-                f"not ready: {', '.join(building)}",
-                "wait for them to build (gcloud firestore indexes composite list)",
-            )
+        yield fail(
+            "firestore-indexes",
+            f"not ready: {', '.join(building)}",
+            "wait for them to build (gcloud firestore indexes composite list)",
         )
     elif ttl.get("state") != "ACTIVE":
-        findings.append(
-            fail(
-                "firestore-indexes",
-                f"TTL policy on {prefix}events.expire_at is {ttl.get('state', 'missing')}",
-                f"gcloud firestore fields ttls update expire_at --collection-group={prefix}events "
-                f"--enable-ttl --project={project}",
-            )
+        yield fail(
+            "firestore-indexes",
+            f"TTL policy on {prefix}events.expire_at is {ttl.get('state', 'missing')}",
+            f"gcloud firestore fields ttls update expire_at --collection-group={prefix}events "
+            f"--enable-ttl --project={project}",
         )
     else:
-        findings.append(ok("firestore-indexes", f"indexes ready, TTL on {prefix}events active"))
-    return findings
+        yield ok("firestore-indexes", f"indexes ready, TTL on {prefix}events active")
 
 
-def _topics(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Finding]:
+def _topics(ctx: Context, subs: Sequence[ManagedSubscription]) -> Iterator[Finding]:
     topics = {s.pubsub_topic: "events" for s in subs}
     if ctx.config.alerts_topic:
         topics[ctx.config.alerts_topic] = "alerts"
     if ctx.config.sweep_topic:
         topics[ctx.config.sweep_topic] = "sweep"
-    findings = []
+    if not topics:
+        yield ok("topic", "no managed subscriptions and no alerts topic: none needed")
     for topic, role in sorted(topics.items()):
         # Any member will do: only the topic's existence is read here.
         if ctx.endpoints.inspect(topic, ctx.config.chat_push_service_account).topic_exists:
-            findings.append(ok("topic", f"{topic} ({role}) exists"))
+            yield ok("topic", f"{topic} ({role}) exists")
         else:
-            project = topic.split("/")[1]
-            name = topic.rsplit("/", 1)[-1]
-            findings.append(
-                fail(
-                    "topic",
-                    f"{topic} ({role}) does not exist",
-                    f"gcloud pubsub topics create {name} --project={project}",
-                )
-            )
-    return findings or [ok("topic", "no managed subscriptions and no alerts topic: none needed")]
+            project, name = topic.split("/")[1], topic.rsplit("/", 1)[-1]
+            fix = f"gcloud pubsub topics create {name} --project={project}"
+            yield fail("topic", f"{topic} ({role}) does not exist", fix)
 
 
 def _push_publishers(
@@ -413,7 +384,7 @@ def _push_publishers(
     restriction = _domain_restriction(ctx, cp) if needed else None
     findings = []
     for (topic, _member), event_types in sorted(needed.items()):
-        verdict = examine(ctx.endpoints, topic, event_types, chat_account)
+        verdict = ctx.endpoint(topic, event_types)
         if verdict.problem is EndpointProblem.TOPIC_MISSING:
             continue  # reported by the topic check
         if verdict.grant is Grant.GRANTED:
@@ -484,14 +455,15 @@ def _runtime_roles(
     return ok("runtime-roles", f"{account} holds its roles")
 
 
-def _credentials(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Finding]:
+def _credentials(ctx: Context, subs: Sequence[ManagedSubscription]) -> Iterator[Finding]:
     """For each principal the managed subscriptions act as, a token is minted and the API
     accepts it: one `get` of a subscription it authorized."""
     by_auth: dict[str, ManagedSubscription] = {}
     for sub in subs:
         if sub.name:
             by_auth.setdefault(sub.auth, sub)
-    findings = []
+    if not by_auth:
+        yield ok("credentials", "no managed subscriptions: no principal to check")
     for auth, sub in sorted(by_auth.items()):
         if ctx.config.credentials == "anonymous":
             kind = "the emulator's token"  # the local stack: no delegation to check
@@ -502,18 +474,12 @@ def _credentials(ctx: Context, subs: Sequence[ManagedSubscription]) -> list[Find
         try:
             ctx.client(sub).get(sub.name or "")
         except Exception as error:
-            findings.append(
-                fail(
-                    "credentials",
-                    f"{auth}: {kind} not usable: {type(error).__name__}: {error}",
-                    _credentials_fix(auth),
-                )
-            )
+            problem = f"{auth}: {kind} not usable: {type(error).__name__}: {error}"
+            yield fail("credentials", problem, _credentials_fix(auth))
         else:
-            findings.append(
-                ok("credentials", f"{auth}: a token minted and accepted ({kind}; read {sub.name})")
+            yield ok(
+                "credentials", f"{auth}: a token minted and accepted ({kind}; read {sub.name})"
             )
-    return findings or [ok("credentials", "no managed subscriptions: no principal to check")]
 
 
 def _credentials_fix(auth: str) -> str:
@@ -533,76 +499,64 @@ ADDON_AGENT = re.compile(r"service-(\d+)@gcp-sa-gsuiteaddons\.iam\.gserviceaccou
 ADDON_DOMAIN = "@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"
 
 
-def _org_wide_chat(subs: Sequence[ManagedSubscription]) -> list[Finding]:
+def _org_wide_chat(subs: Sequence[ManagedSubscription]) -> Iterator[Finding]:
     """Org-wide Chat subscriptions (a `customers/` target) need Chat app authentication with
     the chat.app.all.* scopes, approved once by an administrator, and the Chat app configured
     with the service account the keeper signs as. No API shows the approval or the Chat API's
     configuration, so that part is a manual step (n/a); a user's org-wide record fails."""
-    findings = []
     for sub in subs:
         if not is_org_wide(sub.target_resource):
             continue
         label = f"{sub.name or sub.key} on {sub.target_resource}"
         if sub.auth != "app":
-            findings.append(
-                fail(
-                    "org-wide-chat",
-                    f"{label} is managed under --auth {sub.auth}: only a Chat app can "
-                    "subscribe to an organization",
-                    "unregister it, and register the target again with --auth app",
-                )
+            yield fail(
+                "org-wide-chat",
+                f"{label} is managed under --auth {sub.auth}: only a Chat app can "
+                "subscribe to an organization",
+                "unregister it, and register the target again with --auth app",
             )
             continue
         scopes = ", ".join(scopes_for(sub.event_types, "app", sub.target_resource))
-        findings.append(
-            Finding(
-                "org-wide-chat",
-                Status.NOT_HERE,
-                f"{label}: no API shows the administrator's approval of the Chat app's "
-                "scopes or the Chat app's service-account configuration",
-                "check by hand: in the Google Cloud console, Google Chat API > Configuration "
-                "names the service account the keeper signs as (app authentication); in the "
-                f"Admin console an administrator approved the Chat app for {scopes}",
-            )
+        yield Finding(
+            "org-wide-chat",
+            Status.NOT_HERE,
+            f"{label}: no API shows the administrator's approval of the Chat app's "
+            "scopes or the Chat app's service-account configuration",
+            "check by hand: in the Google Cloud console, Google Chat API > Configuration "
+            "names the service account the keeper signs as (app authentication); in the "
+            f"Admin console an administrator approved the Chat app for {scopes}",
         )
-    return findings
 
 
-def _addon_push_identity(ctx: Context, cp: ControlPlane | None) -> list[Finding]:
+def _addon_push_identity(ctx: Context, cp: ControlPlane | None) -> Iterator[Finding]:
     """When KEEPER_CHAT_PUSH_SERVICE_ACCOUNT names the Workspace add-ons service agent
     (`service-PROJECT_NUMBER@gcp-sa-gsuiteaddons...`), it must be this project's: the Chat
     app, its subscriptions and their topics live in one project. Silent otherwise."""
     account = ctx.config.chat_push_service_account
     if not account.endswith(ADDON_DOMAIN):
-        return []
+        return
     match = ADDON_AGENT.fullmatch(account)
     if match is None:
-        return [
-            fail(
-                "addon-push-identity",
-                f"KEEPER_CHAT_PUSH_SERVICE_ACCOUNT={account} is not an add-ons service agent name",
-                "set it to service-PROJECT_NUMBER@gcp-sa-gsuiteaddons.iam.gserviceaccount.com",
-            )
-        ]
-    if cp is None:
-        return [not_here("addon-push-identity", f"no project number to compare {account} with")]
-    number = cp.project_number(ctx.config.project)
-    if match.group(1) != number:
-        return [
-            fail(
-                "addon-push-identity",
-                f"{account} is the add-ons service agent of project number {match.group(1)}, "
-                f"but {ctx.config.project} is number {number}",
-                f"set KEEPER_CHAT_PUSH_SERVICE_ACCOUNT=service-{number}{ADDON_DOMAIN}",
-            )
-        ]
-    return [
-        ok(
+        yield fail(
+            "addon-push-identity",
+            f"KEEPER_CHAT_PUSH_SERVICE_ACCOUNT={account} is not an add-ons service agent name",
+            "set it to service-PROJECT_NUMBER@gcp-sa-gsuiteaddons.iam.gserviceaccount.com",
+        )
+    elif cp is None:
+        yield not_here("addon-push-identity", f"no project number to compare {account} with")
+    elif match.group(1) != (number := cp.project_number(ctx.config.project)):
+        yield fail(
+            "addon-push-identity",
+            f"{account} is the add-ons service agent of project number {match.group(1)}, "
+            f"but {ctx.config.project} is number {number}",
+            f"set KEEPER_CHAT_PUSH_SERVICE_ACCOUNT=service-{number}{ADDON_DOMAIN}",
+        )
+    else:
+        yield ok(
             "addon-push-identity",
             f"{account} is this project's Workspace add-ons service agent (the push-publisher "
             "check covers its grant)",
         )
-    ]
 
 
 def _test_publish(ctx: Context) -> Finding:

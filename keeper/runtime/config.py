@@ -134,10 +134,10 @@ class Config:
             ),
             ledger_ttl_days=_positive_int(env, "KEEPER_LEDGER_TTL_DAYS", 14),
             operation_deadline_seconds=_positive_int(env, "KEEPER_OPERATION_DEADLINE_SECONDS", 20),
-            alerts_topic=_topic(env, "KEEPER_ALERTS_TOPIC"),
-            notices_topic=_topic(env, "KEEPER_NOTICES_TOPIC"),
+            alerts_topic=_resource(env, "KEEPER_ALERTS_TOPIC", "topics"),
+            notices_topic=_resource(env, "KEEPER_NOTICES_TOPIC", "topics"),
             direct_messages=_flag(env, "KEEPER_DIRECT_MESSAGES", default=False),
-            sweep_topic=_topic(env, "KEEPER_SWEEP_TOPIC"),
+            sweep_topic=_resource(env, "KEEPER_SWEEP_TOPIC", "topics"),
             sweep_budget_seconds=_positive_int(env, "KEEPER_SWEEP_BUDGET_SECONDS", 240),
             sweep_shard_size=_positive_int(env, "KEEPER_SWEEP_SHARD_SIZE", 500),
             sweep_verify_minutes=_positive_int(env, "KEEPER_SWEEP_VERIFY_MINUTES", 10),
@@ -162,10 +162,6 @@ def _loopback(endpoint: str) -> bool:
     from workspace_client.credentials import is_loopback_endpoint  # noqa: PLC0415
 
     return is_loopback_endpoint(endpoint)
-
-
-def _topic(env: Mapping[str, str], name: str) -> str | None:
-    return _resource(env, name, "topics")
 
 
 def _resource(env: Mapping[str, str], name: str, kind: str) -> str | None:

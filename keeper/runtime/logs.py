@@ -15,19 +15,14 @@ if TYPE_CHECKING:
 
 LABELS_KEY = "logging.googleapis.com/labels"
 
-_SEVERITY = {
-    logging.DEBUG: "DEBUG",
-    logging.INFO: "INFO",
-    logging.WARNING: "WARNING",
-    logging.ERROR: "ERROR",
-    logging.CRITICAL: "CRITICAL",
-}
+# Cloud Logging's severities that Python's standard levels are named after; others: DEFAULT.
+_SEVERITIES = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "severity": _SEVERITY.get(record.levelno, "DEFAULT"),
+            "severity": record.levelname if record.levelname in _SEVERITIES else "DEFAULT",
             "message": record.getMessage(),
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from google.api_core import exceptions
+from google.cloud.firestore import SERVER_TIMESTAMP, Client, DocumentSnapshot, FieldFilter
 
 from keeper.domain.errors import StoreConflict
 from keeper.domain.models import HistoryEntry, ManagedSubscription, subscription_id
@@ -26,9 +29,6 @@ from keeper.store.protocol import (
     next_lease,
     subscription_document,
 )
-
-if TYPE_CHECKING:
-    from google.cloud.firestore import Client, DocumentSnapshot
 
 
 class FirestoreStore:
@@ -51,8 +51,7 @@ class FirestoreStore:
             refs.append(self._events.document(ledger_id(event_id)))
         snapshots = {snap.reference.path: snap for snap in self._client.get_all(refs)}
         direct, index = (snapshots[refs[0].path], snapshots[refs[1].path])
-        processed = bool(event_id) and snapshots[refs[2].path].exists
-        if processed:
+        if event_id and snapshots[refs[2].path].exists:
             return Lookup(None, already_processed=True)
         if direct.exists and direct.get("name") == name:
             return Lookup(_versioned(direct), already_processed=False)
@@ -67,8 +66,6 @@ class FirestoreStore:
     def managing(self, auth: str, target_resource: str) -> Versioned | None:
         """The record managing `target_resource` under `auth`, if any (equality filters only:
         served by single-field indexes)."""
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
         query = (
             self._subs.where(filter=FieldFilter("auth", "==", auth))
             .where(filter=FieldFilter("target_resource", "==", target_resource))
@@ -85,8 +82,6 @@ class FirestoreStore:
 
     def pending_replays(self, limit: int) -> list[Versioned]:
         """Records with a gap whose events are still to be republished."""
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
         query = self._subs.where(filter=FieldFilter("replay_pending", "==", True)).limit(limit)
         return [_versioned(snapshot) for snapshot in query.stream()]
 
@@ -129,14 +124,7 @@ class FirestoreStore:
     def due(self, before: datetime, limit: int) -> list[Versioned]:
         """Work due by `before`, earliest first: an indexed query, so its cost follows the due
         work, not the number of managed subscriptions."""
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
-        query = (
-            self._subs.where(filter=FieldFilter("next_action_at", "<=", before))
-            .order_by("next_action_at")
-            .limit(limit)
-        )
-        return [_versioned(snapshot) for snapshot in query.stream()]
+        return self._oldest_first("next_action_at", before, limit)
 
     def unverified(self, before: datetime, limit: int) -> list[Versioned]:
         """Subscriptions whose API view was last confirmed before `before`, oldest first (the
@@ -158,8 +146,6 @@ class FirestoreStore:
         return [_versioned(found[key]) for key in keys if key in found]
 
     def _oldest_first(self, field: str, before: datetime, limit: int) -> list[Versioned]:
-        from google.cloud.firestore import FieldFilter  # noqa: PLC0415
-
         query = (
             self._subs.where(filter=FieldFilter(field, "<=", before)).order_by(field).limit(limit)
         )
@@ -214,8 +200,7 @@ class FirestoreStore:
             self._add_history(batch, updated.key, history)
         if ledger:
             batch.set(
-                self._events.document(ledger_id(ledger.event_id)),
-                ledger.to_doc(self._ledger_ttl),
+                self._events.document(ledger_id(ledger.event_id)), ledger.to_doc(self._ledger_ttl)
             )
         results = self._commit(batch, f"{updated.key} changed while acting on it")
         return Versioned(updated, results[0].update_time)
@@ -243,13 +228,10 @@ class FirestoreStore:
     def _index_names(self, batch: Any, sub: ManagedSubscription) -> None:
         if sub.name:
             batch.set(
-                self._names.document(subscription_id(sub.name)),
-                {"key": sub.key, "name": sub.name},
+                self._names.document(subscription_id(sub.name)), {"key": sub.key, "name": sub.name}
             )
 
     def _add_history(self, batch: Any, key: str, entry: HistoryEntry) -> None:
-        from google.cloud.firestore import SERVER_TIMESTAMP  # noqa: PLC0415
-
         # `at` is the decision's time, shared by the entries of one event; the commit time
         # orders them as they happened.
         document = {**to_document(entry), "recorded_at": SERVER_TIMESTAMP}
@@ -257,8 +239,6 @@ class FirestoreStore:
 
     @staticmethod
     def _commit(batch: Any, conflict: str) -> Any:
-        from google.api_core import exceptions  # noqa: PLC0415  (heavy; not on the import path)
-
         try:
             return batch.commit()
         except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.Aborted) as error:
