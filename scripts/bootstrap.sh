@@ -48,12 +48,18 @@ if "$venv"; then
   stamp=.venv/.requirements.sha256
   want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
   if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
+    # Without pip (uv installs the rest): ensurepip took 2.3 of the venv's 2.5 CPU-s.
+    "$python" -m venv --without-pip .venv
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "Installing Python requirements into .venv..." >&2
     uv=$(grep -E '^uv==' requirements-dev.txt | cut -d' ' -f1)
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$uv"
+    # uv itself, by this Python's pip into the virtualenv; else by the virtualenv's own pip.
+    pip=(--quiet --disable-pip-version-check)
+    if ! "$python" -m pip --python .venv/bin/python install "${pip[@]}" "$uv" 2>/dev/null; then
+      .venv/bin/python -m ensurepip --default-pip >/dev/null
+      .venv/bin/python -m pip install "${pip[@]}" "$uv"
+    fi
     .venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -r requirements-dev.txt
     echo "$want" > "$stamp"
   fi

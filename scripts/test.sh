@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, then pytest (docs/testing.md).
 #   ./scripts/test.sh           everything, with branch coverage and its floor (CI runs this):
-#                               the unit tests first, alone, so a unit failure shows in
-#                               seconds; then every other test on KEEPER_TEST_WORKERS parallel
+#                               the unit tests first (lint and types beside them), so a unit
+#                               failure shows in seconds; then every other test on KEEPER_TEST_WORKERS parallel
 #                               pytest-xdist workers (default 4), each starting its own
 #                               Firestore, Pub/Sub and Workspace Events API emulators; the
 #                               coverage of both runs and of every worker is combined.
@@ -43,9 +43,12 @@ debian_installed() {
   return 1
 }
 
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-.venv/bin/mypy
+lint() {
+  .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+}
+if "$fast" || [ "$#" -gt 0 ]; then
+  lint # a failure stops the run here
+fi
 if "$fast"; then
   KEEPER_FUZZ_EXAMPLES="${KEEPER_FUZZ_EXAMPLES:-1000}" .venv/bin/pytest -m "not integration" "$@"
   exit
@@ -68,7 +71,14 @@ if [ "$#" -gt 0 ]; then
   exit
 fi
 status=0
+# Lint and types beside the unit tests (one process each on 2 cores: mypy's 3 CPU-s no
+# longer wait in line); their report follows the unit tests', and a failure fails the run.
+lint_log=$(mktemp)
+lint >"$lint_log" 2>&1 &
+linting=$!
 .venv/bin/pytest "${coverage[@]}" tests/unit || status=$?
+wait "$linting" || status=1
+cat "$lint_log"
 debian_installed || status=1
 # --durations: CI's log shows where the time went (docs/testing.md, Figures).
 .venv/bin/pytest "${coverage[@]}" --cov-append "${parallel[@]}" --durations=25 \

@@ -8,7 +8,10 @@ from tests.support.memory_stack import (  # noqa: F401  (fixtures)
     in_process_workspace_emulator,
     memory_keeper,
 )
-from tests.support.reliability import fast_api_client  # noqa: F401  (fixture)
+from tests.support.reliability import (  # noqa: F401  (fixtures)
+    fast_api_client,
+    short_empty_pulls,
+)
 from tests.support.secrets import (  # noqa: F401  (fixtures)
     no_secret_in_what_each_test_leaves,
     secret_scan,

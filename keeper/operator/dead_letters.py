@@ -26,6 +26,10 @@ _PAGE = 100
 # Long enough to replay what one pull returned; a message still leased when the command ends
 # is given back explicitly, so this only matters if the command is killed.
 LEASE_SECONDS = 300
+# How long a pull waits for a message before the inbox counts as empty. Pub/Sub may hold a
+# pull open until a message arrives (its emulator does, to this deadline), so each command
+# can end on one such wait; the tests shorten it (tests/support/reliability.py).
+EMPTY_PULL_SECONDS = 10.0
 
 
 class ReplayResult(StrEnum):
@@ -136,7 +140,8 @@ class DeadLetterInbox:
 
         try:
             response = self.subscriber.pull(
-                request={"subscription": self.subscription, "max_messages": count}, timeout=10
+                request={"subscription": self.subscription, "max_messages": count},
+                timeout=EMPTY_PULL_SECONDS,
             )
         except DeadlineExceeded:
             return  # nothing arrived while the pull waited: the inbox is empty

@@ -21,6 +21,7 @@ a failure, never a skip.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -236,9 +237,7 @@ def dry_run(script: str, env: Path, tmp: Path, *args: str, path: str | None = No
     return DryRun(lines, result.stderr, rendered)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DryRun]:
-    tmp = tmp_path_factory.mktemp("dry-runs")
+def six_dry_runs(tmp: Path) -> dict[str, DryRun]:
     base = env_file(tmp, "base")
     no_fix = env_file(
         tmp,
@@ -258,6 +257,33 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DryRun]:
         ),
         "teardown": dry_run("teardown.sh", base, tmp, "--delete-data"),
         "teardown-events": dry_run("teardown.sh", base, tmp, "--only-event-function"),
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, DryRun]:
+    """The scripts' dry runs, made once per test session: under pytest-xdist the first worker
+    to need them makes them in the workers' shared temporary folder, and the others read its
+    record (each worker making its own cost 4 times the CPU, and 40 s of a loaded worker's
+    time: docs/testing.md). The dry runs write only into that folder."""
+    if worker_id == "master":  # one process: nothing to share
+        return six_dry_runs(tmp_path_factory.mktemp("dry-runs"))
+    shared = tmp_path_factory.getbasetemp().parent / "deploy-dry-runs"
+    shared.mkdir(exist_ok=True)
+    record = shared / "runs.json"
+    # fcntl: one lock between the workers needs no dependency (filelock is not one of them).
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            made = six_dry_runs(shared)
+            record.write_text(
+                json.dumps(
+                    {name: [run.lines, run.stderr, str(run.rendered)] for name, run in made.items()}
+                )
+            )
+    return {
+        name: DryRun(lines, stderr, Path(rendered))
+        for name, (lines, stderr, rendered) in json.loads(record.read_text()).items()
     }
 
 

@@ -22,6 +22,7 @@ from devstack.stack import pubsub_rest
 pytestmark = pytest.mark.integration  # it starts the Java emulators itself
 
 
+@pytest.mark.slow(seconds=13)
 def test_the_services_come_up_with_their_topics_and_stop_together():
     with subprocess.Popen(
         [sys.executable, "-m", "devstack.services"],

@@ -44,6 +44,7 @@ def chat_replays(stack: KeeperStack) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.slow(seconds=14)
 def test_a_sweep_killed_mid_replay_is_finished_by_the_next_sweep_exactly_once(
     keeper_stack: KeeperStack, tmp_path: Path
 ) -> None:

@@ -389,8 +389,9 @@ def decisions(log: Path) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.slow(seconds=100)
+@pytest.mark.slow(seconds=80)
 @pytest.mark.timeout(600 + CHAOS_SUBSCRIPTIONS * 0.5 + CHAOS_SECONDS * 6)
+@pytest.mark.usefixtures("short_empty_pulls")  # the dead-letter commands at the end
 def test_chaos_soak_nothing_lost_and_nothing_silently_acknowledged(
     keeper_stack: KeeperStack,
     restartable_firestore: RestartableFirestore,

@@ -61,6 +61,21 @@ def fast_api_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_OPERATION_DEADLINE_SECONDS", str(OPERATION_DEADLINE_SECONDS))
 
 
+# How long a `dead-letters` command's pull waits before the inbox counts as empty, here
+# (production: keeper.operator.dead_letters.EMPTY_PULL_SECONDS, 10 s). The Pub/Sub emulator
+# answers a pull at once when a message is there and otherwise holds it until the deadline, so
+# every command ends on one such wait: 10 s each, most of the dead-letter tests' time.
+EMPTY_PULL_SECONDS = 3.0
+
+
+@pytest.fixture
+def short_empty_pulls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's dead-letter commands conclude "empty" after EMPTY_PULL_SECONDS."""
+    from keeper.operator import dead_letters
+
+    monkeypatch.setattr(dead_letters, "EMPTY_PULL_SECONDS", EMPTY_PULL_SECONDS)
+
+
 # -- the API's own view ---------------------------------------------------------------------
 
 
