@@ -25,7 +25,7 @@ import time
 import tracemalloc
 import urllib.request
 import uuid
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -292,11 +292,12 @@ def pulled(stack: LocalStack, subscription: str) -> list[dict[str, str]]:
 
 
 def busiest_minute(times: Sequence[datetime]) -> int:
-    """The most requests in any 60 s window (two pointers over the sorted times)."""
+    """The most requests in any 60 s window (t - 60 s, t], as Google's and the emulator's
+    sliding windows count them."""
     ordered = sorted(times)
     return max(
         (
-            i - bisect_left(ordered, t - timedelta(seconds=60), hi=i) + 1
+            i - bisect_right(ordered, t - timedelta(seconds=60), hi=i) + 1
             for i, t in enumerate(ordered)
         ),
         default=0,
