@@ -21,9 +21,9 @@ def test_one_sweep_replays_more_gaps_than_one_query_reads(
 ) -> None:
     # GIVEN five subscriptions of five spaces, each suspended while a message was posted
     stack = keeper_stack
+    alice = "delegated:alice@example.com"
     subs = [
-        stack.register(f"//chat.googleapis.com/spaces/MANY{n}", "delegated:alice@example.com",
-                       "--replay")  # fmt: skip
+        stack.register(f"//chat.googleapis.com/spaces/MANY{n}", alice, "--replay")
         for n in range(SPACES)
     ]
     for sub in subs:
