@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import fast_path, on_the_stack, replay, sweep_scale, test_times
+from bench import fast_path, mass_outage, on_the_stack, replay, sweep_scale, test_times
 from bench.figures import Figure, merged, table
 from devstack.stack import LocalStack, local_stack
 
@@ -24,6 +24,10 @@ def one_run(stack: LocalStack, scale: int, only: str | None = None) -> list[Figu
         return on_the_stack.event_costs(stack)
     if only == "replay":
         return replay.run(stack, events=10_000 // scale)
+    # --quick: 33 subscriptions (a tick is a process of its own: seconds each)
+    outage = 1000 // scale // (3 if scale > 1 else 1)
+    if only == "mass-outage":
+        return mass_outage.run(stack, managed=outage)
     return [
         fast_path.cold_import(pairs=15 // (3 if scale > 1 else 1)),
         fast_path.ignored_events(events=20_000 // scale),
@@ -32,6 +36,7 @@ def one_run(stack: LocalStack, scale: int, only: str | None = None) -> list[Figu
         on_the_stack.memory(stack, events=5000 // scale),
         *sweep_scale.run(stack, managed=100_000 // scale, due_percent=1, plans=3),
         *replay.run(stack, events=10_000 // scale),
+        *mass_outage.run(stack, managed=outage),
     ]
 
 
@@ -41,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=3, help="whole runs; medians over all")
     parser.add_argument(
         "--only",
-        choices=["event-costs", "replay", "test-times"],
+        choices=["event-costs", "replay", "mass-outage", "test-times"],
         help="only these rows: what one lifecycle event costs (API calls, Firestore round "
-        "trips), replaying missed events, or the test commands' times before and after "
-        "(bench/test_times.py; needs no stack)",
+        "trips), replaying missed events, a mass outage's replays (1,000 subscriptions), or "
+        "the test commands' times before and after (bench/test_times.py; needs no stack)",
     )
     parser.add_argument(
         "--baseline",

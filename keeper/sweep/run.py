@@ -128,30 +128,49 @@ def run(
     return items
 
 
-# Replays the sweep finishes per run (each bounded by MAX_REPLAYED_PER_RUN events).
-REPLAYS_PER_SWEEP = 20
+# Pending replays read per query: the sweep reads the next ones while its budget lasts.
+REPLAYS_PER_QUERY = 20
 
 
 def finish_replays(
     ctx: Context, in_time: Callable[[], bool], shard: Shard | None = None
 ) -> list[PlannedItem]:
     """Pending replays (a gap just closed, a crash, a failure, a window longer than one run):
-    go on, while `in_time`; a shard takes those of its own keys. Each failure leaves its gap
+    go on, while `in_time`, as many as the budget allows (after a mass outage, every
+    subscription has one); a shard takes those of its own keys. Each failure leaves its gap
     pending for the next run; those that are the keeper's own are returned, so the run fails
     as it does for an item (SweepFailed)."""
+    failed: list[PlannedItem] = []
+    if shard is not None:
+        pending = [v for v in ctx.store.get_many(shard.keys) if v.sub.pending_replay is not None]
+        _replay_each(ctx, pending, in_time, failed)
+        return failed
+    tried: set[str] = set()
+    while in_time():
+        # Those tried this run and still pending (stopped at a rate limit, failed) come back
+        # first in the query: read past them, and try none twice.
+        found = ctx.store.pending_replays(len(tried) + REPLAYS_PER_QUERY)
+        batch = [v for v in found if v.sub.key not in tried]
+        if not batch:
+            break
+        tried.update(v.sub.key for v in batch)
+        _replay_each(ctx, batch, in_time, failed)
+    return failed
+
+
+def _replay_each(
+    ctx: Context,
+    pending: Sequence[Versioned],
+    in_time: Callable[[], bool],
+    failed: list[PlannedItem],
+) -> None:
     from keeper.engine.replay import replay_pending  # noqa: PLC0415  (only after an outage)
 
-    pending = (
-        [v for v in ctx.store.get_many(shard.keys) if v.sub.pending_replay is not None]
-        if shard is not None
-        else ctx.store.pending_replays(REPLAYS_PER_SWEEP)
-    )
-    failed: list[PlannedItem] = []
     for current in pending:
         sub = current.sub
         if not in_time():
             log.warning("sweep left the replay of %s for the next run: time budget spent", sub.key)
-            break
+            return
         try:
             # Run after run while each stops at its own bound: the budget is the limit.
             while (done := replay_pending(ctx, sub.key, SWEEP.actor)) and done.replay_pending:
@@ -165,7 +184,6 @@ def finish_replays(
                 )
                 plan = nothing("replay of the events its gap missed")
                 failed.append(PlannedItem(sub.key, sub.name, plan, error_outcome))
-    return failed
 
 
 def _verify_interval(ctx: Context) -> timedelta:

@@ -727,13 +727,13 @@ def test_the_discovery_resource_is_built_once_per_endpoint(
     from googleapiclient import discovery
 
     built: list[str] = []
-    real_build = discovery.build
+    real_build = discovery.build_from_document
 
     def counting_build(*args: Any, **kwargs: Any) -> Any:
         built.append(kwargs["client_options"]["api_endpoint"])
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(discovery, "build", counting_build)
+    monkeypatch.setattr(discovery, "build_from_document", counting_build)
     endpoint = "http://127.0.0.1:8089/built-once/"
     # WHEN two clients for that endpoint make three requests
     for _ in range(2):
