@@ -100,7 +100,7 @@ def import_all(
     for number, auth in enumerate(auths, start=1):
         principal = Principal(auth)
         done.append(principal)
-        client = client_for(auth, event_types)
+        client = client_for(auth, event_types, target)
         token: str | None = None
         while True:
             try:

@@ -319,8 +319,7 @@ def _patch(
     plan: str,
     types: str,
 ) -> Onboarded:
-    client = ctx.client_for(wanted.auth, wanted.event_types)
-    patched = client.set_event_types(api.name, wanted.event_types, api.etag)
+    patched = ctx.client(wanted).set_event_types(api.name, wanted.event_types, api.etag)
     now = ctx.clock()
     after = transitions.synced(wanted, patched, now)
     _commit(ctx, claimed, after, plan, now, "patch updateMask=event_types", _summary(patched))
@@ -337,10 +336,10 @@ def _replace(
 ) -> Onboarded:
     stopped_at = ctx.clock()
     old = claimed.sub
-    ctx.client_for(old.auth, old.event_types).delete(api.name, allow_missing=True, etag=api.etag)
+    ctx.client(old).delete(api.name, allow_missing=True, etag=api.etag)
     stopped = transitions.replacing(wanted, "; ".join(change.unpatchable), stopped_at)
     try:
-        created = ctx.client_for(wanted.auth, wanted.event_types).create(wanted.spec)
+        created = ctx.client(wanted).create(wanted.spec)
     except WorkspaceEventsError as error:
         # Deleted, not created: the record keeps the new spec and its open gap, and the sweep
         # creates it (with backoff); this second conflict is reported, not retried here.

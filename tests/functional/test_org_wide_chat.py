@@ -17,6 +17,7 @@ from handlers import dispatch
 from keeper.domain.models import Replay, Resumption, State
 from keeper.engine.ports import Context
 from keeper.operator.cli import main
+from tests.functional.test_register_update import new_topic
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 
 CUSTOMER = "//admin.googleapis.com/customers/my_customer"
@@ -141,3 +142,31 @@ def test_an_org_wide_subscription_receives_events_of_spaces_the_app_is_no_member
     assert json.loads(base64.b64decode(message["data"]))["message"]["name"].startswith(
         "spaces/ELSEWHERE/messages/"
     )
+
+
+def test_an_org_wide_subscription_is_updated_and_replaced_under_the_chat_app_all_scopes(
+    keeper_stack,
+):
+    # GIVEN an org-wide subscription registered under --auth app
+    stack = keeper_stack
+    assert register(stack)[0] == 0
+    sub = stack.managed_by_target(CUSTOMER)
+    membership = "google.workspace.chat.membership.v1.created"
+    # WHEN it is registered again with one more event type THEN one patch adds it, under the
+    # chat.app.all scopes its target needs (the emulator refuses narrower ones)
+    status, out = cli(
+        "register", "--target", CUSTOMER, "--event-type", CHAT_MESSAGE_CREATED,
+        "--event-type", membership, "--topic", stack.topic, "--auth", "app",
+    )  # fmt: skip
+    assert status == 0, out
+    assert stack.record(sub.key).event_types == (CHAT_MESSAGE_CREATED, membership)
+    # WHEN it is registered again with another topic THEN it is deleted and created anew,
+    # both under those scopes
+    other = new_topic(stack, "org-events")
+    status, out = cli(
+        "register", "--target", CUSTOMER, "--event-type", CHAT_MESSAGE_CREATED,
+        "--event-type", membership, "--topic", other, "--auth", "app",
+    )  # fmt: skip
+    assert status == 0, out
+    replaced = stack.record(sub.key)
+    assert (replaced.pubsub_topic, replaced.state) == (other, State.ACTIVE)
