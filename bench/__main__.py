@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import fast_path, mass_outage, on_the_stack, replay, sweep_scale, test_times
@@ -19,25 +20,31 @@ from bench.figures import Figure, merged, table
 from devstack.stack import LocalStack, local_stack
 
 
-def one_run(stack: LocalStack, scale: int, only: str | None = None) -> list[Figure]:
-    if only == "event-costs":
-        return on_the_stack.event_costs(stack)
-    if only == "replay":
-        return replay.run(stack, events=10_000 // scale)
+def groups(scale: int) -> dict[str, Callable[[LocalStack], list[Figure]]]:
+    """The row groups of a whole run, in order, by the name `--only` and `--skip` take."""
     # --quick: 33 subscriptions (a tick is a process of its own: seconds each)
     outage = 1000 // scale // (3 if scale > 1 else 1)
-    if only == "mass-outage":
-        return mass_outage.run(stack, managed=outage)
-    return [
-        fast_path.cold_import(pairs=15 // (3 if scale > 1 else 1)),
-        fast_path.ignored_events(events=20_000 // scale),
-        *on_the_stack.event_costs(stack),
-        on_the_stack.concurrency(stack, reminders=500 // scale),
-        on_the_stack.memory(stack, events=5000 // scale),
-        *sweep_scale.run(stack, managed=100_000 // scale, due_percent=1, plans=3),
-        *replay.run(stack, events=10_000 // scale),
-        *mass_outage.run(stack, managed=outage),
-    ]
+    return {
+        "fast-path": lambda _: [
+            fast_path.cold_import(pairs=15 // (3 if scale > 1 else 1)),
+            fast_path.ignored_events(events=20_000 // scale),
+        ],
+        "event-costs": on_the_stack.event_costs,
+        "instances": lambda stack: [
+            on_the_stack.concurrency(stack, reminders=500 // scale),
+            on_the_stack.memory(stack, events=5000 // scale),
+        ],
+        "sweep": lambda stack: sweep_scale.run(
+            stack, managed=100_000 // scale, due_percent=1, plans=3
+        ),
+        "replay": lambda stack: replay.run(stack, events=10_000 // scale),
+        "mass-outage": lambda stack: mass_outage.run(stack, managed=outage),
+    }
+
+
+def one_run(stack: LocalStack, scale: int, only: str | None, skip: Sequence[str]) -> list[Figure]:
+    chosen = [g for name, g in groups(scale).items() if only in (None, name) and name not in skip]
+    return [figure for group in chosen for figure in group(stack)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="test-times: arguments for both test commands, e.g. a tiny selection for a smoke run",
     )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=list(groups(1)),
+        help="leave out these rows of a whole run (repeatable), e.g. the mass outage",
+    )
     return parser
 
 
@@ -76,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with local_stack("keeper-bench", log_dir) as stack:
         for number in range(1, args.runs + 1):
-            runs.append(one_run(stack, scale, args.only))
+            runs.append(one_run(stack, scale, args.only, args.skip))
             sys.stderr.write(f"run {number} of {args.runs} done\n")
     figures = merged(runs)
     sys.stdout.write(table(figures) + "\n")
