@@ -18,6 +18,7 @@ from keeper.domain.models import Replay, State
 from keeper.operator.cli import main
 from tests.support.keeper_stack import KeeperStack
 from workspace_client.client import DEFAULT_RETRY
+from workspace_client.models import parse_timestamp
 
 MEET = "google.workspace.meet."
 MEET_SPACE = "spaces/meetingroom1"
@@ -91,7 +92,8 @@ def assert_replayed_once(arrived: list[dict[str, Any]], types: list[str]) -> Non
     assert [a["ce-type"] for a in attributes] == types
     assert {a["ce-keeperreplay"] for a in attributes} == {"true"}
     assert len({a["ce-id"] for a in attributes}) == len(types)
-    times = [a["ce-time"] for a in attributes]
+    # as instants: Google's format drops trailing zeros (".287Z" is before ".287733Z")
+    times = [parse_timestamp(a["ce-time"]) for a in attributes]
     assert times == sorted(times)
 
 

@@ -32,6 +32,7 @@ from keeper.operator.cli import main
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 from tests.support.reliability import KEEPER_ENV, NO_ANSWER, published, push_to
 from tests.support.slow_proxy import slow_proxy
+from workspace_client.models import parse_timestamp
 
 SPACE = "spaces/CRASH"
 MISSED = 1500  # two pages of the maximum size (1,000): the crash falls between them
@@ -42,6 +43,40 @@ def chat_replays(stack: KeeperStack) -> list[dict[str, Any]]:
     return [
         m for m in stack.pull() if m["attributes"]["ce-type"].startswith("google.workspace.chat.")
     ]
+
+
+def kill_mid_replay(
+    stack: KeeperStack,
+    tmp_path: Path,
+    env: dict[str, str],
+    replays: Callable[[], list[dict[str, Any]]],
+    far_enough: Callable[[list[dict[str, Any]]], bool],
+    before_kill: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """A sweep instance (functions-framework, `env` over the keeper's) is pushed a tick and
+    SIGKILLed (no cleanup, no answer to Pub/Sub) once the replays that reached the app's topic
+    are `far_enough`; returns them."""
+    base = {name: os.environ[name] for name in KEEPER_ENV}
+    doomed = start_function("on_sweep", tmp_path, base | env)
+    tick = {"data": base64.b64encode(b"{}").decode(), "attributes": {}, "messageId": "tick-1"}
+    statuses: list[int] = []
+    pushing = threading.Thread(target=lambda: statuses.append(push_to(doomed, stack, tick)))
+    arrived: list[dict[str, Any]] = []
+    try:
+        pushing.start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not far_enough(arrived):
+            time.sleep(0.05)
+            arrived += replays()
+        assert far_enough(arrived), doomed.log_tail()
+        if before_kill is not None:
+            before_kill()
+        os.killpg(doomed.process.pid, signal.SIGKILL)
+        pushing.join(timeout=30)
+        assert statuses == [NO_ANSWER]
+    finally:
+        doomed.stop()
+    return arrived
 
 
 @pytest.mark.slow(seconds=14)
@@ -65,32 +100,24 @@ def test_a_sweep_killed_mid_replay_is_finished_by_the_next_sweep_exactly_once(
     stack.control.advance(600)
     assert chat_replays(stack) == []
     # AND a sweep instance, every API answer slowed down
-    env = {name: os.environ[name] for name in KEEPER_ENV}
-    doomed = start_function("on_sweep", tmp_path, env)
     stack.control.configure(latency_seconds=LATENCY)
-    tick = {"data": base64.b64encode(b"{}").decode(), "attributes": {}, "messageId": "tick-1"}
-    statuses: list[int] = []
-    pushing = threading.Thread(target=lambda: statuses.append(push_to(doomed, stack, tick)))
     try:
-        pushing.start()
         # WHEN the topic has received the first page of the replay, and the ledger noted it
         # (the next page's read is slowed down: the crash falls between pages; a crash between
         # publishes and their ledger entry re-sends at most LEDGER_EVERY, docs/replay.md)
-        arrived: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            arrived += chat_replays(stack)
-            noted = len(stack.store.replayed(sub.key, missed))
-            if len(arrived) >= replay.PAGE_SIZE and noted == len(arrived):
-                break
-            time.sleep(0.1)
-        assert 0 < len(arrived) < MISSED, doomed.log_tail()
-        # THEN the process is killed there (SIGKILL: no cleanup, no answer to Pub/Sub)
-        os.killpg(doomed.process.pid, signal.SIGKILL)
-        pushing.join(timeout=30)
-        assert statuses == [NO_ANSWER]
+        # THEN the process is killed there
+        arrived = kill_mid_replay(
+            stack,
+            tmp_path,
+            {},
+            lambda: chat_replays(stack),
+            lambda seen: (
+                len(seen) >= replay.PAGE_SIZE
+                and len(stack.store.replayed(sub.key, missed)) == len(seen)
+            ),
+        )
+        assert 0 < len(arrived) < MISSED
     finally:
-        doomed.stop()
         stack.control.configure(latency_seconds=0)
     arrived += chat_replays(stack)
     assert len(arrived) < MISSED
@@ -158,8 +185,8 @@ def test_a_sweep_killed_mid_meet_or_drive_replay_resumes_without_a_duplicate(
     missed_events: Callable[[KeeperStack], int],
     in_flight_lost: bool,
 ) -> None:
-    # GIVEN a --replay Meet or Drive subscription (`prefix` + `types`), suspended (the keeper recorded the gap)
-    # while hundreds of events happened, then its cause fixed
+    # GIVEN a --replay Meet or Drive subscription (`prefix` + `types`), suspended (the keeper
+    # recorded the gap) while hundreds of events happened, then its cause fixed
     stack = keeper_stack
     if target.startswith("//drive."):
         stack.control.drive_change(DRIVE_FILE, "google.workspace.drive.file.v3.created")
@@ -181,34 +208,24 @@ def test_a_sweep_killed_mid_meet_or_drive_replay_resumes_without_a_duplicate(
     assert replays() == []
     # AND a sweep instance whose publishes to Pub/Sub go over a slow network
     with slow_proxy(os.environ["PUBSUB_EMULATOR_HOST"], SLOW_PUBLISH) as (slow_pubsub, line):
-        env = {name: os.environ[name] for name in KEEPER_ENV}
-        doomed = start_function("on_sweep", tmp_path, env | {"PUBSUB_EMULATOR_HOST": slow_pubsub})
-        tick = {"data": base64.b64encode(b"{}").decode(), "attributes": {}, "messageId": "t-1"}
-        statuses: list[int] = []
-        pushing = threading.Thread(target=lambda: statuses.append(push_to(doomed, stack, tick)))
-        try:
-            pushing.start()
-            # WHEN the first of the ledger's chunks is out and noted, and the next not yet
-            arrived: list[dict[str, Any]] = []
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                arrived += replays()
-                ids = [m["attributes"]["ce-id"] for m in arrived]
-                if len(arrived) >= replay.LEDGER_EVERY and len(
-                    stack.store.replayed(sub.key, ids)
-                ) == len(ids):
-                    break
-                time.sleep(0.05)
-            assert replay.LEDGER_EVERY <= len(arrived) < expected, doomed.log_tail()
-            # THEN the process is killed there (SIGKILL: no cleanup, no answer to Pub/Sub),
-            # the next chunk on its way: lost with the line, or delivered after the kill
-            if in_flight_lost:
-                line.cut.set()
-            os.killpg(doomed.process.pid, signal.SIGKILL)
-            pushing.join(timeout=30)
-            assert statuses == [NO_ANSWER]
-        finally:
-            doomed.stop()
+        # WHEN the first of the ledger's chunks is out and noted, and the next not yet
+        # THEN the process is killed there, the next chunk on its way: lost with the line
+        # (cut first), or delivered after the kill
+        def noted_all(seen: list[dict[str, Any]]) -> bool:
+            ids = [m["attributes"]["ce-id"] for m in seen]
+            return len(ids) >= replay.LEDGER_EVERY and len(
+                stack.store.replayed(sub.key, ids)
+            ) == len(ids)
+
+        arrived = kill_mid_replay(
+            stack,
+            tmp_path,
+            {"PUBSUB_EMULATOR_HOST": slow_pubsub},
+            replays,
+            noted_all,
+            before_kill=line.cut.set if in_flight_lost else None,
+        )
+        assert replay.LEDGER_EVERY <= len(arrived) < expected
         time.sleep(2 * SLOW_PUBLISH)  # what the line held has passed (or not)
     arrived += replays()
     noted = stack.store.replayed(sub.key, [m["attributes"]["ce-id"] for m in arrived])
@@ -223,7 +240,11 @@ def test_a_sweep_killed_mid_meet_or_drive_replay_resumes_without_a_duplicate(
     assert len(set(ids)) == expected
     again = len(ids) - expected
     assert again == 0 if in_flight_lost else 0 < again <= replay.LEDGER_EVERY
-    first_seen = {m["attributes"]["ce-id"]: m["attributes"]["ce-time"] for m in reversed(arrived)}
+    # times as instants: Google's format drops trailing zeros (".287Z" is before ".287733Z")
+    first_seen = {
+        m["attributes"]["ce-id"]: parse_timestamp(m["attributes"]["ce-time"])
+        for m in reversed(arrived)
+    }
     first_times = [first_seen[i] for i in dict.fromkeys(ids)]
     assert first_times == sorted(first_times)
     assert {m["attributes"]["ce-keeperreplay"] for m in arrived} == {"true"}
