@@ -159,44 +159,41 @@ _MEET_RANK = {event_type: rank for rank, event_type in enumerate(MEET_TYPES)}
 _ENDED = frozenset({"ENDED", "FILE_GENERATED"})
 
 
-def _meet_event(
-    ce_type: str, at: datetime, space: str, resource: Mapping[str, Any], options: PayloadOptions
-) -> Replayed:
-    family = MEET_TYPES[ce_type]
+def _meet_events(
+    kind: str,
+    resource: Mapping[str, Any],
+    space: str,
+    options: PayloadOptions,
+    **times: datetime | None,
+) -> list[Replayed]:
+    """The `kind` events of `resource`: one per verb given a time (`started=...`), in order."""
     name = str(resource["name"])
-    return Replayed(
-        ce_id=replay_id(ce_type, name),
-        ce_type=ce_type,
-        time=at,
-        subject=MEET_SUBJECT + space,
-        source_resource=name,
-        data={family: shaped(family, resource, ("name",), options)},
-    )
+    events = []
+    for verb, at in times.items():
+        ce_type = f"{MEET}{kind}.v2.{verb}"
+        family = MEET_TYPES[ce_type]
+        data = {family: shaped(family, resource, ("name",), options)}
+        if at is not None:
+            ce_id = replay_id(ce_type, name)
+            events.append(Replayed(ce_id, ce_type, at, MEET_SUBJECT + space, name, data))
+    return events
 
 
 def conference_events(
     record: Mapping[str, Any], options: PayloadOptions = PayloadOptions()
 ) -> list[Replayed]:
     """`conference.v2.started` at the record's start, `ended` at its end once it has one."""
+    start, end = _time(record.get("startTime")), _time(record.get("endTime"))
     space = str(record.get("space", ""))
-    events = []
-    for verb, field in (("started", "startTime"), ("ended", "endTime")):
-        at = _time(record.get(field))
-        if at is not None:
-            events.append(_meet_event(f"{MEET}conference.v2.{verb}", at, space, record, options))
-    return events
+    return _meet_events("conference", record, space, options, started=start, ended=end)
 
 
 def session_events(
     session: Mapping[str, Any], space: str, options: PayloadOptions = PayloadOptions()
 ) -> list[Replayed]:
     """`participant.v2.joined` at the session's start, `left` at its end once it has one."""
-    events = []
-    for verb, field in (("joined", "startTime"), ("left", "endTime")):
-        at = _time(session.get(field))
-        if at is not None:
-            events.append(_meet_event(f"{MEET}participant.v2.{verb}", at, space, session, options))
-    return events
+    start, end = _time(session.get("startTime")), _time(session.get("endTime"))
+    return _meet_events("participant", session, space, options, joined=start, left=end)
 
 
 def artifact_events(
@@ -211,14 +208,15 @@ def artifact_events(
     resource (docs/replay.md)."""
     state = artifact.get("state")
     start, end = _time(artifact.get("startTime")), _time(artifact.get("endTime"))
-    events = []
-    if start is not None:
-        events.append(_meet_event(f"{MEET}{kind}.v2.started", start, space, artifact, options))
-    if end is not None and state in _ENDED:
-        events.append(_meet_event(f"{MEET}{kind}.v2.ended", end, space, artifact, options))
-    if end is not None and state == "FILE_GENERATED":
-        events.append(_meet_event(f"{MEET}{kind}.v2.fileGenerated", end, space, artifact, options))
-    return events
+    return _meet_events(
+        kind,
+        artifact,
+        space,
+        options,
+        started=start,
+        ended=end if state in _ENDED else None,
+        fileGenerated=end if state == "FILE_GENERATED" else None,
+    )
 
 
 def in_window(
@@ -427,14 +425,8 @@ def _file_event(
     if item.get("mimeType"):
         resource["mimeType"] = item["mimeType"]
     name = f"files/{file_id}"
-    return Replayed(
-        ce_id=replay_id(ce_type, name, at),
-        ce_type=ce_type,
-        time=at,
-        subject=DRIVE_SUBJECT + name,
-        source_resource=name,
-        data={"file": shaped("file", resource, ("id",), options)},
-    )
+    data = {"file": shaped("file", resource, ("id",), options)}
+    return Replayed(replay_id(ce_type, name, at), ce_type, at, DRIVE_SUBJECT + name, name, data)
 
 
 def drive_query_scope(target: str, include_descendants: bool | None) -> dict[str, str]:
