@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from keeper.domain.errors import StoreConflict
 from keeper.domain.gaps import (
@@ -40,11 +40,10 @@ from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert
 from keeper.engine.chat_spaces import member_spaces
-from keeper.engine.pacing import Kind, Pacer
+from keeper.engine.pacing import Kind
 from keeper.engine.ports import Context
 from keeper.engine.reconstruct import (
     PayloadOptions,
-    Read,
     Replayed,
     Unmapped,
     replay_drive,
@@ -61,7 +60,6 @@ if TYPE_CHECKING:
     from workspace_client.chat import ChatClient, SpaceEvent
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 CHAT_SOURCE = "//chat.googleapis.com/"
 # A user's subscription to all their spaces: replayed space by space.
@@ -89,29 +87,20 @@ class Missed:
     message: tuple[bytes, dict[str, str]]
 
 
-def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes, dict[str, str]]:
-    """The CloudEvent the subscription would have delivered for `event`: the binary-mode
-    attributes as Google's example of a Chat event shows them (ce-id the SpaceEvent's name,
-    ce-source the subscription, ce-subject the space), data as the `*EventData` field holds it
-    shaped by the payload options, and `ce-keeperreplay`."""
-    assert sub.name is not None
+def _chat_event(sub: ManagedSubscription, event: SpaceEvent) -> Replayed:
+    """A SpaceEvent as the subscription receives it: ce-id its name (as live delivery carries
+    it), ce-subject its space, data the `*EventData` field shaped by the payload options."""
     space = event.name.split("/spaceEvents/")[0]
-    attributes = {
-        "ce-id": event.name,
-        "ce-type": event.event_type,
-        "ce-source": EVENTS_SOURCE + sub.name,
-        "ce-subject": CHAT_SOURCE + space,
-        "ce-time": format_timestamp(event.event_time),
-        "ce-specversion": "1.0",
-        "ce-datacontenttype": "application/json",
-        REPLAY_ATTRIBUTE: "true",
-    }
-    return json.dumps(delivered_data(sub, event.data), separators=(",", ":")).encode(), attributes
+    data = delivered_data(sub, event.data)
+    return Replayed(
+        event.name, event.event_type, event.event_time, CHAT_SOURCE + space, event.name, data
+    )
 
 
-def rebuilt_message(sub: ManagedSubscription, event: Replayed) -> Missed:
-    """A Meet or Drive event rebuilt from its API's records, as the subscription's CloudEvent:
-    ce-id stable per (type, resource[, time]) (docs/replay.md), and `ce-keeperreplay`."""
+def _missed(sub: ManagedSubscription, event: Replayed) -> Missed:
+    """The CloudEvent the subscription would have delivered for a Chat event or a Meet or
+    Drive one rebuilt from its API's records: the binary-mode attributes as Google's example
+    of a Chat event shows them (ce-source the subscription), and `ce-keeperreplay`."""
     assert sub.name is not None
     attributes = {
         "ce-id": event.ce_id,
@@ -277,7 +266,7 @@ def _pages(
             types,
             window.start,
             window.end,
-            read=_paced(ctx.pacers.meet, sub.auth),
+            read=functools.partial(ctx.pacers.meet.call, Kind.READ, sub.auth),
             options=options,
         )
         return _rebuilt_pages(sub, events)
@@ -292,7 +281,7 @@ def _pages(
                 window.start,
                 window.end,
                 include_descendants=sub.include_descendants,
-                read=_paced(ctx.pacers.drive_activity, sub.auth),
+                read=functools.partial(ctx.pacers.drive_activity.call, Kind.READ, sub.auth),
                 options=options,
             )
             unmapped.extend(found.unmapped)
@@ -319,7 +308,7 @@ def _chat_pages(
         token: str | None = None
         while True:
             page, token = pacer.call(Kind.READ, each, functools.partial(read, PAGE_SIZE, token))
-            yield [Missed(e.name, e.event_time, replayed_message(sub, e)) for e in page]
+            yield [_missed(sub, _chat_event(sub, e)) for e in page]
             if token is None:
                 break
 
@@ -328,18 +317,9 @@ def _rebuilt_pages(
     sub: ManagedSubscription, events: Callable[[], list[Replayed]]
 ) -> Iterator[list[Missed]]:
     """Meet and Drive: the window rebuilt at the first page's read, then handed out in pages."""
-    rebuilt = [rebuilt_message(sub, event) for event in events()]
+    rebuilt = [_missed(sub, event) for event in events()]
     for first in range(0, len(rebuilt), PAGE_SIZE):
         yield rebuilt[first : first + PAGE_SIZE]
-
-
-def _paced(pacer: Pacer, principal: str) -> Read:
-    """Each request under `pacer`, one bucket per principal; its 429s retried there alone."""
-
-    def read(call: Callable[[], T]) -> T:
-        return pacer.call(Kind.READ, principal, call)
-
-    return read
 
 
 def _publish(
