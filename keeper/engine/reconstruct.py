@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, Protocol, TypeVar
 
+from workspace_client.client import pages
 from workspace_client.drive_activity import DriveActivityClient, activity_filter
 from workspace_client.meet import ARTIFACT_KINDS, MeetClient, conference_records_filter
 from workspace_client.models import format_timestamp, parse_timestamp
@@ -128,16 +130,18 @@ def _time(value: Any) -> datetime | None:
     return parse_timestamp(value) if isinstance(value, str) and value else None
 
 
+def read_pages(
+    read: Read, fetch: Callable[..., tuple[list[_T], str | None]]
+) -> Iterator[Sequence[_T]]:
+    """Every page of a list method, lazily, each one `read` of `fetch(page_token=...)`."""
+    return pages(lambda token: read(functools.partial(fetch, page_token=token)))
+
+
 def _pages(
     read: Read, fetch: Callable[..., tuple[list[dict[str, Any]], str | None]]
 ) -> Iterator[dict[str, Any]]:
-    """Every item of a list method, each page one `read` of `fetch(page_token=...)`."""
-    token: str | None = None
-    while True:
-        items, token = read(functools.partial(fetch, page_token=token))
-        yield from items
-        if token is None:
-            return
+    """Every item of a list method (read_pages)."""
+    return chain.from_iterable(read_pages(read, fetch))
 
 
 # -- Meet ---------------------------------------------------------------------------------

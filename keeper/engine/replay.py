@@ -46,6 +46,7 @@ from keeper.engine.reconstruct import (
     PayloadOptions,
     Replayed,
     Unmapped,
+    read_pages,
     replay_drive,
     replay_meet,
     shaped,
@@ -304,13 +305,10 @@ def _chat_pages(
     )
     types = replayable_types(sub.event_types)
     for each in spaces:
-        read = functools.partial(chat.space_events_page, each, types, window.start, window.end)
-        token: str | None = None
-        while True:
-            page, token = pacer.call(Kind.READ, each, functools.partial(read, PAGE_SIZE, token))
+        fetch = functools.partial(chat.space_events_page, each, types, window.start, window.end)
+        read = functools.partial(pacer.call, Kind.READ, each)
+        for page in read_pages(read, functools.partial(fetch, PAGE_SIZE)):
             yield [_missed(sub, _chat_event(sub, e)) for e in page]
-            if token is None:
-                break
 
 
 def _rebuilt_pages(
