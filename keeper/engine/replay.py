@@ -260,17 +260,11 @@ def _pages(
     options = PayloadOptions(sub.include_resource, sub.field_mask)
     if app is App.MEET and ctx.meet_for is not None:
         meet = ctx.meet_for(sub.auth, types, target)
-        events = functools.partial(
-            replay_meet,
-            meet,
-            target,
-            types,
-            window.start,
-            window.end,
-            read=functools.partial(ctx.pacers.meet.call, Kind.READ, sub.auth),
-            options=options,
+        read = functools.partial(ctx.pacers.meet.call, Kind.READ, sub.auth)
+        span = (window.start, window.end)
+        return _rebuilt_pages(
+            sub, lambda: replay_meet(meet, target, types, *span, read=read, options=options)
         )
-        return _rebuilt_pages(sub, events)
     if app is App.DRIVE and ctx.drive_activity_for is not None:
         drive = ctx.drive_activity_for(sub.auth, types, target)
 

@@ -25,7 +25,7 @@ import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import count
 from typing import Any
@@ -209,17 +209,15 @@ def _fan_out(ctx: Context, work: Sequence[Versioned], topic: str) -> list[Planne
     return items
 
 
+@dataclass
 class _Run:
-    def __init__(
-        self, ctx: Context, pacer: Pacer, now: datetime, dry_run: bool, ends_at: float
-    ) -> None:
-        self.ctx = ctx
-        self.pacer = pacer
-        self.now = now
-        self.dry_run = dry_run
-        self.ends_at = ends_at
-        self.endpoints: dict[tuple[str, str], Drift | None] = {}
-        self.unreadable: dict[str, str] = {}  # key -> why the keeper could not read it
+    ctx: Context
+    pacer: Pacer
+    now: datetime
+    dry_run: bool
+    ends_at: float
+    endpoints: dict[tuple[str, str], Drift | None] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)  # key -> why it could not be read
 
     def sweep(self, work: Sequence[Versioned]) -> list[PlannedItem]:
         views = self._verify([current.sub for current in work])
