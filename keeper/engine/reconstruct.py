@@ -137,11 +137,11 @@ def read_pages(
     return pages(lambda token: read(functools.partial(fetch, page_token=token)))
 
 
-def _pages(
-    read: Read, fetch: Callable[..., tuple[list[dict[str, Any]], str | None]]
+def _items(
+    read: Read, fetch: Callable[..., tuple[list[dict[str, Any]], str | None]], *args: Any, **kw: Any
 ) -> Iterator[dict[str, Any]]:
-    """Every item of a list method (read_pages)."""
-    return chain.from_iterable(read_pages(read, fetch))
+    """Every item of the list method `fetch(*args, **kw, page_token=...)` (read_pages)."""
+    return chain.from_iterable(read_pages(read, functools.partial(fetch, *args, **kw)))
 
 
 # -- Meet ---------------------------------------------------------------------------------
@@ -228,19 +228,14 @@ def in_window(
 ) -> list[Replayed]:
     """The events of the subscribed types in (start, end], in event-time order; a
     `fileGenerated` counts from `FILE_GENERATION_MARGIN` before `start`."""
-    wanted = frozenset(event_types)
+    wanted, early = frozenset(event_types), start - FILE_GENERATION_MARGIN
     kept = [
         e
         for e in events
         if e.ce_type in wanted
-        and e.time <= end
-        and e.time > (start - FILE_GENERATION_MARGIN if _generated(e) else start)
+        and (early if e.ce_type.endswith(".fileGenerated") else start) < e.time <= end
     ]
     return sorted(kept, key=lambda e: (e.time, _MEET_RANK.get(e.ce_type, 0), e.ce_id))
-
-
-def _generated(event: Replayed) -> bool:
-    return event.ce_type.endswith(".fileGenerated")
 
 
 def meet_space(target: str) -> str | None:
@@ -275,29 +270,23 @@ def replay_meet(
     # an artifact's file may come an hour after it ended).
     flt = conference_records_filter(space, start - MAX_CONFERENCE - FILE_GENERATION_MARGIN, end)
     events: list[Replayed] = []
-    records = _pages(read, functools.partial(meet.conference_records_page, flt))
-    for record in records:
+    for record in _items(read, meet.conference_records_page, flt):
         ended = _time(record.get("endTime"))
         if ended is not None and ended <= start - FILE_GENERATION_MARGIN:
             continue  # over before the window: nothing of it is missed
         name, record_space = str(record["name"]), str(record.get("space", ""))
         events += conference_events(record, options)
         if "participant" in families:
-            for participant in _pages(read, functools.partial(meet.participants_page, name)):
+            for participant in _items(read, meet.participants_page, name):
                 left = _time(participant.get("latestEndTime"))
                 if left is not None and left <= start:
                     continue  # every session of theirs ended before the window
-                sessions = _pages(
-                    read,
-                    functools.partial(meet.participant_sessions_page, str(participant["name"])),
-                )
+                sessions = _items(read, meet.participant_sessions_page, str(participant["name"]))
                 for session in sessions:
                     events += session_events(session, record_space, options)
-        for kind in ARTIFACT_KINDS:
-            if kind in families:
-                artifacts = _pages(read, functools.partial(meet.artifacts_page, kind, name))
-                for artifact in artifacts:
-                    events += artifact_events(kind, artifact, record_space, options)
+        for kind in (kind for kind in ARTIFACT_KINDS if kind in families):
+            for artifact in _items(read, meet.artifacts_page, kind, name):
+                events += artifact_events(kind, artifact, record_space, options)
     return in_window(events, wanted, start, end)
 
 
@@ -464,7 +453,7 @@ def replay_drive(
         return DriveReplay([], [])
     scope = drive_query_scope(target, include_descendants)
     flt = activity_filter(start, end, cases)
-    activities = _pages(read, functools.partial(drive.query_page, **scope, filter=flt))
+    activities = _items(read, drive.query_page, **scope, filter=flt)
     found = drive_events(activities, types, options)
     # An action inside an activity may carry its own time: keep the window's bounds exact.
     return DriveReplay(
