@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import count
+from itertools import islice
 from typing import Any
 
 from keeper.domain import transitions
@@ -45,6 +45,7 @@ from keeper.runtime.logs import labels, log_failure, log_gap, log_outcome
 from keeper.store.protocol import Versioned
 from keeper.sweep.fanout import encode_shard, parse_request
 from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards, verify_every
+from workspace_client.client import pages
 from workspace_client.errors import (
     CredentialsUnavailable,
     RateLimited,
@@ -303,23 +304,17 @@ class _Run:
         self, event_type: str, members: Sequence[ManagedSubscription], max_pages: int
     ) -> dict[str, Subscription]:
         wanted = {sub.name for sub in members}
-        auth = members[0].auth
-        listing: Iterator[Subscription] = self.ctx.client(members[0]).list(
-            list_filter([event_type]), page_size=PAGE_SIZE
-        )
+        client, query = self.ctx.client(members[0]), list_filter([event_type])
+
+        def page(token: str | None) -> tuple[Sequence[Subscription], str | None]:
+            self.pacer.acquire(Kind.READ, members[0].auth)  # each page is a read
+            return client.list_page(query, token, PAGE_SIZE)
+
         found: dict[str, Subscription] = {}
-        for position in count():
-            if position % PAGE_SIZE == 0:  # the next item comes with a new page: a read
-                if position // PAGE_SIZE == max_pages:
-                    break
-                self.pacer.acquire(Kind.READ, auth)
-            api = next(listing, None)
-            if api is None:
+        for listed in islice(pages(page), max_pages):
+            found.update((api.name, api) for api in listed if api.name in wanted)
+            if len(found) == len(wanted):
                 break
-            if api.name in wanted:
-                found[api.name] = api
-                if len(found) == len(wanted):
-                    break
         return found
 
     def _get(self, sub: ManagedSubscription, name: str) -> View:
