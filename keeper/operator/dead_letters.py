@@ -10,6 +10,7 @@ fixed, and acknowledges it only when it was handled: what fails again stays in t
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -108,15 +109,14 @@ class DeadLetterInbox:
 
     def __init__(self, subscription: str, subscriber: Any | None = None) -> None:
         self.subscription = subscription
-        self._subscriber = subscriber
+        if subscriber is not None:
+            self.subscriber = subscriber
 
-    @property
+    @functools.cached_property
     def subscriber(self) -> Any:
-        if self._subscriber is None:
-            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
 
-            self._subscriber = pubsub_v1.SubscriberClient()
-        return self._subscriber
+        return pubsub_v1.SubscriberClient()
 
     def lease_all(self, limit: int = 10_000) -> list[DeadLetter]:
         """Every message in the inbox, each leased once (so none is seen twice) until it is
