@@ -21,7 +21,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -78,16 +78,6 @@ HISTORY = {App.CHAT: CHAT_HISTORY, App.MEET: MEET_HISTORY, App.DRIVE: None}
 NOUN = {App.CHAT: "Chat", App.MEET: "Meet", App.DRIVE: "Drive"}
 
 
-@dataclass(frozen=True)
-class Missed:
-    """One event to republish: its name in the replay ledger (the SpaceEvent's name, or the
-    rebuilt event's ce-id), its time, and the message."""
-
-    name: str
-    time: datetime
-    message: tuple[bytes, dict[str, str]]
-
-
 def _chat_event(sub: ManagedSubscription, event: SpaceEvent) -> Replayed:
     """A SpaceEvent as the subscription receives it: ce-id its name (as live delivery carries
     it), ce-subject its space, data the `*EventData` field shaped by the payload options."""
@@ -98,7 +88,7 @@ def _chat_event(sub: ManagedSubscription, event: SpaceEvent) -> Replayed:
     )
 
 
-def _missed(sub: ManagedSubscription, event: Replayed) -> Missed:
+def _message(sub: ManagedSubscription, event: Replayed) -> tuple[bytes, dict[str, str]]:
     """The CloudEvent the subscription would have delivered for a Chat event or a Meet or
     Drive one rebuilt from its API's records: the binary-mode attributes as Google's example
     of a Chat event shows them (ce-source the subscription), and `ce-keeperreplay`."""
@@ -113,8 +103,7 @@ def _missed(sub: ManagedSubscription, event: Replayed) -> Missed:
         "ce-datacontenttype": "application/json",
         REPLAY_ATTRIBUTE: "true",
     }
-    data = json.dumps(event.data, separators=(",", ":")).encode()
-    return Missed(event.ce_id, event.time, (data, attributes))
+    return json.dumps(event.data, separators=(",", ":")).encode(), attributes
 
 
 def delivered_data(sub: ManagedSubscription, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,8 +173,8 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
             break
         if page is None:
             break
-        done = ctx.store.replayed(sub.key, [e.name for e in page])
-        fresh = [e for e in page if e.name not in done]
+        done = ctx.store.replayed(sub.key, [e.ce_id for e in page])
+        fresh = [e for e in page if e.ce_id not in done]
         room = MAX_REPLAYED_PER_RUN - published
         if len(fresh) > room:
             # Resume just before the first one left: the window's start is exclusive, and
@@ -250,7 +239,7 @@ def _summary(
 
 def _pages(
     ctx: Context, app: App, sub: ManagedSubscription, window: ReplayWindow, unmapped: list[Unmapped]
-) -> Iterator[list[Missed]] | None:
+) -> Iterator[list[Replayed]] | None:
     """The window's missed events, page by page, oldest first, each read paced under the
     API's quota (a 429 raises once the pacer's retries are spent); None: no client here."""
     target, types = sub.target_resource, sub.event_types
@@ -288,7 +277,7 @@ def _pages(
 
 def _chat_pages(
     ctx: Context, sub: ManagedSubscription, chat: ChatClient, space: str, window: ReplayWindow
-) -> Iterator[list[Missed]]:
+) -> Iterator[list[Replayed]]:
     """The space's events; for `spaces/-` (all of a user's spaces, which spaceEvents.list does
     not take as a parent) each space the user is a member of in turn (`spaces.list`)."""
     pacer = ctx.pacers.chat
@@ -302,29 +291,30 @@ def _chat_pages(
         fetch = functools.partial(chat.space_events_page, each, types, window.start, window.end)
         read = functools.partial(pacer.call, Kind.READ, each)
         for page in read_pages(read, functools.partial(fetch, PAGE_SIZE)):
-            yield [_missed(sub, _chat_event(sub, e)) for e in page]
+            yield [_chat_event(sub, e) for e in page]
 
 
 def _rebuilt_pages(
     sub: ManagedSubscription, events: Callable[[], list[Replayed]]
-) -> Iterator[list[Missed]]:
+) -> Iterator[list[Replayed]]:
     """Meet and Drive: the window rebuilt at the first page's read, then handed out in pages."""
-    rebuilt = [_missed(sub, event) for event in events()]
+    rebuilt = events()
     for first in range(0, len(rebuilt), PAGE_SIZE):
         yield rebuilt[first : first + PAGE_SIZE]
 
 
 def _publish(
-    ctx: Context, sub: ManagedSubscription, events: Sequence[Missed], now: datetime
+    ctx: Context, sub: ManagedSubscription, events: Sequence[Replayed], now: datetime
 ) -> None:
     """One page's events, in order, LEDGER_EVERY at a time: published, acknowledged, then
     noted in the ledger, so a crash re-sends at most LEDGER_EVERY of them (same ce-ids)."""
     assert ctx.events is not None and sub.name is not None
     for first in range(0, len(events), LEDGER_EVERY):
         chunk = events[first : first + LEDGER_EVERY]
-        messages = [event.message for event in chunk]
+        messages = [_message(sub, event) for event in chunk]
         ctx.events.publish_all(sub.pubsub_topic, EVENTS_SOURCE + sub.name, messages)
-        ctx.store.record_replays(sub.key, [(e.name, e.message[1]["ce-id"]) for e in chunk], now)
+        # The ledger names each event by its ce-id.
+        ctx.store.record_replays(sub.key, [(e.ce_id, e.ce_id) for e in chunk], now)
 
 
 def _resync_alert(
