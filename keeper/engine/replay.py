@@ -252,7 +252,7 @@ def _pages(
         read = functools.partial(ctx.pacers.meet.call, Kind.READ, sub.auth)
         span = (window.start, window.end)
         return _rebuilt_pages(
-            sub, lambda: replay_meet(meet, target, types, *span, read=read, options=options)
+            lambda: replay_meet(meet, target, types, *span, read=read, options=options)
         )
     if app is App.DRIVE and ctx.drive_activity_for is not None:
         drive = ctx.drive_activity_for(sub.auth, types, target)
@@ -271,7 +271,7 @@ def _pages(
             unmapped.extend(found.unmapped)
             return found.events
 
-        return _rebuilt_pages(sub, drive_events)
+        return _rebuilt_pages(drive_events)
     return None
 
 
@@ -294,9 +294,7 @@ def _chat_pages(
             yield [_chat_event(sub, e) for e in page]
 
 
-def _rebuilt_pages(
-    sub: ManagedSubscription, events: Callable[[], list[Replayed]]
-) -> Iterator[list[Replayed]]:
+def _rebuilt_pages(events: Callable[[], list[Replayed]]) -> Iterator[list[Replayed]]:
     """Meet and Drive: the window rebuilt at the first page's read, then handed out in pages."""
     rebuilt = events()
     for first in range(0, len(rebuilt), PAGE_SIZE):
