@@ -10,7 +10,6 @@ fixed, and acknowledges it only when it was handled: what fails again stays in t
 from __future__ import annotations
 
 import base64
-import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -109,14 +108,15 @@ class DeadLetterInbox:
 
     def __init__(self, subscription: str, subscriber: Any | None = None) -> None:
         self.subscription = subscription
-        if subscriber is not None:
-            self.subscriber = subscriber
+        self._subscriber = subscriber
 
-    @functools.cached_property
+    @property
     def subscriber(self) -> Any:
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
+        if self._subscriber is None:
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
 
-        return pubsub_v1.SubscriberClient()
+            self._subscriber = pubsub_v1.SubscriberClient()
+        return self._subscriber
 
     def lease_all(self, limit: int = 10_000) -> list[DeadLetter]:
         """Every message in the inbox, each leased once (so none is seen twice) until it is
