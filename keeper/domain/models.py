@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -135,6 +135,10 @@ class Lease:
         return now < self.until
 
 
+# What a record holds as the API's subscription does, and gives back to create it again.
+_SPEC_FIELDS = tuple(f.name for f in fields(SubscriptionSpec) if f.name != "ttl")
+
+
 @dataclass(frozen=True)
 class ManagedSubscription:
     key: str
@@ -190,15 +194,7 @@ class ManagedSubscription:
     @property
     def spec(self) -> SubscriptionSpec:
         """What `subscriptions.create` needs to make this subscription again."""
-        return SubscriptionSpec(
-            target_resource=self.target_resource,
-            event_types=self.event_types,
-            pubsub_topic=self.pubsub_topic,
-            include_resource=self.include_resource,
-            field_mask=self.field_mask,
-            include_descendants=self.include_descendants,
-            ttl=self.ttl,
-        )
+        return SubscriptionSpec(ttl=self.ttl, **{f: getattr(self, f) for f in _SPEC_FIELDS})
 
     @classmethod
     def of(
@@ -208,18 +204,9 @@ class ManagedSubscription:
         principal = api.principal
         if not (principal and api.target_resource and api.pubsub_topic and api.event_types):
             raise ValueError(f"{api.name} lacks an authority, target, topic or event types")
-        return cls(
-            key=stable_key(principal, api.target_resource),
-            auth=auth,
-            target_resource=api.target_resource,
-            event_types=api.event_types,
-            pubsub_topic=api.pubsub_topic,
-            include_resource=api.include_resource,
-            field_mask=api.field_mask,
-            include_descendants=api.include_descendants,
-            ttl=ttl,
-            created_at=now,
-        )
+        key = stable_key(principal, api.target_resource)
+        shared = {f: getattr(api, f) for f in _SPEC_FIELDS}
+        return cls(key=key, auth=auth, ttl=ttl, created_at=now, **shared)
 
     def with_changes(self, **changes: Any) -> ManagedSubscription:
         return replace(self, **changes)

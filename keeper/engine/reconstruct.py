@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, Protocol, TypeVar
 
+from workspace_client.client import pages
 from workspace_client.drive_activity import DriveActivityClient, activity_filter
 from workspace_client.meet import ARTIFACT_KINDS, MeetClient, conference_records_filter
 from workspace_client.models import format_timestamp, parse_timestamp
@@ -128,16 +130,18 @@ def _time(value: Any) -> datetime | None:
     return parse_timestamp(value) if isinstance(value, str) and value else None
 
 
-def _pages(
-    read: Read, fetch: Callable[..., tuple[list[dict[str, Any]], str | None]]
+def read_pages(
+    read: Read, fetch: Callable[..., tuple[list[_T], str | None]]
+) -> Iterator[Sequence[_T]]:
+    """Every page of a list method, lazily, each one `read` of `fetch(page_token=...)`."""
+    return pages(lambda token: read(functools.partial(fetch, page_token=token)))
+
+
+def _items(
+    read: Read, fetch: Callable[..., tuple[list[dict[str, Any]], str | None]], *args: Any, **kw: Any
 ) -> Iterator[dict[str, Any]]:
-    """Every item of a list method, each page one `read` of `fetch(page_token=...)`."""
-    token: str | None = None
-    while True:
-        items, token = read(functools.partial(fetch, page_token=token))
-        yield from items
-        if token is None:
-            return
+    """Every item of the list method `fetch(*args, **kw, page_token=...)` (read_pages)."""
+    return chain.from_iterable(read_pages(read, functools.partial(fetch, *args, **kw)))
 
 
 # -- Meet ---------------------------------------------------------------------------------
@@ -159,44 +163,41 @@ _MEET_RANK = {event_type: rank for rank, event_type in enumerate(MEET_TYPES)}
 _ENDED = frozenset({"ENDED", "FILE_GENERATED"})
 
 
-def _meet_event(
-    ce_type: str, at: datetime, space: str, resource: Mapping[str, Any], options: PayloadOptions
-) -> Replayed:
-    family = MEET_TYPES[ce_type]
+def _meet_events(
+    kind: str,
+    resource: Mapping[str, Any],
+    space: str,
+    options: PayloadOptions,
+    **times: datetime | None,
+) -> list[Replayed]:
+    """The `kind` events of `resource`: one per verb given a time (`started=...`), in order."""
     name = str(resource["name"])
-    return Replayed(
-        ce_id=replay_id(ce_type, name),
-        ce_type=ce_type,
-        time=at,
-        subject=MEET_SUBJECT + space,
-        source_resource=name,
-        data={family: shaped(family, resource, ("name",), options)},
-    )
+    events = []
+    for verb, at in times.items():
+        ce_type = f"{MEET}{kind}.v2.{verb}"
+        family = MEET_TYPES[ce_type]
+        data = {family: shaped(family, resource, ("name",), options)}
+        if at is not None:
+            ce_id = replay_id(ce_type, name)
+            events.append(Replayed(ce_id, ce_type, at, MEET_SUBJECT + space, name, data))
+    return events
 
 
 def conference_events(
     record: Mapping[str, Any], options: PayloadOptions = PayloadOptions()
 ) -> list[Replayed]:
     """`conference.v2.started` at the record's start, `ended` at its end once it has one."""
+    start, end = _time(record.get("startTime")), _time(record.get("endTime"))
     space = str(record.get("space", ""))
-    events = []
-    for verb, field in (("started", "startTime"), ("ended", "endTime")):
-        at = _time(record.get(field))
-        if at is not None:
-            events.append(_meet_event(f"{MEET}conference.v2.{verb}", at, space, record, options))
-    return events
+    return _meet_events("conference", record, space, options, started=start, ended=end)
 
 
 def session_events(
     session: Mapping[str, Any], space: str, options: PayloadOptions = PayloadOptions()
 ) -> list[Replayed]:
     """`participant.v2.joined` at the session's start, `left` at its end once it has one."""
-    events = []
-    for verb, field in (("joined", "startTime"), ("left", "endTime")):
-        at = _time(session.get(field))
-        if at is not None:
-            events.append(_meet_event(f"{MEET}participant.v2.{verb}", at, space, session, options))
-    return events
+    start, end = _time(session.get("startTime")), _time(session.get("endTime"))
+    return _meet_events("participant", session, space, options, joined=start, left=end)
 
 
 def artifact_events(
@@ -211,14 +212,15 @@ def artifact_events(
     resource (docs/replay.md)."""
     state = artifact.get("state")
     start, end = _time(artifact.get("startTime")), _time(artifact.get("endTime"))
-    events = []
-    if start is not None:
-        events.append(_meet_event(f"{MEET}{kind}.v2.started", start, space, artifact, options))
-    if end is not None and state in _ENDED:
-        events.append(_meet_event(f"{MEET}{kind}.v2.ended", end, space, artifact, options))
-    if end is not None and state == "FILE_GENERATED":
-        events.append(_meet_event(f"{MEET}{kind}.v2.fileGenerated", end, space, artifact, options))
-    return events
+    return _meet_events(
+        kind,
+        artifact,
+        space,
+        options,
+        started=start,
+        ended=end if state in _ENDED else None,
+        fileGenerated=end if state == "FILE_GENERATED" else None,
+    )
 
 
 def in_window(
@@ -226,19 +228,14 @@ def in_window(
 ) -> list[Replayed]:
     """The events of the subscribed types in (start, end], in event-time order; a
     `fileGenerated` counts from `FILE_GENERATION_MARGIN` before `start`."""
-    wanted = frozenset(event_types)
+    wanted, early = frozenset(event_types), start - FILE_GENERATION_MARGIN
     kept = [
         e
         for e in events
         if e.ce_type in wanted
-        and e.time <= end
-        and e.time > (start - FILE_GENERATION_MARGIN if _generated(e) else start)
+        and (early if e.ce_type.endswith(".fileGenerated") else start) < e.time <= end
     ]
     return sorted(kept, key=lambda e: (e.time, _MEET_RANK.get(e.ce_type, 0), e.ce_id))
-
-
-def _generated(event: Replayed) -> bool:
-    return event.ce_type.endswith(".fileGenerated")
 
 
 def meet_space(target: str) -> str | None:
@@ -273,29 +270,23 @@ def replay_meet(
     # an artifact's file may come an hour after it ended).
     flt = conference_records_filter(space, start - MAX_CONFERENCE - FILE_GENERATION_MARGIN, end)
     events: list[Replayed] = []
-    records = _pages(read, functools.partial(meet.conference_records_page, flt))
-    for record in records:
+    for record in _items(read, meet.conference_records_page, flt):
         ended = _time(record.get("endTime"))
         if ended is not None and ended <= start - FILE_GENERATION_MARGIN:
             continue  # over before the window: nothing of it is missed
         name, record_space = str(record["name"]), str(record.get("space", ""))
         events += conference_events(record, options)
         if "participant" in families:
-            for participant in _pages(read, functools.partial(meet.participants_page, name)):
+            for participant in _items(read, meet.participants_page, name):
                 left = _time(participant.get("latestEndTime"))
                 if left is not None and left <= start:
                     continue  # every session of theirs ended before the window
-                sessions = _pages(
-                    read,
-                    functools.partial(meet.participant_sessions_page, str(participant["name"])),
-                )
+                sessions = _items(read, meet.participant_sessions_page, str(participant["name"]))
                 for session in sessions:
                     events += session_events(session, record_space, options)
-        for kind in ARTIFACT_KINDS:
-            if kind in families:
-                artifacts = _pages(read, functools.partial(meet.artifacts_page, kind, name))
-                for artifact in artifacts:
-                    events += artifact_events(kind, artifact, record_space, options)
+        for kind in (kind for kind in ARTIFACT_KINDS if kind in families):
+            for artifact in _items(read, meet.artifacts_page, kind, name):
+                events += artifact_events(kind, artifact, record_space, options)
     return in_window(events, wanted, start, end)
 
 
@@ -427,14 +418,8 @@ def _file_event(
     if item.get("mimeType"):
         resource["mimeType"] = item["mimeType"]
     name = f"files/{file_id}"
-    return Replayed(
-        ce_id=replay_id(ce_type, name, at),
-        ce_type=ce_type,
-        time=at,
-        subject=DRIVE_SUBJECT + name,
-        source_resource=name,
-        data={"file": shaped("file", resource, ("id",), options)},
-    )
+    data = {"file": shaped("file", resource, ("id",), options)}
+    return Replayed(replay_id(ce_type, name, at), ce_type, at, DRIVE_SUBJECT + name, name, data)
 
 
 def drive_query_scope(target: str, include_descendants: bool | None) -> dict[str, str]:
@@ -468,7 +453,7 @@ def replay_drive(
         return DriveReplay([], [])
     scope = drive_query_scope(target, include_descendants)
     flt = activity_filter(start, end, cases)
-    activities = _pages(read, functools.partial(drive.query_page, **scope, filter=flt))
+    activities = _items(read, drive.query_page, **scope, filter=flt)
     found = drive_events(activities, types, options)
     # An action inside an activity may carry its own time: keep the window's bounds exact.
     return DriveReplay(

@@ -21,9 +21,9 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from keeper.domain.errors import StoreConflict
 from keeper.domain.gaps import (
@@ -40,13 +40,13 @@ from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.engine.alerts import Alert
 from keeper.engine.chat_spaces import member_spaces
-from keeper.engine.pacing import Kind, Pacer
+from keeper.engine.pacing import Kind
 from keeper.engine.ports import Context
 from keeper.engine.reconstruct import (
     PayloadOptions,
-    Read,
     Replayed,
     Unmapped,
+    read_pages,
     replay_drive,
     replay_meet,
     shaped,
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
     from workspace_client.chat import ChatClient, SpaceEvent
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 CHAT_SOURCE = "//chat.googleapis.com/"
 # A user's subscription to all their spaces: replayed space by space.
@@ -79,39 +78,20 @@ HISTORY = {App.CHAT: CHAT_HISTORY, App.MEET: MEET_HISTORY, App.DRIVE: None}
 NOUN = {App.CHAT: "Chat", App.MEET: "Meet", App.DRIVE: "Drive"}
 
 
-@dataclass(frozen=True)
-class Missed:
-    """One event to republish: its name in the replay ledger (the SpaceEvent's name, or the
-    rebuilt event's ce-id), its time, and the message."""
-
-    name: str
-    time: datetime
-    message: tuple[bytes, dict[str, str]]
-
-
-def replayed_message(sub: ManagedSubscription, event: SpaceEvent) -> tuple[bytes, dict[str, str]]:
-    """The CloudEvent the subscription would have delivered for `event`: the binary-mode
-    attributes as Google's example of a Chat event shows them (ce-id the SpaceEvent's name,
-    ce-source the subscription, ce-subject the space), data as the `*EventData` field holds it
-    shaped by the payload options, and `ce-keeperreplay`."""
-    assert sub.name is not None
+def _chat_event(sub: ManagedSubscription, event: SpaceEvent) -> Replayed:
+    """A SpaceEvent as the subscription receives it: ce-id its name (as live delivery carries
+    it), ce-subject its space, data the `*EventData` field shaped by the payload options."""
     space = event.name.split("/spaceEvents/")[0]
-    attributes = {
-        "ce-id": event.name,
-        "ce-type": event.event_type,
-        "ce-source": EVENTS_SOURCE + sub.name,
-        "ce-subject": CHAT_SOURCE + space,
-        "ce-time": format_timestamp(event.event_time),
-        "ce-specversion": "1.0",
-        "ce-datacontenttype": "application/json",
-        REPLAY_ATTRIBUTE: "true",
-    }
-    return json.dumps(delivered_data(sub, event.data), separators=(",", ":")).encode(), attributes
+    data = delivered_data(sub, event.data)
+    return Replayed(
+        event.name, event.event_type, event.event_time, CHAT_SOURCE + space, event.name, data
+    )
 
 
-def rebuilt_message(sub: ManagedSubscription, event: Replayed) -> Missed:
-    """A Meet or Drive event rebuilt from its API's records, as the subscription's CloudEvent:
-    ce-id stable per (type, resource[, time]) (docs/replay.md), and `ce-keeperreplay`."""
+def _message(sub: ManagedSubscription, event: Replayed) -> tuple[bytes, dict[str, str]]:
+    """The CloudEvent the subscription would have delivered for a Chat event or a Meet or
+    Drive one rebuilt from its API's records: the binary-mode attributes as Google's example
+    of a Chat event shows them (ce-source the subscription), and `ce-keeperreplay`."""
     assert sub.name is not None
     attributes = {
         "ce-id": event.ce_id,
@@ -123,8 +103,7 @@ def rebuilt_message(sub: ManagedSubscription, event: Replayed) -> Missed:
         "ce-datacontenttype": "application/json",
         REPLAY_ATTRIBUTE: "true",
     }
-    data = json.dumps(event.data, separators=(",", ":")).encode()
-    return Missed(event.ce_id, event.time, (data, attributes))
+    return json.dumps(event.data, separators=(",", ":")).encode(), attributes
 
 
 def delivered_data(sub: ManagedSubscription, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,8 +173,8 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
             break
         if page is None:
             break
-        done = ctx.store.replayed(sub.key, [e.name for e in page])
-        fresh = [e for e in page if e.name not in done]
+        done = ctx.store.replayed(sub.key, [e.ce_id for e in page])
+        fresh = [e for e in page if e.ce_id not in done]
         room = MAX_REPLAYED_PER_RUN - published
         if len(fresh) > room:
             # Resume just before the first one left: the window's start is exclusive, and
@@ -260,7 +239,7 @@ def _summary(
 
 def _pages(
     ctx: Context, app: App, sub: ManagedSubscription, window: ReplayWindow, unmapped: list[Unmapped]
-) -> Iterator[list[Missed]] | None:
+) -> Iterator[list[Replayed]] | None:
     """The window's missed events, page by page, oldest first, each read paced under the
     API's quota (a 429 raises once the pacer's retries are spent); None: no client here."""
     target, types = sub.target_resource, sub.event_types
@@ -270,17 +249,11 @@ def _pages(
     options = PayloadOptions(sub.include_resource, sub.field_mask)
     if app is App.MEET and ctx.meet_for is not None:
         meet = ctx.meet_for(sub.auth, types, target)
-        events = functools.partial(
-            replay_meet,
-            meet,
-            target,
-            types,
-            window.start,
-            window.end,
-            read=_paced(ctx.pacers.meet, sub.auth),
-            options=options,
+        read = functools.partial(ctx.pacers.meet.call, Kind.READ, sub.auth)
+        span = (window.start, window.end)
+        return _rebuilt_pages(
+            lambda: replay_meet(meet, target, types, *span, read=read, options=options)
         )
-        return _rebuilt_pages(sub, events)
     if app is App.DRIVE and ctx.drive_activity_for is not None:
         drive = ctx.drive_activity_for(sub.auth, types, target)
 
@@ -292,19 +265,19 @@ def _pages(
                 window.start,
                 window.end,
                 include_descendants=sub.include_descendants,
-                read=_paced(ctx.pacers.drive_activity, sub.auth),
+                read=functools.partial(ctx.pacers.drive_activity.call, Kind.READ, sub.auth),
                 options=options,
             )
             unmapped.extend(found.unmapped)
             return found.events
 
-        return _rebuilt_pages(sub, drive_events)
+        return _rebuilt_pages(drive_events)
     return None
 
 
 def _chat_pages(
     ctx: Context, sub: ManagedSubscription, chat: ChatClient, space: str, window: ReplayWindow
-) -> Iterator[list[Missed]]:
+) -> Iterator[list[Replayed]]:
     """The space's events; for `spaces/-` (all of a user's spaces, which spaceEvents.list does
     not take as a parent) each space the user is a member of in turn (`spaces.list`)."""
     pacer = ctx.pacers.chat
@@ -315,44 +288,31 @@ def _chat_pages(
     )
     types = replayable_types(sub.event_types)
     for each in spaces:
-        read = functools.partial(chat.space_events_page, each, types, window.start, window.end)
-        token: str | None = None
-        while True:
-            page, token = pacer.call(Kind.READ, each, functools.partial(read, PAGE_SIZE, token))
-            yield [Missed(e.name, e.event_time, replayed_message(sub, e)) for e in page]
-            if token is None:
-                break
+        fetch = functools.partial(chat.space_events_page, each, types, window.start, window.end)
+        read = functools.partial(pacer.call, Kind.READ, each)
+        for page in read_pages(read, functools.partial(fetch, PAGE_SIZE)):
+            yield [_chat_event(sub, e) for e in page]
 
 
-def _rebuilt_pages(
-    sub: ManagedSubscription, events: Callable[[], list[Replayed]]
-) -> Iterator[list[Missed]]:
+def _rebuilt_pages(events: Callable[[], list[Replayed]]) -> Iterator[list[Replayed]]:
     """Meet and Drive: the window rebuilt at the first page's read, then handed out in pages."""
-    rebuilt = [rebuilt_message(sub, event) for event in events()]
+    rebuilt = events()
     for first in range(0, len(rebuilt), PAGE_SIZE):
         yield rebuilt[first : first + PAGE_SIZE]
 
 
-def _paced(pacer: Pacer, principal: str) -> Read:
-    """Each request under `pacer`, one bucket per principal; its 429s retried there alone."""
-
-    def read(call: Callable[[], T]) -> T:
-        return pacer.call(Kind.READ, principal, call)
-
-    return read
-
-
 def _publish(
-    ctx: Context, sub: ManagedSubscription, events: Sequence[Missed], now: datetime
+    ctx: Context, sub: ManagedSubscription, events: Sequence[Replayed], now: datetime
 ) -> None:
     """One page's events, in order, LEDGER_EVERY at a time: published, acknowledged, then
     noted in the ledger, so a crash re-sends at most LEDGER_EVERY of them (same ce-ids)."""
     assert ctx.events is not None and sub.name is not None
     for first in range(0, len(events), LEDGER_EVERY):
         chunk = events[first : first + LEDGER_EVERY]
-        messages = [event.message for event in chunk]
+        messages = [_message(sub, event) for event in chunk]
         ctx.events.publish_all(sub.pubsub_topic, EVENTS_SOURCE + sub.name, messages)
-        ctx.store.record_replays(sub.key, [(e.name, e.message[1]["ce-id"]) for e in chunk], now)
+        # The ledger names each event by its ce-id.
+        ctx.store.record_replays(sub.key, [(e.ce_id, e.ce_id) for e in chunk], now)
 
 
 def _resync_alert(

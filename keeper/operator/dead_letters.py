@@ -9,6 +9,7 @@ fixed, and acknowledges it only when it was handled: what fails again stays in t
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -125,13 +126,7 @@ class DeadLetterInbox:
             page = list(self._pull(min(_PAGE, limit - len(leased))))
             if not page:
                 break
-            self.subscriber.modify_ack_deadline(
-                request={
-                    "subscription": self.subscription,
-                    "ack_ids": [m.ack_id for m in page],
-                    "ack_deadline_seconds": LEASE_SECONDS,
-                }
-            )
+            self._lease(page, LEASE_SECONDS)
             leased += page
         return leased
 
@@ -152,7 +147,7 @@ class DeadLetterInbox:
                 message_id=message.message_id,
                 publish_time=message.publish_time.isoformat() if message.publish_time else "",
                 attributes=dict(message.attributes),
-                data=_base64(message.data),
+                data=base64.b64encode(message.data).decode(),
             )
 
     def acknowledge(self, letters: Sequence[DeadLetter]) -> None:
@@ -162,20 +157,17 @@ class DeadLetterInbox:
             )
 
     def give_back(self, letters: Sequence[DeadLetter]) -> None:
+        self._lease(letters, 0)
+
+    def _lease(self, letters: Sequence[DeadLetter], seconds: int) -> None:
         if letters:
             self.subscriber.modify_ack_deadline(
                 request={
                     "subscription": self.subscription,
                     "ack_ids": [m.ack_id for m in letters],
-                    "ack_deadline_seconds": 0,
+                    "ack_deadline_seconds": seconds,
                 }
             )
-
-
-def _base64(data: bytes) -> str:
-    import base64  # noqa: PLC0415
-
-    return base64.b64encode(data).decode()
 
 
 def listing(inbox: DeadLetterInbox) -> list[DeadLetter]:

@@ -197,12 +197,10 @@ def _timeline(subs: Sequence[ManagedSubscription], now: datetime) -> str:
         x = left + day * 86400 * scale
         anchor = "start" if day == 0 else "end" if day == TIMELINE_SPAN.days else "middle"
         label = "now" if day == 0 else f"{now + timedelta(days=day):%a %d %b}"
-        parts.append(
-            f'<line x1="{x:.0f}" y1="{axis - 5}" x2="{x:.0f}" y2="{axis + 5}" stroke="#5f6368"/>'
-        )
-        parts.append(
-            f'<text class="tick" x="{x:.0f}" y="{axis - 10}" text-anchor="{anchor}">{label}</text>'
-        )
+        parts += [
+            f'<line x1="{x:.0f}" y1="{axis - 5}" x2="{x:.0f}" y2="{axis + 5}" stroke="#5f6368"/>',
+            f'<text class="tick" x="{x:.0f}" y="{axis - 10}" text-anchor="{anchor}">{label}</text>',
+        ]
     for index, sub in enumerate(upcoming):
         assert sub.expire_time is not None
         x = left + (sub.expire_time - now).total_seconds() * scale

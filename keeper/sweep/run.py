@@ -25,9 +25,9 @@ import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from itertools import count
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from keeper.domain import transitions
@@ -37,7 +37,7 @@ from keeper.domain.models import HistoryEntry, ManagedSubscription, State, histo
 from keeper.domain.outcomes import Action, Actor, Outcome, Result, Trigger
 from keeper.domain.view import View, view_of
 from keeper.engine.act import act, follow_up
-from keeper.engine.endpoint import Verdict, event_family, examine
+from keeper.engine.endpoint import Verdict, event_family
 from keeper.engine.observe import observe
 from keeper.engine.pacing import Kind, OutOfTime, Pacer, Quota
 from keeper.engine.ports import Context
@@ -45,6 +45,7 @@ from keeper.runtime.logs import labels, log_failure, log_gap, log_outcome
 from keeper.store.protocol import Versioned
 from keeper.sweep.fanout import encode_shard, parse_request
 from keeper.sweep.plan import WRITES_PER_ACTION, Shard, deadline, shards, verify_every
+from workspace_client.client import pages
 from workspace_client.errors import (
     CredentialsUnavailable,
     RateLimited,
@@ -107,9 +108,7 @@ def run(
     work = (
         ctx.store.get_many(shard.keys)
         if shard is not None
-        else _gather(
-            ctx, now, _verify_interval(ctx), config.sweep_shard_size * (MAX_SHARDS if topic else 1)
-        )
+        else _gather(ctx, now, config.sweep_shard_size * (MAX_SHARDS if topic else 1))
     )
     if shard is None and topic and len(work) > config.sweep_shard_size:
         items = _fan_out(ctx, work, topic)
@@ -140,11 +139,10 @@ def finish_replays(
     subscription has one); a shard takes those of its own keys. Each failure leaves its gap
     pending for the next run; those that are the keeper's own are returned, so the run fails
     as it does for an item (SweepFailed)."""
-    failed: list[PlannedItem] = []
     if shard is not None:
         pending = [v for v in ctx.store.get_many(shard.keys) if v.sub.pending_replay is not None]
-        _replay_each(ctx, pending, in_time, failed)
-        return failed
+        return list(_replay_each(ctx, pending, in_time))
+    failed: list[PlannedItem] = []
     tried: set[str] = set()
     while in_time():
         # Those tried this run and still pending (stopped at a rate limit, failed) come back
@@ -154,16 +152,13 @@ def finish_replays(
         if not batch:
             break
         tried.update(v.sub.key for v in batch)
-        _replay_each(ctx, batch, in_time, failed)
+        failed += _replay_each(ctx, batch, in_time)
     return failed
 
 
 def _replay_each(
-    ctx: Context,
-    pending: Sequence[Versioned],
-    in_time: Callable[[], bool],
-    failed: list[PlannedItem],
-) -> None:
+    ctx: Context, pending: Sequence[Versioned], in_time: Callable[[], bool]
+) -> Iterator[PlannedItem]:
     from keeper.engine.replay import replay_pending  # noqa: PLC0415  (only after an outage)
 
     for current in pending:
@@ -179,22 +174,17 @@ def _replay_each(
         except Exception as error:
             log_failure(log, f"replay of {sub.key}", error, key=sub.key)
             if classify(error) is FailureKind.KEEPER:
-                error_outcome = Outcome(
-                    Action.NOTHING, Result.ERROR, repr(error), sub.key, sub.name
-                )
+                outcome = Outcome(Action.NOTHING, Result.ERROR, repr(error), sub.key, sub.name)
                 plan = nothing("replay of the events its gap missed")
-                failed.append(PlannedItem(sub.key, sub.name, plan, error_outcome))
+                yield PlannedItem(sub.key, sub.name, plan, outcome)
 
 
-def _verify_interval(ctx: Context) -> timedelta:
-    """How often each subscription is checked against Google: as often as the read quota
-    allows for the fleet's size (keeper/sweep/plan.py, docs/capacity.md)."""
+def _gather(ctx: Context, now: datetime, limit: int) -> list[Versioned]:
+    """Due actions, stale leases and due checks, each an indexed query, merged by deadline.
+    Each subscription is checked against Google as often as the read quota allows for the
+    fleet's size (keeper/sweep/plan.py, docs/capacity.md)."""
     config = ctx.config
-    return verify_every(ctx.store.count(), config.sweep_verify_minutes, config.sweep_quota_percent)
-
-
-def _gather(ctx: Context, now: datetime, every: timedelta, limit: int) -> list[Versioned]:
-    """Due actions, stale leases and due checks, each an indexed query, merged by deadline."""
+    every = verify_every(ctx.store.count(), config.sweep_verify_minutes, config.sweep_quota_percent)
     found: dict[str, Versioned] = {}
     for batch in (
         ctx.store.due(now, limit),
@@ -220,17 +210,15 @@ def _fan_out(ctx: Context, work: Sequence[Versioned], topic: str) -> list[Planne
     return items
 
 
+@dataclass
 class _Run:
-    def __init__(
-        self, ctx: Context, pacer: Pacer, now: datetime, dry_run: bool, ends_at: float
-    ) -> None:
-        self.ctx = ctx
-        self.pacer = pacer
-        self.now = now
-        self.dry_run = dry_run
-        self.ends_at = ends_at
-        self.endpoints: dict[tuple[str, str], Drift | None] = {}
-        self.unreadable: dict[str, str] = {}  # key -> why the keeper could not read it
+    ctx: Context
+    pacer: Pacer
+    now: datetime
+    dry_run: bool
+    ends_at: float
+    endpoints: dict[tuple[str, str], Drift | None] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)  # key -> why it could not be read
 
     def sweep(self, work: Sequence[Versioned]) -> list[PlannedItem]:
         views = self._verify([current.sub for current in work])
@@ -316,23 +304,17 @@ class _Run:
         self, event_type: str, members: Sequence[ManagedSubscription], max_pages: int
     ) -> dict[str, Subscription]:
         wanted = {sub.name for sub in members}
-        auth = members[0].auth
-        listing: Iterator[Subscription] = self.ctx.client(members[0]).list(
-            list_filter([event_type]), page_size=PAGE_SIZE
-        )
+        client, query = self.ctx.client(members[0]), list_filter([event_type])
+
+        def page(token: str | None) -> tuple[Sequence[Subscription], str | None]:
+            self.pacer.acquire(Kind.READ, members[0].auth)  # each page is a read
+            return client.list_page(query, token, PAGE_SIZE)
+
         found: dict[str, Subscription] = {}
-        for position in count():
-            if position % PAGE_SIZE == 0:  # the next item comes with a new page: a read
-                if position // PAGE_SIZE == max_pages:
-                    break
-                self.pacer.acquire(Kind.READ, auth)
-            api = next(listing, None)
-            if api is None:
+        for listed in islice(pages(page), max_pages):
+            found.update((api.name, api) for api in listed if api.name in wanted)
+            if len(found) == len(wanted):
                 break
-            if api.name in wanted:
-                found[api.name] = api
-                if len(found) == len(wanted):
-                    break
         return found
 
     def _get(self, sub: ManagedSubscription, name: str) -> View:
@@ -345,10 +327,9 @@ class _Run:
         sub = current.sub
         if plan is None:
             left = nothing("left for the next run: not verified")
-            if sub.key in self.unreadable:
-                error = Outcome(Action.NOTHING, Result.ERROR, self.unreadable[sub.key], sub.key)
-                return PlannedItem(sub.key, sub.name, left, error)
-            return PlannedItem(sub.key, sub.name, left)
+            why = self.unreadable.get(sub.key)
+            error = Outcome(Action.NOTHING, Result.ERROR, why, sub.key) if why else None
+            return PlannedItem(sub.key, sub.name, left, error)
         api = views[sub.key].api
         drift = None
         if plan.action is Action.NOTHING and api is not None and api.state == "ACTIVE":
@@ -448,16 +429,10 @@ class _Run:
 
     def _endpoint(self, sub: ManagedSubscription) -> Drift | None:
         """Drift of the subscription's topic, checked once per topic and app per run."""
-        config = self.ctx.config
         checked = (sub.pubsub_topic, event_family(sub.event_types[0]) if sub.event_types else "")
         if checked not in self.endpoints:
-            verdict = examine(
-                self.ctx.endpoints,
-                sub.pubsub_topic,
-                sub.event_types,
-                config.chat_push_service_account,
-                fix=config.fix_topic_iam and not self.dry_run,
-            )
+            fix = self.ctx.config.fix_topic_iam and not self.dry_run
+            verdict = self.ctx.endpoint(sub.pubsub_topic, sub.event_types, fix)
             self.endpoints[checked] = _drift(verdict)
         return self.endpoints[checked]
 
