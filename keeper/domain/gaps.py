@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -105,10 +106,23 @@ def replay_source(sub: ManagedSubscription) -> App | None:
 
 
 def _in_drive_activity(event_type: str) -> bool:
-    """A Drive event type whose changes Drive Activity records: not an access proposal's or
-    an approval's, which it does not (docs/replay.md)."""
-    family = event_type.removeprefix(DRIVE_TYPES).split(".")[0].lower()
-    return event_type.startswith(DRIVE_TYPES) and family not in ("accessproposal", "approval")
+    """A Drive event type whose changes Drive Activity records."""
+    return event_type.startswith(DRIVE_TYPES) and not unrecoverable_drive_types([event_type])
+
+
+# Drive event families Drive Activity records no action for: access proposals and approvals
+# (docs/replay.md).
+DRIVE_UNRECORDED = frozenset({"accessproposal", "approval"})
+
+
+def unrecoverable_drive_types(event_types: Iterable[str]) -> list[str]:
+    """The subscribed Drive event types Drive Activity records nothing for."""
+    return [
+        t
+        for t in event_types
+        if t.startswith(DRIVE_TYPES)
+        and t.removeprefix(DRIVE_TYPES).split(".")[0].lower() in DRIVE_UNRECORDED
+    ]
 
 
 def replay_after_gap(sub: ManagedSubscription) -> Replay:

@@ -315,18 +315,11 @@ DRIVE_UNMAPPED: dict[str, frozenset[str]] = {
     "permissionChange": frozenset({"permission"}),
     "comment": frozenset({"comment", "reply"}),
 }
-# Families of Drive events with no Drive Activity action at all: nothing to rebuild them from.
-DRIVE_UNRECORDED = frozenset({"accessproposal", "approval"})
 
 
 def drive_family(event_type: str) -> str:
     """`google.workspace.drive.accessProposal.v3.created` -> `accessproposal`."""
     return event_type.removeprefix(DRIVE).split(".")[0].lower()
-
-
-def unrecoverable_drive_types(event_types: Iterable[str]) -> list[str]:
-    """The subscribed Drive event types Drive Activity records nothing for."""
-    return [t for t in event_types if t.startswith(DRIVE) and drive_family(t) in DRIVE_UNRECORDED]
 
 
 def action_case(field: str) -> str:

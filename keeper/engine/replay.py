@@ -34,6 +34,7 @@ from keeper.domain.gaps import (
     replay_source,
     replay_window,
     replayable_types,
+    unrecoverable_drive_types,
     why_no_replay,
 )
 from keeper.domain.models import Gap, ManagedSubscription, Replay, history_entry
@@ -196,13 +197,16 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
         not_rebuilt=gap.not_rebuilt + len(unmapped),
     )
     result = Result.PARTIAL if resume_at else Result.DONE
-    reason = _summary(app, published, window, why, unmapped)
+    # Subscribed types Drive Activity records nothing for: said once, by the run that ends.
+    unrecorded = [] if resume_at else unrecoverable_drive_types(sub.event_types)
+    reason = _summary(app, published, window, why, unmapped, unrecorded)
     _record(ctx, current, gap, progressed, Trigger(actor), result, reason, now)
-    if unmapped and ctx.alerts is not None:
-        # Drive actions no event type matches exactly: the app resyncs these files.
+    if (unmapped or unrecorded) and ctx.alerts is not None:
+        # Drive actions no event type matches exactly, or types with no record at all: the
+        # app resyncs these files, or these types, for the window.
         ctx.alerts.publish(Alert.about(sub, reason, now, kind="resync", gap=gap))
     log.log(
-        logging.WARNING if window.lost_before or unmapped else logging.INFO,
+        logging.WARNING if window.lost_before or unmapped or unrecorded else logging.INFO,
         "replay %s: %s",
         result,
         reason,
@@ -214,7 +218,12 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
 
 
 def _summary(
-    app: App, published: int, window: ReplayWindow, why: str, unmapped: Sequence[Unmapped]
+    app: App,
+    published: int,
+    window: ReplayWindow,
+    why: str,
+    unmapped: Sequence[Unmapped],
+    unrecorded: Sequence[str],
 ) -> str:
     """The run, for the history: how many it republished, and what it could not."""
     reason = (
@@ -233,6 +242,11 @@ def _summary(
         )
         reason += (
             f"; these Drive actions could not be rebuilt as events, resync those files: {listed}"
+        )
+    if unrecorded:
+        reason += (
+            f"; the {app} records nothing for {', '.join(unrecorded)}: resync those events "
+            "for the window"
         )
     return reason
 

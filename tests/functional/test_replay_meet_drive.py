@@ -180,7 +180,7 @@ def test_drive_changes_missed_between_an_expiry_and_the_recreation_are_replayed(
     assert app_events(stack, "google.workspace.drive.") == []
 
 
-def test_a_drive_action_no_event_type_matches_is_named_for_resync_and_shown_per_gap(
+def test_drive_actions_and_types_that_cannot_be_rebuilt_are_named_for_resync(
     keeper_stack: KeeperStack,
 ) -> None:
     # GIVEN a --replay subscription of a Drive file to its content changes and new
@@ -188,7 +188,8 @@ def test_a_drive_action_no_event_type_matches_is_named_for_resync_and_shown_per_
     stack = keeper_stack
     stack.control.drive_change(DRIVE_FILE, FILE + "created", title="Plan")
     permission = "google.workspace.drive.permission.v3.created"
-    sub = register(stack, DRIVE_TARGET, (FILE + "contentChanged", permission))
+    proposal = "google.workspace.drive.accessproposal.v3.created"  # Drive Activity has none
+    sub = register(stack, DRIVE_TARGET, (FILE + "contentChanged", permission, proposal))
     stack.control.expire(sub.name)
     stack.control.advance(2 * MINUTE)
     stack.control.drive_change(DRIVE_FILE, permission)
@@ -203,10 +204,11 @@ def test_a_drive_action_no_event_type_matches_is_named_for_resync_and_shown_per_
     assert_replayed_once(arrived, [FILE + "contentChanged"])
     gap = stack.record(sub.key).gaps[-1]
     assert (gap.replay, gap.replayed, gap.not_rebuilt) == (Replay.DONE, 1, 1)
-    # AND a resync alert names the file and the action
+    # AND a resync alert names the file and the action, and the type nothing records
     resyncs = [a["problem"] for a in stack.alerts() if a["kind"] == "resync"]
     assert len(resyncs) == 1
     assert f"PERMISSION_CHANGE on items/{DRIVE_FILE}" in resyncs[0]
+    assert f"records nothing for {proposal}: resync those events" in resyncs[0]
     # AND `show` says per gap what was replayed, from which API, and what was not
     shown = io.StringIO()
     assert main(["show", sub.key], context=local_context, out=shown) == 0

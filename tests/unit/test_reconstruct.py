@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from keeper.domain.gaps import unrecoverable_drive_types
 from keeper.engine.reconstruct import (
     DRIVE_ACTIONS,
     PayloadOptions,
@@ -26,7 +27,6 @@ from keeper.engine.reconstruct import (
     replay_drive,
     replay_meet,
     session_events,
-    unrecoverable_drive_types,
 )
 
 T = TypeVar("T")
