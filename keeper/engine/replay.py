@@ -200,11 +200,12 @@ def replay_pending(ctx: Context, key: str, actor: Actor) -> Outcome | None:
     # Subscribed types Drive Activity records nothing for: said once, by the run that ends.
     unrecorded = [] if resume_at else unrecoverable_drive_types(sub.event_types)
     reason = _summary(app, published, window, why, unmapped, unrecorded)
-    _record(ctx, current, gap, progressed, Trigger(actor), result, reason, now)
     if (unmapped or unrecorded) and ctx.alerts is not None:
         # Drive actions no event type matches exactly, or types with no record at all: the
-        # app resyncs these files, or these types, for the window.
+        # app resyncs these files, or these types, for the window. Outbox order, as for
+        # every alert: published before the gap notes the run.
         ctx.alerts.publish(Alert.about(sub, reason, now, kind="resync", gap=gap))
+    _record(ctx, current, gap, progressed, Trigger(actor), result, reason, now)
     log.log(
         logging.WARNING if window.lost_before or unmapped or unrecorded else logging.INFO,
         "replay %s: %s",

@@ -119,14 +119,19 @@ def test_messages_missed_during_a_suspension_are_replayed_once_in_order(keeper_s
     assert chat_messages(stack) == []
 
 
-def test_messages_missed_between_an_expiry_and_the_recreation_are_replayed(keeper_stack):
-    # GIVEN a subscription with --replay that expires, and two messages before its recreation
-    stack = keeper_stack
+def expired_with_missed_messages(stack):
+    """A subscription with --replay that expired, and two messages posted since."""
     sub = stack.register("//chat.googleapis.com/" + SPACE, "delegated:alice@example.com",
                          "--replay")  # fmt: skip
     stack.control.expire(sub.name)
     stack.control.advance(2 * MINUTE)
-    missed = post(stack, "lost one", "lost two")
+    return sub, post(stack, "lost one", "lost two")
+
+
+def test_messages_missed_between_an_expiry_and_the_recreation_are_replayed(keeper_stack):
+    # GIVEN a subscription with --replay that expires, and two messages before its recreation
+    stack = keeper_stack
+    sub, missed = expired_with_missed_messages(stack)
     # WHEN the expired event arrives and the keeper recreates it
     assert chat_messages(stack) == []
     # THEN both reach the topic, marked, in order, with only the message's name (the
@@ -144,11 +149,7 @@ def test_a_failing_replay_never_fails_the_recreation_and_the_sweep_finishes_it(k
     # GIVEN a subscription with --replay that expires, two messages missed before its
     # recreation, and the Chat API answering 503 to every attempt of the replay's first read
     stack = keeper_stack
-    sub = stack.register("//chat.googleapis.com/" + SPACE, "delegated:alice@example.com",
-                         "--replay")  # fmt: skip
-    stack.control.expire(sub.name)
-    stack.control.advance(2 * MINUTE)
-    missed = post(stack, "lost one", "lost two")
+    sub, missed = expired_with_missed_messages(stack)
     stack.control.add_fault("spaces.spaceEvents.list", count=DEFAULT_RETRY.attempts, status=503)
     # WHEN the expired event arrives THEN it is acknowledged (chat_messages asserts the 200):
     # the recreation stands, and its gap waits for the replay
