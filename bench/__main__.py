@@ -49,7 +49,15 @@ def one_run(stack: LocalStack, scale: int, only: str | None, skip: Sequence[str]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true", help="a tenth of the sizes: a smoke run")
+    sizes.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        metavar="N",
+        help="divide every size by N (--quick is --scale 10), e.g. 100 for the tests' smoke run",
+    )
     parser.add_argument("--runs", type=int, default=3, help="whole runs; medians over all")
     parser.add_argument(
         "--only",
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(table(figures) + "\n")
         sys.stdout.write(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores\n")
         return 0 if all(f.passed for f in figures) else 1
-    scale = 10 if args.quick else 1
+    scale = 10 if args.quick else args.scale
     log_dir = Path(tempfile.mkdtemp(prefix="keeper-bench-"))
     runs = []
     with local_stack("keeper-bench", log_dir) as stack:

@@ -20,17 +20,17 @@ from bench import test_times
 from bench.__main__ import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-# The bench's own options for a smoke run: `--quick` divides every size by 10.
+# The bench's own options for a smoke run: `--scale 100` divides every size by 100.
 TINY = {
-    "bench": ["--quick", "--runs", "1"],
+    "bench": ["--scale", "100", "--runs", "1"],
     "bench.sweep_quota": ["--subscriptions", "20", "--users", "2", "--runs", "1"],
 }
 # What each tiny run takes alone on this image (2 shared cores), in seconds.
 SECONDS = {
-    "bench": 30,
-    "bench --only mass-outage": 11,
-    "bench --only event-costs": 10,
-    "bench --only replay": 15,
+    "bench": 14,
+    "bench --only mass-outage": 8,
+    "bench --only event-costs": 7,
+    "bench --only replay": 7,
 }
 
 
