@@ -30,6 +30,11 @@ if ! "$fast"; then
   trap 'wait' EXIT
 fi
 bash scripts/bootstrap.sh --venv-only
+# Bytecode is written and then read by every later process: this image sets
+# PYTHONDONTWRITEBYTECODE, so each of the run's ~150 Python processes (workers, functions,
+# emulators, CLI calls) compiled the repository's modules again, and each worker re-ran
+# pytest's assertion rewriting on every test module (docs/testing.md, Figures).
+unset PYTHONDONTWRITEBYTECODE
 export PATH="$PWD/.venv/bin:$PATH" # the virtualenv's tools (shellcheck) for the tests
 
 # The background install's outcome, before the tests that need it: its failure is reported
