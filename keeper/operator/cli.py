@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
+    def auth(parsed: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+        parsed.add_argument("--auth", type=_auth, default=default, help=AUTH_HELP + help)
+
     register = command(
         "register",
         "create a subscription through the API and manage it",
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument(
         "--ttl", help='how long it lives, e.g. "86400s"; default: the longest Google allows'
     )
-    register.add_argument("--auth", type=_auth, default="app", help=AUTH_HELP + "; default: app")
+    auth(register, "; default: app", default="app")
     register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
     register.add_argument(
         "--dry-run",
@@ -186,12 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument(
         "name", help="the subscription's name: subscriptions/ID, or ID without the prefix"
     )
-    adopt.add_argument(
-        "--auth",
-        type=_auth,
-        help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
-        "the user",
-    )
+    auth(adopt, "; default: app when the Chat app authorized it, else refused: name the user")
     adopt.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
     bulk = command(
@@ -199,11 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "adopt in bulk what exists at Google for some credentials",
         "import --auth app --event-type google.workspace.chat.message.v1.created --dry-run",
     )
-    bulk.add_argument(
-        "--auth",
-        type=_auth,
-        help=AUTH_HELP + "; the credentials to list with, and the mode to keep what fits under",
-    )
+    auth(bulk, "; the credentials to list with, and the mode to keep what fits under")
     bulk.add_argument(
         "--event-type",
         action="append",
