@@ -564,38 +564,30 @@ def _list(ctx: Context, args: argparse.Namespace) -> Answer:
     json_view = [views.subscription(s) for s in subs]
     if not subs:
         return Answer(json=json_view, text="no managed subscriptions")
-    if args.wide:
-        wide: list[tuple[str, ...]] = [_WIDE_HEADER]
-        wide += [
-            (
-                s.key,
-                s.name or "-",
-                s.state.value,
-                f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
-                time_left(s.expire_time, now),
-                next_step(s, now),
-                not_delivering(s, now),
-                s.last_problem or "",
-            )
-            for s in subs
-        ]
-        return Answer(json=json_view, text=_table(wide))
-    rows: list[tuple[str, ...]] = [_HEADER]
-    rows += [
+    wide: list[tuple[str, ...]] = [
         (
             s.key,
-            resource_label(s.target_resource),
+            s.name or "-",
             s.state.value,
+            f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
             time_left(s.expire_time, now),
             next_step(s, now),
             not_delivering(s, now),
+            s.last_problem or "",
         )
         for s in subs
+    ]
+    if args.wide:
+        return Answer(json=json_view, text=_table([_WIDE_HEADER, *wide]))
+    # The narrow row: what it watches for the name, and neither the expiry time nor the problem.
+    rows = [
+        (key, resource_label(s.target_resource), state, left, step, gap)
+        for s, (key, _, state, _, left, step, gap, _) in zip(subs, wide, strict=True)
     ]
     # Google's names are left to --wide: about 100 characters that differ in the middle, so no
     # shortening tells two apart. Past the width, the gap's cause shrinks first (the state and
     # the problem say it too), then what it watches and the next action.
-    lines = _table(rows, LIST_WIDTH, shrink={5: 14, 1: 12, 4: 12}).splitlines()
+    lines = _table([_HEADER, *rows], LIST_WIDTH, shrink={5: 14, 1: 12, 4: 12}).splitlines()
     text = [lines[0]]
     for sub, line in zip(subs, lines[1:], strict=True):
         text.append(line)
