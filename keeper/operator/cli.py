@@ -27,6 +27,7 @@ from google.auth.exceptions import DefaultCredentialsError, RefreshError, Transp
 from google.auth.transport.requests import Request
 
 from keeper.domain.errors import Refused
+from keeper.domain.models import ManagedSubscription
 from keeper.engine import fleet, onboard
 from keeper.engine.ports import Context, Dispatch
 from keeper.operator import dead_letters, doctor, views
@@ -41,7 +42,6 @@ from keeper.operator.report import (
 )
 from keeper.runtime import logs
 from keeper.runtime.config import Config, ConfigError
-from keeper.store.protocol import Versioned
 from keeper.sweep import run as sweep
 from workspace_client.credentials import AnonymousCredentialsRefused, AuthSpec, UnsupportedEventType
 from workspace_client.errors import WorkspaceEventsError
@@ -612,17 +612,17 @@ def _report(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> Answer:
-    found = _find(ctx, args.name_or_key)
-    history = ctx.store.history(found.sub.key)
-    doc = {name: v for name, v in views.fields_of(found.sub).items() if name != "gaps"}
+    sub = _find(ctx, args.name_or_key)
+    history = ctx.store.history(sub.key)
+    doc = {name: v for name, v in views.fields_of(sub).items() if name != "gaps"}
     width = max(len(field) for field in doc)
     columns = args.columns
     lines = [
         _wrapped(f"{field + ':':<{width + 1}} {_human(value)}", columns, width + 2)
         for field, value in doc.items()
     ]
-    lines.append(f"gaps in delivery ({plural(len(found.sub.gaps), 'gap')}):")
-    lines += [_wrapped(f"  {gap_line(found.sub, gap)}", columns, 4) for gap in found.sub.gaps]
+    lines.append(f"gaps in delivery ({plural(len(sub.gaps), 'gap')}):")
+    lines += [_wrapped(f"  {gap_line(sub, gap)}", columns, 4) for gap in sub.gaps]
     lines.append(f"history ({plural(len(history), 'entry', 'entries')}):")
     lines += [
         _wrapped(
@@ -634,7 +634,7 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
         )
         for h in history
     ]
-    return Answer(json=views.shown(found.sub, history), text="\n".join(lines))
+    return Answer(json=views.shown(sub, history), text="\n".join(lines))
 
 
 def _wrapped(line: str, columns: int | None, indent: int) -> str:
@@ -731,8 +731,7 @@ def _dead_letters(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _forget(ctx: Context, args: argparse.Namespace) -> Answer:
-    found = _find(ctx, args.name_or_key)
-    sub = found.sub
+    sub = _find(ctx, args.name_or_key)
     if args.delete and sub.name:
         ctx.client(sub).delete(sub.name, allow_missing=True)
     ctx.store.forget(sub.key)
@@ -780,11 +779,11 @@ _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Answer]] = {
 }
 
 
-def _find(ctx: Context, name_or_key: str) -> Versioned:
+def _find(ctx: Context, name_or_key: str) -> ManagedSubscription:
     found = ctx.store.find(name_or_key)
     if found is None:
         raise CliError(f"not managed: {name_or_key}")
-    return found
+    return found.sub
 
 
 def _table(
