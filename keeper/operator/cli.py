@@ -27,6 +27,7 @@ from google.auth.exceptions import DefaultCredentialsError, RefreshError, Transp
 from google.auth.transport.requests import Request
 
 from keeper.domain.errors import Refused
+from keeper.domain.models import ManagedSubscription
 from keeper.engine import fleet, onboard
 from keeper.engine.ports import Context, Dispatch
 from keeper.operator import dead_letters, doctor, views
@@ -41,7 +42,6 @@ from keeper.operator.report import (
 )
 from keeper.runtime import logs
 from keeper.runtime.config import Config, ConfigError
-from keeper.store.protocol import Versioned
 from keeper.sweep import run as sweep
 from workspace_client.credentials import AnonymousCredentialsRefused, AuthSpec, UnsupportedEventType
 from workspace_client.errors import WorkspaceEventsError
@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
+    def auth(parsed: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+        parsed.add_argument("--auth", type=_auth, default=default, help=AUTH_HELP + help)
+
     register = command(
         "register",
         "create a subscription through the API and manage it",
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument(
         "--ttl", help='how long it lives, e.g. "86400s"; default: the longest Google allows'
     )
-    register.add_argument("--auth", type=_auth, default="app", help=AUTH_HELP + "; default: app")
+    auth(register, "; default: app", default="app")
     register.add_argument("--replay", action="store_true", help=REPLAY_HELP)
     register.add_argument(
         "--dry-run",
@@ -186,12 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument(
         "name", help="the subscription's name: subscriptions/ID, or ID without the prefix"
     )
-    adopt.add_argument(
-        "--auth",
-        type=_auth,
-        help=AUTH_HELP + "; default: app when the Chat app authorized it, else refused: name "
-        "the user",
-    )
+    auth(adopt, "; default: app when the Chat app authorized it, else refused: name the user")
     adopt.add_argument("--replay", action="store_true", help=REPLAY_HELP)
 
     bulk = command(
@@ -199,11 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "adopt in bulk what exists at Google for some credentials",
         "import --auth app --event-type google.workspace.chat.message.v1.created --dry-run",
     )
-    bulk.add_argument(
-        "--auth",
-        type=_auth,
-        help=AUTH_HELP + "; the credentials to list with, and the mode to keep what fits under",
-    )
+    auth(bulk, "; the credentials to list with, and the mode to keep what fits under")
     bulk.add_argument(
         "--event-type",
         action="append",
@@ -570,38 +564,30 @@ def _list(ctx: Context, args: argparse.Namespace) -> Answer:
     json_view = [views.subscription(s) for s in subs]
     if not subs:
         return Answer(json=json_view, text="no managed subscriptions")
-    if args.wide:
-        wide: list[tuple[str, ...]] = [_WIDE_HEADER]
-        wide += [
-            (
-                s.key,
-                s.name or "-",
-                s.state.value,
-                f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
-                time_left(s.expire_time, now),
-                next_step(s, now),
-                not_delivering(s, now),
-                s.last_problem or "",
-            )
-            for s in subs
-        ]
-        return Answer(json=json_view, text=_table(wide))
-    rows: list[tuple[str, ...]] = [_HEADER]
-    rows += [
+    wide: list[tuple[str, ...]] = [
         (
             s.key,
-            resource_label(s.target_resource),
+            s.name or "-",
             s.state.value,
+            f"{s.expire_time:%Y-%m-%d %H:%M}" if s.expire_time else "-",
             time_left(s.expire_time, now),
             next_step(s, now),
             not_delivering(s, now),
+            s.last_problem or "",
         )
         for s in subs
+    ]
+    if args.wide:
+        return Answer(json=json_view, text=_table([_WIDE_HEADER, *wide]))
+    # The narrow row: what it watches for the name, and neither the expiry time nor the problem.
+    rows = [
+        (key, resource_label(s.target_resource), state, left, step, gap)
+        for s, (key, _, state, _, left, step, gap, _) in zip(subs, wide, strict=True)
     ]
     # Google's names are left to --wide: about 100 characters that differ in the middle, so no
     # shortening tells two apart. Past the width, the gap's cause shrinks first (the state and
     # the problem say it too), then what it watches and the next action.
-    lines = _table(rows, LIST_WIDTH, shrink={5: 14, 1: 12, 4: 12}).splitlines()
+    lines = _table([_HEADER, *rows], LIST_WIDTH, shrink={5: 14, 1: 12, 4: 12}).splitlines()
     text = [lines[0]]
     for sub, line in zip(subs, lines[1:], strict=True):
         text.append(line)
@@ -626,17 +612,17 @@ def _report(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> Answer:
-    found = _find(ctx, args.name_or_key)
-    history = ctx.store.history(found.sub.key)
-    doc = {name: v for name, v in views.fields_of(found.sub).items() if name != "gaps"}
+    sub = _find(ctx, args.name_or_key)
+    history = ctx.store.history(sub.key)
+    doc = {name: v for name, v in views.fields_of(sub).items() if name != "gaps"}
     width = max(len(field) for field in doc)
     columns = args.columns
     lines = [
         _wrapped(f"{field + ':':<{width + 1}} {_human(value)}", columns, width + 2)
         for field, value in doc.items()
     ]
-    lines.append(f"gaps in delivery ({plural(len(found.sub.gaps), 'gap')}):")
-    lines += [_wrapped(f"  {gap_line(found.sub, gap)}", columns, 4) for gap in found.sub.gaps]
+    lines.append(f"gaps in delivery ({plural(len(sub.gaps), 'gap')}):")
+    lines += [_wrapped(f"  {gap_line(sub, gap)}", columns, 4) for gap in sub.gaps]
     lines.append(f"history ({plural(len(history), 'entry', 'entries')}):")
     lines += [
         _wrapped(
@@ -648,7 +634,7 @@ def _show(ctx: Context, args: argparse.Namespace) -> Answer:
         )
         for h in history
     ]
-    return Answer(json=views.shown(found.sub, history), text="\n".join(lines))
+    return Answer(json=views.shown(sub, history), text="\n".join(lines))
 
 
 def _wrapped(line: str, columns: int | None, indent: int) -> str:
@@ -745,8 +731,7 @@ def _dead_letters(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _forget(ctx: Context, args: argparse.Namespace) -> Answer:
-    found = _find(ctx, args.name_or_key)
-    sub = found.sub
+    sub = _find(ctx, args.name_or_key)
     if args.delete and sub.name:
         ctx.client(sub).delete(sub.name, allow_missing=True)
     ctx.store.forget(sub.key)
@@ -794,11 +779,11 @@ _COMMANDS: dict[str, Callable[[Context, argparse.Namespace], Answer]] = {
 }
 
 
-def _find(ctx: Context, name_or_key: str) -> Versioned:
+def _find(ctx: Context, name_or_key: str) -> ManagedSubscription:
     found = ctx.store.find(name_or_key)
     if found is None:
         raise CliError(f"not managed: {name_or_key}")
-    return found
+    return found.sub
 
 
 def _table(

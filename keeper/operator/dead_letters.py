@@ -152,22 +152,19 @@ class DeadLetterInbox:
 
     def acknowledge(self, letters: Sequence[DeadLetter]) -> None:
         if letters:
-            self.subscriber.acknowledge(
-                request={"subscription": self.subscription, "ack_ids": [m.ack_id for m in letters]}
-            )
+            self.subscriber.acknowledge(request=self._request(letters))
 
     def give_back(self, letters: Sequence[DeadLetter]) -> None:
         self._lease(letters, 0)
 
     def _lease(self, letters: Sequence[DeadLetter], seconds: int) -> None:
         if letters:
-            self.subscriber.modify_ack_deadline(
-                request={
-                    "subscription": self.subscription,
-                    "ack_ids": [m.ack_id for m in letters],
-                    "ack_deadline_seconds": seconds,
-                }
-            )
+            request = {**self._request(letters), "ack_deadline_seconds": seconds}
+            self.subscriber.modify_ack_deadline(request=request)
+
+    def _request(self, letters: Sequence[DeadLetter]) -> dict[str, Any]:
+        """What acknowledging and leasing both name: the inbox and the messages."""
+        return {"subscription": self.subscription, "ack_ids": [m.ack_id for m in letters]}
 
 
 def listing(inbox: DeadLetterInbox) -> list[DeadLetter]:

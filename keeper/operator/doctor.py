@@ -465,12 +465,9 @@ def _credentials(ctx: Context, subs: Sequence[ManagedSubscription]) -> Iterator[
     if not by_auth:
         yield ok("credentials", "no managed subscriptions: no principal to check")
     for auth, sub in sorted(by_auth.items()):
+        kind = "domain-wide delegation" if auth.startswith("delegated:") else "credentials"
         if ctx.config.credentials == "anonymous":
             kind = "the emulator's token"  # the local stack: no delegation to check
-        elif auth.startswith("delegated:"):
-            kind = "domain-wide delegation"
-        else:
-            kind = "credentials"
         try:
             ctx.client(sub).get(sub.name or "")
         except Exception as error:
