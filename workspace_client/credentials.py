@@ -195,11 +195,10 @@ def scopes_for(
     Raises ``UnsupportedEventType`` for a type no known scope covers, including Drive and
     Meet types under ``app`` auth (Chat apps can subscribe to Chat spaces only).
     """
-    if auth_kind != "app":
-        table = _USER_SCOPES
-    else:
+    table, scopes = _USER_SCOPES, set[str]()
+    if auth_kind == "app":
         table = _APP_ALL_SCOPES if is_org_wide(target_resource) else _APP_SCOPES
-    scopes = {_APP_READ_SCOPE} if auth_kind == "app" else set()
+        scopes.add(_APP_READ_SCOPE)
     types = list(event_types)
     if not types:
         raise UnsupportedEventType("at least one event type is needed to choose scopes")

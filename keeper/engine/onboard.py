@@ -296,11 +296,9 @@ def _update(
         claimed = ctx.store.claim(current, ctx.instance, Action.UPDATE, now, LEASE_FOR)
     except StoreConflict:
         raise Refused(f"{sub.key} changed while it was read; not retried: register again") from None
-    wanted = _respecified(claimed.sub, spec, replay)
+    update = _Update(ctx, claimed, _respecified(claimed.sub, spec, replay), api, change, plan)
     try:
-        if change.unpatchable:
-            return _replace(ctx, claimed, wanted, api, change, plan)
-        return _patch(ctx, claimed, wanted, api, plan, change.types)
+        return update.replace() if change.unpatchable else update.patch()
     except Aborted:
         release(ctx, claimed)
         raise Refused(
@@ -311,54 +309,74 @@ def _update(
         raise
 
 
-def _patch(
-    ctx: Context,
-    claimed: Versioned,
-    wanted: ManagedSubscription,
-    api: Subscription,
-    plan: str,
-    types: str,
-) -> Onboarded:
-    patched = ctx.client(wanted).set_event_types(api.name, wanted.event_types, api.etag)
-    now = ctx.clock()
-    after = transitions.synced(wanted, patched, now)
-    _commit(ctx, claimed, after, plan, now, "patch updateMask=event_types", _summary(patched))
-    return Onboarded(after, patched, f"updated by one patch, updateMask=event_types ({types})")
+@dataclass(frozen=True)
+class _Update:
+    """The steps of one update, under the lease `claimed`: from Google's view `api` to the
+    record `wanted`, each recorded in the history under `plan`."""
 
+    ctx: Context
+    claimed: Versioned
+    wanted: ManagedSubscription
+    api: Subscription
+    change: _Change
+    plan: str
 
-def _replace(
-    ctx: Context,
-    claimed: Versioned,
-    wanted: ManagedSubscription,
-    api: Subscription,
-    change: _Change,
-    plan: str,
-) -> Onboarded:
-    stopped_at = ctx.clock()
-    old = claimed.sub
-    ctx.client(old).delete(api.name, allow_missing=True, etag=api.etag)
-    stopped = transitions.replacing(wanted, "; ".join(change.unpatchable), stopped_at)
-    try:
-        created = ctx.client(wanted).create(wanted.spec)
-    except WorkspaceEventsError as error:
-        # Deleted, not created: the record keeps the new spec and its open gap, and the sweep
-        # creates it (with backoff); this second conflict is reported, not retried here.
+    def patch(self) -> Onboarded:
+        wanted, api = self.wanted, self.api
+        patched = self.ctx.client(wanted).set_event_types(api.name, wanted.event_types, api.etag)
+        now = self.ctx.clock()
+        after = transitions.synced(wanted, patched, now)
+        self._commit(after, now, "patch updateMask=event_types", _summary(patched))
+        how = f"updated by one patch, updateMask=event_types ({self.change.types})"
+        return Onboarded(after, patched, how)
+
+    def replace(self) -> Onboarded:
+        ctx, api, unpatchable = self.ctx, self.api, "; ".join(self.change.unpatchable)
+        stopped_at = ctx.clock()
+        ctx.client(self.claimed.sub).delete(api.name, allow_missing=True, etag=api.etag)
+        stopped = transitions.replacing(self.wanted, unpatchable, stopped_at)
+        try:
+            created = ctx.client(self.wanted).create(self.wanted.spec)
+        except WorkspaceEventsError as error:
+            # Deleted, not created: the record keeps the new spec and its open gap, and the
+            # sweep creates it (with backoff); this second conflict is reported, not retried here.
+            now = ctx.clock()
+            left = transitions.failed(
+                stopped.with_changes(state=State.EXPIRED), Action.RECREATE, f"create: {error}", now
+            )
+            self._commit(left, now, "delete -> create", str(error), Result.FAILED)
+            raise Refused(
+                f"deleted {api.name}, but the create failed ({error}); not retried here: the "
+                "gap stays open and the sweep creates it from the new spec"
+            ) from None
         now = ctx.clock()
-        left = transitions.failed(
-            stopped.with_changes(state=State.EXPIRED), Action.RECREATE, f"create: {error}", now
+        after = transitions.recreated(stopped, created, now)
+        self._commit(after, now, "delete -> create", _summary(created))
+        how = f"replaced, deleted and created again ({unpatchable}), the gap recorded"
+        if after.pending_replay is not None:
+            how += _replay_now(ctx, after)
+        return Onboarded(after, created, how)
+
+    def _commit(
+        self,
+        after: ManagedSubscription,
+        now: datetime,
+        api_call: str,
+        api_result: str,
+        result: Result = Result.DONE,
+    ) -> None:
+        entry = history_entry(
+            Trigger(Actor.CLI),
+            Action.UPDATE,
+            result,
+            "register with a changed spec: " + self.plan,
+            now,
+            after,
+            self.claimed.sub,
+            api_call=api_call,
+            api_result=api_result,
         )
-        _commit(ctx, claimed, left, plan, now, "delete -> create", str(error), Result.FAILED)
-        raise Refused(
-            f"deleted {api.name}, but the create failed ({error}); not retried here: the gap "
-            "stays open and the sweep creates it from the new spec"
-        ) from None
-    now = ctx.clock()
-    after = transitions.recreated(stopped, created, now)
-    _commit(ctx, claimed, after, plan, now, "delete -> create", _summary(created))
-    how = f"replaced, deleted and created again ({'; '.join(change.unpatchable)}), the gap recorded"
-    if after.pending_replay is not None:
-        how += _replay_now(ctx, after)
-    return Onboarded(after, created, how)
+        self.ctx.store.commit(self.claimed, after.with_changes(lease=None, updated_at=now), entry)
 
 
 def _replay_now(ctx: Context, sub: ManagedSubscription) -> str:
@@ -376,27 +394,3 @@ def _replay_now(ctx: Context, sub: ManagedSubscription) -> str:
 
 def _summary(api: Subscription) -> str:
     return f"{api.name} {api.state}"
-
-
-def _commit(
-    ctx: Context,
-    claimed: Versioned,
-    after: ManagedSubscription,
-    plan: str,
-    now: datetime,
-    api_call: str,
-    api_result: str,
-    result: Result = Result.DONE,
-) -> None:
-    entry = history_entry(
-        Trigger(Actor.CLI),
-        Action.UPDATE,
-        result,
-        "register with a changed spec: " + plan,
-        now,
-        after,
-        claimed.sub,
-        api_call=api_call,
-        api_result=api_result,
-    )
-    ctx.store.commit(claimed, after.with_changes(lease=None, updated_at=now), entry)

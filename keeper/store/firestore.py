@@ -163,21 +163,16 @@ class FirestoreStore:
         batch.create(self._subs.document(sub.key), subscription_document(sub))
         self._index_names(batch, sub)
         self._add_history(batch, sub.key, history)
-        self._commit(batch, f"{sub.key} is already managed")
+        self._commit(batch, sub, f"{sub.key} is already managed")
 
     def claim(
         self, current: Versioned, owner: str, action: Action, now: datetime, lease_for: timedelta
     ) -> Versioned:
         """Take the lease for an API write; StoreConflict if anyone changed the record since."""
         lease, claimed = next_lease(current, owner, action, now, lease_for)
-        batch = self._client.batch()
-        batch.update(
-            self._subs.document(claimed.key),
-            {"lease": to_document(lease), "generation": lease.generation},
-            option=self._client.write_option(last_update_time=current.update_time),
-        )
-        results = self._commit(batch, f"{claimed.key} changed before the lease was taken")
-        return Versioned(claimed, results[0].update_time)
+        lease_fields = {"lease": to_document(lease), "generation": lease.generation}
+        batch = self._guarded(current, claimed, lease_fields)
+        return self._commit(batch, claimed, f"{claimed.key} changed before the lease was taken")
 
     def commit(
         self,
@@ -188,12 +183,7 @@ class FirestoreStore:
     ) -> Versioned:
         """Write the outcome (subscription, names, history, ledger) atomically, guarded by the
         update time of the read (or of the claim) it was decided on; returns the new version."""
-        batch = self._client.batch()
-        batch.update(
-            self._subs.document(updated.key),
-            subscription_document(updated),
-            option=self._client.write_option(last_update_time=current.update_time),
-        )
+        batch = self._guarded(current, updated, subscription_document(updated))
         if updated.name != current.sub.name:  # a new Google name (recreation): index it
             self._index_names(batch, updated)
         if history:
@@ -202,8 +192,7 @@ class FirestoreStore:
             batch.set(
                 self._events.document(ledger_id(ledger.event_id)), ledger.to_doc(self._ledger_ttl)
             )
-        results = self._commit(batch, f"{updated.key} changed while acting on it")
-        return Versioned(updated, results[0].update_time)
+        return self._commit(batch, updated, f"{updated.key} changed while acting on it")
 
     def record_event(self, ledger: LedgerEntry) -> None:
         """The ledger entry of an event that changed nothing (ignored, rejected, forged)."""
@@ -237,12 +226,23 @@ class FirestoreStore:
         document = {**to_document(entry), "recorded_at": SERVER_TIMESTAMP}
         batch.set(self._subs.document(key).collection("history").document(), document)
 
+    def _guarded(
+        self, current: Versioned, updated: ManagedSubscription, fields: dict[str, Any]
+    ) -> Any:
+        """A batch that first updates `fields` of the record, if it is still the version read."""
+        batch = self._client.batch()
+        option = self._client.write_option(last_update_time=current.update_time)
+        batch.update(self._subs.document(updated.key), fields, option=option)
+        return batch
+
     @staticmethod
-    def _commit(batch: Any, conflict: str) -> Any:
+    def _commit(batch: Any, sub: ManagedSubscription, conflict: str) -> Versioned:
+        """Commit a batch whose first write is `sub`'s record: its new version."""
         try:
-            return batch.commit()
+            results = batch.commit()
         except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.Aborted) as error:
             raise StoreConflict(conflict) from error
+        return Versioned(sub, results[0].update_time)
 
 
 def _versioned(snapshot: DocumentSnapshot[Any]) -> Versioned:

@@ -102,23 +102,19 @@ def run(
         quota = Quota().scaled(share * (shard.quota_share if shard else 1.0), share)
         pacer = Pacer(quota)
     ends_at = pacer.clock() + config.sweep_budget_seconds
-    items: list[PlannedItem] = []
-    failures: list[PlannedItem] = []
     topic = config.sweep_topic if ctx.shards is not None and not dry_run else None
     work = (
         ctx.store.get_many(shard.keys)
         if shard is not None
         else _gather(ctx, now, config.sweep_shard_size * (MAX_SHARDS if topic else 1))
     )
+    failures: list[PlannedItem] = []
     if shard is None and topic and len(work) > config.sweep_shard_size:
         items = _fan_out(ctx, work, topic)
     else:
         # The pacer owns the retries of a 429 (Pacer.call); the clients raise it at once.
         paced = replace(ctx, client_for=ctx.paced_client_for) if ctx.paced_client_for else ctx
-        try:
-            items = _Run(paced, pacer, now, dry_run, ends_at).sweep(work)
-        except SweepFailed as failed:
-            items, failures = failed.items, failed.failures
+        items, failures = _Run(paced, pacer, now, dry_run, ends_at).sweep(work)
     if not dry_run:
         failed_replays = finish_replays(ctx, lambda: pacer.clock() < ends_at, shard)
         items, failures = [*items, *failed_replays], [*failures, *failed_replays]
@@ -220,7 +216,8 @@ class _Run:
     endpoints: dict[tuple[str, str], Drift | None] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # key -> why it could not be read
 
-    def sweep(self, work: Sequence[Versioned]) -> list[PlannedItem]:
+    def sweep(self, work: Sequence[Versioned]) -> tuple[list[PlannedItem], list[PlannedItem]]:
+        """Every item of `work`, and those that failed for the keeper's own reasons."""
         views = self._verify([current.sub for current in work])
         plans = {
             key: decide_due(current.sub, views[key], self.now)
@@ -235,9 +232,7 @@ class _Run:
         items = [done[current.sub.key] for current in work]
         failures = [i for i in items if i.outcome and i.outcome.result == Result.ERROR]
         self._report(items, completed=not failures)
-        if failures:
-            raise SweepFailed(items, failures)
-        return items
+        return items, failures
 
     def _next(self, pending: Sequence[Versioned], plans: dict[str, Plan]) -> int:
         """Earliest deadline first among the work whose user has quota now (else whose user
