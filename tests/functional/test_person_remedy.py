@@ -90,6 +90,8 @@ def test_a_persons_cause_is_told_once_checked_by_itself_and_resumed_once_fixed(
     assert stack.notices() == []
 
 
+# 192 sweeps: 15 s alone, 20 s in the full run; started early (tests/support/tiers.py).
+@pytest.mark.slow(seconds=15)
 def test_probes_back_off_to_one_every_eight_hours(keeper_stack: KeeperStack) -> None:
     # GIVEN a subscription whose authorizing user revoked its scopes
     stack = keeper_stack
