@@ -1,8 +1,9 @@
 """How long the README's test command and the fast tier take, before and after a change.
 
-`python -m bench --only test-times [--baseline REF] [--runs N] [--test-args ARGS]`: exports
-the baseline ref and HEAD into two temporary trees (committed files only, both sharing this
-checkout's .venv, so neither pays an install the other does not), then times, interleaved and
+`python -m bench --only test-times [--baseline REF] [--runs N] [--test-args ARGS]`: checks
+out the baseline ref and HEAD as two temporary detached worktrees (committed files only, both
+sharing this checkout's .venv, so neither pays an install the other does not; removed at the
+end, the logs kept), then times, interleaved and
 alternating which side goes first, `./scripts/test.sh` and `./scripts/test.sh --fast` in each,
 N times. Prints the medians, min to max and whether every run passed (exit status 0), and the
 ratio after/before of the medians, and the median CPU-seconds of each command (its own and
@@ -19,7 +20,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,15 +40,17 @@ class Run:
 
 
 def export(ref: str, into: Path) -> Path:
-    """The committed tree of `ref` in `into`, with a .venv link to this checkout's."""
-    into.mkdir(parents=True)
-    archive = into.with_suffix(".tar")
-    subprocess.run(["git", "archive", "-o", str(archive), ref], cwd=REPO, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
-    archive.unlink()
+    """The committed tree of `ref` in `into`, a detached git worktree (the suite has a test
+    that resolves a commit, so the tree must be in a repository), with a .venv link to this
+    checkout's."""
+    add = ["git", "worktree", "add", "--quiet", "--detach", str(into), ref]
+    subprocess.run(add, cwd=REPO, check=True)
     (into / ".venv").symlink_to((REPO / ".venv").resolve())
     return into
+
+
+def remove(tree: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
 
 
 def children_cpu() -> float:
@@ -91,6 +93,29 @@ def run(baseline: str, runs: int, test_args: str) -> list[Figure]:
     head = subprocess.run(rev, cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
     work = Path(tempfile.mkdtemp(prefix="keeper-test-times-"))
     trees = {"before": export(baseline, work / "before"), "after": export(head, work / "after")}
+    try:
+        times = _timed_runs(trees, runs, extra, work)
+    finally:
+        for tree in trees.values():
+            remove(tree)  # the logs stay in `work`, beside the trees
+    figures = []
+    for command, goal in COMMANDS.items():
+        before, after = times[command, "before"], times[command, "after"]
+        figures.append(figure(f"`{command}`, before ({baseline})", None, before))
+        figures.append(figure(f"`{command}`, after ({head})", None if extra else goal, after))
+        ratio = statistics.median(r.seconds for r in after) / statistics.median(
+            r.seconds for r in before
+        )
+        figures.append(
+            Figure(f"`{command}`, after/before", "", (ratio,), "×", passed=True, note="medians")
+        )
+    return figures
+
+
+def _timed_runs(
+    trees: dict[str, Path], runs: int, extra: list[str], work: Path
+) -> dict[tuple[str, str], list[Run]]:
+    """Each command `runs` times in each tree, interleaved, alternating which side goes first."""
     times: dict[tuple[str, str], list[Run]] = {(c, s): [] for c in COMMANDS for s in trees}
     for number in range(1, runs + 1):
         sides = list(trees) if number % 2 else list(reversed(trees))
@@ -104,15 +129,4 @@ def run(baseline: str, runs: int, test_args: str) -> list[Figure]:
                     f"run {number}/{runs}: {side} {command}: {result.seconds:.0f} s, "
                     f"{result.cpu:.0f} CPU-s, exit {result.status} ({log})\n"
                 )
-    figures = []
-    for command, goal in COMMANDS.items():
-        before, after = times[command, "before"], times[command, "after"]
-        figures.append(figure(f"`{command}`, before ({baseline})", None, before))
-        figures.append(figure(f"`{command}`, after ({head})", None if extra else goal, after))
-        ratio = statistics.median(r.seconds for r in after) / statistics.median(
-            r.seconds for r in before
-        )
-        figures.append(
-            Figure(f"`{command}`, after/before", "", (ratio,), "×", passed=True, note="medians")
-        )
-    return figures
+    return times
