@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from keeper.engine.replay import REPLAY_ATTRIBUTE
 from keeper.operator.cli import main
 from tests.support.keeper_stack import CHAT_MESSAGE_CREATED, KeeperStack
 from workspace_client.client import DEFAULT_RETRY
+from workspace_client.models import parse_timestamp
 
 SPACE = "spaces/AAAA"
 MINUTE = 60
@@ -51,22 +53,25 @@ def chat_messages(stack: KeeperStack) -> list[dict[str, Any]]:
     return chat
 
 
-def replays(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(ce-id, ce-time, text) of each replayed message, in the order they arrived."""
+def replays(messages: list[dict[str, Any]]) -> list[tuple[str, datetime, str]]:
+    """(ce-id, ce-time, text) of each replayed message, in the order they arrived. Times are
+    compared as instants: Google's format drops trailing zeros (".909Z" is ".909000Z")."""
     out = []
     for message in messages:
         attributes = message["attributes"]
         assert attributes["ce-keeperreplay"] == "true"
         data = json.loads(base64.b64decode(message["data"]))
-        out.append((attributes["ce-id"], attributes["ce-time"], data["message"]["text"]))
+        out.append(
+            (attributes["ce-id"], parse_timestamp(attributes["ce-time"]), data["message"]["text"])
+        )
     return out
 
 
-def expected(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def expected(events: list[dict[str, Any]]) -> list[tuple[str, datetime, str]]:
     return [
         (
             e["name"],
-            e["eventTime"],
+            parse_timestamp(e["eventTime"]),
             e["messageCreatedEventData"]["message"]["text"],
         )
         for e in events
