@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error("--scale must be 1 or more")  # exits 2, as argparse does for a bad value
     if args.only == "test-times":
         figures = test_times.run(args.baseline, args.runs, args.test_args)
         sys.stdout.write(table(figures) + "\n")
